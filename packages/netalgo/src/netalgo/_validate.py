@@ -31,7 +31,7 @@ def non_negative(name: str, value: float) -> float:
 
 
 def fraction(name: str, value: float, *, closed: bool = False) -> float:
-    """Return ``value`` if it lies in [0, 1) (or [0, 1] when ``closed``), else raise ``ValueError``."""
+    """Return ``value`` if it lies in [0, 1) ([0, 1] when ``closed``), else raise ``ValueError``."""
     upper_ok = value <= 1 if closed else value < 1
     if not (math.isfinite(value) and value >= 0 and upper_ok):
         bound = "]" if closed else ")"

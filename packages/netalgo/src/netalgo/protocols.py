@@ -102,7 +102,7 @@ class AckSample:
     rtt: float | None
     """The RTT sample this ACK gives, or ``None`` (ambiguous under Karn's rule)."""
     rate: RateSample | None = None
-    """The delivery-rate sample, where the sender keeps one (BBR needs it; CUBIC and NewReno do not)."""
+    """The delivery-rate sample, where the sender keeps one (BBR needs it)."""
 
 
 @dataclass(frozen=True, slots=True)
