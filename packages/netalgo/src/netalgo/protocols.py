@@ -13,12 +13,13 @@ Conventions, shared by every module of the package:
   controller an :class:`AckSample` or a :class:`LossEvent` when the send is
   acknowledged or declared lost. This mirrors the split in Linux between
   ``tcp_rate.c`` (sampling) and the congestion-control modules.
+* The value types are immutable named tuples: one or more is built for
+  every simulated packet, and they cost a quarter of a frozen dataclass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "AckSample",
@@ -31,8 +32,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class SentPacket:
+class SentPacket(NamedTuple):
     """What the sender remembers about one send (a packet, or an S3 part).
 
     The fields are the per-packet state ``P.*`` of
@@ -59,8 +59,7 @@ class SentPacket:
     """``C.lost``, the connection's cumulative lost bytes, at the time of the send."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateSample:
+class RateSample(NamedTuple):
     """One delivery-rate sample (``rs.*``, draft-cheng-iccrg-delivery-rate-estimation §3.3).
 
     ``delivery_rate`` is ``delivered / interval`` in bytes per second, or 0
@@ -88,8 +87,7 @@ class RateSample:
     """Bytes newly marked lost while processing this ACK (``rs.newly_lost``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AckSample:
+class AckSample(NamedTuple):
     """What a controller learns from one acknowledgement."""
 
     now: float
@@ -105,8 +103,7 @@ class AckSample:
     """The delivery-rate sample, where the sender keeps one (BBR needs it)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LossEvent:
+class LossEvent(NamedTuple):
     """One send declared lost (a dropped packet, or a throttled / timed-out / reset S3 request)."""
 
     now: float
