@@ -11,18 +11,22 @@ seconds for min-RTT, round trips or ProbeBW cycles for bandwidth.
 
 from __future__ import annotations
 
+import math
+
 from netalgo._validate import finite, positive
 
 __all__ = ["WindowedMaxFilter", "WindowedMinFilter"]
 
 
 class _WindowedFilter:
-    __slots__ = ("_samples", "_window")
+    __slots__ = ("_last_t", "_samples", "_window")
 
     def __init__(self, window: float) -> None:
         self._window = positive("window", window)
         # Three (t, value) pairs: best, second best, third best.
         self._samples: list[tuple[float, float]] = []
+        # The latest t given, stored or not: t must never decrease.
+        self._last_t = -math.inf
 
     @staticmethod
     def _better(a: float, b: float) -> bool:  # pragma: no cover - overridden
@@ -40,15 +44,17 @@ class _WindowedFilter:
         """Forget everything and start over from one sample."""
         sample = (finite("t", t), finite("value", value))
         self._samples = [sample, sample, sample]
+        self._last_t = t
         return value
 
     def update(self, value: float, t: float) -> float:
         """Add a sample taken at ``t`` (never decreasing) and return the best in the window."""
         finite("value", value)
         finite("t", t)
+        if t < self._last_t:
+            raise ValueError(f"t went backwards: {t!r} < {self._last_t!r}")
+        self._last_t = t
         s = self._samples
-        if s and t < s[2][0]:
-            raise ValueError(f"t went backwards: {t!r} < {s[2][0]!r}")
         if not s or self._better(value, s[0][1]) or value == s[0][1] or t - s[2][0] > self._window:
             return self.reset(value, t)
         sample = (t, value)
