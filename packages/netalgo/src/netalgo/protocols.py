@@ -122,9 +122,11 @@ class LossEvent(NamedTuple):
 class CongestionController(Protocol):
     """A congestion controller: BBR, CUBIC and NewReno all satisfy this.
 
-    The sender calls :meth:`on_sent` for every send, then exactly one of
+    The sender calls :meth:`on_sent` for every send, then at most one of
     :meth:`on_ack` or :meth:`on_loss` for it, and reads :attr:`cwnd` and
-    :attr:`pacing_rate` to decide when it may send next.
+    :attr:`pacing_rate` to decide when it may send next. A sender may abandon
+    a send (a cancelled operation): it then reports neither, and the next
+    sample's ``bytes_in_flight`` no longer counts it.
     """
 
     @property
