@@ -1,0 +1,342 @@
+"""The BBR congestion controller (draft-ietf-ccwg-bbr-06, with BBRv1 and Linux BBRv3 profiles).
+
+Section numbers in this module are those of draft-ietf-ccwg-bbr-06. The
+per-ACK work follows UpdateOnACK() of section 5.2.3 step by step; the hot
+path reads the state in ``__slots__`` and calls few helpers.
+"""
+
+from __future__ import annotations
+
+from netalgo._validate import non_negative_int, positive
+from netalgo.bbr._model import (
+    DRAIN,
+    INF,
+    PROBE_BW_DOWN,
+    PROBE_BW_UP,
+    PROBE_RTT,
+    STARTUP,
+    STATE_NAMES,
+    BbrModel,
+)
+from netalgo.bbr._profiles import BbrProfile
+from netalgo.protocols import AckSample, LossEvent
+
+__all__ = ["BBR"]
+
+
+class BBR(BbrModel):
+    """BBR congestion control; satisfies :class:`netalgo.protocols.CongestionController`.
+
+    ``profile`` picks the constants: ``"draft"`` (draft-ietf-ccwg-bbr-06,
+    the default), ``"linux_v3"`` or ``"v1"``, or any :class:`BbrProfile`.
+    Every :meth:`on_ack` needs ``sample.rate`` (a RateSample from
+    :class:`netalgo.delivery.DeliveryRateEstimator`); :meth:`on_loss` uses
+    ``event.packet`` for the per-loss inflight_longterm check (section 5.5.10.2).
+
+    ``offload_quanta`` sizes BBR.offload_budget in send quanta: 1 for QUIC
+    (section 5.5.8.2), 3 for TCP with TSO/GSO (section 5.5.8.1).
+    ``has_selective_acks`` is C.has_selective_acks (section 2.2).
+    ``rng`` drives the randomised probe timing of section 5.3.3.8 (pass a
+    seeded ``random.Random`` for reproducible runs).
+    """
+
+    __slots__ = ()
+
+    # ------------------------------------------------------------------ Protocol
+
+    @property
+    def cwnd(self) -> int:
+        """C.cwnd in bytes."""
+        return int(self._cwnd)
+
+    @property
+    def pacing_rate(self) -> float:
+        """C.pacing_rate in bytes/s (section 5.6.2)."""
+        return self._pacing_rate
+
+    @property
+    def state(self) -> str:
+        """BBR.state: "Startup", "Drain", "ProbeBW_DOWN" ... "ProbeRTT"."""
+        return STATE_NAMES[self._state]
+
+    def on_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
+        """OnTransmit(): HandleRestartFromIdle() (section 5.4.1); also tracks C.is_cwnd_limited."""
+        now = self._clock.advance(now)
+        non_negative_int("sent_bytes", sent_bytes)
+        non_negative_int("bytes_in_flight", bytes_in_flight)
+        if not self._started:
+            self._start(now)
+        if bytes_in_flight == sent_bytes and self._delivered > 0 and not self._rto_recovery:
+            # Nothing was in flight before this send and the sender was not
+            # blocked by cwnd: it was application-limited (C.app_limited).
+            self._idle_restart = True
+            self._extra_acked_interval_start = now
+            self._extra_acked_delivered = 0
+            state = self._state
+            if PROBE_BW_DOWN <= state <= PROBE_BW_UP:
+                self._set_pacing_rate_with_gain(1.0)
+            elif state == PROBE_RTT:
+                self._check_probe_rtt_done(now)
+        if bytes_in_flight + self._mss > self._cwnd:
+            self._cwnd_limited_cur = True
+
+    def on_ack(self, sample: AckSample) -> None:
+        """UpdateOnACK() (section 5.2.3): update the model, the state machine, then the controls."""
+        rs = sample.rate
+        if rs is None:
+            raise ValueError("sample.rate must be a RateSample: BBR needs delivery-rate samples")
+        now = self._clock.advance(sample.now)
+        acked = non_negative_int("sample.acked_bytes", sample.acked_bytes)
+        inflight = non_negative_int("sample.bytes_in_flight", sample.bytes_in_flight)
+        rtt = sample.rtt
+        if rtt is not None:
+            positive("sample.rtt", rtt)
+        rate = rs.delivery_rate
+        if not 0.0 <= rate < INF:
+            raise ValueError(f"sample.rate.delivery_rate must be finite and >= 0, got {rate!r}")
+        if not self._started:
+            self._start(now)
+        p = self._profile
+        # C.delivered: the controller's own count, kept in step with the estimator's.
+        delivered = self._delivered + acked
+        if rs.prior_delivered + rs.delivered > delivered:
+            delivered = rs.prior_delivered + rs.delivered
+        self._delivered = delivered
+        prior_delivered = rs.prior_delivered
+        # Samples from ProbeRTT count as application-limited (HandleProbeRTT, 5.3.4.3).
+        app_limited = rs.is_app_limited or (
+            self._app_limited_lo <= prior_delivered <= self._app_limited_hi
+        )
+        self._rs_rate = rate
+        self._newly_acked = acked
+        if self._in_recovery and sample.sent_time > self._recovery_start:
+            # Loss recovery ends when a send made after it began is acknowledged (5.6.4.4).
+            self._in_recovery = False
+            self._rto_recovery = False
+            if self._prior_cwnd > self._cwnd:
+                self._cwnd = self._prior_cwnd  # RestoreCwnd()
+
+        # UpdateLatestDeliverySignals() (5.5.10.3).
+        loss_round_start = False
+        if rate > self._bw_latest:
+            self._bw_latest = rate
+        if rs.delivered > self._inflight_latest:
+            self._inflight_latest = rs.delivered
+        if prior_delivered >= self._loss_round_delivered:
+            self._loss_round_delivered = delivered
+            loss_round_start = True
+        self._loss_round_start = loss_round_start
+
+        # UpdateCongestionSignals(): UpdateMaxBw() with UpdateRound() (5.5.1, 5.5.5).
+        if acked > 0 and prior_delivered >= self._next_round_delivered:
+            self._next_round_delivered = delivered
+            self._round_count += 1
+            self._rounds_since_probe_up += 1
+            self._round_start = True
+            self._cwnd_limited_prev = self._cwnd_limited_cur
+            self._cwnd_limited_cur = False
+        else:
+            self._round_start = False
+        if rate > 0.0 and (rate >= self._max_bw or not app_limited):
+            t = self._round_count if p.max_bw_filter_in_rounds else self._cycle_count
+            self._max_bw = self._max_bw_filter.update(rate, t)
+        if loss_round_start:
+            # AdaptLowerBoundsFromCongestion(): once per round (5.5.10.3).
+            if self._is_loss_in_round and p.loss_response and not self._is_probing_bw():
+                if self._bw_shortterm == INF:
+                    self._bw_shortterm = self._max_bw
+                if self._inflight_shortterm == INF:
+                    self._inflight_shortterm = self._cwnd
+                beta = p.beta
+                self._bw_shortterm = max(self._bw_latest, beta * self._bw_shortterm)
+                self._inflight_shortterm = max(
+                    self._inflight_latest, beta * self._inflight_shortterm
+                )
+            self._is_loss_in_round = False
+
+        if p.extra_acked_filter_len:
+            self._update_ack_aggregation(now, acked)
+        self._check_full_bw_reached(rs, app_limited)
+        self._check_startup_done(rs)
+        if self._state == DRAIN:
+            # CheckDrainDone() (5.3.2).
+            limit = p.drain_max_rounds
+            if inflight <= self._inflight(self._bw, 1.0) or (
+                limit is not None and self._round_count > self._drain_start_round + limit
+            ):
+                self._enter_probe_bw(now)
+        if self._full_bw_reached:
+            if p.gain_cycle is None:
+                self._update_probe_bw_cycle_phase(now, rs, app_limited, inflight)
+            elif PROBE_BW_DOWN <= self._state <= PROBE_BW_UP:
+                self._update_v1_cycle_phase(now, inflight, rs.newly_lost > 0)
+        expired = self._update_min_rtt(now, rtt)
+        self._check_probe_rtt(now, expired, inflight, rs.delivered)
+        if loss_round_start:
+            # AdvanceLatestDeliverySignals() (5.5.10.3).
+            self._bw_latest = rate
+            self._inflight_latest = rs.delivered
+            self._loss_events_in_round = 0
+        # BoundBWForModel().
+        bw = self._max_bw
+        if self._bw_shortterm < bw:
+            bw = self._bw_shortterm
+        self._bw = bw
+
+        # UpdateControlParameters(): SetPacingRate(), SetSendQuantum(), SetCwnd() (5.6).
+        if rtt is not None and not self._has_seen_rtt:
+            # InitPacingRate() with the first RTT sample as C.srtt (section 5.6.2).
+            self._has_seen_rtt = True
+            self._pacing_rate = p.startup_pacing_gain * self._initial_cwnd / rtt
+        self._set_pacing_rate_with_gain(self._pacing_gain)
+        quantum = self._pacing_rate * p.send_quantum_time
+        if quantum > p.send_quantum_max:
+            quantum = float(p.send_quantum_max)
+        if quantum < 2 * self._mss:
+            quantum = 2 * self._mss
+        self._send_quantum = quantum
+        self._set_cwnd(acked)
+
+    def on_loss(self, event: LossEvent) -> None:
+        """HandleLostPacket() (section 5.5.10.2) and the recovery cwnd steps of section 5.6.4.4."""
+        now = self._clock.advance(event.now)
+        lost_bytes = non_negative_int("event.lost_bytes", event.lost_bytes)
+        inflight = non_negative_int("event.bytes_in_flight", event.bytes_in_flight)
+        if not self._started:
+            self._start(now)
+        self._lost += lost_bytes
+        if now != self._last_loss_time:
+            # Losses marked by one ACK (or one timer) are one loss event (5.3.1.3).
+            self._last_loss_time = now
+            self._loss_events_in_round += 1
+        if event.is_timeout:
+            if not self._rto_recovery:
+                self._save_cwnd()  # OnEnterRTO()
+                self._save_state_upon_loss()
+                self._rto_recovery = True
+                self._enter_recovery(now)
+            cap = float(inflight + self._mss)  # C.cwnd = C.inflight + 1 packet
+            if cap < self._cwnd:
+                self._cwnd = cap
+        elif not self._in_recovery:
+            self._save_cwnd()  # OnEnterFastRecovery()
+            self._save_state_upon_loss()
+            self._enter_recovery(now)
+        # NoteLoss().
+        if not self._is_loss_in_round:
+            self._loss_round_delivered = self._delivered
+            self._save_state_upon_loss()
+        self._is_loss_in_round = True
+        packet = event.packet
+        if packet is None or not self._is_bw_probe_sample or not self._profile.loss_response:
+            return
+        tx_in_flight = packet.tx_in_flight
+        lost = self._lost - packet.lost
+        if self._is_inflight_too_high(lost, tx_in_flight):
+            # InflightAtLoss(P): where, within P, losses crossed BBR.LossThresh.
+            thresh = self._profile.loss_thresh
+            inflight_prev = tx_in_flight - packet.size
+            lost_prev = lost - packet.size
+            lost_prefix = (thresh * inflight_prev - lost_prev) / (1.0 - thresh)
+            self._handle_inflight_too_high(inflight_prev + lost_prefix, packet.is_app_limited, now)
+
+    def on_spurious_loss(self, now: float) -> None:
+        """HandleSpuriousLossDetection() (section 5.5.11.2): undo a loss recovery found spurious."""
+        now = self._clock.advance(now)
+        if self._prior_cwnd > self._cwnd:
+            self._cwnd = self._prior_cwnd
+        self._in_recovery = False
+        self._rto_recovery = False
+        self._is_loss_in_round = False
+        self._reset_full_bw()
+        self._bw_shortterm = max(self._bw_shortterm, self._undo_bw_shortterm)
+        self._inflight_shortterm = max(self._inflight_shortterm, self._undo_inflight_shortterm)
+        self._inflight_longterm = max(self._inflight_longterm, self._undo_inflight_longterm)
+        if self._undo_state == STARTUP and self._state != STARTUP:
+            self._full_bw_reached = False
+            if self._state != PROBE_RTT:
+                self._enter_startup()
+        elif self._undo_state == PROBE_BW_UP and self._state not in (PROBE_BW_UP, PROBE_RTT):
+            self._start_probe_bw_refill()
+        self._undo_state = None
+
+    # ------------------------------------------------------------ model readout
+
+    @property
+    def profile(self) -> BbrProfile:
+        return self._profile
+
+    @property
+    def max_bw(self) -> float:
+        """BBR.max_bw, bytes/s (section 5.5.2)."""
+        return self._max_bw
+
+    @property
+    def bw(self) -> float:
+        """BBR.bw = min(max_bw, bw_shortterm), bytes/s."""
+        return self._bw
+
+    @property
+    def min_rtt(self) -> float:
+        """BBR.min_rtt, seconds (``inf`` before the first RTT sample)."""
+        return self._min_rtt
+
+    @property
+    def bdp(self) -> float:
+        """BBR.bdp = BBR.bw * BBR.min_rtt, bytes."""
+        return self._bdp
+
+    @property
+    def pacing_gain(self) -> float:
+        return self._pacing_gain
+
+    @property
+    def cwnd_gain(self) -> float:
+        return self._cwnd_gain
+
+    @property
+    def inflight_longterm(self) -> float:
+        """BBR.inflight_longterm ("inflight_hi"), bytes; ``inf`` when unset."""
+        return self._inflight_longterm
+
+    @property
+    def inflight_shortterm(self) -> float:
+        """BBR.inflight_shortterm ("inflight_lo"), bytes; ``inf`` when unset."""
+        return self._inflight_shortterm
+
+    @property
+    def bw_shortterm(self) -> float:
+        """BBR.bw_shortterm ("bw_lo"), bytes/s; ``inf`` when unset."""
+        return self._bw_shortterm
+
+    @property
+    def extra_acked(self) -> float:
+        """BBR.extra_acked, bytes (section 5.5.9)."""
+        return self._extra_acked
+
+    @property
+    def send_quantum(self) -> float:
+        """C.send_quantum, bytes (section 5.6.3)."""
+        return self._send_quantum
+
+    @property
+    def full_bw_reached(self) -> bool:
+        return self._full_bw_reached
+
+    @property
+    def full_bw_now(self) -> bool:
+        return self._full_bw_now
+
+    @property
+    def round_count(self) -> int:
+        return self._round_count
+
+    @property
+    def cycle_count(self) -> int:
+        """BBR.cycle_count, the virtual time of the max_bw filter (section 5.5.6)."""
+        return self._cycle_count
+
+    @property
+    def probe_rtt_cwnd(self) -> float:
+        """ProbeRTTCwnd() (section 5.6.4.5), bytes."""
+        return self._probe_rtt_cwnd()
