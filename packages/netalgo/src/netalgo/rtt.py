@@ -64,8 +64,9 @@ class Rfc6298Estimator:
     ``kGranularity``), which keeps RTO above SRTT when RTTVAR decays to zero.
 
     ``min_rtt`` is the smallest sample over the last ``min_rtt_window`` seconds
-    (a :class:`~netalgo.filters.WindowedMinFilter`; 10 s, BBR's MinRTTFilterLen
-    and Linux's ``tcp_min_rtt_wlen``), or over the connection's lifetime when
+    (a :class:`~netalgo.filters.WindowedMinFilter`; 10 s by default, BBR's
+    MinRTTFilterLen; Linux's own ``tcp_min_rtt_wlen`` defaults to 300 s), or
+    over the connection's lifetime when
     ``min_rtt_window`` is ``None``. RFC 6298 itself has no min RTT.
     """
 
