@@ -23,11 +23,12 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from netalgo.bbr import BBR
 from netalgo.cubic import Cubic
 from netalgo.delivery import DeliveryRateEstimator
-from netalgo.protocols import AckSample, CongestionController, LossEvent
+from netalgo.protocols import AckSample, CongestionController, LossEvent, SentPacket
 from netalgo.reno import NewReno
 from netalgo.sim import Flow, Link, Simulation
 
@@ -44,6 +45,24 @@ CONTROLLERS: dict[str, Callable[[], CongestionController]] = {
     "BBR (v1)": lambda: BBR(mss=MSS, profile="v1"),
 }
 
+
+class FixedWindow:
+    """A window of one BDP that never changes: what the simulator costs on its own."""
+
+    cwnd = int(50e6 / 8 * RTT)
+    pacing_rate = None
+    state = "Fixed"
+
+    def on_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
+        pass
+
+    def on_ack(self, sample: AckSample) -> None:
+        pass
+
+    def on_loss(self, event: LossEvent) -> None:
+        pass
+
+
 # Pass marks from the issue: on_ack calls per second, and simulator events per second.
 ON_ACK_TARGET = {"NewReno": 200_000, "CUBIC": 200_000, "CUBIC+HyStart++": 200_000}
 ON_ACK_TARGET_BBR = 100_000
@@ -58,7 +77,7 @@ def record_trace(acks: int) -> list[Event]:
     spacing = MSS / RATE
     window = int(RATE * RTT / MSS)  # packets in flight: one BDP
     events: list[Event] = []
-    in_flight = []
+    in_flight: list[SentPacket] = []
     now = 0.0
     for _ in range(window):
         in_flight.append(delivery.on_sent(now, MSS, (len(in_flight) + 1) * MSS))
@@ -128,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
     trace = record_trace(args.acks)
     acks = sum(1 for is_ack, _ in trace if is_ack)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    sims = [time_sim(FixedWindow, args.sim_seconds) for _ in range(args.repeat)]
+    events, sim_s = min(sims, key=lambda r: r[1])
+    simulator_alone = events / sim_s
     for name, make in CONTROLLERS.items():
         on_ack_s = min(time_on_ack(make, trace) for _ in range(args.repeat))
         sims = [time_sim(make, args.sim_seconds) for _ in range(args.repeat)]
@@ -149,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}"
     )
     if args.json:
-        json.dump({"machine": machine, "acks": acks, "rows": rows}, sys.stdout, indent=2)
+        document = {
+            "machine": machine,
+            "acks": acks,
+            "simulator_alone_events_per_s": simulator_alone,
+        }
+        json.dump({**document, "rows": rows}, sys.stdout, indent=2)
         print()
         return 0
     print(f"netalgo speed, {machine}, one core; best of {args.repeat}")
@@ -163,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['controller']:<18}{r['on_ack_per_s']:>12,.0f}{r['on_ack_target']:>10,}{ok_ack:>4}"
             f"{r['sim_events_per_s']:>14,.0f}{SIM_TARGET:>10,} {ok_sim}"
         )
+    ok_alone = "ok" if simulator_alone >= SIM_TARGET else "MISS"
+    alone = f"{simulator_alone:>14,.0f}{SIM_TARGET:>10,} {ok_alone}"
+    print(f"{'fixed window':<18}{'-':>12}{'':>14}{alone}")
+    print("(fixed window: a controller that does nothing, so the row is the simulator's own cost)")
     return 0
 
 

@@ -1,9 +1,11 @@
-"""Run ``mypy --strict`` once per package, over its sources and its tests.
+"""Run ``mypy --strict`` once per package, over its sources and its tests, then over the tools.
 
 One run per package: a single run over the whole tree trips on test modules
 that share a name across packages (each package's tests are not a package).
+The repository's own tools (scripts/, benchmarks/, docs/figures/,
+tests/integration/) get one more run when every package is checked.
 
-    python scripts/typecheck.py            # every package under packages/
+    python scripts/typecheck.py            # every package, then the tools
     python scripts/typecheck.py netalgo    # only these package folders
 """
 
@@ -47,8 +49,34 @@ def check(package: Path) -> int:
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
+TOOLS = ("scripts", "benchmarks", "docs/figures", "tests/integration")
+
+
+def check_tools() -> int:
+    """The repository's own scripts: each folder's files are scripts, not packages."""
+    status = 0
+    for folder in TOOLS:
+        files = sorted(str(p) for p in (ROOT / folder).glob("*.py"))
+        if not files:
+            continue
+        print(f"mypy --strict {folder}", flush=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+        ]
+        status |= subprocess.call([*cmd, *files], cwd=ROOT)
+    return status
+
+
 def main() -> int:
-    failures = [p.name for p in package_dirs(sys.argv[1:]) if check(p) != 0]
+    names = sys.argv[1:]
+    failures = [p.name for p in package_dirs(names) if check(p) != 0]
+    if not names and check_tools() != 0:
+        failures.append("the tools")
     if failures:
         print(f"typecheck: mypy failed for {', '.join(failures)}", file=sys.stderr)
         return 1

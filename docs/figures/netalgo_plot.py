@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 
 from netalgo.bbr import BBR
 from netalgo.cubic import Cubic
+from netalgo.protocols import CongestionController
 from netalgo.sim import Flow, Link, Simulation
 
 RATE = 100e6 / 8
@@ -34,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     link = Link(rate=RATE, base_rtt=RTT, buffer=int(RATE * RTT))
-    runs = {
+    runs: dict[str, CongestionController] = {
         "BBR (draft)": BBR(mss=1460),
         "CUBIC": Cubic(mss=1460),
     }
