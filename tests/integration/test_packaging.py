@@ -24,6 +24,8 @@ SMOKE = {
         "c = netalgo.cubic.Cubic(); assert c.cwnd > 0; "
         "import importlib.resources as r; assert r.files('netalgo').joinpath('py.typed').is_file()"
     ),
+    "blobcodec": "import blobcodec; from blobcodec.errors import BlobcodecError",
+    "opsmetrics": "import opsmetrics",
 }
 
 
