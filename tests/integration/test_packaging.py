@@ -38,7 +38,15 @@ def test_package_installs_alone_into_a_fresh_venv(package: Path, tmp_path: Path)
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(package)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(package),
+        ],
         capture_output=True,
         text=True,
         check=False,
