@@ -11,6 +11,7 @@ __all__ = [
     "BlobcodecError",
     "ChecksumMismatchError",
     "CorruptDataError",
+    "IndexFormatError",
     "IndexMismatchError",
     "SeekTableError",
     "TruncatedDataError",
@@ -40,6 +41,10 @@ class ChecksumMismatchError(CorruptDataError):
 
 class SeekTableError(CorruptDataError):
     """A missing or damaged seek table in a seekable zstd archive."""
+
+
+class IndexFormatError(CorruptDataError):
+    """Bytes that are not a readable archive member index (damaged, or an unknown version)."""
 
 
 class IndexMismatchError(BlobcodecError):

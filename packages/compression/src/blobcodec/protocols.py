@@ -29,10 +29,23 @@ class StreamCompressor(Protocol):
 
 @runtime_checkable
 class StreamDecompressor(Protocol):
-    """Incremental decompression of one compressed stream."""
+    """Incremental decompression of one compressed stream, with output bounded per call.
 
-    def decompress(self, data: bytes) -> bytes:
-        """Decompress a chunk of the compressed stream; returns the bytes ready."""
+    The ``max_length`` convention of the standard library's bz2 and lzma
+    decompressors: ``decompress(data, max_length)`` returns at most
+    ``max_length`` bytes and keeps the rest, so a small input that expands to
+    gigabytes (a decompression bomb) never lands in memory at once.
+    ``needs_input`` is false while it still holds input or output; the next
+    call may then pass ``b""``.
+    """
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        """Decompress a chunk; return at most ``max_length`` bytes (all when negative)."""
+        ...
+
+    @property
+    def needs_input(self) -> bool:
+        """Whether more compressed input is needed before more output can be produced."""
         ...
 
     @property

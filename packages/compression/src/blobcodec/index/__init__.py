@@ -1,0 +1,25 @@
+"""The archive member index: each member of a seekable tar archive, where its bytes lie, sha256.
+
+Built while the tar stream is written (:class:`TarIndexer`), stored in a small
+versioned file (:meth:`ArchiveIndex.dumps`, layout in
+:mod:`blobcodec.index._model`), and used to fetch one member with one ranged
+read (:func:`read_member`).
+"""
+
+from blobcodec.index._indexer import TarIndexer as TarIndexer
+from blobcodec.index._model import INDEX_FORMAT_VERSION as INDEX_FORMAT_VERSION
+from blobcodec.index._model import ArchiveIndex as ArchiveIndex
+from blobcodec.index._model import Member as Member
+from blobcodec.index._model import MemberType as MemberType
+from blobcodec.index._read import read_member as read_member
+from blobcodec.index._read import read_member_async as read_member_async
+
+__all__ = [
+    "INDEX_FORMAT_VERSION",
+    "ArchiveIndex",
+    "Member",
+    "MemberType",
+    "TarIndexer",
+    "read_member",
+    "read_member_async",
+]

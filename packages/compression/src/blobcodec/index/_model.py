@@ -1,0 +1,278 @@
+"""The archive member index: what each tar member is and where its bytes lie, and its file format.
+
+Byte layout of a serialised index (all integers little-endian)::
+
+    offset  size  field
+    0       8     magic  b"BCINDEX\\x00"
+    8       2     format version, 1
+    10      2     reserved, 0
+    12      ...   one zstd frame (content size and XXH64 checksum set) holding
+                  UTF-8 JSON lines:
+                  line 1     the archive: {"frames": N, "size": U,
+                             "compressed_size": C, "seek_table_sha256": "sha256:..",
+                             "members": M}
+                  M lines    one member each, in archive order: {"path", "type",
+                             "size", "mode", "mtime", "uid", "gid", "offset",
+                             "frames": [first, count], and "link" / "sha256" when set}
+
+Names that are not valid UTF-8 are stored base64-encoded under ``"path_b64"``
+/ ``"link_b64"`` instead of ``"path"`` / ``"link"``; in Python they are ``str``
+decoded with ``surrogateescape``, as :func:`os.fsdecode` does on POSIX.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar, get_args
+
+import zstandard
+
+from blobcodec.checksum import parse_sha256_tag
+from blobcodec.errors import IndexFormatError
+
+__all__ = ["INDEX_FORMAT_VERSION", "ArchiveIndex", "Member", "MemberType"]
+
+INDEX_FORMAT_VERSION = 1
+_MAGIC = b"BCINDEX\x00"
+_HEADER = struct.Struct("<8sHH")
+
+MemberType = Literal["file", "hardlink", "symlink", "chardev", "blockdev", "directory", "fifo"]
+_MEMBER_TYPES: dict[str, MemberType] = {name: name for name in get_args(MemberType)}
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One tar member: its header fields, where its data lies, and the data's sha256."""
+
+    path: str
+    type: MemberType
+    size: int
+    """Bytes of data stored in the archive (0 for links, directories and devices)."""
+    mode: int
+    mtime: float
+    uid: int
+    gid: int
+    link: str
+    """Target of a hard or symbolic link, else ``""``."""
+    offset: int
+    """Where the member's data starts in the uncompressed tar stream."""
+    frames: range
+    """The seekable archive's frames holding the data (empty when there is none)."""
+    sha256: str | None
+    """``"sha256:<hex>"`` of the data of a regular file, else None."""
+
+
+class ArchiveIndex:
+    """The members of one seekable tar archive, with the archive's identity to check against."""
+
+    __slots__ = (
+        "_by_path",
+        "compressed_size",
+        "frame_count",
+        "members",
+        "seek_table_sha256",
+        "size",
+    )
+
+    def __init__(
+        self,
+        members: Iterable[Member],
+        *,
+        frame_count: int,
+        size: int,
+        compressed_size: int,
+        seek_table_sha256: str,
+    ) -> None:
+        self.members: tuple[Member, ...] = tuple(members)
+        self.frame_count = frame_count
+        self.size = size
+        """Bytes of the uncompressed tar stream."""
+        self.compressed_size = compressed_size
+        """Bytes of the archive file, seek table included."""
+        self.seek_table_sha256 = seek_table_sha256
+        """``"sha256:<hex>"`` of the archive's encoded seek table frame."""
+        # A path stored twice (tar append) resolves to its last copy, as extraction would.
+        self._by_path = {member.path: member for member in self.members}
+
+    def lookup(self, path: str | bytes) -> Member:
+        """The member stored under ``path`` (bytes are decoded as a file name); KeyError if none."""
+        key = path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
+        try:
+            return self._by_path[key]
+        except KeyError:
+            raise KeyError(f"no member {key!r} in the archive index") from None
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and path in self._by_path
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def dumps(self) -> bytes:
+        """Serialise to the versioned format in the module docstring."""
+        head = {
+            "frames": self.frame_count,
+            "size": self.size,
+            "compressed_size": self.compressed_size,
+            "seek_table_sha256": self.seek_table_sha256,
+            "members": len(self.members),
+        }
+        lines = [_json_line(head)]
+        lines.extend(_json_line(_member_record(member)) for member in self.members)
+        compressor = zstandard.ZstdCompressor(level=9, write_checksum=True)
+        payload = compressor.compress(b"".join(lines))
+        return _HEADER.pack(_MAGIC, INDEX_FORMAT_VERSION, 0) + payload
+
+    @classmethod
+    def load(cls, data: bytes) -> ArchiveIndex:
+        """Parse :meth:`dumps` output; IndexFormatError for damaged data or an unknown version."""
+        if len(data) < _HEADER.size or data[: len(_MAGIC)] != _MAGIC:
+            raise IndexFormatError("not an archive member index: the magic bytes are missing")
+        _, version, reserved = _HEADER.unpack_from(data)
+        if version != INDEX_FORMAT_VERSION:
+            raise IndexFormatError(
+                f"archive member index format version {version} is not supported "
+                f"(this blobcodec reads version {INDEX_FORMAT_VERSION})"
+            )
+        if reserved:
+            raise IndexFormatError(f"archive member index header: reserved field is {reserved}")
+        try:
+            decoder = zstandard.ZstdDecompressor().decompressobj()
+            text = decoder.decompress(data[_HEADER.size :])
+            if not decoder.eof or decoder.unused_data:
+                raise IndexFormatError("archive member index is truncated or has trailing bytes")
+            lines = text.decode("utf-8").splitlines()
+            records = [json.loads(line) for line in lines]
+        except (zstandard.ZstdError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise IndexFormatError(f"archive member index does not decode: {error}") from error
+        if not records:
+            raise IndexFormatError("archive member index is empty: no archive line")
+        head = _record(records[0], 1)
+        count = _get(head, "members", int, 1)
+        if count != len(records) - 1:
+            raise IndexFormatError(
+                f"archive member index announces {count} members but holds {len(records) - 1}"
+            )
+        members = [_member(_record(raw, line), line) for line, raw in enumerate(records[1:], 2)]
+        digest = _get(head, "seek_table_sha256", str, 1)
+        try:
+            parse_sha256_tag(digest)
+        except ValueError as error:
+            raise IndexFormatError(f"archive member index line 1: {error}") from None
+        return cls(
+            members,
+            frame_count=_get(head, "frames", int, 1),
+            size=_get(head, "size", int, 1),
+            compressed_size=_get(head, "compressed_size", int, 1),
+            seek_table_sha256=digest,
+        )
+
+
+def _json_line(record: Mapping[str, object]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def _put_name(record: dict[str, object], key: str, name: str) -> None:
+    raw = name.encode("utf-8", "surrogateescape")
+    try:
+        record[key] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        record[key + "_b64"] = base64.b64encode(raw).decode("ascii")
+
+
+def _member_record(member: Member) -> dict[str, object]:
+    record: dict[str, object] = {}
+    _put_name(record, "path", member.path)
+    record.update(
+        type=member.type,
+        size=member.size,
+        mode=member.mode,
+        mtime=int(member.mtime) if member.mtime.is_integer() else member.mtime,
+        uid=member.uid,
+        gid=member.gid,
+        offset=member.offset,
+        frames=[member.frames.start, len(member.frames)],
+    )
+    if member.link:
+        _put_name(record, "link", member.link)
+    if member.sha256 is not None:
+        record["sha256"] = member.sha256
+    return record
+
+
+def _record(raw: object, line: int) -> dict[str, object]:
+    if not isinstance(raw, dict):
+        raise IndexFormatError(f"archive member index line {line} is not a JSON object")
+    return raw
+
+
+def _get(record: dict[str, object], key: str, kind: type[_T], line: int) -> _T:
+    value = record.get(key)
+    # bool is an int in Python but never a valid size or offset here.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise IndexFormatError(
+            f"archive member index line {line}: {key!r} is missing or not a {kind.__name__}"
+        )
+    if isinstance(value, int) and value < 0:
+        raise IndexFormatError(f"archive member index line {line}: {key!r} is negative")
+    return value
+
+
+def _name(record: dict[str, object], key: str, line: int) -> str:
+    if key in record:
+        return _get(record, key, str, line)
+    if key + "_b64" in record:
+        encoded = _get(record, key + "_b64", str, line)
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except binascii.Error as error:
+            raise IndexFormatError(
+                f"archive member index line {line}: {key}_b64: {error}"
+            ) from None
+        return raw.decode("utf-8", "surrogateescape")
+    if key == "link":
+        return ""
+    raise IndexFormatError(f"archive member index line {line}: {key!r} is missing")
+
+
+def _member(record: dict[str, object], line: int) -> Member:
+    kind = _MEMBER_TYPES.get(_get(record, "type", str, line))
+    if kind is None:
+        raise IndexFormatError(f"archive member index line {line}: unknown type {record['type']!r}")
+    frames = record.get("frames")
+    if (
+        not isinstance(frames, list)
+        or len(frames) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in frames)
+    ):
+        raise IndexFormatError(f"archive member index line {line}: 'frames' is not [first, count]")
+    mtime = record.get("mtime")
+    if not isinstance(mtime, int | float) or isinstance(mtime, bool):
+        raise IndexFormatError(f"archive member index line {line}: 'mtime' is not a number")
+    sha256 = record.get("sha256")
+    if sha256 is not None:
+        if not isinstance(sha256, str):
+            raise IndexFormatError(f"archive member index line {line}: 'sha256' is not a string")
+        try:
+            parse_sha256_tag(sha256)
+        except ValueError as error:
+            raise IndexFormatError(f"archive member index line {line}: {error}") from None
+    return Member(
+        path=_name(record, "path", line),
+        type=kind,
+        size=_get(record, "size", int, line),
+        mode=_get(record, "mode", int, line),
+        mtime=float(mtime),
+        uid=_get(record, "uid", int, line),
+        gid=_get(record, "gid", int, line),
+        link=_name(record, "link", line),
+        offset=_get(record, "offset", int, line),
+        frames=range(frames[0], frames[0] + frames[1]),
+        sha256=sha256,
+    )
