@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from blobcodec import registry
 from blobcodec.errors import (
     ChecksumMismatchError,
     CorruptDataError,
@@ -315,6 +316,11 @@ def test_any_split_and_max_length_round_trips(name: str, split: list[int], max_l
 
 def test_names_lists_the_four_codecs() -> None:
     assert names() == ("gzip", "lz4", "none", "zstd")
+
+
+def test_names_are_sorted_whatever_the_registration_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._CODECS, "brotli", NoneCodec)  # registered last, sorts first
+    assert names() == ("brotli", "gzip", "lz4", "none", "zstd")
 
 
 def test_get_codec_defaults_and_levels() -> None:

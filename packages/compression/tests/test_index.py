@@ -18,7 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blobcodec.errors import CorruptDataError, IndexFormatError, IndexMismatchError
+from blobcodec.errors import (
+    ChecksumMismatchError,
+    CorruptDataError,
+    IndexFormatError,
+    IndexMismatchError,
+)
 from blobcodec.index import ArchiveIndex, Member, TarIndexer, read_member, read_member_async
 from blobcodec.seekable import AsyncSeekableReader, ReadAt, SeekableReader, SeekableWriter
 
@@ -70,7 +75,8 @@ def write_indexed(
     return out.getvalue(), index
 
 
-def pax_tar(root: Path) -> bytes:
+def pax_tar(root: Path, padding: int = 0) -> bytes:
+    """The tree under ``root`` as a pax tar; ``padding`` random bytes in a last member."""
     buffer = io.BytesIO()
     # A global pax header (typeflag 'g'): gid 77 for every member without its own gid record.
     with tarfile.open(
@@ -80,6 +86,10 @@ def pax_tar(root: Path) -> bytes:
         info = tarfile.TarInfo("d/big-ids")  # uid/gid past 7 octal digits, fractional mtime
         info.uid, info.gid, info.mtime, info.size = 3_000_000_000, 2**31, 1_700_000_000.25, 3
         tar.addfile(info, io.BytesIO(b"abc"))
+        if padding:
+            info = tarfile.TarInfo("z-padding")
+            info.size = padding
+            tar.addfile(info, io.BytesIO(random.Random(9).randbytes(padding)))
     return buffer.getvalue()
 
 
@@ -146,6 +156,73 @@ def test_index_of_a_gnu_tar_from_gnu_tar(tmp_path: Path) -> None:
     _, index = write_indexed(tar_bytes, frame_size=1000)
     check_against_tarfile(tar_bytes, index, 1000)
     assert index.lookup("d/long-symlink").uid == 3_000_000_000  # a base-256 number
+
+
+WHOLE_MTIME = 1_600_000_000
+
+
+def tarfile_tar(tar_format: int) -> bytes:
+    """A directory and a file with whole-second mtimes, written by Python's tarfile."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as tar:
+        info = tarfile.TarInfo("dir")
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, WHOLE_MTIME
+        tar.addfile(info)
+        info = tarfile.TarInfo("dir/file.txt")
+        info.size, info.mode, info.mtime = 5, 0o644, WHOLE_MTIME
+        tar.addfile(info, io.BytesIO(b"hello"))
+    return buffer.getvalue()
+
+
+def gnu_tar(root: Path, tar_format: str) -> bytes:
+    """The same tree on disk (mtimes set whole with os.utime), written by GNU tar."""
+    (root / "dir").mkdir()
+    (root / "dir" / "file.txt").write_bytes(b"hello")
+    for path in (root / "dir" / "file.txt", root / "dir"):
+        os.utime(path, (WHOLE_MTIME, WHOLE_MTIME))
+    return subprocess.run(
+        ["/usr/bin/tar", f"--format={tar_format}", "-cf", "-", "-C", str(root), "dir"],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+@pytest.mark.parametrize(
+    "producer", ["tarfile-ustar", "tarfile-gnu", "tarfile-pax", "gnu-tar-gnu", "gnu-tar-ustar"]
+)
+def test_whole_mtimes_of_every_tar_format_dump_and_load(producer: str, tmp_path: Path) -> None:
+    # Headers without a pax mtime record hold whole seconds; dumps() once called
+    # int.is_integer() on them, which Python 3.11 lacks.
+    formats = {"ustar": tarfile.USTAR_FORMAT, "gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT}
+    tool, _, tar_format = producer.rpartition("-")
+    if tool == "tarfile":
+        tar_bytes = tarfile_tar(formats[tar_format])
+    else:
+        tar_bytes = gnu_tar(tmp_path, tar_format)
+    assert b"mtime=" not in tar_bytes  # no pax mtime record: the octal header field only
+    _, index = write_indexed(tar_bytes)
+    blob = index.dumps()
+    check_against_tarfile(tar_bytes, index, FRAME)
+    assert [m.path for m in index.members] == ["dir", "dir/file.txt"]
+    for member in index.members:
+        assert type(member.mtime) is float  # whatever the header format
+        assert member.mtime == WHOLE_MTIME
+
+    lines = subprocess.run(
+        ["/usr/bin/zstd", "-d", "-c"], input=blob[12:], capture_output=True, check=True
+    ).stdout.splitlines()
+    assert all(b'"mtime":%d,' % WHOLE_MTIME in line for line in lines[1:])  # a JSON integer
+    loaded = ArchiveIndex.load(blob)
+    assert loaded.members == index.members
+    assert all(type(member.mtime) is float for member in loaded.members)
+
+
+def test_dumps_takes_a_member_built_with_an_int_mtime() -> None:
+    member = Member("a", "directory", 0, 0o755, 7, 0, 0, "", 512, range(0), None)
+    index = ArchiveIndex(
+        [member], frame_count=1, size=10240, compressed_size=100, seek_table_sha256=ZERO_DIGEST
+    )
+    assert ArchiveIndex.load(index.dumps()).members[0].mtime == 7.0
 
 
 @settings(max_examples=20, deadline=None)
@@ -215,17 +292,23 @@ def _index_blob(lines: list[bytes], version: int = 1) -> bytes:
     return b"BCINDEX\x00" + struct.pack("<HH", version, 0) + payload
 
 
+ZERO_DIGEST = "sha256:" + "0" * 64
 GOOD_HEAD = (
-    b'{"frames":1,"size":10,"compressed_size":20,"seek_table_sha256":"sha256:' + b"0" * 64 + b'",'
+    b'{"frames":1,"size":10240,"compressed_size":2000,"seek_table_sha256":"'
+    + ZERO_DIGEST.encode()
+    + b'",'
 )
 
 
-def test_load_reads_a_hand_written_index() -> None:
-    member = (
+def member_line(frames: str = "[0,1]", offset: int = 512) -> bytes:
+    return (
         b'{"path":"a","type":"file","size":3,"mode":420,"mtime":5,"uid":1,"gid":2,'
-        b'"offset":512,"frames":[0,1],"sha256":"sha256:' + b"a" * 64 + b'"}'
+        b'"offset":%d,"frames":%s,"sha256":"sha256:' % (offset, frames.encode()) + b"a" * 64 + b'"}'
     )
-    index = ArchiveIndex.load(_index_blob([GOOD_HEAD + b'"members":1}', member]))
+
+
+def test_load_reads_a_hand_written_index() -> None:
+    index = ArchiveIndex.load(_index_blob([GOOD_HEAD + b'"members":1}', member_line()]))
     assert index.lookup("a") == Member(
         "a", "file", 3, 0o644, 5.0, 1, 2, "", 512, range(1), "sha256:" + "a" * 64
     )
@@ -250,6 +333,34 @@ def test_load_reads_a_hand_written_index() -> None:
 def test_load_rejects_bad_bytes(blob: bytes, message: str) -> None:
     with pytest.raises(IndexFormatError, match=message):
         ArchiveIndex.load(blob)
+
+
+@pytest.mark.parametrize(
+    ("frames", "offset", "message"),
+    [
+        ("[1,1]", 512, r"line 2: member 'a' has frames range\(1, 2\), past the archive's 1 frames"),
+        ("[3,0]", 512, r"line 2: member 'a' has frames range\(3, 3\)"),
+        ("[0,1]", 10_238, r"line 2: member 'a' ends at byte 10241, past the archive's 10240"),
+    ],
+)
+def test_load_rejects_a_member_outside_the_archive(frames: str, offset: int, message: str) -> None:
+    blob = _index_blob([GOOD_HEAD + b'"members":1}', member_line(frames, offset)])
+    with pytest.raises(IndexFormatError, match=message):
+        ArchiveIndex.load(blob)
+    # At the very end of the archive is still inside it.
+    ArchiveIndex.load(_index_blob([GOOD_HEAD + b'"members":1}', member_line(offset=10_237)]))
+
+
+def test_load_bounds_the_decompressed_size() -> None:
+    # Valid JSON padded with 64 MiB of spaces: a few KB of zstd that an unbounded
+    # decompression would expand in full (and load).
+    padded = GOOD_HEAD + b'"members":0}' + b" " * (64 * 1024 * 1024)
+    blob = _index_blob([padded])
+    assert len(blob) * 256 < 64 * 1024 * 1024  # below the floor, so the floor applies
+    with pytest.raises(IndexFormatError, match=r"expands beyond 67108864 bytes"):
+        ArchiveIndex.load(blob)
+    # The same JSON with less padding is within the bound.
+    assert len(ArchiveIndex.load(_index_blob([GOOD_HEAD + b'"members":0}' + b" " * 10**6]))) == 0
 
 
 def test_load_rejects_a_damaged_payload(tmp_path: Path) -> None:
@@ -280,7 +391,8 @@ class CountingSource:
 
 def test_read_member_uses_one_ranged_read(tmp_path: Path) -> None:
     contents = make_tree(tmp_path)
-    archive, index = write_indexed(pax_tar(tmp_path))
+    # Random padding at the end fills the reader's 64 KiB opening tail read.
+    archive, index = write_indexed(pax_tar(tmp_path, padding=100_000))
     index = ArchiveIndex.load(index.dumps())
     source = CountingSource(archive)
     reader = SeekableReader(source.read_at, len(archive))
@@ -293,6 +405,18 @@ def test_read_member_uses_one_ranged_read(tmp_path: Path) -> None:
         read_member(index, reader, "d/symlink")
     with pytest.raises(KeyError, match="no member"):
         read_member(index, reader, "d/missing")
+
+
+def test_read_member_from_the_opening_tail_read_takes_no_read(tmp_path: Path) -> None:
+    contents = make_tree(tmp_path)
+    archive, index = write_indexed(pax_tar(tmp_path))
+    assert len(archive) < 65_536  # the opening read holds the whole archive
+    source = CountingSource(archive)
+    reader = SeekableReader(source.read_at, len(archive))
+    assert len(source.reads) == 1
+    for path, data in contents.items():
+        assert read_member(index, reader, path) == data
+    assert len(source.reads) == 1
 
 
 @pytest.mark.asyncio
@@ -326,24 +450,57 @@ def test_index_of_another_archive_is_a_mismatch(tmp_path: Path) -> None:
         read_member(tampered, SeekableReader(_memory(archive), len(archive)), "d/small.txt")
 
 
-def test_member_with_a_wrong_sha256_is_a_mismatch(tmp_path: Path) -> None:
-    make_tree(tmp_path)
-    archive, index = write_indexed(pax_tar(tmp_path))
-    wrong = dataclasses.replace(index.lookup("d/small.txt"), sha256="sha256:" + "f" * 64)
-    moved = dataclasses.replace(index.lookup("d/empty"), frames=range(5, 6))
-    members = [{"d/small.txt": wrong, "d/empty": moved}.get(m.path, m) for m in index.members]
-    bad = ArchiveIndex(
-        members,
+def _altered(index: ArchiveIndex, **changed: Member) -> ArchiveIndex:
+    """``index`` with the members named in ``changed`` replaced, the archive's identity kept."""
+    return ArchiveIndex(
+        [changed.get(m.path, m) for m in index.members],
         frame_count=index.frame_count,
         size=index.size,
         compressed_size=index.compressed_size,
         seek_table_sha256=index.seek_table_sha256,
     )
+
+
+def test_member_with_a_wrong_sha256_is_damaged_data(tmp_path: Path) -> None:
+    # The archive's identity and the member's frames check out: a different digest
+    # means damaged bytes, a ChecksumMismatchError (CorruptDataError), not a mismatch.
+    make_tree(tmp_path)
+    archive, index = write_indexed(pax_tar(tmp_path))
+    wrong = dataclasses.replace(index.lookup("d/small.txt"), sha256="sha256:" + "f" * 64)
+    bad = _altered(index, **{"d/small.txt": wrong})
     reader = SeekableReader(_memory(archive), len(archive))
-    with pytest.raises(IndexMismatchError, match=r"'d/small.txt'.*sha256:5891b5b5"):
+    with pytest.raises(ChecksumMismatchError, match=r"member 'd/small.txt'.*5891b5b5.*f{64}"):
         read_member(bad, reader, "d/small.txt")
+
+
+@pytest.mark.asyncio
+async def test_member_with_a_wrong_sha256_is_damaged_data_async(tmp_path: Path) -> None:
+    make_tree(tmp_path)
+    archive, index = write_indexed(pax_tar(tmp_path))
+    wrong = dataclasses.replace(index.lookup("d/small.txt"), sha256="sha256:" + "f" * 64)
+    reader = await AsyncSeekableReader.open(CountingSource(archive).aread_at, len(archive))
+    with pytest.raises(ChecksumMismatchError, match=r"member 'd/small.txt'.*5891b5b5.*f{64}"):
+        await read_member_async(_altered(index, **{"d/small.txt": wrong}), reader, "d/small.txt")
+
+
+def test_member_in_other_frames_is_a_mismatch(tmp_path: Path) -> None:
+    make_tree(tmp_path)
+    archive, index = write_indexed(pax_tar(tmp_path))
+    moved = dataclasses.replace(index.lookup("d/empty"), frames=range(5, 6))
+    reader = SeekableReader(_memory(archive), len(archive))
     with pytest.raises(IndexMismatchError, match="frames"):
-        read_member(bad, reader, "d/empty")
+        read_member(_altered(index, **{"d/empty": moved}), reader, "d/empty")
+
+
+def test_contains_takes_str_and_bytes_as_lookup_does(tmp_path: Path) -> None:
+    make_tree(tmp_path)
+    _, index = write_indexed(pax_tar(tmp_path))
+    assert "d/empty" in index
+    assert b"d/empty" in index
+    assert b"d/" + NON_UTF8 in index  # a name that is not UTF-8, as bytes
+    assert index.lookup(b"d/" + NON_UTF8).path in index
+    assert b"d/missing" not in index
+    assert 5 not in index
 
 
 # -- bad tar streams -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from blobcodec.seekable import (
     SeekableReader,
     SeekableWriter,
 )
+from blobcodec.zstd_codec import ZstdCodec
 
 SKIPPABLE_MAGIC = b"\x5e\x2a\x4d\x18"  # 0x184D2A5E little-endian
 SEEKABLE_MAGIC = b"\xb1\xea\x92\x8f"  # 0x8F92EAB1 little-endian
@@ -51,6 +52,11 @@ def sample(size: int, seed: int = 1) -> bytes:
     while len(out) < size:
         out += rng.choice(words) + b" "
     return bytes(out[:size])
+
+
+def incompressible(size: int, seed: int = 1) -> bytes:
+    """Random bytes: zstd stores them, so a frame takes about as many bytes as its data."""
+    return random.Random(seed).randbytes(size)
 
 
 def hand_built(chunks: list[bytes], *, checksums: bool, skippable_after: int = -1) -> bytes:
@@ -142,25 +148,61 @@ def test_frames_expose_both_offsets() -> None:
 
 
 def test_read_fetches_only_covering_frames_in_one_read() -> None:
-    data = sample(50_000)
-    chunks = [data[i : i + 10_000] for i in range(0, 50_000, 10_000)]
+    data = incompressible(150_000)
+    chunks = [data[i : i + 30_000] for i in range(0, 150_000, 30_000)]
     blob = hand_built(chunks, checksums=True)
     source = Source(blob)
     reader = SeekableReader(source.read_at, len(blob))
     frames = reader.frames
+    assert frames[2].compressed_offset < len(blob) - 65_536  # before the opening tail read
     source.reads.clear()
 
-    assert reader.read(15_000, 10_000) == data[15_000:25_000]  # frames 1 and 2
+    assert reader.read(45_000, 30_000) == data[45_000:75_000]  # frames 1 and 2
     assert source.reads == [
         (frames[1].compressed_offset, frames[2].compressed_end - frames[1].compressed_offset)
     ]
     source.reads.clear()
-    assert reader.read(49_999, 100) == data[49_999:]
-    assert source.reads == [(frames[4].compressed_offset, frames[4].compressed_size)]
+    assert reader.read(29_999, 1) == data[29_999:30_000]
+    assert source.reads == [(frames[0].compressed_offset, frames[0].compressed_size)]
     source.reads.clear()
-    assert reader.read(50_000, 10) == b""
+    assert reader.read(150_000, 10) == b""
     assert reader.read(10, 0) == b""
     assert source.reads == []
+
+
+@pytest.mark.parametrize("known_size", [True, False])
+def test_frames_in_the_opening_tail_read_are_not_read_again(known_size: bool) -> None:
+    data = incompressible(150_000)
+    blob = write_archive(data, frame_size=30_000, threads=1)
+    source = Source(blob)
+    reader = SeekableReader(source.read_at, len(blob) if known_size else None)
+    assert len(source.reads) == 1  # the last 64 KiB: frames 3 and 4, then the seek table
+    in_tail = [f.index for f in reader.frames if f.compressed_offset >= len(blob) - 65_536]
+    assert in_tail == [3, 4]
+
+    assert reader.read(90_000, 60_000) == data[90_000:]  # frames 3 and 4
+    assert reader.read(149_990, 100) == data[149_990:]
+    assert reader.read(100_000, 1) == data[100_000:100_001]
+    assert len(source.reads) == 1
+
+    # Frame 2 starts before the tail: one read for the whole range, as without the tail.
+    frame_2 = reader.frames[2]
+    assert reader.read(89_999, 2) == data[89_999:90_001]
+    assert source.reads[1:] == [
+        (frame_2.compressed_offset, reader.frames[3].compressed_end - frame_2.compressed_offset)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_async_reader_serves_the_opening_tail_read_too() -> None:
+    data = incompressible(150_000)
+    blob = write_archive(data, frame_size=30_000, threads=1)
+    source = Source(blob)
+    reader = await AsyncSeekableReader.open(source.aread_at, len(blob))
+    assert await reader.read(90_000, 60_000) == data[90_000:]
+    assert len(source.reads) == 1
+    assert await reader.read(0, 10) == data[:10]
+    assert source.reads[1:] == [(0, reader.frames[0].compressed_size)]
 
 
 def test_open_reads_the_tail_once_and_twice_for_a_large_table() -> None:
@@ -391,16 +433,16 @@ def test_sizes_that_do_not_add_up_are_rejected() -> None:
 
 
 def test_truncated_file_names_the_frame() -> None:
-    data = sample(10_000)
-    blob = write_archive(data, frame_size=4_000)
+    data = incompressible(100_000)
+    blob = write_archive(data, frame_size=40_000)
     source = Source(blob)
     reader = SeekableReader(source.read_at, len(blob))
     second = reader.frames[1]
     source.blob = blob[: second.compressed_offset + 5]  # the object shrank after opening
-    with pytest.raises(
+    with pytest.raises(  # frame 0 lies before the opening tail read: read_at is asked again
         TruncatedDataError, match=rf"frame 1 at compressed offset {second.compressed_offset}"
     ):
-        reader.read(0, 10_000)
+        reader.read(0, 80_000)
 
 
 def test_corrupt_frame_names_frame_and_offset() -> None:
@@ -436,6 +478,57 @@ def test_checksum_mismatch_names_the_frame() -> None:
     assert reader.read(0, 4_000) == data[:4_000]
     with pytest.raises(ChecksumMismatchError, match="frame 1"):
         reader.read(4_000, 1)
+
+
+def test_failed_zstd_content_checksum_is_a_checksum_mismatch() -> None:
+    data = sample(10_000)
+    blob = bytearray(write_archive(data, frame_size=4_000))
+    frame = open_blob(blob).frames[1]
+    # The frame's own Content_Checksum (RFC 8878 3.1.1, its last 4 bytes); the seek table's
+    # XXH64 entry still matches the data, so only zstd's check can catch it.
+    blob[frame.compressed_end - 1] ^= 0x01
+    reader = open_blob(blob)
+    assert reader.read(0, 4_000) == data[:4_000]
+    with pytest.raises(
+        ChecksumMismatchError,
+        match=rf"frame 1 at compressed offset {frame.compressed_offset}: content checksum",
+    ):
+        reader.read(4_000, 1)
+    with pytest.raises(ChecksumMismatchError, match="content checksum"):  # as ZstdCodec says
+        ZstdCodec().decompress(bytes(blob[frame.compressed_offset : frame.compressed_end]))
+
+
+@pytest.mark.parametrize("level", [0, 23, 99, -131073])
+def test_writer_rejects_a_level_as_zstd_codec_does(level: int) -> None:
+    with pytest.raises(ValueError, match="level") as from_codec:
+        ZstdCodec(level)
+    with pytest.raises(ValueError, match="level") as from_writer:
+        SeekableWriter(io.BytesIO(), level=level)  # at once, not when the first frame is made
+    assert str(from_writer.value) == str(from_codec.value)
+
+
+@pytest.mark.parametrize("level", ["3", 3.0, True])
+def test_writer_rejects_a_level_that_is_not_an_int(level: object) -> None:
+    with pytest.raises(TypeError, match="level must be an int"):
+        SeekableWriter(io.BytesIO(), level=level)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("level", [1, -5, 22])
+def test_writer_takes_every_zstd_level(level: int) -> None:
+    data = sample(3_000)
+    assert open_blob(write_archive(data, level=level, frame_size=1_000)).read(0, 3_000) == data
+
+
+@pytest.mark.parametrize("threads", [0, -1])
+def test_writer_threads_is_none_or_at_least_one(threads: int) -> None:
+    with pytest.raises(ValueError, match=rf"threads={threads}: .*frames compressed in parallel"):
+        SeekableWriter(io.BytesIO(), threads=threads)
+
+
+@pytest.mark.parametrize("threads", [1.5, True, "2"])
+def test_writer_threads_must_be_an_int(threads: object) -> None:
+    with pytest.raises(TypeError, match="threads must be an int"):
+        SeekableWriter(io.BytesIO(), threads=threads)  # type: ignore[arg-type]
 
 
 def test_bad_read_arguments() -> None:

@@ -30,7 +30,7 @@ _CODECS: dict[str, Callable[..., Codec]] = {
 
 def names() -> tuple[str, ...]:
     """The registered codec names, sorted."""
-    return tuple(_CODECS)
+    return tuple(sorted(_CODECS))
 
 
 def get_codec(name: str, level: int | None = None, **options: Any) -> Codec:

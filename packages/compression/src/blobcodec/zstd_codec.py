@@ -55,6 +55,34 @@ def _frame_header_size(descriptor: int) -> int:
     return 4 + 1 + window_descriptor_size + dictionary_id_size + content_size_size
 
 
+def check_level(level: int) -> None:
+    """Raise TypeError or ValueError unless ``level`` is a zstd level (1..22, or negative).
+
+    Shared by :class:`ZstdCodec` and :class:`blobcodec.seekable.SeekableWriter`, so both
+    accept the same levels and reject the others with the same message. 0 is rejected:
+    libzstd reads it as "the default level", which would hide a caller's mistake.
+    """
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"level must be an int, not {type(level).__name__}")
+    if level == 0 or not ZSTD_MIN_LEVEL <= level <= ZSTD_MAX_LEVEL:
+        raise ValueError(
+            f"level={level} is not a zstd level: use 1..{ZSTD_MAX_LEVEL} "
+            f"or a negative fast level down to {ZSTD_MIN_LEVEL}"
+        )
+
+
+def zstd_error(error: zstandard.ZstdError, where: str) -> CorruptDataError:
+    """The error to raise for libzstd's ``error`` while decoding the frame data ``where``.
+
+    A failed content checksum (RFC 8878 section 3.1.1, ``Content_Checksum``) is a
+    :class:`ChecksumMismatchError`; anything else is a :class:`CorruptDataError`. Shared by
+    the zstd decompressor and the seekable reader, so the same damage gets the same type.
+    """
+    if "checksum" in str(error):  # libzstd's ZSTD_error_checksum_wrong
+        return ChecksumMismatchError(f"{where}: content checksum mismatch ({error})")
+    return CorruptDataError(f"{where} does not decode: {error}")
+
+
 class ZstdStreamDecompressor:
     """Incremental zstd decompression of one or more concatenated frames.
 
@@ -252,12 +280,9 @@ class ZstdStreamDecompressor:
             return self._frame.decompress(unit)
         except zstandard.ZstdError as exc:
             where = (
-                f"in the zstd frame starting at byte {self._frame_start} "
-                f"({self._expect} at byte {offset})"
+                f"zstd frame starting at byte {self._frame_start} ({self._expect} at byte {offset})"
             )
-            if "checksum" in str(exc):
-                raise ChecksumMismatchError(f"content checksum mismatch {where}") from exc
-            raise CorruptDataError(f"{exc} {where}") from exc
+            raise zstd_error(exc, where) from exc
 
 
 class ZstdCodec:
@@ -269,13 +294,7 @@ class ZstdCodec:
     """
 
     def __init__(self, level: int = 3, *, threads: int = 0) -> None:
-        if isinstance(level, bool) or not isinstance(level, int):
-            raise TypeError(f"level must be an int, not {type(level).__name__}")
-        if level == 0 or not ZSTD_MIN_LEVEL <= level <= ZSTD_MAX_LEVEL:
-            raise ValueError(
-                f"level={level} is not a zstd level: use 1..{ZSTD_MAX_LEVEL} "
-                f"or a negative fast level down to {ZSTD_MIN_LEVEL}"
-            )
+        check_level(level)
         if isinstance(threads, bool) or not isinstance(threads, int):
             raise TypeError(f"threads must be an int, not {type(threads).__name__}")
         if threads < -1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from blobcodec.checksum import sha256_tag
+from blobcodec.checksum import sha256_tag, verify_sha256_tag
 from blobcodec.errors import IndexMismatchError
 from blobcodec.index._model import ArchiveIndex, Member
 from blobcodec.seekable import AsyncSeekableReader, SeekableReader
@@ -45,20 +45,22 @@ def _check_frames(member: Member, reader: SeekableReader | AsyncSeekableReader) 
 
 
 def _check_sha256(member: Member, data: bytes) -> bytes:
-    actual = sha256_tag(data)
-    if actual != member.sha256:
-        raise IndexMismatchError(
-            f"member {member.path!r}: the archive's bytes have {actual}, the index says "
-            f"{member.sha256}"
-        )
+    # The archive's identity and the member's frames were checked before the read, so a
+    # different digest means damaged bytes (ChecksumMismatchError, a CorruptDataError).
+    if member.sha256 is None:
+        raise IndexMismatchError(f"member {member.path!r}: the index records no sha256 for it")
+    verify_sha256_tag(data, member.sha256, what=f"member {member.path!r}")
     return data
 
 
 def read_member(index: ArchiveIndex, reader: SeekableReader, path: str | bytes) -> bytes:
     """The bytes of the member at ``path`` (a regular file or a hard link to one).
 
-    One ranged read: the frames holding the member. IndexMismatchError when the
-    index does not describe ``reader``'s archive or the bytes' sha256 differs.
+    One ranged read: the frames holding the member (none when the reader's
+    opening tail read holds them). IndexMismatchError when the index does not
+    describe ``reader``'s archive or places the member in other frames;
+    ChecksumMismatchError (a CorruptDataError: damaged data) when the bytes'
+    sha256 differs from the index's.
     """
     member = _data_member(index, path)
     _check_archive(index, reader)

@@ -239,8 +239,9 @@ def _pax_int(pax: dict[str, bytes], key: str, default: int, at: int) -> int:
 
 
 def _pax_float(pax: dict[str, bytes], key: str, default: int, at: int) -> float:
+    """A pax record read as a float, else the header's integer ``default`` as a float."""
     if key not in pax:
-        return default
+        return float(default)  # Member.mtime is a float, whatever the header format
     try:
         return float(pax[key])
     except ValueError:

@@ -5,7 +5,10 @@ and, ideally, the file size. Opening takes one read of the file's tail, and a
 second only when the seek table is larger than the first guess. Reading any
 uncompressed range then fetches only the frames that cover it, in one ranged
 read, and checks each frame (its size, and its checksum when the table has
-them, "Seek_Table_Entries" of the zstd seekable format).
+them, "Seek_Table_Entries" of the zstd seekable format). The frames that came
+with the first tail read (at most 64 KiB, the one buffer a reader keeps) are
+served from it without another read: a small archive, or the last members of a
+large one, cost no read beyond the opening one.
 
 Without ``size``, ``read_at`` must also accept a suffix read: a negative
 ``offset`` ``-n`` with ``size`` ``n`` returns the file's last ``n`` bytes (all of
@@ -34,6 +37,7 @@ from blobcodec.seekable._table import (
     parse_footer,
     table_frame_size,
 )
+from blobcodec.zstd_codec import zstd_error
 
 __all__ = ["AsyncReadAt", "AsyncSeekableReader", "ReadAt", "SeekableReader"]
 
@@ -45,10 +49,15 @@ _TAIL_GUESS = 64 * 1024
 _SKIPPABLE_MAGICS = range(0x184D2A50, 0x184D2A60)  # zstd format, "Skippable Frames"
 
 _Request = tuple[int, int]
+_Opened = tuple[SeekTable, int, bytes]  # the table, the file size, the frames' bytes in the tail
 
 
-def _open_steps(size: int | None) -> Generator[_Request, bytes, tuple[SeekTable, int]]:
-    """Find and parse the seek table; yields ranged reads, receives their bytes."""
+def _open_steps(size: int | None) -> Generator[_Request, bytes, _Opened]:
+    """Find and parse the seek table; yields ranged reads, receives their bytes.
+
+    Returns the table, the file size, and the bytes of the first tail read that
+    precede the table (they end where the table starts, at ``compressed_size``).
+    """
     if size is not None and size < 0:
         raise ValueError(f"size must be >= 0, got {size}")
     guess = _TAIL_GUESS if size is None else min(size, _TAIL_GUESS)
@@ -82,7 +91,7 @@ def _open_steps(size: int | None) -> Generator[_Request, bytes, tuple[SeekTable,
                 f"table), but the file holds only {len(table)} bytes"
             )
     parsed = SeekTable.decode(table, file_size=file_size)
-    return parsed, parsed.compressed_size + needed
+    return parsed, parsed.compressed_size + needed, bytes(tail[: max(0, len(tail) - needed)])
 
 
 def _span(frames: list[Frame]) -> _Request:
@@ -110,7 +119,8 @@ def _decode_frame(dctx: zstandard.ZstdDecompressor, frame: Frame, data: memoryvi
             data, max_output_size=frame.decompressed_size + 1, allow_extra_data=False
         )
     except zstandard.ZstdError as error:
-        raise CorruptDataError(f"{where} does not decode: {error}") from error
+        # A failed zstd content checksum is a ChecksumMismatchError, as from ZstdCodec.
+        raise zstd_error(error, where) from error
     if len(out) != frame.decompressed_size:
         raise CorruptDataError(
             f"{where} decodes to {len(out)} bytes, but the seek table says "
@@ -147,11 +157,14 @@ def _decode_span(frames: list[Frame], data: bytes, offset: int, size: int) -> by
 
 
 class _ReaderBase:
-    __slots__ = ("_file_size", "_table")
+    __slots__ = ("_file_size", "_table", "_tail", "_tail_start")
 
-    def __init__(self, table: SeekTable, file_size: int) -> None:
+    def __init__(self, table: SeekTable, file_size: int, tail: bytes = b"") -> None:
         self._table = table
         self._file_size = file_size
+        # Frame bytes from the opening tail read: the file's bytes [_tail_start, compressed_size).
+        self._tail = tail
+        self._tail_start = table.compressed_size - len(tail)
 
     @property
     def table(self) -> SeekTable:
@@ -179,6 +192,13 @@ class _ReaderBase:
         size = max(0, min(size, self.size - offset))
         return self._table.covering(offset, size), size
 
+    def _from_tail(self, request: _Request) -> bytes | None:
+        """The bytes of ``request`` when the opening tail read holds all of them, else None."""
+        start, length = request
+        if start < self._tail_start:
+            return None
+        return self._tail[start - self._tail_start : start - self._tail_start + length]
+
 
 class SeekableReader(_ReaderBase):
     """Read any uncompressed byte range of a seekable zstd archive via ``read_at``.
@@ -196,8 +216,8 @@ class SeekableReader(_ReaderBase):
             while True:
                 request = steps.send(read_at(*request))
         except StopIteration as done:
-            table, file_size = done.value
-        super().__init__(table, file_size)
+            table, file_size, tail = done.value
+        super().__init__(table, file_size, tail)
         self._read_at = read_at
 
     def read(self, offset: int, size: int) -> bytes:
@@ -205,7 +225,11 @@ class SeekableReader(_ReaderBase):
         frames, size = self._plan(offset, size)
         if not frames:
             return b""
-        return _decode_span(frames, self._read_at(*_span(frames)), offset, size)
+        request = _span(frames)
+        data = self._from_tail(request)
+        if data is None:
+            data = self._read_at(*request)
+        return _decode_span(frames, data, offset, size)
 
 
 class AsyncSeekableReader(_ReaderBase):
@@ -216,8 +240,10 @@ class AsyncSeekableReader(_ReaderBase):
 
     __slots__ = ("_read_at",)
 
-    def __init__(self, table: SeekTable, file_size: int, read_at: AsyncReadAt) -> None:
-        super().__init__(table, file_size)
+    def __init__(
+        self, table: SeekTable, file_size: int, read_at: AsyncReadAt, tail: bytes = b""
+    ) -> None:
+        super().__init__(table, file_size, tail)
         self._read_at = read_at
 
     @classmethod
@@ -229,13 +255,16 @@ class AsyncSeekableReader(_ReaderBase):
             while True:
                 request = steps.send(await read_at(*request))
         except StopIteration as done:
-            table, file_size = done.value
-        return cls(table, file_size, read_at)
+            table, file_size, tail = done.value
+        return cls(table, file_size, read_at, tail)
 
     async def read(self, offset: int, size: int) -> bytes:
         """Uncompressed bytes ``[offset, offset + size)``, fewer only past the end of the stream."""
         frames, size = self._plan(offset, size)
         if not frames:
             return b""
-        data = await self._read_at(*_span(frames))
+        request = _span(frames)
+        data = self._from_tail(request)
+        if data is None:
+            data = await self._read_at(*request)
         return await asyncio.to_thread(_decode_span, frames, data, offset, size)

@@ -39,6 +39,7 @@ from typing import Protocol
 import zstandard
 
 from blobcodec.seekable._table import SeekTable, frame_checksum
+from blobcodec.zstd_codec import check_level
 
 __all__ = ["DEFAULT_FRAME_SIZE", "SeekableWriter", "WritableBinary"]
 
@@ -66,6 +67,13 @@ class SeekableWriter:
     ``write`` accepts any chunking. Memory stays under about
     ``2 * threads + 1`` frames of input plus their compressed output.
     Use as a context manager, or call :meth:`close` (or :meth:`abort`).
+
+    ``level`` is checked as :class:`~blobcodec.zstd_codec.ZstdCodec` checks it
+    (1..22 or a negative fast level; TypeError or ValueError here, not at the
+    first frame). ``threads`` is the number of frames compressed in parallel,
+    each on its own pool thread: None means one per CPU, else at least 1. It is
+    not ZstdCodec's ``threads`` (libzstd workers inside one frame, where 0 means
+    the calling thread and -1 one per CPU).
     """
 
     def __init__(
@@ -79,10 +87,16 @@ class SeekableWriter:
     ) -> None:
         if not 1 <= frame_size <= _MAX_FRAME_SIZE:
             raise ValueError(f"frame_size must be 1 to {_MAX_FRAME_SIZE} bytes, got {frame_size}")
+        check_level(level)
         if threads is None:
             threads = os.cpu_count() or 1
+        if isinstance(threads, bool) or not isinstance(threads, int):
+            raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
         if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+            raise ValueError(
+                f"threads={threads}: the seekable writer's threads is the number of frames "
+                "compressed in parallel; use None (one per CPU) or N >= 1"
+            )
         self._dst = dst
         self._frame_size = frame_size
         self._level = level
