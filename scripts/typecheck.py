@@ -53,11 +53,17 @@ TOOLS = ("scripts", "benchmarks", "docs/figures", "tests/integration")
 
 
 def check_tools() -> int:
-    """The repository's own scripts: each folder's files are scripts, not packages."""
+    """The repository's own scripts: each folder's files are scripts, not packages.
+
+    Scripts import their folder's packages (``benchmarks/wanem/``) as top-level
+    modules, so each folder is also on the search path of its own run.
+    """
     status = 0
     for folder in TOOLS:
-        files = sorted(str(p) for p in (ROOT / folder).glob("*.py"))
-        if not files:
+        base = ROOT / folder
+        targets = sorted(str(p) for p in base.glob("*.py"))
+        targets += sorted(str(p.parent) for p in base.glob("*/__init__.py"))
+        if not targets:
             continue
         print(f"mypy --strict {folder}", flush=True)
         cmd = [
@@ -68,7 +74,8 @@ def check_tools() -> int:
             "--config-file",
             str(ROOT / "pyproject.toml"),
         ]
-        status |= subprocess.call([*cmd, *files], cwd=ROOT)
+        env = dict(os.environ, MYPYPATH=str(base))
+        status |= subprocess.call([*cmd, *targets], cwd=ROOT, env=env)
     return status
 
 

@@ -1,0 +1,480 @@
+"""moto's S3 server for the benchmarks and the demo, without moto's ranged-GET ceiling.
+
+moto 5.2 as shipped answers a ranged GET by reading the WHOLE object (``FakeKey.value``
+reads the key's spooled buffer from the start), wrapping it in the response and only then
+slicing the range out (``S3Response.key_response`` -> ``_handle_range_header``). A 1 MiB
+range of a 256 MiB object costs ~180 ms on this machine, whatever the range size, which
+caps a parallel ranged download far below the WAN profiles. The launcher removes that
+ceiling in the launched server process only (never in the s3opt library):
+
+* ``S3Response.get_object`` is wrapped: while it runs, a thread-local flag makes
+  ``FakeKey.value`` return a :class:`LazyValue` (``len()`` is the object size, a slice reads
+  just that slice from the key's buffer, under the key's lock);
+* ``S3Response._handle_range_header`` is wrapped: whatever it returns unsliced (a range
+  moto serves whole, e.g. ``bytes=5-2``) is read in full, so nothing lazy ever reaches
+  werkzeug. Every other code path (HEAD, copy, multipart completion) is untouched.
+
+It also keeps every object in memory (``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE`` = 8 GiB, moto's
+default spills objects above 5 MiB to temporary files on disk).
+
+moto's own ceilings on this machine (2 vCPUs, shared; ``--measure``, a raw ``http.client``
+client so the client costs little; MB = 10**6 bytes; one run each, +-25% run to run):
+
+==========================================  ============  =============  ===============
+operation (MB/s, 1 / 16 connections)        patched       as shipped     in-process [1]
+==========================================  ============  =============  ===============
+PUT 16 MiB object                           117 / 148     104 / 202      152 / 202
+UploadPart 8 MiB                            114 / 99      134 / 189      156 / 227
+GET 16 MiB object (whole)                   512 / 155     397 / 135      336 / 617
+ranged GET 8 MiB of a 256 MiB object        769 / 803     24 / 28        457 / 763
+1 MiB ranged GET of 4 MiB / 256 MiB (ms)    4.4 / 8.4     4.2 / 201.8    4.5 / 5.8
+==========================================  ============  =============  ===============
+
+[1] ``ThreadedMotoServer`` in the measuring process, patched.
+
+Upload is moto's ceiling that matters (~100-200 MB/s, above the profiles' 60-80 MB/s
+caps, but not by much once a client and the emulator share the two cores). Its cost,
+profiled (cProfile, 20 x 16 MiB PUT / UploadPart): ~2.5 ms/MiB in MD5 for the ETag
+(hashlib; it releases the GIL), ~1.3 ms/MiB in werkzeug's request-body read (3 KiB
+``readinto`` calls), ~0.7 ms/MiB in BytesIO copies. Not patched: the ETag must stay the
+MD5 clients check, and werkzeug's body reading is not a small, safe change.
+
+    python benchmarks/s3server.py              # serve on a free port, print the endpoint
+    python benchmarks/s3server.py --port 5000  # a fixed port
+    python benchmarks/s3server.py --measure    # moto's ceilings, patched and as shipped
+
+In-process (``moto.server.ThreadedMotoServer``) vs subprocess: a subprocess is used. On
+two cores the benchmark client, the WAN emulator and moto each need a core's worth of
+Python at times; in one process they would share one GIL (a boto3 or s3opt client is
+Python-heavy, unlike the raw measuring client above). In isolation the two are within
+run-to-run noise of each other (table above).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+__all__ = [
+    "LazyValue",
+    "S3Server",
+    "measure_moto",
+    "remove_ranged_get_ceiling",
+    "serve",
+]
+
+HOST = "127.0.0.1"
+KEY_BUFFER_SIZE = 8 * 1024**3
+START_TIMEOUT = 30.0
+# moto does not check signatures; an Authorization header names the (fake) account, so a
+# raw GET is not treated as anonymous access to a private object.
+AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+_lazy = threading.local()
+
+
+class LazyValue:
+    """A stand-in for an object's bytes: knows its length, reads only the slices asked for."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+        self._size = int(key.contentsize)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bool__(self) -> bool:
+        return self._size > 0
+
+    def __getitem__(self, index: slice) -> bytes:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("LazyValue supports contiguous slices only")
+        start, stop, _ = index.indices(self._size)
+        if stop <= start:
+            return b""
+        buffer = self._key._value_buffer
+        with self._key.lock:
+            buffer.seek(start)
+            return bytes(buffer.read(stop - start))
+
+    def read_all(self) -> bytes:
+        return self[0 : self._size]
+
+
+def remove_ranged_get_ceiling() -> None:
+    """Patch moto (in this process) so a ranged GET reads only its range. Idempotent."""
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response, "_s3bench_patched", False):
+        return
+    original_value: Any = FakeKey.__dict__["value"]  # the property object itself
+    original_get_object = S3Response.get_object
+    original_handle_range = S3Response._handle_range_header
+
+    def value(self: Any) -> Any:
+        if getattr(_lazy, "active", False):
+            _lazy.active = False  # only the body get_object returns is lazy
+            return LazyValue(self)
+        return original_value.fget(self)
+
+    def get_object(self: Any) -> Any:
+        ranged = bool(self.headers.get("range")) and not self._get_int_param("partNumber")
+        _lazy.active = ranged
+        try:
+            status, headers, body = original_get_object(self)
+        finally:
+            _lazy.active = False
+        if isinstance(body, LazyValue) and status != 200:
+            body = body.read_all()
+        return status, headers, body
+
+    def handle_range_header(self: Any, request: Any, headers: Any, content: Any) -> Any:
+        status, headers, body = original_handle_range(self, request, headers, content)
+        if isinstance(body, LazyValue):
+            body = body.read_all()
+        return status, headers, body
+
+    FakeKey.value = property(value, original_value.fset)  # type: ignore[assignment,method-assign]
+    S3Response.get_object = get_object  # type: ignore[method-assign]
+    S3Response._handle_range_header = handle_range_header  # type: ignore[method-assign,assignment]
+    S3Response._s3bench_patched = True  # type: ignore[attr-defined]
+
+
+def serve(port: int = 0, *, patched: bool = True) -> None:
+    """Run moto's server in this process (blocking); print ``PORT <n>`` once it listens."""
+    os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(KEY_BUFFER_SIZE))
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    if patched:
+        remove_ranged_get_ceiling()
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+class S3Server:
+    """moto's S3 server in a subprocess on a free loopback port, patched (see module doc)."""
+
+    def __init__(self, *, port: int = 0, patched: bool = True) -> None:
+        self._port = port
+        self._patched = patched
+        self._process: subprocess.Popen[str] | None = None
+        self.endpoint_url = ""
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint_url.rsplit(":", 1)[1])
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("S3Server is not started")
+        return self._process.pid
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    def start(self) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "--port", str(self._port)]
+        if not self._patched:
+            command.append("--as-shipped")
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self._process.stdout is not None
+        port = _read_port(self._process, START_TIMEOUT)
+        self.endpoint_url = f"http://{HOST}:{port}"
+        _wait_until_answering(HOST, port, START_TIMEOUT)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._process = None
+
+    def make_bucket(self, name: str) -> None:
+        status, _ = _request(HOST, self.port, "PUT", f"/{name}")
+        if status != 200:
+            raise RuntimeError(f"creating bucket {name} failed: HTTP {status}")
+
+    def __enter__(self) -> S3Server:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _read_port(process: subprocess.Popen[str], timeout: float) -> int:
+    found: list[int] = []
+
+    def reader() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("PORT "):
+                found.append(int(line.split()[1]))
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not found:
+        process.kill()
+        raise RuntimeError(f"moto server did not start within {timeout:.0f} s")
+    return found[0]
+
+
+def _wait_until_answering(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _request(host, port, "GET", "/")
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _request(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    connection: http.client.HTTPConnection | None = None,
+) -> tuple[int, bytes]:
+    conn = connection or http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        conn.request(
+            method, path, body=body, headers={"Authorization": AUTHORIZATION, **(headers or {})}
+        )
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        if connection is None:
+            conn.close()
+
+
+# --- moto's own ceilings --------------------------------------------------------------
+
+
+def _timed_parallel(connections: int, total: int, job: Callable[[Any, int], int]) -> float:
+    """Run ``total`` jobs over ``connections`` keep-alive connections; return MB/s."""
+    counter = iter(range(total))
+    lock = threading.Lock()
+
+    def worker(conn: Any) -> int:
+        moved = 0
+        while True:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return moved
+            moved += job(conn, index)
+
+    conns = [http.client.HTTPConnection(HOST, _PORT[0], timeout=120) for _ in range(connections)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        moved = sum(pool.map(worker, conns))
+    elapsed = time.perf_counter() - started
+    for conn in conns:
+        conn.close()
+    return moved / elapsed / 1e6
+
+
+_PORT = [0]
+
+
+def _ok(status: int, what: str) -> None:
+    if status not in (200, 206):
+        raise RuntimeError(f"{what}: HTTP {status}")
+
+
+def _measure_ops(port: int, connections: int, mib: float) -> dict[str, float]:
+    """MB/s of PUT, UploadPart, GET and ranged GET with ``connections`` connections."""
+    _PORT[0] = port
+    bucket = f"ceiling-{uuid.uuid4().hex[:8]}"
+    _ok(_request(HOST, port, "PUT", f"/{bucket}")[0], "create bucket")
+    put_body = os.urandom(16 * 1024**2)
+    part_body = os.urandom(8 * 1024**2)
+    count = max(connections, int(mib // 16))
+    results: dict[str, float] = {}
+
+    def put(conn: Any, index: int) -> int:
+        _ok(
+            _request(HOST, port, "PUT", f"/{bucket}/put{index}", put_body, connection=conn)[0],
+            "PUT",
+        )
+        return len(put_body)
+
+    results["put_16MiB"] = _timed_parallel(connections, count, put)
+
+    status, answer = _request(HOST, port, "POST", f"/{bucket}/mpu?uploads")
+    _ok(status, "CreateMultipartUpload")
+    upload_id = answer.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
+
+    def part(conn: Any, index: int) -> int:
+        path = f"/{bucket}/mpu?partNumber={index + 1}&uploadId={upload_id}"
+        _ok(_request(HOST, port, "PUT", path, part_body, connection=conn)[0], "UploadPart")
+        return len(part_body)
+
+    results["upload_part_8MiB"] = _timed_parallel(connections, count * 2, part)
+
+    def get(conn: Any, index: int) -> int:
+        status, data = _request(HOST, port, "GET", f"/{bucket}/put{index % count}", connection=conn)
+        _ok(status, "GET")
+        return len(data)
+
+    results["get_16MiB"] = _timed_parallel(connections, count, get)
+
+    big = os.urandom(1024**2) * 256
+    _ok(_request(HOST, port, "PUT", f"/{bucket}/big", big)[0], "PUT big")
+    del big
+    step = 8 * 1024**2
+
+    def ranged(conn: Any, index: int) -> int:
+        start = (index * step) % (256 * 1024**2)
+        headers = {"Range": f"bytes={start}-{start + step - 1}"}
+        status, data = _request(
+            HOST, port, "GET", f"/{bucket}/big", headers=headers, connection=conn
+        )
+        _ok(status, "ranged GET")
+        return len(data)
+
+    results["ranged_get_8MiB_of_256MiB"] = _timed_parallel(connections, count * 2, ranged)
+    return results
+
+
+def measure_moto(*, mib: float = 512, patched: bool = True, inprocess: bool = False) -> Any:
+    """moto's MB/s per operation with 1 and 16 connections (a subprocess server by default)."""
+    report: dict[str, Any] = {"patched": patched, "inprocess": inprocess}
+    if inprocess:
+        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(KEY_BUFFER_SIZE))
+        from moto.server import ThreadedMotoServer
+
+        if patched:
+            remove_ranged_get_ceiling()
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        threaded = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+        threaded.start()
+        try:
+            for connections in (1, 16):
+                report[f"{connections}"] = _measure_ops(port, connections, mib)
+        finally:
+            threaded.stop()
+        return report
+    with S3Server(patched=patched) as server:
+        for connections in (1, 16):
+            report[f"{connections}"] = _measure_ops(server.port, connections, mib)
+    return report
+
+
+def _ranged_get_seconds(server: S3Server, object_mib: int, repeats: int = 5) -> float:
+    """Best time of a 1 MiB ranged GET from the middle of an ``object_mib`` MiB object."""
+    bucket = f"range-{uuid.uuid4().hex[:8]}"
+    server.make_bucket(bucket)
+    _request(
+        HOST,
+        server.port,
+        "PUT",
+        f"/{bucket}/o",
+        io.BytesIO(b"\0" * object_mib * 1024**2).getvalue(),
+    )
+    start = object_mib * 1024**2 // 2
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        _request(
+            HOST,
+            server.port,
+            "GET",
+            f"/{bucket}/o",
+            headers={"Range": f"bytes={start}-{start + 1024**2 - 1}"},
+        )
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def _iter_rows(report: dict[str, Any]) -> Iterator[str]:
+    for op in report["1"]:
+        yield f"  {op:28s} {report['1'][op]:9.0f} MB/s {report['16'][op]:9.0f} MB/s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--as-shipped", action="store_true", help="do not patch moto")
+    parser.add_argument("--measure", action="store_true", help="measure moto's ceilings")
+    parser.add_argument("--inprocess", action="store_true", help="measure ThreadedMotoServer")
+    parser.add_argument("--mib", type=float, default=512, help="MiB moved per measurement")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.measure:
+        serve(args.port, patched=not args.as_shipped)
+        return 0
+    report = measure_moto(mib=args.mib, patched=not args.as_shipped, inprocess=args.inprocess)
+    with S3Server(patched=not args.as_shipped) as server:
+        report["ranged_1MiB_seconds"] = {
+            f"of_{size}MiB": _ranged_get_seconds(server, size) for size in (4, 256)
+        }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    kind = "in-process" if args.inprocess else "subprocess"
+    patch = "as shipped" if args.as_shipped else "patched"
+    print(f"moto {kind}, {patch}: MB/s with 1 and 16 connections")
+    for row in _iter_rows(report):
+        print(row)
+    for name, seconds in report["ranged_1MiB_seconds"].items():
+        print(f"  1 MiB ranged GET {name}: {seconds * 1000:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
