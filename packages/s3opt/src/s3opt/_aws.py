@@ -1,0 +1,184 @@
+"""Every aiobotocore and botocore import s3opt makes, and the one way to open an S3 client.
+
+aiobotocore pins botocore to a narrow range and its internals move between
+releases, so s3opt touches it in this module only (aiobotocore's own advice);
+the rest of s3opt imports the client type and the exception classes from
+here (aiohttp's too: aiobotocore lets some of them through unwrapped, e.g.
+``ClientPayloadError`` when a body is cut off mid-read).
+
+The client is configured for s3opt's own retry loop and limiter:
+
+* botocore retries are off (``standard`` mode, ``total_max_attempts=1``). Retrying inside
+  botocore would hide throttles and timeouts from the limiter, and the
+  ``adaptive`` mode runs a CUBIC rate limiter of its own that would fight
+  netalgo's controller.
+* ``max_pool_connections`` is ``config.max_connections``, which must be at or
+  above the limiter's ceiling, or requests queue in aiohttp and distort the
+  RTT samples the controller learns from.
+* checksums are computed for every request that supports them and validated
+  on responses that carry one (``when_supported``): each part travels with a
+  CRC that S3 verifies.
+* S3 Transfer Acceleration (``config.accelerate``) is used only when the
+  bucket has it enabled; otherwise the normal endpoint is used and a warning
+  logged (see :func:`open_client`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from aiobotocore.response import AioReadTimeoutError  # type: ignore[import-untyped]
+from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+from aiohttp import ClientConnectionError as AiohttpConnectionError
+from aiohttp import ClientPayloadError as AiohttpPayloadError
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from botocore.exceptions import ChecksumError as BotoChecksumError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+if TYPE_CHECKING:
+    from s3opt.config import S3Config
+
+__all__ = [
+    "AioReadTimeoutError",
+    "AiohttpConnectionError",
+    "AiohttpPayloadError",
+    "BotoChecksumError",
+    "BotoConnectionError",
+    "BotoCoreError",
+    "ClientError",
+    "ConnectTimeoutError",
+    "ConnectionClosedError",
+    "EndpointConnectionError",
+    "FlexibleChecksumError",
+    "HTTPClientError",
+    "NoCredentialsError",
+    "ReadTimeoutError",
+    "ResponseStreamingError",
+    "S3Client",
+    "client_config",
+    "open_client",
+]
+
+_logger = logging.getLogger(__name__)
+
+S3Client: TypeAlias = Any
+"""An aiobotocore S3 client. ``Any`` because its methods are generated at run time from
+botocore's service model; types-aiobotocore would type them but is not a dependency."""
+
+
+def client_config(config: S3Config, *, accelerate: bool = False) -> AioConfig:
+    """The botocore ``Config`` s3opt uses: no botocore retries, pool sized from ``config``."""
+    s3_options: dict[str, Any] = {"addressing_style": config.addressing_style}
+    if accelerate:
+        s3_options["use_accelerate_endpoint"] = True
+        # Acceleration endpoints are virtual-hosted only.
+        s3_options["addressing_style"] = "virtual"
+    return AioConfig(
+        region_name=config.region,
+        # total_max_attempts, not max_attempts: in a client Config botocore reads
+        # "max_attempts" as the number of *retries* (1 would mean two attempts).
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=config.max_connections,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        s3=s3_options,
+        request_checksum_calculation="when_supported",
+        response_checksum_validation="when_supported",
+        tcp_keepalive=True,
+    )
+
+
+def _session(config: S3Config) -> AioSession:
+    # A profile only selects credentials/region from the shared files; explicit keys win.
+    return AioSession(profile=config.profile) if config.profile else AioSession()
+
+
+def _create(session: AioSession, config: S3Config, *, accelerate: bool) -> Any:
+    secret = config.secret_access_key
+    token = config.session_token
+    return session.create_client(
+        "s3",
+        region_name=config.region,
+        endpoint_url=None if accelerate else config.endpoint_url,
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret is not None else None,
+        aws_session_token=token.get_secret_value() if token is not None else None,
+        config=client_config(config, accelerate=accelerate),
+    )
+
+
+async def _acceleration_enabled(client: S3Client, bucket: str) -> bool:
+    try:
+        reply = await client.get_bucket_accelerate_configuration(Bucket=bucket)
+    except (ClientError, BotoCoreError) as exc:
+        _logger.warning(
+            "cannot read transfer acceleration status of bucket %s (%s): using the normal endpoint",
+            bucket,
+            type(exc).__name__,
+        )
+        return False
+    return bool(reply.get("Status") == "Enabled")
+
+
+@asynccontextmanager
+async def _open(config: S3Config, bucket: str | None) -> AsyncIterator[S3Client]:
+    session = _session(config)
+    want_accelerate = config.accelerate and config.endpoint_url is None
+    if config.accelerate and config.endpoint_url is not None:
+        _logger.warning(
+            "transfer acceleration ignored: a custom endpoint_url (%s) is set", config.endpoint_url
+        )
+    async with _create(session, config, accelerate=False) as client:
+        if not want_accelerate:
+            yield client
+            return
+        if bucket is not None and "." in bucket:
+            _logger.warning(
+                "transfer acceleration unavailable for bucket %s (dots in its name): "
+                "using the normal endpoint",
+                bucket,
+            )
+            yield client
+            return
+        if bucket is not None and not await _acceleration_enabled(client, bucket):
+            _logger.warning(
+                "transfer acceleration is not enabled on bucket %s: using the normal endpoint",
+                bucket,
+            )
+            yield client
+            return
+    async with _create(session, config, accelerate=True) as accelerated:
+        yield accelerated
+
+
+def open_client(
+    config: S3Config, *, bucket: str | None = None
+) -> AbstractAsyncContextManager[S3Client]:
+    """Open an aiobotocore S3 client for ``config``: ``async with open_client(cfg) as client:``.
+
+    Credentials: ``config.access_key_id`` / ``secret_access_key`` / ``session_token``
+    when set, else botocore's standard chain (environment, ``config.profile`` or the
+    default profile, container and instance metadata).
+
+    Transfer acceleration: with ``config.accelerate`` and ``bucket`` given, the
+    bucket's acceleration status is read first; when it is not ``Enabled`` (or
+    cannot be read, or the bucket name has dots, or a custom ``endpoint_url`` is
+    set) the normal endpoint is used and a warning is logged. Without ``bucket``
+    the accelerated endpoint is used as asked.
+    """
+    return _open(config, bucket)

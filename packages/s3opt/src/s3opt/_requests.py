@@ -1,0 +1,247 @@
+"""The one place s3opt makes an S3 request: attempt, time, classify, retry.
+
+For each attempt, in this order:
+
+1. the endpoint's circuit breaker is asked (:class:`EndpointUnavailableError`
+   at once when it is open);
+2. the caller's ``attempt()`` context is entered (``limiter.slot(nbytes)``), so
+   the limiter counts the attempt in flight;
+3. the botocore call runs under ``asyncio.timeout`` covering the whole
+   attempt, the response body included (``get_object`` bodies are read here,
+   inside the attempt, so a reset mid-body is retried like any other);
+4. a failure is classified (:mod:`s3opt.classify`) and raised *inside* the
+   slot, so the limiter sees the throttle, timeout or reset as a loss.
+
+The retry loop (full-jitter backoff under the deadline, :mod:`s3opt.retry`)
+sleeps *outside* the slot: a backing-off request holds no window. Fatal
+errors are raised at once; when retries run out the last error is raised as
+is, except that repeated connect failures become :class:`EndpointUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from s3opt._aws import S3Client
+from s3opt.classify import (
+    classify,
+    error_status,
+    error_type,
+    is_connect_failure,
+    is_retryable,
+    target,
+)
+from s3opt.errors import EndpointUnavailableError, S3OptError, ThrottledError
+from s3opt.retry import RetryBudget, RetryPolicy
+
+if TYPE_CHECKING:
+    from opsmetrics import Metrics
+    from s3opt.config import S3Config
+    from s3opt.health import EndpointHealth
+
+__all__ = ["Requester", "operation_name"]
+
+_logger = logging.getLogger(__name__)
+
+
+def operation_name(operation: str) -> str:
+    """botocore's method name as the AWS SDKs spell it: ``put_object`` -> ``PutObject``."""
+    return "".join(part[:1].upper() + part[1:] for part in operation.split("_"))
+
+
+class Requester:
+    """Makes S3 requests through one aiobotocore client with s3opt's retry, timeout and breaker."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        config: S3Config,
+        *,
+        health: EndpointHealth,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._health = health
+        self._metrics = metrics
+        self._clock = clock
+        self._sleep = sleep
+        self._policy = RetryPolicy(
+            config.retry, clock=clock, rng=rng if rng is not None else random.Random()
+        )
+
+    @property
+    def health(self) -> EndpointHealth:
+        return self._health
+
+    async def call(
+        self,
+        operation: str,
+        *,
+        bucket: str,
+        key: str | None = None,
+        attempt: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Run ``client.<operation>(Bucket=bucket, Key=key, **params)`` with retries.
+
+        ``key`` is passed as ``Key`` when not None (and names the target in errors
+        either way). ``timeout`` bounds each attempt (default ``config.read_timeout``);
+        the whole call is bounded by ``config.retry.deadline``. Returns botocore's
+        response dict; a streaming ``Body`` is replaced by its bytes.
+        """
+        method = getattr(self._client, operation, None)
+        if method is None or operation.startswith("_"):
+            raise ValueError(f"the S3 client has no operation {operation!r}")
+        if key is not None:
+            params.setdefault("Key", key)
+        per_attempt = self._config.read_timeout if timeout is None else timeout
+        budget = self._policy.begin()
+        while True:
+            try:
+                self._health.before_attempt(bucket=bucket, key=key)
+            except EndpointUnavailableError as exc:
+                raise EndpointUnavailableError(
+                    f"{operation} {target(bucket, key)}: {exc}", bucket=bucket, key=key
+                ) from None
+            error = await self._attempt(
+                method, operation, bucket, key, attempt, params, per_attempt, budget
+            )
+            if not isinstance(error, S3OptError):
+                return error
+            delay = budget.next_delay() if is_retryable(error) else None
+            if delay is None:
+                raise self._final(error, operation, bucket, key, budget)
+            self._count_retry(operation, error)
+            _logger.debug(
+                "%s %s: retry %d in %.3fs after %s",
+                operation,
+                target(bucket, key),
+                budget.attempts,
+                delay,
+                error_type(error),
+            )
+            await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        method: Callable[..., Awaitable[dict[str, Any]]],
+        operation: str,
+        bucket: str,
+        key: str | None,
+        attempt: Callable[[], AbstractAsyncContextManager[object]] | None,
+        params: dict[str, Any],
+        per_attempt: float,
+        budget: RetryBudget,
+    ) -> dict[str, Any] | S3OptError:
+        """One attempt: the response, or the classified error (raised through the slot)."""
+        started = self._clock()
+        outcome: dict[str, Any] | S3OptError
+        slot = attempt() if attempt is not None else contextlib.nullcontext()
+        try:
+            async with slot:
+                started = self._clock()
+                try:
+                    limit = max(0.0, min(per_attempt, budget.remaining()))
+                    async with asyncio.timeout(limit):
+                        response = await method(Bucket=bucket, **params)
+                        await _read_body(response)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    raise classify(exc, bucket=bucket, key=key, operation=operation) from exc
+        except asyncio.CancelledError:
+            self._health.on_abandoned()
+            raise
+        except S3OptError as exc:
+            outcome = exc
+            self._health.on_failure(exc)
+            self._record(operation, started, status=error_status(exc), error=error_type(exc))
+            if isinstance(exc, ThrottledError):
+                self._count_throttle(operation, exc)
+        else:
+            self._health.on_success(self._clock() - started)
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            self._record(operation, started, status=status if isinstance(status, int) else None)
+            outcome = response
+        return outcome
+
+    def _final(
+        self,
+        error: S3OptError,
+        operation: str,
+        bucket: str,
+        key: str | None,
+        budget: RetryBudget,
+    ) -> S3OptError:
+        """The error to raise once the request gives up."""
+        if is_retryable(error) and is_connect_failure(error):
+            reason = str(error).removeprefix(f"{operation} {target(bucket, key)}: ")
+            final = EndpointUnavailableError(
+                f"{operation} {target(bucket, key)}: endpoint {self._health.endpoint} is "
+                f"unavailable: {reason}; gave up after {budget.attempts} attempts "
+                f"in {budget.elapsed:.1f}s",
+                bucket=bucket,
+                key=key,
+            )
+            final.__cause__ = error.__cause__
+            return final
+        return error
+
+    def _record(
+        self, operation: str, started: float, *, status: int | None, error: str | None = None
+    ) -> None:
+        if self._metrics is None:
+            return
+        try:
+            self._metrics.s3_request(
+                operation=operation_name(operation),
+                duration=max(0.0, self._clock() - started),
+                status_code=status,
+                error_type=error,
+            )
+        except (TypeError, ValueError):  # a metric must never fail a request
+            _logger.debug("could not record s3_request for %s", operation, exc_info=True)
+
+    def _count_retry(self, operation: str, error: S3OptError) -> None:
+        if self._metrics is None:
+            return
+        name, reason = operation_name(operation), error_type(error)
+        try:
+            self._metrics.s3_retry(operation=name, reason=reason)
+        except (TypeError, ValueError):
+            _logger.debug("could not record s3_retry for %s", operation, exc_info=True)
+
+    def _count_throttle(self, operation: str, error: S3OptError) -> None:
+        if self._metrics is None:
+            return
+        try:
+            self._metrics.s3_throttle(operation=operation_name(operation), reason=error_type(error))
+        except (TypeError, ValueError):
+            _logger.debug("could not record s3_throttle for %s", operation, exc_info=True)
+
+
+async def _read_body(response: dict[str, Any]) -> None:
+    """Replace a streaming ``Body`` by its bytes (inside the attempt's timeout)."""
+    body = response.get("Body")
+    if body is None or isinstance(body, bytes | bytearray) or not hasattr(body, "read"):
+        return
+    try:
+        response["Body"] = await body.read()
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result

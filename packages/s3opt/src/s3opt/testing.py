@@ -1,0 +1,242 @@
+"""Test helpers for code built on s3opt: a real moto S3 server on loopback.
+
+:class:`MotoServer` starts ``python -m moto.server`` in a subprocess bound to
+127.0.0.1, waits until it answers HTTP, and stops it reliably (terminate, then
+kill). Tests then talk to it over real HTTP exactly as they would to S3, which
+exercises the whole stack (signing, aiohttp, retries, XML errors) rather than
+patching botocore in-process. Needs the ``testing`` extra (``pip install
+s3opt[testing]``, which brings ``moto[server]``)::
+
+    from s3opt.testing import MotoServer
+
+    with MotoServer() as server:
+        server.make_bucket("demo")
+        os.environ.update(server.env)          # or pass server.endpoint_url in an S3Config
+        ...
+
+The server keeps all data in memory; :meth:`MotoServer.reset` empties it.
+This module does not import moto itself (the server runs in its own process),
+so importing it is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from types import TracebackType
+from typing import IO, Final
+
+__all__ = ["MotoServer", "MotoServerError"]
+
+_logger = logging.getLogger(__name__)
+
+_HOST: Final = "127.0.0.1"
+_POLL_INTERVAL: Final = 0.05
+_REQUEST_TIMEOUT: Final = 5.0
+_STOP_TIMEOUT: Final = 5.0
+_PORT_ATTEMPTS: Final = 3
+
+TEST_ACCESS_KEY_ID: Final = "testing"
+TEST_SECRET_ACCESS_KEY: Final = "testing"  # moto accepts any credentials
+TEST_REGION: Final = "us-east-1"
+
+
+class MotoServerError(RuntimeError):
+    """The moto server did not start, did not answer in time, or refused a request."""
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 that is free right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class MotoServer:
+    """A real moto S3 server in a subprocess on a loopback port.
+
+    ``port=0`` (the default) picks a free port. :meth:`start` returns once the
+    server answers HTTP (or raises :class:`MotoServerError` after
+    ``startup_timeout`` seconds with the tail of its log); :meth:`stop` ends
+    it (SIGTERM, then SIGKILL after 5 s). Use it as a context manager.
+    """
+
+    def __init__(self, *, port: int = 0, startup_timeout: float = 30.0) -> None:
+        if port < 0 or port > 65535:
+            raise ValueError(f"port must be 0 (pick one) or 1-65535, got {port}")
+        if startup_timeout <= 0:
+            raise ValueError(f"startup_timeout must be positive, got {startup_timeout}")
+        self._requested_port = port
+        self._startup_timeout = startup_timeout
+        self._port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the server and wait until it answers; idempotent while running."""
+        if self._process is not None and self._process.poll() is None:
+            return
+        attempts = 1 if self._requested_port else _PORT_ATTEMPTS
+        last_error: MotoServerError | None = None
+        for _ in range(attempts):
+            port = self._requested_port or _free_port()
+            try:
+                self._launch(port)
+                return
+            except MotoServerError as exc:
+                # Most likely another process took the port between our probe and moto's bind.
+                last_error = exc
+                self.stop()
+        assert last_error is not None
+        raise last_error
+
+    def _launch(self, port: int) -> None:
+        self._log = tempfile.TemporaryFile(prefix="moto-server-")  # noqa: SIM115 - kept until stop()
+        env = dict(os.environ)
+        env.update(
+            AWS_ACCESS_KEY_ID=TEST_ACCESS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY=TEST_SECRET_ACCESS_KEY,
+            AWS_DEFAULT_REGION=TEST_REGION,
+        )
+        # The log goes to a file, never a pipe: an unread pipe fills and blocks the server.
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", _HOST, "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        self._port = port
+        deadline = time.monotonic() + self._startup_timeout
+        while True:
+            code = self._process.poll()
+            if code is not None:
+                raise MotoServerError(
+                    f"moto server on port {port} exited with status {code} before answering: "
+                    f"{self._log_tail()}"
+                )
+            if self._answers():
+                _logger.debug("moto server answering at %s", self.endpoint_url)
+                return
+            if time.monotonic() >= deadline:
+                raise MotoServerError(
+                    f"moto server on port {port} did not answer within "
+                    f"{self._startup_timeout:g}s: {self._log_tail()}"
+                )
+            time.sleep(_POLL_INTERVAL)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1.0) as reply:
+                return bool(reply.status < 500)
+        except urllib.error.HTTPError as exc:
+            return exc.code < 500
+        except OSError:
+            return False
+
+    def _log_tail(self, limit: int = 2000) -> str:
+        if self._log is None:
+            return "(no log)"
+        try:
+            self._log.seek(0)
+            text = self._log.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return "(log unreadable)"
+        tail = text[-limit:].strip()
+        return " | ".join(tail.splitlines()) or "(empty log)"
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill) and release its log; safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=_STOP_TIMEOUT)
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        where = self.endpoint_url if self._port else "no port yet"
+        return f"MotoServer({where}, {state})"
+
+    # -- what tests use --------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (known once started)."""
+        if self._port is None:
+            raise MotoServerError("the moto server has not been started")
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:PORT``: pass it as an S3 endpoint URL."""
+        return f"http://{_HOST}:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``AWS_*`` variables pointing any AWS SDK at this server with moto's fake credentials."""
+        return {
+            "AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": TEST_REGION,
+            "AWS_REGION": TEST_REGION,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+        }
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        if not self.running:
+            raise MotoServerError("the moto server is not running")
+        request = urllib.request.Request(f"{self.endpoint_url}{path}", data=body, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=_REQUEST_TIMEOUT) as reply:
+                data: bytes = reply.read()
+                return data
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")
+            one_line = " ".join(detail.split())[:300]
+            raise MotoServerError(f"{method} {path} failed: HTTP {exc.code}: {one_line}") from exc
+        except OSError as exc:
+            raise MotoServerError(f"{method} {path} failed: {exc}") from exc
+
+    def make_bucket(self, name: str) -> None:
+        """Create bucket ``name`` (in us-east-1) with a plain path-style HTTP PUT."""
+        self._request("PUT", f"/{name}")
+
+    def reset(self) -> None:
+        """Forget every bucket and object (moto's ``/moto-api/reset``)."""
+        self._request("POST", "/moto-api/reset")
