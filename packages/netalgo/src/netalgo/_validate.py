@@ -7,6 +7,15 @@ bad sample can never slip into an estimator's state and corrupt it silently.
 from __future__ import annotations
 
 import math
+import sys
+
+EARLIEST = -sys.float_info.max
+"""The earliest finite time: where a :class:`Clock` starts.
+
+Starting there rather than at ``-inf`` makes ``clock.last <= now < inf`` a
+complete check of ``now`` (finite, not earlier), so a hot path can test it
+inline and call :meth:`Clock.advance` only to raise the error.
+"""
 
 
 def finite(name: str, value: float) -> float:
@@ -58,13 +67,18 @@ class Clock:
 
     ``advance(now)`` raises ``ValueError`` naming ``now`` if it is not finite
     or is earlier than the last time seen; equal times are fine (many events
-    share one instant).
+    share one instant). Hot paths may inline the check::
+
+        if clock.last <= now < INF:
+            clock.last = now
+        else:
+            clock.advance(now)  # raises
     """
 
     __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.last = -math.inf
+        self.last: float = EARLIEST
 
     def advance(self, now: float) -> float:
         if not math.isfinite(now):

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["DeliveryRateEstimator"]
 
 _INF = math.inf
+_make = tuple.__new__
+"""Builds a SentPacket or RateSample from a tuple of all its fields: the same value as
+calling the class, without the Python-level ``__new__`` NamedTuple generates (one of
+each is built per packet, and that call is most of their cost)."""
 
 
 class DeliveryRateEstimator:
@@ -96,7 +100,11 @@ class DeliveryRateEstimator:
         ``C.first_send_time = C.delivered_time = now``, so the idle time before
         the send does not count against the rate.
         """
-        self._clock.advance(now)
+        clock = self._clock
+        if clock.last <= now < _INF:
+            clock.last = now
+        else:
+            clock.advance(now)  # raises ValueError naming now
         if (
             not (0 < size <= bytes_in_flight)
             or type(size) is not int
@@ -107,15 +115,18 @@ class DeliveryRateEstimator:
             raise ValueError(f"bytes_in_flight must be >= size ({size}), got {bytes_in_flight!r}")
         if bytes_in_flight == size:
             self._first_send_time = self._delivered_time = now
-        return SentPacket(
-            now,
-            size,
-            self._delivered,
-            self._delivered_time,
-            self._first_send_time,
-            self._app_limited != 0,
-            bytes_in_flight,
-            self._lost,
+        return _make(
+            SentPacket,
+            (
+                now,
+                size,
+                self._delivered,
+                self._delivered_time,
+                self._first_send_time,
+                self._app_limited != 0,
+                bytes_in_flight,
+                self._lost,
+            ),
         )
 
     def on_ack(
@@ -146,10 +157,14 @@ class DeliveryRateEstimator:
         into the sample as ``rs.newly_lost``; call :meth:`on_loss` for each
         lost send as well so ``C.lost`` counts it.
         """
-        self._clock.advance(now)
+        clock = self._clock
+        if clock.last <= now < _INF:
+            clock.last = now
+        else:
+            clock.advance(now)  # raises ValueError naming now
         if min_rtt is not None and not 0.0 <= min_rtt < _INF:
             non_negative("min_rtt", min_rtt)
-        if newly_lost != 0:
+        if newly_lost != 0 and (type(newly_lost) is not int or newly_lost < 0):
             non_negative_int("newly_lost", newly_lost)
         newest: SentPacket | None = None
         newly_acked = 0
@@ -185,19 +200,22 @@ class DeliveryRateEstimator:
             rate = 0.0
         else:
             rate = sample_delivered / interval
-        return RateSample(
-            rate,
-            newest.is_app_limited,
-            interval,
-            sample_delivered,
-            newest.delivered,
-            newest.delivered_time,
-            send_elapsed,
-            ack_elapsed,
-            newest.tx_in_flight,
-            self._lost - newest.lost,
-            newly_acked,
-            newly_lost,
+        return _make(
+            RateSample,
+            (
+                rate,
+                newest.is_app_limited,
+                interval,
+                sample_delivered,
+                newest.delivered,
+                newest.delivered_time,
+                send_elapsed,
+                ack_elapsed,
+                newest.tx_in_flight,
+                self._lost - newest.lost,
+                newly_acked,
+                newly_lost,
+            ),
         )
 
     def on_loss(self, packet: SentPacket) -> None:

@@ -13,73 +13,96 @@ from __future__ import annotations
 
 import math
 
-from netalgo._validate import finite, positive
+from netalgo._validate import EARLIEST, finite, positive
+
+_INF = math.inf
+_NEG_INF = -math.inf
 
 __all__ = ["WindowedMaxFilter", "WindowedMinFilter"]
 
 
 class _WindowedFilter:
-    __slots__ = ("_last_t", "_samples", "_window")
+    """The algorithm, written once for a maximum over "keys".
+
+    :class:`WindowedMaxFilter` keys a sample by its value and
+    :class:`WindowedMinFilter` by its negated value (negation is exact, so the
+    smallest value is exactly the largest key). The three samples are six
+    plain slots (best, second and third choice: ``(t0, k0)``, ``(t1, k1)``,
+    ``(t2, k2)``) rather than a list of pairs, so an update allocates nothing:
+    BBR updates two filters on every ACK. An empty filter holds times of
+    ``-inf``, which every later sample finds more than a window old, so the
+    first update resets it.
+    """
+
+    __slots__ = ("_half", "_k0", "_k1", "_k2", "_last_t", "_quarter", "_t0", "_t1", "_t2",
+                 "_window")  # fmt: skip
 
     def __init__(self, window: float) -> None:
         self._window = positive("window", window)
-        # Three (t, value) pairs: best, second best, third best.
-        self._samples: list[tuple[float, float]] = []
-        # The latest t given, stored or not: t must never decrease.
-        self._last_t = -math.inf
-
-    @staticmethod
-    def _better(a: float, b: float) -> bool:  # pragma: no cover - overridden
-        raise NotImplementedError
+        self._quarter = window / 4
+        self._half = window / 2
+        self._t0 = self._t1 = self._t2 = _NEG_INF
+        self._k0 = self._k1 = self._k2 = 0.0
+        # The latest t given, stored or not: t must never decrease. Starting at
+        # the earliest finite time, `last_t <= t < inf` checks t completely.
+        self._last_t: float = EARLIEST
 
     @property
     def window(self) -> float:
         return self._window
 
-    def get(self) -> float | None:
-        """The best value in the window, or ``None`` before the first sample."""
-        return self._samples[0][1] if self._samples else None
-
-    def reset(self, value: float, t: float) -> float:
-        """Forget everything and start over from one sample."""
-        sample = (finite("t", t), finite("value", value))
-        self._samples = [sample, sample, sample]
-        self._last_t = t
-        return value
-
-    def update(self, value: float, t: float) -> float:
-        """Add a sample taken at ``t`` (never decreasing) and return the best in the window."""
+    def _check(self, value: float, t: float) -> None:
+        """Raise the named error for a sample that failed the inline check of ``update``."""
         finite("value", value)
         finite("t", t)
-        if t < self._last_t:
-            raise ValueError(f"t went backwards: {t!r} < {self._last_t!r}")
-        self._last_t = t
-        s = self._samples
-        if not s or self._better(value, s[0][1]) or value == s[0][1] or t - s[2][0] > self._window:
-            return self.reset(value, t)
-        sample = (t, value)
-        if self._better(value, s[1][1]) or value == s[1][1]:
-            s[1] = s[2] = sample
-        elif self._better(value, s[2][1]) or value == s[2][1]:
-            s[2] = sample
-        return self._subwin_update(sample)
+        raise ValueError(f"t went backwards: {t!r} < {self._last_t!r}")
 
-    def _subwin_update(self, sample: tuple[float, float]) -> float:
-        """Age out samples as the window moves (``minmax_subwin_update``)."""
-        s = self._samples
-        dt = sample[0] - s[0][0]
-        if dt > self._window:
+    def _reset(self, key: float, t: float) -> float:
+        self._t0 = self._t1 = self._t2 = t
+        self._k0 = self._k1 = self._k2 = key
+        self._last_t = t
+        return key
+
+    def _update(self, key: float, t: float) -> float:
+        """Add a sample (``minmax_running_max``) and return the best key in the window.
+
+        The caller has checked ``key`` (finite) and ``t`` (finite, never
+        decreasing): :meth:`update` does, and BBR passes rates it has checked
+        with its own round and cycle counters.
+        """
+        self._last_t = t
+        if key >= self._k0 or t - self._t2 > self._window:
+            # A new best (or an equal one), or nothing left in the window: start over.
+            self._t0 = self._t1 = self._t2 = t
+            self._k0 = self._k1 = self._k2 = key
+            return key
+        if key >= self._k1:
+            self._t1 = self._t2 = t
+            self._k1 = self._k2 = key
+        elif key >= self._k2:
+            self._t2 = t
+            self._k2 = key
+        # Age out samples as the window moves (``minmax_subwin_update``).
+        dt = t - self._t0
+        if dt <= self._quarter:
+            pass  # no sub-window boundary passed
+        elif dt > self._window:
             # The best sample left the window: promote the others.
-            s[0], s[1], s[2] = s[1], s[2], sample
-            if sample[0] - s[0][0] > self._window:
-                s[0], s[1], s[2] = s[1], s[2], sample
-        elif s[1][0] == s[0][0] and dt > self._window / 4:
+            self._t0, self._k0 = self._t1, self._k1
+            self._t1, self._k1 = self._t2, self._k2
+            self._t2, self._k2 = t, key
+            if t - self._t0 > self._window:
+                self._t0, self._k0 = self._t1, self._k1
+                self._t1, self._k1 = t, key
+        elif self._t1 == self._t0:
             # A quarter of the window passed with no second choice: take one.
-            s[1] = s[2] = sample
-        elif s[2][0] == s[1][0] and dt > self._window / 2:
+            self._t1 = self._t2 = t
+            self._k1 = self._k2 = key
+        elif self._t2 == self._t1 and dt > self._half:
             # Half the window passed with no third choice: take one.
-            s[2] = sample
-        return s[0][1]
+            self._t2 = t
+            self._k2 = key
+        return self._k0
 
 
 class WindowedMaxFilter(_WindowedFilter):
@@ -87,9 +110,20 @@ class WindowedMaxFilter(_WindowedFilter):
 
     __slots__ = ()
 
-    @staticmethod
-    def _better(a: float, b: float) -> bool:
-        return a > b
+    def get(self) -> float | None:
+        """The best value in the window, or ``None`` before the first sample."""
+        return None if self._t0 == _NEG_INF else self._k0
+
+    def reset(self, value: float, t: float) -> float:
+        """Forget everything and start over from one sample."""
+        finite("t", t)
+        return self._reset(finite("value", value), t)
+
+    def update(self, value: float, t: float) -> float:
+        """Add a sample taken at ``t`` (never decreasing) and return the best in the window."""
+        if not (_NEG_INF < value < _INF and self._last_t <= t < _INF):
+            self._check(value, t)
+        return self._update(value, t)
 
 
 class WindowedMinFilter(_WindowedFilter):
@@ -97,6 +131,17 @@ class WindowedMinFilter(_WindowedFilter):
 
     __slots__ = ()
 
-    @staticmethod
-    def _better(a: float, b: float) -> bool:
-        return a < b
+    def get(self) -> float | None:
+        """The best value in the window, or ``None`` before the first sample."""
+        return None if self._t0 == _NEG_INF else -self._k0
+
+    def reset(self, value: float, t: float) -> float:
+        """Forget everything and start over from one sample."""
+        finite("t", t)
+        return -self._reset(-finite("value", value), t)
+
+    def update(self, value: float, t: float) -> float:
+        """Add a sample taken at ``t`` (never decreasing) and return the best in the window."""
+        if not (_NEG_INF < value < _INF and self._last_t <= t < _INF):
+            self._check(value, t)
+        return -self._update(-value, t)

@@ -11,9 +11,11 @@ from netalgo._validate import non_negative_int, positive
 from netalgo.bbr._model import (
     DRAIN,
     INF,
-    PROBE_BW_DOWN,
+    PROBE_BW_CRUISE,
+    PROBE_BW_STATES,
     PROBE_BW_UP,
     PROBE_RTT,
+    RTT_RESOLUTION,
     STARTUP,
     STATE_NAMES,
     BbrModel,
@@ -61,9 +63,17 @@ class BBR(BbrModel):
 
     def on_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
         """OnTransmit(): HandleRestartFromIdle() (section 5.4.1); also tracks C.is_cwnd_limited."""
-        now = self._clock.advance(now)
-        non_negative_int("sent_bytes", sent_bytes)
-        non_negative_int("bytes_in_flight", bytes_in_flight)
+        clock = self._clock
+        if (
+            clock.last <= now < INF
+            and type(sent_bytes) is int
+            and sent_bytes >= 0
+            and type(bytes_in_flight) is int
+            and bytes_in_flight >= 0
+        ):
+            clock.last = now
+        else:
+            self._check_sent(now, sent_bytes, bytes_in_flight)
         if not self._started:
             self._start(now)
         if bytes_in_flight == sent_bytes and self._delivered > 0 and not self._rto_recovery:
@@ -73,36 +83,57 @@ class BBR(BbrModel):
             self._extra_acked_interval_start = now
             self._extra_acked_delivered = 0
             state = self._state
-            if PROBE_BW_DOWN <= state <= PROBE_BW_UP:
+            if state in PROBE_BW_STATES:
                 self._set_pacing_rate_with_gain(1.0)
             elif state == PROBE_RTT:
                 self._check_probe_rtt_done(now)
         if bytes_in_flight + self._mss > self._cwnd:
             self._cwnd_limited_cur = True
 
+    def _check_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
+        """The checks of :meth:`on_sent` one by one: raise ``ValueError`` naming the bad one."""
+        self._clock.advance(now)
+        non_negative_int("sent_bytes", sent_bytes)
+        non_negative_int("bytes_in_flight", bytes_in_flight)
+
     def on_ack(self, sample: AckSample) -> None:
-        """UpdateOnACK() (section 5.2.3): update the model, the state machine, then the controls."""
+        """UpdateOnACK() (section 5.2.3): update the model, the state machine, then the controls.
+
+        The draft's steps run in its order; the short ones are written out here
+        (each under its draft name) so one ACK costs few calls, and the longer
+        ones are called only when their guard holds.
+        """
         rs = sample.rate
         if rs is None:
             raise ValueError("sample.rate must be a RateSample: BBR needs delivery-rate samples")
-        now = self._clock.advance(sample.now)
-        acked = non_negative_int("sample.acked_bytes", sample.acked_bytes)
-        inflight = non_negative_int("sample.bytes_in_flight", sample.bytes_in_flight)
+        now = sample.now
+        acked = sample.acked_bytes
+        inflight = sample.bytes_in_flight
         rtt = sample.rtt
-        if rtt is not None:
-            positive("sample.rtt", rtt)
         rate = rs.delivery_rate
-        if not 0.0 <= rate < INF:
-            raise ValueError(f"sample.rate.delivery_rate must be finite and >= 0, got {rate!r}")
+        clock = self._clock
+        if (
+            clock.last <= now < INF
+            and type(acked) is int
+            and acked >= 0
+            and type(inflight) is int
+            and inflight >= 0
+            and (rtt is None or 0.0 < rtt < INF)
+            and 0.0 <= rate < INF
+        ):
+            clock.last = now
+        else:
+            self._check_ack(now, acked, inflight, rtt, rate)
         if not self._started:
             self._start(now)
         p = self._profile
         # C.delivered: the controller's own count, kept in step with the estimator's.
-        delivered = self._delivered + acked
-        if rs.prior_delivered + rs.delivered > delivered:
-            delivered = rs.prior_delivered + rs.delivered
-        self._delivered = delivered
+        rs_delivered = rs.delivered
         prior_delivered = rs.prior_delivered
+        delivered = self._delivered + acked
+        if prior_delivered + rs_delivered > delivered:
+            delivered = prior_delivered + rs_delivered
+        self._delivered = delivered
         # Samples from ProbeRTT count as application-limited (HandleProbeRTT, 5.3.4.3).
         app_limited = rs.is_app_limited or (
             self._app_limited_lo <= prior_delivered <= self._app_limited_hi
@@ -117,29 +148,27 @@ class BBR(BbrModel):
                 self._cwnd = self._prior_cwnd  # RestoreCwnd()
 
         # UpdateLatestDeliverySignals() (5.5.10.3).
-        loss_round_start = False
         if rate > self._bw_latest:
             self._bw_latest = rate
-        if rs.delivered > self._inflight_latest:
-            self._inflight_latest = rs.delivered
-        if prior_delivered >= self._loss_round_delivered:
+        if rs_delivered > self._inflight_latest:
+            self._inflight_latest = rs_delivered
+        loss_round_start = prior_delivered >= self._loss_round_delivered  # BBR.loss_round_start
+        if loss_round_start:
             self._loss_round_delivered = delivered
-            loss_round_start = True
-        self._loss_round_start = loss_round_start
 
         # UpdateCongestionSignals(): UpdateMaxBw() with UpdateRound() (5.5.1, 5.5.5).
-        if acked > 0 and prior_delivered >= self._next_round_delivered:
+        round_start = acked > 0 and prior_delivered >= self._next_round_delivered
+        if round_start:
             self._next_round_delivered = delivered
             self._round_count += 1
             self._rounds_since_probe_up += 1
-            self._round_start = True
             self._cwnd_limited_prev = self._cwnd_limited_cur
             self._cwnd_limited_cur = False
-        else:
-            self._round_start = False
+        self._round_start = round_start
         if rate > 0.0 and (rate >= self._max_bw or not app_limited):
             t = self._round_count if p.max_bw_filter_in_rounds else self._cycle_count
-            self._max_bw = self._max_bw_filter.update(rate, t)
+            # rate was checked on entry and t is a counter: the filter's unchecked update.
+            self._max_bw = self._max_bw_filter._update(rate, t)
         if loss_round_start:
             # AdaptLowerBoundsFromCongestion(): once per round (5.5.10.3).
             if self._is_loss_in_round and p.loss_response and not self._is_probing_bw():
@@ -155,9 +184,30 @@ class BBR(BbrModel):
             self._is_loss_in_round = False
 
         if p.extra_acked_filter_len:
-            self._update_ack_aggregation(now, acked)
-        self._check_full_bw_reached(rs, app_limited)
-        self._check_startup_done(rs)
+            # UpdateACKAggregation() (5.5.9).
+            if self._full_bw_reached and not self._extra_acked_steady:
+                self._widen_extra_acked_filter()
+            bw = self._bw
+            expected = bw * (now - self._extra_acked_interval_start)
+            extra_acked_delivered = self._extra_acked_delivered
+            if extra_acked_delivered <= expected:
+                extra_acked_delivered = 0
+                self._extra_acked_interval_start = now
+                expected = 0.0
+            extra_acked_delivered += acked
+            self._extra_acked_delivered = extra_acked_delivered
+            extra = extra_acked_delivered - expected
+            if extra > self._cwnd:
+                extra = self._cwnd
+            max_time = p.extra_acked_max_time
+            if max_time is not None and bw * max_time < extra:  # min(extra, bw * max_time)
+                extra = bw * max_time
+            # extra is finite and the round count grows: the filter's unchecked update.
+            self._extra_acked = self._extra_acked_filter._update(extra, self._round_count)
+        if round_start and not self._full_bw_now and not app_limited:
+            self._check_full_bw_reached(rs)
+        if self._state == STARTUP:
+            self._check_startup_done(rs)
         if self._state == DRAIN:
             # CheckDrainDone() (5.3.2).
             limit = p.drain_max_rounds
@@ -168,14 +218,32 @@ class BBR(BbrModel):
         if self._full_bw_reached:
             if p.gain_cycle is None:
                 self._update_probe_bw_cycle_phase(now, rs, app_limited, inflight)
-            elif PROBE_BW_DOWN <= self._state <= PROBE_BW_UP:
+            elif self._state in PROBE_BW_STATES:
                 self._update_v1_cycle_phase(now, inflight, rs.newly_lost > 0)
-        expired = self._update_min_rtt(now, rtt)
-        self._check_probe_rtt(now, expired, inflight, rs.delivered)
+
+        # UpdateMinRTT() (5.3.4.3). A sample must be lower by the clock
+        # resolution to count as lower: RTTs that differ only by floating-point
+        # noise are equal (Linux keeps whole microseconds).
+        expired = now > self._probe_rtt_min_stamp + p.probe_rtt_interval  # BBR.probe_rtt_expired
+        if rtt is not None and (rtt < self._probe_rtt_min_delay - RTT_RESOLUTION or expired):
+            self._probe_rtt_min_delay = rtt
+            self._probe_rtt_min_stamp = now
+        if (
+            self._probe_rtt_min_delay < self._min_rtt
+            or now > self._min_rtt_stamp + p.min_rtt_filter_len
+        ):
+            self._min_rtt = self._probe_rtt_min_delay
+            self._min_rtt_stamp = self._probe_rtt_min_stamp
+        # CheckProbeRTT() (5.3.4.3).
+        if expired or self._state == PROBE_RTT:
+            self._check_probe_rtt(now, expired, inflight)
+        if rs_delivered > 0:
+            self._idle_restart = False
+
         if loss_round_start:
             # AdvanceLatestDeliverySignals() (5.5.10.3).
             self._bw_latest = rate
-            self._inflight_latest = rs.delivered
+            self._inflight_latest = rs_delivered
             self._loss_events_in_round = 0
         # BoundBWForModel().
         bw = self._max_bw
@@ -188,20 +256,95 @@ class BBR(BbrModel):
             # InitPacingRate() with the first RTT sample as C.srtt (section 5.6.2).
             self._has_seen_rtt = True
             self._pacing_rate = p.startup_pacing_gain * self._initial_cwnd / rtt
-        self._set_pacing_rate_with_gain(self._pacing_gain)
-        quantum = self._pacing_rate * p.send_quantum_time
+        # SetPacingRateWithGain(BBR.pacing_gain) (5.6.2).
+        full_bw_reached = self._full_bw_reached
+        pacing_rate = self._pacing_gain * bw * self._pacing_margin / 100.0
+        if full_bw_reached or pacing_rate > self._pacing_rate:
+            self._pacing_rate = pacing_rate
+        else:
+            pacing_rate = self._pacing_rate
+        # SetSendQuantum() (5.6.3).
+        mss = self._mss
+        quantum = pacing_rate * p.send_quantum_time
         if quantum > p.send_quantum_max:
             quantum = float(p.send_quantum_max)
-        if quantum < 2 * self._mss:
-            quantum = 2 * self._mss
+        if quantum < 2 * mss:
+            quantum = 2 * mss
         self._send_quantum = quantum
-        self._set_cwnd(acked)
+        # SetCwnd() (5.6.4.5). BBR.max_inflight is BDPMultiple(BBR.cwnd_gain) +
+        # BBR.extra_acked through QuantizationBudget() (5.6.4.2).
+        state = self._state
+        min_rtt = self._min_rtt
+        if min_rtt == INF:
+            cap = float(self._initial_cwnd)
+        else:
+            self._bdp = bdp = bw * min_rtt
+            cap = self._cwnd_gain * bdp
+        cap += self._extra_acked
+        offload_budget = self._offload_quanta * quantum
+        if offload_budget > cap:
+            cap = offload_budget
+        min_pipe_cwnd = self._min_pipe_cwnd
+        if min_pipe_cwnd > cap:
+            cap = min_pipe_cwnd
+        if state == PROBE_BW_UP:
+            cap += 2 * mss
+        self._max_inflight = cap
+        cwnd = self._cwnd
+        if full_bw_reached:
+            cwnd += acked
+            if cwnd > cap:
+                cwnd = cap
+        elif cwnd < cap or self._delivered < self._initial_cwnd:
+            cwnd += acked
+        if cwnd < min_pipe_cwnd:
+            cwnd = min_pipe_cwnd
+        # BoundCwndForProbeRTT() (5.6.4.6) and BoundCwndForModel() (5.6.4.7).
+        if state == PROBE_BW_CRUISE:
+            bound = self._inflight_with_headroom
+        elif state == PROBE_RTT:
+            probe_rtt_cwnd = self._probe_rtt_cwnd()
+            if cwnd > probe_rtt_cwnd:
+                cwnd = probe_rtt_cwnd
+            bound = self._inflight_with_headroom
+        elif state in PROBE_BW_STATES:
+            bound = self._inflight_longterm
+        else:
+            bound = INF
+        if self._inflight_shortterm < bound:
+            bound = self._inflight_shortterm
+        if bound < cwnd:
+            cwnd = bound if bound > min_pipe_cwnd else float(min_pipe_cwnd)
+        self._cwnd = cwnd
+
+    def _check_ack(
+        self, now: float, acked: int, inflight: int, rtt: float | None, rate: float
+    ) -> None:
+        """The checks of :meth:`on_ack` one by one: raise ``ValueError`` naming the bad one."""
+        self._clock.advance(now)
+        non_negative_int("sample.acked_bytes", acked)
+        non_negative_int("sample.bytes_in_flight", inflight)
+        if rtt is not None:
+            positive("sample.rtt", rtt)
+        if not 0.0 <= rate < INF:
+            raise ValueError(f"sample.rate.delivery_rate must be finite and >= 0, got {rate!r}")
 
     def on_loss(self, event: LossEvent) -> None:
         """HandleLostPacket() (section 5.5.10.2) and the recovery cwnd steps of section 5.6.4.4."""
-        now = self._clock.advance(event.now)
-        lost_bytes = non_negative_int("event.lost_bytes", event.lost_bytes)
-        inflight = non_negative_int("event.bytes_in_flight", event.bytes_in_flight)
+        now = event.now
+        lost_bytes = event.lost_bytes
+        inflight = event.bytes_in_flight
+        clock = self._clock
+        if (
+            clock.last <= now < INF
+            and type(lost_bytes) is int
+            and lost_bytes >= 0
+            and type(inflight) is int
+            and inflight >= 0
+        ):
+            clock.last = now
+        else:
+            self._check_loss(now, lost_bytes, inflight)
         if not self._started:
             self._start(now)
         self._lost += lost_bytes
@@ -240,6 +383,12 @@ class BBR(BbrModel):
             lost_prefix = (thresh * inflight_prev - lost_prev) / (1.0 - thresh)
             self._handle_inflight_too_high(inflight_prev + lost_prefix, packet.is_app_limited, now)
 
+    def _check_loss(self, now: float, lost_bytes: int, inflight: int) -> None:
+        """The checks of :meth:`on_loss` one by one: raise ``ValueError`` naming the bad one."""
+        self._clock.advance(now)
+        non_negative_int("event.lost_bytes", lost_bytes)
+        non_negative_int("event.bytes_in_flight", inflight)
+
     def on_spurious_loss(self, now: float) -> None:
         """HandleSpuriousLossDetection() (section 5.5.11.2): undo a loss recovery found spurious."""
         now = self._clock.advance(now)
@@ -251,7 +400,7 @@ class BBR(BbrModel):
         self._reset_full_bw()
         self._bw_shortterm = max(self._bw_shortterm, self._undo_bw_shortterm)
         self._inflight_shortterm = max(self._inflight_shortterm, self._undo_inflight_shortterm)
-        self._inflight_longterm = max(self._inflight_longterm, self._undo_inflight_longterm)
+        self._set_inflight_longterm(max(self._inflight_longterm, self._undo_inflight_longterm))
         if self._undo_state == STARTUP and self._state != STARTUP:
             self._full_bw_reached = False
             if self._state != PROBE_RTT:

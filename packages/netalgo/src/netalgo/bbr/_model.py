@@ -19,7 +19,7 @@ from netalgo.protocols import RateSample
 __all__ = ["BbrModel"]
 
 INF = math.inf
-_RTT_RESOLUTION = 1e-6
+RTT_RESOLUTION = 1e-6
 """Seconds: RTT samples closer than this are equal (Linux's tcp_mstamp counts microseconds)."""
 
 # BBR.state (section 5.1.1).
@@ -33,6 +33,7 @@ STATE_NAMES = (
     "ProbeBW_UP",
     "ProbeRTT",
 )
+PROBE_BW_STATES = frozenset((PROBE_BW_DOWN, PROBE_BW_CRUISE, PROBE_BW_REFILL, PROBE_BW_UP))
 # BBR.ack_phase (section 2.14).
 _ACKS_INIT, _ACKS_REFILLING, _ACKS_PROBE_STARTING, _ACKS_PROBE_FEEDBACK, _ACKS_PROBE_STOPPING = (
     range(5)
@@ -79,13 +80,13 @@ class BbrModel:
         "_inflight_latest",
         "_inflight_longterm",
         "_inflight_shortterm",
+        "_inflight_with_headroom",
         "_initial_cwnd",
         "_is_bw_probe_sample",
         "_is_loss_in_round",
         "_last_loss_time",
         "_loss_events_in_round",
         "_loss_round_delivered",
-        "_loss_round_start",
         "_lost",
         "_max_bw",
         "_max_bw_filter",
@@ -98,12 +99,12 @@ class BbrModel:
         "_next_round_delivered",
         "_offload_quanta",
         "_pacing_gain",
+        "_pacing_margin",
         "_pacing_rate",
         "_prev_probe_precautionary",
         "_prev_probe_too_high",
         "_prior_cwnd",
         "_probe_rtt_done_stamp",
-        "_probe_rtt_expired",
         "_probe_rtt_min_delay",
         "_probe_rtt_min_stamp",
         "_probe_rtt_round_done",
@@ -152,6 +153,7 @@ class BbrModel:
         self._has_selective_acks = bool(has_selective_acks)
         self._rng = rng if rng is not None else random.Random()
         self._min_pipe_cwnd = p.min_pipe_cwnd_packets * mss
+        self._pacing_margin = 100.0 - p.pacing_margin_percent  # SetPacingRateWithGain()'s factor
         self._clock = Clock()
         self._started = False
         self._has_seen_rtt = False
@@ -167,7 +169,6 @@ class BbrModel:
         self._min_rtt_stamp = 0.0
         self._probe_rtt_min_delay = INF
         self._probe_rtt_min_stamp = 0.0
-        self._probe_rtt_expired = False
         self._probe_rtt_done_stamp = 0.0
         self._probe_rtt_round_done = False
         self._prior_cwnd = 0.0
@@ -182,7 +183,7 @@ class BbrModel:
         self._extra_acked_steady = False
         self._extra_acked = 0.0
         self._full_bw_reached = False
-        self._inflight_longterm = INF
+        self._set_inflight_longterm(INF)
         self._probe_up_acked_per_inc = INF
         self._bw_probe_up_acked = 0
         self._bw_probe_up_rounds = 0
@@ -214,7 +215,6 @@ class BbrModel:
         self._newly_acked = 0
         self._max_inflight = float(self._initial_cwnd)
         self._loss_round_delivered = 0
-        self._loss_round_start = False
         self._is_loss_in_round = False
         self._bw_latest = 0.0
         self._inflight_latest = 0
@@ -262,7 +262,7 @@ class BbrModel:
         self._is_bw_probe_sample = False
         if not app_limited:
             target = min(self._bdp, self._cwnd)  # TargetInflight()
-            self._inflight_longterm = max(tx_in_flight, target * self._profile.beta)
+            self._set_inflight_longterm(max(tx_in_flight, target * self._profile.beta))
         if self._state == PROBE_BW_UP:
             self._undo_state = PROBE_BW_UP
             self._start_probe_bw_down(now)
@@ -297,7 +297,7 @@ class BbrModel:
 
     def _set_pacing_rate_with_gain(self, gain: float) -> None:
         """SetPacingRateWithGain() (section 5.6.2)."""
-        rate = gain * self._bw * (100.0 - self._profile.pacing_margin_percent) / 100.0
+        rate = gain * self._bw * self._pacing_margin / 100.0
         if self._full_bw_reached or rate > self._pacing_rate:
             self._pacing_rate = rate
 
@@ -325,69 +325,32 @@ class BbrModel:
         cap = float(self._initial_cwnd) if min_rtt == INF else gain * bw * min_rtt
         return self._quantization_budget(cap)
 
-    def _inflight_with_headroom(self) -> float:
-        """InflightWithHeadroom() (section 5.3.3.9)."""
-        longterm = self._inflight_longterm
-        if longterm == INF:
-            return INF
-        headroom = max(self._mss, self._profile.headroom * longterm)
-        return max(longterm - headroom, self._min_pipe_cwnd)
+    def _set_inflight_longterm(self, inflight_longterm: float) -> None:
+        """Set BBR.inflight_longterm, and InflightWithHeadroom() (section 5.3.3.9) with it.
 
-    def _set_cwnd(self, acked: int) -> None:
-        """SetCwnd() with BoundCwndForProbeRTT() and BoundCwndForModel() (5.6.4.5-5.6.4.7)."""
-        cap = self._bdp_multiple(self._cwnd_gain) + self._extra_acked
-        self._max_inflight = max_inflight = self._quantization_budget(cap)
-        cwnd = self._cwnd
-        if self._full_bw_reached:
-            cwnd += acked
-            if cwnd > max_inflight:
-                cwnd = max_inflight
-        elif cwnd < max_inflight or self._delivered < self._initial_cwnd:
-            cwnd += acked
-        if cwnd < self._min_pipe_cwnd:
-            cwnd = self._min_pipe_cwnd
-        state = self._state
-        if state == PROBE_RTT:
-            probe_rtt_cwnd = self._probe_rtt_cwnd()
-            if cwnd > probe_rtt_cwnd:
-                cwnd = probe_rtt_cwnd
-        cap = INF
-        if PROBE_BW_DOWN <= state <= PROBE_BW_UP and state != PROBE_BW_CRUISE:
-            cap = self._inflight_longterm
-        elif state in (PROBE_RTT, PROBE_BW_CRUISE):
-            cap = self._inflight_with_headroom()
-        if self._inflight_shortterm < cap:
-            cap = self._inflight_shortterm
-        if cap < cwnd:
-            cwnd = cap if cap > self._min_pipe_cwnd else float(self._min_pipe_cwnd)
-        self._cwnd = cwnd
-
-    def _update_ack_aggregation(self, now: float, acked: int) -> None:
-        """UpdateACKAggregation() (section 5.5.9)."""
-        p = self._profile
-        if self._full_bw_reached and not self._extra_acked_steady:
-            # Leaving Startup: widen the window from 1 round to ExtraAckedFilterLen.
-            self._extra_acked_steady = True
-            current = self._extra_acked_filter.get() or 0.0
-            self._extra_acked_filter = WindowedMaxFilter(p.extra_acked_filter_len)
-            self._extra_acked_filter.reset(current, self._round_count)
-        expected = self._bw * (now - self._extra_acked_interval_start)
-        if self._extra_acked_delivered <= expected:
-            self._extra_acked_delivered = 0
-            self._extra_acked_interval_start = now
-            expected = 0.0
-        self._extra_acked_delivered += acked
-        extra = self._extra_acked_delivered - expected
-        if extra > self._cwnd:
-            extra = self._cwnd
-        if p.extra_acked_max_time is not None:
-            extra = min(extra, self._bw * p.extra_acked_max_time)
-        self._extra_acked = self._extra_acked_filter.update(extra, self._round_count)
-
-    def _check_full_bw_reached(self, rs: RateSample, app_limited: bool) -> None:
-        """CheckFullBWReached() (section 5.3.1.2)."""
-        if self._full_bw_now or not self._round_start or app_limited:
+        InflightWithHeadroom() depends on nothing else that changes, and
+        SetCwnd() reads it on every ACK in ProbeBW_CRUISE, so it is kept as a value.
+        """
+        self._inflight_longterm = inflight_longterm
+        if inflight_longterm == INF:
+            self._inflight_with_headroom = INF
             return
+        headroom = max(self._mss, self._profile.headroom * inflight_longterm)
+        self._inflight_with_headroom = max(inflight_longterm - headroom, self._min_pipe_cwnd)
+
+    def _widen_extra_acked_filter(self) -> None:
+        """Leaving Startup: widen the extra_acked window to ExtraAckedFilterLen rounds (5.5.9)."""
+        self._extra_acked_steady = True
+        current = self._extra_acked_filter.get() or 0.0
+        self._extra_acked_filter = WindowedMaxFilter(self._profile.extra_acked_filter_len)
+        self._extra_acked_filter.reset(current, self._round_count)
+
+    def _check_full_bw_reached(self, rs: RateSample) -> None:
+        """CheckFullBWReached() (section 5.3.1.2).
+
+        The caller checks the draft's guard: a round start, not BBR.full_bw_now,
+        and a sample that is not application-limited.
+        """
         p = self._profile
         sample = self._max_bw if p.full_bw_uses_max_bw else rs.delivery_rate
         if sample >= self._full_bw * p.full_bw_threshold:
@@ -400,9 +363,7 @@ class BbrModel:
             self._full_bw_reached = True
 
     def _check_startup_done(self, rs: RateSample) -> None:
-        """CheckStartupDone() with CheckStartupHighLoss() (sections 5.3.1.1, 5.3.1.3)."""
-        if self._state != STARTUP:
-            return
+        """CheckStartupDone() with CheckStartupHighLoss() (5.3.1.1, 5.3.1.3), in Startup."""
         p = self._profile
         if (
             not self._full_bw_reached
@@ -422,7 +383,7 @@ class BbrModel:
                 self._full_bw_reached = True
                 self._full_bw_now = True
                 self._bdp_multiple(1.0)
-                self._inflight_longterm = max(self._bdp, float(self._inflight_latest))
+                self._set_inflight_longterm(max(self._bdp, float(self._inflight_latest)))
         if self._full_bw_reached:
             self._state = DRAIN  # EnterDrain() (5.3.2)
             self._pacing_gain = p.drain_pacing_gain
@@ -533,9 +494,12 @@ class BbrModel:
         if now > self._cycle_stamp + self._bw_probe_wait:
             self._start_probe_bw_refill()
             return True
-        # TargetInflight() counted in packets, as Linux counts it.
-        reno_rounds = int(min(self._bdp, self._cwnd) / self._mss)
-        if self._rounds_since_probe_up >= min(reno_rounds, self._profile.bw_probe_max_rounds):
+        # TargetInflight() = min(BBR.bdp, C.cwnd), counted in packets as Linux counts it.
+        bdp = self._bdp
+        cwnd = self._cwnd
+        reno_rounds = int((cwnd if cwnd < bdp else bdp) / self._mss)
+        max_rounds = self._profile.bw_probe_max_rounds
+        if self._rounds_since_probe_up >= (max_rounds if max_rounds < reno_rounds else reno_rounds):
             self._start_probe_bw_refill()
             return True
         return False
@@ -545,7 +509,7 @@ class BbrModel:
     ) -> None:
         """UpdateProbeBWCyclePhase() with AdaptLongTermModel() (section 5.3.3.9)."""
         state = self._state
-        in_probe_bw = PROBE_BW_DOWN <= state <= PROBE_BW_UP
+        in_probe_bw = state in PROBE_BW_STATES
         # AdaptLongTermModel().
         if self._round_start:
             if self._ack_phase == _ACKS_PROBE_STARTING:
@@ -558,23 +522,27 @@ class BbrModel:
                 if in_probe_bw and self._prev_probe_precautionary and not self._prev_probe_too_high:
                     self._start_probe_bw_refill()
                     return
-        if (
-            self._profile.loss_response
-            and self._inflight_longterm != INF
-            and not self._is_inflight_too_high(rs.lost, rs.tx_in_flight)
-        ):
-            # The loss rate is safe: raise the upper bound towards what was sent.
-            if rs.tx_in_flight > self._inflight_longterm:
-                self._inflight_longterm = rs.tx_in_flight
-            if state == PROBE_BW_UP:
-                self._probe_inflight_longterm_upward()
+        longterm = self._inflight_longterm
+        if longterm != INF and self._profile.loss_response:
+            tx_in_flight = rs.tx_in_flight
+            # IsInflightTooHigh() (5.5.10.2).
+            if self._has_selective_acks:
+                too_high = rs.lost > tx_in_flight * self._profile.loss_thresh
+            else:
+                too_high = rs.lost > 0
+            if not too_high:
+                # The loss rate is safe: raise the upper bound towards what was sent.
+                if tx_in_flight > longterm:
+                    self._set_inflight_longterm(tx_in_flight)
+                if state == PROBE_BW_UP:
+                    self._probe_inflight_longterm_upward()
         if not in_probe_bw:
             return
         if state == PROBE_BW_DOWN:
             if self._is_time_to_probe_bw(now):
                 return
             # IsTimeToCruise().
-            if inflight <= self._inflight_with_headroom() and inflight <= self._inflight(
+            if inflight <= self._inflight_with_headroom and inflight <= self._inflight(
                 self._max_bw, 1.0
             ):
                 self._start_probe_bw_cruise()
@@ -611,30 +579,13 @@ class BbrModel:
         if self._bw_probe_up_acked >= per_inc:
             delta = int(self._bw_probe_up_acked // per_inc)
             self._bw_probe_up_acked -= int(delta * per_inc)
-            self._inflight_longterm += delta * self._mss
+            self._set_inflight_longterm(self._inflight_longterm + delta * self._mss)
         if self._round_start:
             self._raise_inflight_longterm_slope()
 
-    def _update_min_rtt(self, now: float, rtt: float | None) -> bool:
-        """UpdateMinRTT() (section 5.3.4.3); returns BBR.probe_rtt_expired."""
-        p = self._profile
-        expired = now > self._probe_rtt_min_stamp + p.probe_rtt_interval
-        self._probe_rtt_expired = expired
-        # A sample must be lower by the clock resolution to count as lower: RTTs
-        # that differ only by floating-point noise are equal (Linux: whole usecs).
-        if rtt is not None and (rtt < self._probe_rtt_min_delay - _RTT_RESOLUTION or expired):
-            self._probe_rtt_min_delay = rtt
-            self._probe_rtt_min_stamp = now
-        if (
-            self._probe_rtt_min_delay < self._min_rtt
-            or now > self._min_rtt_stamp + p.min_rtt_filter_len
-        ):
-            self._min_rtt = self._probe_rtt_min_delay
-            self._min_rtt_stamp = self._probe_rtt_min_stamp
-        return expired
-
-    def _check_probe_rtt(self, now: float, expired: bool, inflight: int, delivered: int) -> None:
-        """CheckProbeRTT() and HandleProbeRTT() (section 5.3.4.3)."""
+    def _check_probe_rtt(self, now: float, expired: bool, inflight: int) -> None:
+        """CheckProbeRTT() and HandleProbeRTT() (section 5.3.4.3), when BBR.probe_rtt_expired
+        or in ProbeRTT; the caller then clears BBR.idle_restart on a delivery."""
         if self._state != PROBE_RTT and expired and not self._idle_restart:
             self._state = PROBE_RTT  # EnterProbeRTT()
             self._pacing_gain = 1.0
@@ -656,8 +607,6 @@ class BbrModel:
                     self._probe_rtt_round_done = True
                 if self._probe_rtt_round_done:
                     self._check_probe_rtt_done(now)
-        if delivered > 0:
-            self._idle_restart = False
 
     def _check_probe_rtt_done(self, now: float) -> None:
         """CheckProbeRTTDone() and ExitProbeRTT() (sections 5.3.4.3, 5.3.4.4)."""

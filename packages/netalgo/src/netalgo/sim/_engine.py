@@ -23,7 +23,9 @@ import itertools
 import math
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any
 
 from netalgo._validate import positive
 from netalgo.delivery import DeliveryRateEstimator
@@ -35,6 +37,9 @@ from netalgo.sim._results import FlowResult, FlowSample, LinkResult, LinkSample,
 __all__ = ["Simulation"]
 
 _INF = math.inf
+_make = tuple.__new__
+"""Builds an AckSample from a tuple of all its fields: the value calling the class gives,
+without the Python-level ``__new__`` NamedTuple generates (one ACK sample per packet)."""
 
 # Heap event kinds.
 _START = 0
@@ -47,6 +52,25 @@ _SAMPLE = 4
 _APP_SLACK = 1e-6
 
 
+def _reader(ctrl: CongestionController, name: str) -> Callable[[Any], Any]:
+    """A function returning ``ctrl.<name>``, for the reads of cwnd, pacing_rate and state.
+
+    CPython 3.11 does not specialise property access, so where the attribute is
+    a plain property the loop calls its getter directly (the same function
+    ``ctrl.<name>`` calls, at about half the cost); anything else is read with
+    an ordinary attribute lookup.
+    """
+    cls = type(ctrl)
+    prop = getattr(cls, name, None)
+    if (
+        type(prop) is property
+        and prop.fget is not None
+        and cls.__getattribute__ is object.__getattribute__
+    ):
+        return prop.fget
+    return attrgetter(name)
+
+
 class _Sender:
     """Per-flow sender state during a run (hot: plain slots, read in the event loop)."""
 
@@ -56,6 +80,7 @@ class _Sender:
         "ctrl",
         "cum_delivered",
         "cum_times",
+        "cwnd_of",
         "declared_lost",
         "delivered",
         "dropped",
@@ -67,15 +92,17 @@ class _Sender:
         "mss",
         "next_send",
         "outstanding",
+        "pacing_of",
+        "rto",
         "rto_deadline",
         "rto_timer_at",
         "rtt",
         "samples",
-        "sent",
         "seq",
         "start",
         "started",
         "state",
+        "state_of",
         "stop",
         "timed_seq",
         "timeouts",
@@ -86,6 +113,9 @@ class _Sender:
     def __init__(self, flow: Flow, index: int) -> None:
         self.index = index
         self.ctrl: CongestionController = flow.controller
+        self.cwnd_of = _reader(self.ctrl, "cwnd")
+        self.pacing_of = _reader(self.ctrl, "pacing_rate")
+        self.state_of = _reader(self.ctrl, "state")
         self.mss = flow.mss
         self.start = flow.start
         self.stop = _INF if flow.stop is None else flow.stop
@@ -93,17 +123,17 @@ class _Sender:
         self.app_sent = 0  # application bytes handed to the network (lost bytes are returned)
         self.est = DeliveryRateEstimator()
         self.rtt = Rfc6298Estimator(min_rto=0.2)
+        self.rto = self.rtt.rto  # kept equal to rtt.rto: it changes only on update / on_timeout
         self.timed_seq = 0  # the packet being timed for the RTO estimator, 0 if none
         self.min_rtt = _INF  # lifetime minimum of all RTT samples
         self.outstanding: deque[tuple[int, SentPacket]] = deque()
         self.inflight = 0
-        self.seq = 0
+        self.seq = 0  # packets sent so far; the last one's number
         self.next_send = 0.0
         self.wake_at = _INF
         self.rto_deadline = _INF
         self.rto_timer_at = _INF
         self.delivered = 0
-        self.sent = 0
         self.dropped = 0
         self.declared_lost = 0
         self.timeouts = 0
@@ -239,34 +269,43 @@ def _run(  # one loop on purpose: the hot path stays in local variables
     for i, (when, _) in enumerate(link.rate_schedule):
         push(heap, (when, next(tick), _RATE, i))
     push(heap, (0.0, next(tick), _SAMPLE, 0))
-
-    def wake(s: _Sender, i: int, t: float) -> None:
-        if t < s.wake_at:
-            s.wake_at = t
-            push(heap, (t, next(tick), _WAKE, i))
+    # The times of the next ACK and of the heap's next event, kept up to date
+    # wherever acks or heap change (the loop reads them on every event).
+    t_ack = _INF
+    t_heap = heap[0][0]
 
     def send(s: _Sender, i: int, now: float) -> None:
         """Send what the window, pacing and application allow (the sender's output routine)."""
-        nonlocal events, link_done, qbytes, qpeak, arrivals, buffer_drops, loss_drops
+        nonlocal events, link_done, qbytes, qpeak, arrivals, buffer_drops, loss_drops, t_heap
         if now >= s.stop:
             return
         ctrl = s.ctrl
+        cwnd_of = s.cwnd_of
+        pacing_of = s.pacing_of
         est = s.est
         mss = s.mss
         app_rate = s.app_rate
         while True:
             inflight = s.inflight
-            if inflight + mss > ctrl.cwnd and inflight:
+            if inflight + mss > cwnd_of(ctrl) and inflight:
                 return
-            pacing = ctrl.pacing_rate
+            pacing = pacing_of(ctrl)
             if pacing and now < s.next_send:
-                wake(s, i, s.next_send)
+                wake = s.next_send  # paced: wake up when the next send is due
+                if wake < s.wake_at:
+                    s.wake_at = wake
+                    push(heap, (wake, next(tick), _WAKE, i))
+                    t_heap = heap[0][0]
                 return
             if app_rate:
                 missing = mss - (app_rate * (now - s.start) - s.app_sent)
                 if missing > _APP_SLACK:
                     est.on_app_limited(inflight)  # draft-cheng section 3.4
-                    wake(s, i, now + missing / app_rate)
+                    wake = now + missing / app_rate  # when the application has a packet
+                    if wake < s.wake_at:
+                        s.wake_at = wake
+                        push(heap, (wake, next(tick), _WAKE, i))
+                        t_heap = heap[0][0]
                     return
                 s.app_sent += mss
             if pacing:
@@ -275,16 +314,16 @@ def _run(  # one loop on purpose: the hot path stays in local variables
             inflight += mss
             s.inflight = inflight
             seq = s.seq = s.seq + 1
-            s.sent += 1
             s.outstanding.append((seq, est.on_sent(now, mss, inflight)))
             if not s.timed_seq:
                 s.timed_seq = seq
             ctrl.on_sent(now, mss, inflight)
             if s.rto_deadline == _INF:  # RFC 6298 (5.1): start the timer if it is not running
-                deadline = s.rto_deadline = now + s.rtt.rto
+                deadline = s.rto_deadline = now + s.rto
                 if deadline < s.rto_timer_at:
                     s.rto_timer_at = deadline
                     push(heap, (deadline, next(tick), _RTO, i))
+                    t_heap = heap[0][0]
             # The packet reaches the bottleneck.
             arrivals += 1
             if (every and arrivals % every == 0) or (random_loss and draw() < random_loss):
@@ -307,8 +346,6 @@ def _run(  # one loop on purpose: the hot path stays in local variables
 
     sample_k = 0
     while True:
-        t_ack = acks[0][0] if acks else _INF
-        t_heap = heap[0][0] if heap else _INF
         if link_done <= t_ack and link_done <= t_heap:
             # The packet in service leaves the link; it is acknowledged base_rtt later.
             now = link_done
@@ -316,7 +353,10 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                 break
             events += 1
             s, seq, size = queue.popleft()
-            acks.append((now + base_rtt, s, seq))
+            ack_at = now + base_rtt
+            if not acks:
+                t_ack = ack_at
+            acks.append((ack_at, s, seq))
             qbytes -= size
             transmitted += size
             link_done = now + queue[0][2] / rate if queue else _INF
@@ -326,12 +366,16 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                 break
             events += 1
             _, s, seq = acks.popleft()
+            t_ack = acks[0][0] if acks else _INF
             out = s.outstanding
-            if not out or out[0][0] > seq:
+            if not out:
+                continue  # already declared lost by an RTO
+            first = out[0][0]
+            if first > seq:
                 continue  # already declared lost by an RTO
             ctrl = s.ctrl
             newly_lost = 0
-            if out[0][0] != seq:
+            if first != seq:
                 # Every earlier packet still outstanding was dropped: declare it lost.
                 est = s.est
                 if s.timed_seq < seq:
@@ -347,36 +391,41 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                     ctrl.on_loss(LossEvent(now, size, s.inflight, lost.sent_time, lost))
             packet = out.popleft()[1]
             size = packet.size
+            sent_time = packet.sent_time
             inflight = s.inflight = s.inflight - size
             s.delivered += size
-            sample = now - packet.sent_time
+            sample = now - sent_time
             if sample < s.min_rtt:
                 s.min_rtt = sample
             if seq == s.timed_seq:
                 # One RTO sample per round trip, timing one packet at a time (RFC 6298 section 3).
                 s.rtt.update(sample, now)
+                s.rto = s.rtt.rto
                 s.timed_seq = 0
             rs = s.est.on_ack(now, (packet,), min_rtt=s.min_rtt, newly_lost=newly_lost)
-            if rs.delivery_rate > 0.0:
-                s.last_rate = rs.delivery_rate
-            ctrl.on_ack(AckSample(now, size, inflight, packet.sent_time, sample, rs))
+            delivery_rate = rs.delivery_rate
+            if delivery_rate > 0.0:
+                s.last_rate = delivery_rate
+            ctrl.on_ack(_make(AckSample, (now, size, inflight, sent_time, sample, rs)))
             # RFC 6298 (5.2, 5.3): stop the timer when all is acknowledged, else restart it.
-            s.rto_deadline = now + s.rtt.rto if out else _INF
+            s.rto_deadline = now + s.rto if out else _INF
             if s.wake_at == _INF:  # else a pacing or application wake-up is due: it sends then
                 send(s, s.index, now)
-            if ctrl.state != s.state:
+            if s.state_of(ctrl) != s.state:
                 s.check_state(now)
         else:
             if t_heap > duration:
                 break
             now, _, kind, i = pop(heap)
+            t_heap = heap[0][0] if heap else _INF
             if kind == _WAKE:
                 s = senders[i]
                 if now != s.wake_at:
                     continue  # superseded by an earlier wake-up
                 s.wake_at = _INF
                 send(s, i, now)
-                s.check_state(now)
+                if s.state_of(s.ctrl) != s.state:
+                    s.check_state(now)
             elif kind == _SAMPLE:
                 delay = qbytes / rate
                 link_samples.append(LinkSample(now, qbytes, delay))
@@ -391,6 +440,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                 nxt = sample_k * interval
                 if nxt <= duration:
                     push(heap, (nxt, next(tick), _SAMPLE, 0))
+                    t_heap = heap[0][0]
             elif kind == _RTO:
                 s = senders[i]
                 if now != s.rto_timer_at:
@@ -401,6 +451,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                     if deadline < _INF:  # restarted by ACKs since: sleep until the new deadline
                         s.rto_timer_at = deadline
                         push(heap, (deadline, next(tick), _RTO, i))
+                        t_heap = heap[0][0]
                     continue
                 _timeout(s, now)
                 send(s, i, now)
@@ -425,7 +476,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
     flow_results = [
         FlowResult(
             delivered_bytes=s.delivered,
-            sent_packets=s.sent,
+            sent_packets=s.seq,
             lost_packets=s.dropped,
             declared_lost_packets=s.declared_lost,
             timeouts=s.timeouts,
@@ -455,6 +506,7 @@ def _timeout(s: _Sender, now: float) -> None:
     s.timeouts += 1
     s.timed_seq = 0
     s.rtt.on_timeout()
+    s.rto = s.rtt.rto
     out = s.outstanding
     ctrl = s.ctrl
     est = s.est
