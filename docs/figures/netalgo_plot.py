@@ -11,6 +11,7 @@ and the queueing delay at the bottleneck, sampled every 20 ms.
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 import matplotlib
@@ -36,7 +37,7 @@ def main() -> None:
 
     link = Link(rate=RATE, base_rtt=RTT, buffer=int(RATE * RTT))
     runs: dict[str, CongestionController] = {
-        "BBR (draft)": BBR(mss=1460),
+        "BBR (draft)": BBR(mss=1460, rng=random.Random(1)),
         "CUBIC": Cubic(mss=1460),
     }
     fig, axes = plt.subplots(3, 1, sharex=True, figsize=(10, 8), constrained_layout=True)
