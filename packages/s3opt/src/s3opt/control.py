@@ -1,0 +1,123 @@
+"""The congestion controller that steers a store's concurrency: ``bbr``, ``cubic`` or ``fixed:N``.
+
+Each part upload or ranged GET is one "packet" to the controller
+(:mod:`netalgo.limiter`), so controllers are built with ``mss`` equal to the
+part size: their segment-based constants (the initial window of RFC 6928,
+BBR's minimum of 4 packets, CUBIC's ``C``) then count parts.
+
+Choices, and why:
+
+* initial window: :data:`INITIAL_PARTS` parts for every controller. RFC
+  6928's formula, ``min(10 * MSS, max(2 * MSS, 14600))``, is in bytes and
+  gives only 2 segments once the MSS exceeds 7,300 bytes; ten concurrent
+  requests is what the RFC's ten segments meant, and what boto3's transfer
+  manager starts with, so short transfers do not crawl through slow start.
+
+* ``bbr``: :class:`netalgo.bbr.BBR` with the IETF draft profile (the default
+  of DESIGN.md). It sizes the window from the measured delivery rate times the
+  minimum part duration, so it fills a long fat path without building a queue.
+* ``cubic``: :class:`netalgo.cubic.Cubic` *without* HyStart++. RFC 9406 leaves
+  slow start when a round's minimum RTT rises by ``RttThresh``, clamped to
+  4-16 ms (section 4.3). Those constants are tuned to packet RTTs; a part's
+  duration varies by far more than 16 ms from server-side jitter alone, so
+  HyStart++ would end slow start spuriously and leave CUBIC to creep up in
+  congestion avoidance. Plain RFC 5681 slow start exits on the first real
+  congestion signal (503 SlowDown, timeout, reset), which S3 sends clearly.
+* ``fixed:N``: exactly ``N`` operations in flight, for comparisons.
+
+The limiter's ``classify`` is :func:`s3opt.classify.is_congestion`: throttles,
+timeouts and resets are losses; other failures are not congestion.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Final
+
+from netalgo.bbr import BBR
+from netalgo.cubic import Cubic
+from netalgo.limiter import FixedConcurrency, Limiter, fixed
+from s3opt.classify import is_congestion
+
+__all__ = [
+    "INITIAL_PARTS",
+    "controller_name",
+    "fixed_concurrency",
+    "make_limiter",
+    "path_estimate",
+]
+
+INITIAL_PARTS: Final = 10
+"""The initial congestion window in parts (RFC 6928's ten segments, counted in parts)."""
+
+_FIXED = re.compile(r"^fixed:([1-9][0-9]{0,5})$")
+
+
+def fixed_concurrency(spec: str) -> int | None:
+    """``N`` of a ``"fixed:N"`` spec, ``None`` for ``"bbr"``/``"cubic"``; else ``ValueError``."""
+    if not isinstance(spec, str):
+        raise ValueError(f"controller must be 'bbr', 'cubic' or 'fixed:N', got {spec!r}")
+    if spec in ("bbr", "cubic"):
+        return None
+    match = _FIXED.match(spec)
+    if match is None:
+        raise ValueError(
+            f"invalid controller {spec!r}: expected 'bbr', 'cubic' or 'fixed:N' with N >= 1"
+        )
+    return int(match.group(1))
+
+
+def make_limiter(spec: str, *, part_size: int, max_ops: int | None = None) -> Limiter:
+    """A :class:`~netalgo.limiter.Limiter` driven by the controller ``spec`` names.
+
+    ``part_size`` (bytes, > 0) is the controller's ``mss``. ``max_ops``, when
+    given, caps the operations in flight on top of the controller (a store
+    passes its connection-pool size, so requests never queue inside aiohttp
+    where they would distort the RTT samples). ``ValueError`` names a bad spec.
+    """
+    if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size <= 0:
+        raise ValueError(f"part_size must be a positive number of bytes, got {part_size!r}")
+    count = fixed_concurrency(spec)
+    if count is not None:
+        return Limiter(fixed(count), classify=is_congestion, max_ops=max_ops)
+    initial = INITIAL_PARTS * part_size
+    if spec == "bbr":
+        bbr = BBR(mss=part_size, initial_window=initial)
+        return Limiter(bbr, classify=is_congestion, max_ops=max_ops)
+    cubic = Cubic(mss=part_size, initial_window=initial, hystart=False)
+    return Limiter(cubic, classify=is_congestion, max_ops=max_ops)
+
+
+def controller_name(limiter: Limiter) -> str:
+    """The short name metrics use for the limiter's controller: ``bbr``, ``cubic``, ``fixed``."""
+    controller = limiter.controller
+    if isinstance(controller, BBR):
+        return "bbr"
+    if isinstance(controller, Cubic):
+        return "cubic"
+    if isinstance(controller, FixedConcurrency):
+        return "fixed"
+    return type(controller).__name__.lower()
+
+
+def path_estimate(limiter: Limiter) -> tuple[float, float] | None:
+    """``(bandwidth bytes/s, min RTT s)`` as the limiter has measured them, or ``None``.
+
+    BBR models both (``max_bw``, ``min_rtt``); other controllers give a
+    pacing rate at best, paired with the limiter's own minimum operation time.
+    ``None`` until there is a measurement: callers fall back to their defaults.
+    """
+    controller = limiter.controller
+    bandwidth: float | None = None
+    rtt: float | None = limiter.min_rtt
+    if isinstance(controller, BBR):
+        bandwidth = controller.max_bw
+        rtt = controller.min_rtt
+    elif controller.pacing_rate is not None:
+        bandwidth = controller.pacing_rate
+    if bandwidth is None or rtt is None:
+        return None
+    if not (math.isfinite(bandwidth) and math.isfinite(rtt)) or bandwidth <= 0 or rtt <= 0:
+        return None
+    return bandwidth, rtt

@@ -1,0 +1,189 @@
+"""What every transfer of one store shares: its requester, its limiter, its bucket, its counters.
+
+One :class:`TransferContext` per :class:`s3opt.S3Store`; the limiter inside
+is the store's congestion state, shared by all its transfers (DESIGN.md:
+concurrency is the controller's decision, never a fixed number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from netalgo.limiter import Limiter
+from s3opt.control import controller_name, path_estimate
+from s3opt.transfer.parts import choose_part_size
+
+if TYPE_CHECKING:
+    from opsmetrics import Metrics
+    from s3opt._requests import Requester
+    from s3opt.config import S3Config
+
+__all__ = ["InFlight", "TransferContext", "TransferStats"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class TransferStats:
+    """Running totals of a store's data traffic (parts, ranges, bytes): cheap, always on."""
+
+    parts_sent: int = 0
+    """Part uploads (and single PUTs) S3 acknowledged."""
+    parts_reused: int = 0
+    """Parts of resumed uploads found intact on S3 and not sent again."""
+    bytes_sent: int = 0
+    ranges_received: int = 0
+    bytes_received: int = 0
+
+
+@dataclass(slots=True)
+class TransferContext:
+    """The store-wide pieces a transfer needs."""
+
+    requester: Requester
+    limiter: Limiter
+    bucket: str
+    config: S3Config
+    metrics: Metrics | None = None
+    stats: TransferStats = field(default_factory=TransferStats)
+
+    def slot(self, nbytes: int) -> Callable[[], AbstractAsyncContextManager[object]]:
+        """The ``attempt`` argument of :meth:`Requester.call`: one limiter slot per attempt."""
+        size = max(nbytes, 1)
+        return lambda: self.limiter.slot(size)
+
+    async def call(
+        self, operation: str, *, key: str | None, nbytes: int | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """One request on this bucket; through the limiter when ``nbytes`` is given."""
+        if nbytes is None:
+            return await self.requester.call(operation, bucket=self.bucket, key=key, **params)
+        return await self.requester.call(
+            operation,
+            bucket=self.bucket,
+            key=key,
+            attempt=self.slot(nbytes),
+            timeout=self.attempt_timeout(nbytes),
+            **params,
+        )
+
+    def attempt_timeout(self, nbytes: int) -> float:
+        """Seconds one attempt moving ``nbytes`` may take: ``read_timeout`` per minimum part.
+
+        A fixed timeout would fail every large part on a slow path; scaling it
+        keeps the slowest acceptable rate the same for every part size.
+        """
+        config = self.config
+        return config.read_timeout * max(1.0, nbytes / config.part_size_min)
+
+    def part_size_for(self, total_size: int) -> int:
+        """Part (or range) size for an object of ``total_size`` bytes from the measured path."""
+        return choose_part_size(
+            total_size,
+            min_part=self.config.part_size_min,
+            max_part=self.config.part_size_max,
+            estimate=path_estimate(self.limiter),
+        )
+
+    def window_bytes(self, part: int) -> int:
+        """Bytes the limiter may keep in flight now for ``part``-byte operations (>= one part)."""
+        limiter = self.limiter
+        window = limiter.cwnd
+        if limiter.max_ops is not None:
+            window = min(window, limiter.max_ops * part)
+        return max(window, part)
+
+    def record_sent(self, nbytes: int) -> None:
+        self.stats.parts_sent += 1
+        self.stats.bytes_sent += nbytes
+        self._record_io("transmit", nbytes)
+
+    def record_received(self, nbytes: int) -> None:
+        self.stats.ranges_received += 1
+        self.stats.bytes_received += nbytes
+        self._record_io("receive", nbytes)
+
+    def record_throughput(
+        self, direction: Literal["transmit", "receive"], nbytes: int, started: float
+    ) -> None:
+        """The rate of one finished transfer (bytes over its wall time)."""
+        elapsed = time.monotonic() - started
+        if self.metrics is not None and elapsed > 0:
+            self.metrics.s3_throughput(direction=direction, bytes_per_second=nbytes / elapsed)
+
+    def _record_io(self, direction: Literal["transmit", "receive"], nbytes: int) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        metrics.s3_transfer(direction=direction, nbytes=nbytes)
+        name = controller_name(self.limiter)
+        metrics.congestion_window(controller=name, nbytes=min(self.limiter.cwnd, 2**62))
+        metrics.inflight(
+            controller=name,
+            requests=self.limiter.ops_in_flight,
+            nbytes=self.limiter.bytes_in_flight,
+        )
+
+
+class InFlight:
+    """The tasks of one transfer, with memory bounded by the limiter's window.
+
+    :meth:`wait_for_room` blocks the producer until the bytes held by
+    unfinished tasks plus the next unit fit in the window, so a transfer
+    buffers at most the in-flight window plus the one part being filled.
+    The first task to fail makes the next call raise its error; :meth:`cancel`
+    stops the rest (and waits for them, so no request outlives the transfer).
+    """
+
+    __slots__ = ("_context", "_tasks")
+
+    def __init__(self, context: TransferContext) -> None:
+        self._context = context
+        self._tasks: dict[asyncio.Task[Any], int] = {}
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes held by tasks not yet finished."""
+        return sum(size for task, size in self._tasks.items() if not task.done())
+
+    def start(self, coro: Coroutine[Any, Any, _T], nbytes: int) -> asyncio.Task[_T]:
+        task = asyncio.ensure_future(coro)
+        self._tasks[task] = nbytes
+        return task
+
+    def _raise_failures(self) -> None:
+        for task in list(self._tasks):
+            if task.done():
+                del self._tasks[task]
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+    async def wait_for_room(self, nbytes: int) -> None:
+        """Wait until ``nbytes`` more fit in the window; raise the first task failure."""
+        self._raise_failures()
+        while self._tasks and self.held_bytes + nbytes > self._context.window_bytes(nbytes):
+            await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            self._raise_failures()
+
+    async def drain(self) -> None:
+        """Wait for every task; raise the first failure (the others are cancelled)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+            self._raise_failures()
+
+    async def cancel(self) -> None:
+        """Cancel every unfinished task and wait until they have all stopped."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
+        self._tasks.clear()

@@ -1,0 +1,347 @@
+"""Downloads: parallel ranged GETs to a file, or delivered in order to a stream consumer.
+
+Every range is fetched through the store's limiter with ``If-Match`` on the
+ETag seen at the start, so an object replaced mid-download fails loudly
+instead of yielding a mix of two versions. A file download goes to a
+temporary file beside the destination, is fsync'd, verified and only then
+renamed into place. Verification: the size always; the ETag when it is an
+MD5 (single-part objects) or an MD5 of part MD5s (multipart objects, whose
+part layout comes from ``HEAD ?partNumber=1``, with every part's size asked
+for when the layout is not uniform).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from s3opt.errors import ChecksumMismatchError, S3OptError
+from s3opt.protocols import ObjectInfo
+from s3opt.transfer.context import InFlight, TransferContext
+from s3opt.transfer.multipart import etag_is_md5, etag_of
+from s3opt.transfer.parts import plan_ranges
+from s3opt.transfer.reassembly import EtagHasher, ordered
+
+__all__ = [
+    "ObjectLayout",
+    "describe",
+    "download_file",
+    "fetch_range",
+    "info_from_head",
+    "stream_object",
+]
+
+_logger = logging.getLogger(__name__)
+
+_R = TypeVar("_R")
+
+_HASH_BLOCK: Final = 8 * 2**20
+_LAYOUT_PROBES: Final = 8
+"""HEAD ?partNumber=N requests in flight when a non-uniform part layout must be learned."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectLayout:
+    """What a download verifies against: size, ETag and (multipart) the part sizes."""
+
+    size: int
+    etag: str
+    parts: tuple[int, ...] | None
+    """Part sizes when the ETag is a multipart MD5 (uniform layout assumed first)."""
+    md5_etag: bool
+    """Whether the ETag is an MD5 (false for SSE-KMS / SSE-C objects)."""
+
+
+def info_from_head(key: str, head: dict[str, Any]) -> ObjectInfo:
+    """An :class:`ObjectInfo` from a ``head_object`` response (``key`` as the caller names it)."""
+    checksum = None
+    sha = head.get("ChecksumSHA256")
+    kind = head.get("ChecksumType")
+    # A composite (multipart) checksum is not a hash of the object's bytes; S3 says which
+    # it is, and an object without a multipart ETag can only have a full-object one.
+    if sha and (kind == "FULL_OBJECT" or (kind is None and "-" not in etag_of(head))):
+        checksum = "sha256:" + base64.b64decode(sha).hex()
+    return ObjectInfo(
+        key=key,
+        size=int(head.get("ContentLength", 0)),
+        etag=etag_of(head),
+        last_modified=head.get("LastModified"),
+        storage_class=head.get("StorageClass"),
+        metadata=dict(head.get("Metadata") or {}),
+        checksum=checksum,
+    )
+
+
+def _uniform(size: int, part_size: int, count: int) -> tuple[int, ...] | None:
+    if part_size <= 0 or count < 1 or not (part_size * (count - 1) < size <= part_size * count):
+        return None
+    return (part_size,) * (count - 1) + (size - part_size * (count - 1),)
+
+
+async def describe(context: TransferContext, key: str) -> tuple[dict[str, Any], ObjectLayout]:
+    """HEAD the object and learn its part layout (one more HEAD for multipart objects)."""
+    head = await context.call("head_object", key=key)
+    size = int(head.get("ContentLength", 0))
+    etag = etag_of(head)
+    md5_etag = etag_is_md5(head)
+    parts: tuple[int, ...] | None = None
+    if md5_etag and "-" in etag:
+        first = await context.call("head_object", key=key, PartNumber=1)
+        count = int(first.get("PartsCount") or etag.rsplit("-", 1)[1])
+        parts = _uniform(size, int(first.get("ContentLength", 0)), count)
+        if parts is None:
+            parts = await _probe_layout(context, key, count)
+    return head, ObjectLayout(size, etag, parts, md5_etag)
+
+
+async def _probe_layout(context: TransferContext, key: str, count: int) -> tuple[int, ...]:
+    """Every part's size, one ``HEAD ?partNumber=N`` each (a few at a time)."""
+    gate = asyncio.Semaphore(_LAYOUT_PROBES)
+
+    async def size_of(number: int) -> int:
+        async with gate:
+            reply = await context.call("head_object", key=key, PartNumber=number)
+            return int(reply.get("ContentLength", 0))
+
+    return tuple(await asyncio.gather(*(size_of(n) for n in range(1, count + 1))))
+
+
+async def fetch_range(
+    context: TransferContext, key: str, offset: int, length: int, etag: str | None
+) -> bytes:
+    """``length`` bytes of ``key`` at ``offset`` through the limiter, checked for length."""
+    if length <= 0:
+        return b""
+    params: dict[str, Any] = {"Range": f"bytes={offset}-{offset + length - 1}"}
+    if etag:
+        params["IfMatch"] = f'"{etag}"'
+    try:
+        reply = await context.call("get_object", key=key, nbytes=length, **params)
+    except S3OptError as exc:
+        if exc.code == "PreconditionFailed":
+            raise ChecksumMismatchError(
+                f"download of s3://{context.bucket}/{key}: the object changed during the "
+                f"download (ETag is no longer {etag!r})",
+                bucket=context.bucket,
+                key=key,
+                code=exc.code,
+            ) from exc
+        raise
+    body = reply.get("Body", b"")
+    if not isinstance(body, bytes) or len(body) != length:
+        got = len(body) if isinstance(body, bytes) else type(body).__name__
+        raise ChecksumMismatchError(
+            f"download of s3://{context.bucket}/{key}: range at {offset} returned {got} bytes, "
+            f"expected {length}",
+            bucket=context.bucket,
+            key=key,
+        )
+    context.record_received(length)
+    return body
+
+
+def _mismatch(layout: ObjectLayout, computed: str) -> bool:
+    """Whether ``computed`` contradicts the layout's ETag (``False`` when it matches)."""
+    return layout.md5_etag and computed != layout.etag
+
+
+async def _true_layout(context: TransferContext, key: str, layout: ObjectLayout) -> ObjectLayout:
+    """The layout with every part's size asked for (the uniform guess may have been wrong)."""
+    count = len(layout.parts or ())
+    if count == 0:
+        return layout
+    parts = await _probe_layout(context, key, count)
+    return ObjectLayout(layout.size, layout.etag, parts, layout.md5_etag)
+
+
+def _raise_mismatch(
+    context: TransferContext, key: str, layout: ObjectLayout, computed: str
+) -> None:
+    raise ChecksumMismatchError(
+        f"download of s3://{context.bucket}/{key}: the data's ETag {computed!r} does not "
+        f"match S3's {layout.etag!r}",
+        bucket=context.bucket,
+        key=key,
+    )
+
+
+def _hash_file(fd: int, size: int, parts: tuple[int, ...] | None) -> str:
+    hasher = EtagHasher(parts)
+    offset = 0
+    while offset < size:
+        block = os.pread(fd, min(_HASH_BLOCK, size - offset), offset)
+        if not block:
+            break
+        hasher.update(block)
+        offset += len(block)
+    return hasher.etag()
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+class _PartialFile:
+    """A temporary file beside the destination, written at offsets by worker threads.
+
+    Thread work is shielded and tracked: a cancelled download still waits for
+    its threads before closing the descriptor, so a late ``pwrite`` can never
+    land in another file that reused the descriptor number.
+    """
+
+    __slots__ = ("_pending", "fd", "path")
+
+    def __init__(self, destination: Path) -> None:
+        self.path = destination.with_name(f".{destination.name}.s3opt-{secrets.token_hex(4)}.tmp")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    async def run(self, func: Callable[..., _R], *args: Any) -> _R:
+        """``func(*args)`` in a thread; its completion is awaited by :meth:`close` even if
+        the caller is cancelled."""
+        future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        while self._pending:
+            done, _ = await asyncio.wait(set(self._pending))
+            for future in done:
+                if not future.cancelled():
+                    future.exception()
+        os.close(self.fd)
+
+
+async def download_file(context: TransferContext, key: str, path: Path) -> ObjectInfo:
+    """Fetch ``key`` into ``path``: ranges written at offsets, verified, renamed into place."""
+    started = time.monotonic()
+    head, layout = await describe(context, key)
+    path = Path(path)
+    partial = _PartialFile(path)
+    try:
+        try:
+            await _fill(context, key, layout, partial)
+        finally:
+            await partial.close()
+        os.replace(partial.path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.path.unlink()
+        raise
+    _fsync_dir(path.parent)
+    context.record_throughput("receive", layout.size, started)
+    return info_from_head(key, head)
+
+
+async def _fill(
+    context: TransferContext, key: str, layout: ObjectLayout, partial: _PartialFile
+) -> None:
+    """Fetch every range into ``partial``, fsync it and verify size and ETag."""
+    size, etag, fd = layout.size, layout.etag, partial.fd
+    os.ftruncate(fd, size)
+    chunk = context.part_size_for(size)
+    inflight = InFlight(context)
+
+    async def one(offset: int, length: int) -> None:
+        data = await fetch_range(context, key, offset, length, etag)
+        await partial.run(_write_at, fd, data, offset)
+
+    try:
+        for offset, length in plan_ranges(size, chunk):
+            await inflight.wait_for_room(length)
+            inflight.start(one(offset, length), length)
+        await inflight.drain()
+    except BaseException:
+        await inflight.cancel()
+        raise
+    await partial.run(os.fsync, fd)
+    if layout.md5_etag and ("-" not in etag or layout.parts is not None):
+        computed = await partial.run(_hash_file, fd, size, layout.parts)
+        if _mismatch(layout, computed) and layout.parts is not None:
+            layout = await _true_layout(context, key, layout)
+            computed = await partial.run(_hash_file, fd, size, layout.parts)
+        if _mismatch(layout, computed):
+            _raise_mismatch(context, key, layout, computed)
+    stored = os.fstat(fd).st_size
+    if stored != size:
+        raise ChecksumMismatchError(
+            f"download of s3://{context.bucket}/{key}: wrote {stored} bytes, expected {size}",
+            bucket=context.bucket,
+            key=key,
+        )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX: fsync the directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+async def stream_object(context: TransferContext, key: str) -> AsyncIterator[bytes]:
+    """The object's bytes in order, fetched with parallel ranged GETs and verified at the end.
+
+    A mismatch is raised after the last chunk (the consumer has seen the data
+    by then: treat the stream as failed, as with any truncated download).
+    """
+    started = time.monotonic()
+    _, layout = await describe(context, key)
+    chunk = context.part_size_for(layout.size)
+    hasher = EtagHasher(layout.parts) if layout.md5_etag else None
+    if hasher is not None and "-" in layout.etag and layout.parts is None:
+        hasher = None
+
+    async def fetch(offset: int, length: int) -> bytes:
+        return await fetch_range(context, key, offset, length, layout.etag)
+
+    def ahead() -> int:
+        return max(1, context.window_bytes(chunk) // chunk)
+
+    delivered = 0
+    chunks = ordered(plan_ranges(layout.size, chunk), fetch, ahead)
+    try:
+        async for data in chunks:
+            if hasher is not None:
+                hasher.update(data)
+            delivered += len(data)
+            yield data
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    if delivered != layout.size:
+        raise ChecksumMismatchError(
+            f"download of s3://{context.bucket}/{key}: got {delivered} bytes, "
+            f"expected {layout.size}",
+            bucket=context.bucket,
+            key=key,
+        )
+    if hasher is not None and _mismatch(layout, computed := hasher.etag()):
+        if layout.parts is not None and (await _true_layout(context, key, layout)) != layout:
+            _logger.warning(
+                "s3://%s/%s: parts of unequal size; the streamed data's ETag cannot be checked",
+                context.bucket,
+                key,
+            )
+        else:
+            _raise_mismatch(context, key, layout, computed)
+    context.record_throughput("receive", delivered, started)

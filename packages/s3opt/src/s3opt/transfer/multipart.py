@@ -1,0 +1,251 @@
+"""One S3 multipart upload: create, send verified parts, complete and verify, or abort.
+
+Every part travels with ``Content-MD5`` and ``x-amz-checksum-sha256``, both
+of which S3 verifies before it stores the part (moto's server mode checks
+neither; the ETag check below catches corruption there too). The ETag S3
+returns for a part is the MD5 of the bytes it stored, so comparing it with the
+MD5 of the bytes read proves the part arrived intact. The final object's
+ETag is computed locally from the part MD5s (``md5(md5_1..md5_n)-n``) and its
+size is checked with a HEAD; an object that fails either check is deleted
+rather than left looking complete.
+
+Objects encrypted with SSE-KMS or SSE-C have ETags that are not MD5s; for
+them only the SHA-256 checksums (verified by S3) and the size are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from s3opt.errors import ChecksumMismatchError, NoSuchUploadError, S3OptError
+from s3opt.protocols import ObjectInfo
+from s3opt.transfer.context import TransferContext
+from s3opt.transfer.parts import PartDigest, digest_part, multipart_etag
+from s3opt.transfer.resume import PartRecord
+
+__all__ = ["CHECKSUM_ALGORITHM", "MultipartUpload", "etag_is_md5", "etag_of", "put_single"]
+
+_logger = logging.getLogger(__name__)
+
+CHECKSUM_ALGORITHM: Final = "SHA256"
+"""The checksum every part carries (and S3 verifies); MD5 travels too, as Content-MD5."""
+
+_ABORT_TIMEOUT: Final = 30.0
+
+
+def etag_of(response: Mapping[str, Any]) -> str:
+    """The ETag of a response without its quotes (``""`` when absent)."""
+    return str(response.get("ETag") or "").strip('"')
+
+
+def etag_is_md5(response: Mapping[str, Any]) -> bool:
+    """Whether S3's ETag in ``response`` is an MD5 of the data (false under SSE-KMS / SSE-C)."""
+    sse = str(response.get("ServerSideEncryption") or "")
+    return not sse.startswith("aws:kms") and not response.get("SSECustomerAlgorithm")
+
+
+def _metadata_params(metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    return {"Metadata": dict(metadata)} if metadata else {}
+
+
+def _checksum_params(digest: PartDigest) -> dict[str, Any]:
+    return {
+        "ContentMD5": digest.content_md5,
+        "ChecksumAlgorithm": CHECKSUM_ALGORITHM,
+        "ChecksumSHA256": digest.checksum_sha256,
+    }
+
+
+def _check_etag(
+    context: TransferContext, key: str, response: Mapping[str, Any], expected: str, what: str
+) -> str:
+    etag = etag_of(response)
+    if etag_is_md5(response) and etag != expected:
+        raise ChecksumMismatchError(
+            f"{what} of s3://{context.bucket}/{key}: S3 stored ETag {etag!r}, "
+            f"expected {expected!r} from the bytes sent",
+            bucket=context.bucket,
+            key=key,
+        )
+    return etag
+
+
+async def put_single(
+    context: TransferContext, key: str, data: bytes, metadata: Mapping[str, str] | None
+) -> ObjectInfo:
+    """Store ``data`` with one verified PUT (``key`` is the full S3 key)."""
+    digest = await asyncio.to_thread(digest_part, data)
+    response = await context.call(
+        "put_object",
+        key=key,
+        nbytes=len(data),
+        Body=data,
+        **_checksum_params(digest),
+        **_metadata_params(metadata),
+    )
+    etag = _check_etag(context, key, response, digest.etag, "PUT")
+    context.record_sent(len(data))
+    return ObjectInfo(
+        key=key,
+        size=len(data),
+        etag=etag,
+        metadata=dict(metadata or {}),
+        checksum=f"sha256:{digest.sha256.hex()}",
+    )
+
+
+class MultipartUpload:
+    """A multipart upload in progress: ``upload_id`` on ``key`` in the context's bucket."""
+
+    __slots__ = ("_context", "key", "upload_id")
+
+    def __init__(self, context: TransferContext, key: str, upload_id: str) -> None:
+        self._context = context
+        self.key = key
+        self.upload_id = upload_id
+
+    @classmethod
+    async def create(
+        cls,
+        context: TransferContext,
+        key: str,
+        metadata: Mapping[str, str] | None,
+        *,
+        checksums: bool = True,
+        **params: Any,
+    ) -> MultipartUpload:
+        """Start a multipart upload whose parts carry SHA-256 checksums (unless ``checksums``
+        is false: server-side copies, whose parts never pass the client)."""
+        if checksums:
+            params["ChecksumAlgorithm"] = CHECKSUM_ALGORITHM
+        response = await context.call(
+            "create_multipart_upload", key=key, **params, **_metadata_params(metadata)
+        )
+        upload_id = str(response["UploadId"])
+        _logger.debug("s3://%s/%s: multipart upload %s", context.bucket, key, upload_id)
+        return cls(context, key, upload_id)
+
+    async def send(self, number: int, data: bytes) -> PartRecord:
+        """Upload part ``number``, verified; returns its record for the resume state."""
+        context = self._context
+        digest = await asyncio.to_thread(digest_part, data)
+        response = await context.call(
+            "upload_part",
+            key=self.key,
+            nbytes=len(data),
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+            **_checksum_params(digest),
+        )
+        _check_etag(context, self.key, response, digest.etag, f"part {number}")
+        context.record_sent(len(data))
+        return PartRecord(number, len(data), digest.etag, digest.checksum_sha256)
+
+    async def list_parts(self) -> dict[int, tuple[str, int]]:
+        """The parts S3 holds for this upload: number -> (ETag, size), all pages."""
+        found: dict[int, tuple[str, int]] = {}
+        marker: int | None = None
+        while True:
+            extra: dict[str, Any] = {} if marker is None else {"PartNumberMarker": marker}
+            page = await self._context.call(
+                "list_parts", key=self.key, UploadId=self.upload_id, **extra
+            )
+            for part in page.get("Parts") or ():
+                found[int(part["PartNumber"])] = (etag_of(part), int(part["Size"]))
+            if not page.get("IsTruncated"):
+                return found
+            next_marker = page.get("NextPartNumberMarker")
+            if next_marker is None or int(next_marker) == marker:
+                return found
+            marker = int(next_marker)
+
+    async def complete(
+        self, parts: list[PartRecord], size: int, metadata: Mapping[str, str] | None
+    ) -> ObjectInfo:
+        """Complete with ``parts`` (in order), then verify the object's ETag and size."""
+        context = self._context
+        try:
+            expected: str | None = multipart_etag([bytes.fromhex(p.etag) for p in parts])
+        except ValueError:  # part ETags that are not MD5s (SSE-KMS): nothing to compare
+            expected = None
+        listing: list[dict[str, Any]] = []
+        for part in parts:
+            entry: dict[str, Any] = {"PartNumber": part.number, "ETag": f'"{part.etag}"'}
+            if part.sha256:
+                entry["ChecksumSHA256"] = part.sha256
+            listing.append(entry)
+        try:
+            response = await context.call(
+                "complete_multipart_upload",
+                key=self.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": listing},
+            )
+        except NoSuchUploadError:
+            # A retried complete whose first attempt succeeded: the object tells.
+            response = await context.call("head_object", key=self.key)
+        head = await context.call("head_object", key=self.key)
+        etag = etag_of(response)
+        stored = int(head.get("ContentLength", -1))
+        problem = None
+        if expected is not None and etag_is_md5(head) and etag != expected:
+            problem = f"S3 has ETag {etag!r}, expected {expected!r} from the parts sent"
+        elif stored != size:
+            problem = f"S3 has {stored} bytes, {size} were sent"
+        if problem is not None:
+            await self._delete_bad_object()
+            raise ChecksumMismatchError(
+                f"multipart upload of s3://{context.bucket}/{self.key}: {problem}; "
+                "the object was deleted",
+                bucket=context.bucket,
+                key=self.key,
+            )
+        return ObjectInfo(
+            key=self.key,
+            size=size,
+            etag=etag,
+            last_modified=head.get("LastModified"),
+            storage_class=head.get("StorageClass"),
+            metadata=dict(metadata or {}),
+        )
+
+    async def _delete_bad_object(self) -> None:
+        try:
+            await self._context.call("delete_object", key=self.key)
+        except S3OptError as exc:
+            _logger.warning(
+                "could not delete unverified object s3://%s/%s: %s",
+                self._context.bucket,
+                self.key,
+                exc,
+            )
+
+    async def abort(self) -> None:
+        """Abort the upload so no part stays stored (and billed); already gone is fine."""
+        try:
+            async with asyncio.timeout(_ABORT_TIMEOUT):
+                await self._context.call(
+                    "abort_multipart_upload", key=self.key, UploadId=self.upload_id
+                )
+        except NoSuchUploadError:
+            pass
+        except (S3OptError, TimeoutError) as exc:
+            _logger.warning(
+                "could not abort multipart upload %s of s3://%s/%s: %s (its parts stay "
+                "until a lifecycle rule removes them)",
+                self.upload_id,
+                self._context.bucket,
+                self.key,
+                exc,
+            )
+        else:
+            _logger.debug(
+                "aborted multipart upload %s of s3://%s/%s",
+                self.upload_id,
+                self._context.bucket,
+                self.key,
+            )

@@ -1,0 +1,114 @@
+"""s3opt.control: the controller spec, the limiter it builds, and what the limiter measures."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from netalgo.bbr import BBR
+from netalgo.cubic import Cubic
+from netalgo.limiter import FixedConcurrency, Limiter
+from s3opt.control import controller_name, fixed_concurrency, make_limiter, path_estimate
+from s3opt.errors import NoSuchKeyError, ThrottledError, TransientError
+
+PART = 8 * 2**20
+
+
+def test_bbr_is_built_with_the_part_size_as_mss() -> None:
+    limiter = make_limiter("bbr", part_size=PART)
+    assert isinstance(limiter.controller, BBR)
+    # RFC 6928's initial window counts segments: ten parts.
+    assert limiter.cwnd == 10 * PART
+    assert controller_name(limiter) == "bbr"
+
+
+def test_cubic_is_plain_slow_start_without_hystart() -> None:
+    limiter = make_limiter("cubic", part_size=PART)
+    assert isinstance(limiter.controller, Cubic)
+    assert limiter.controller.mss == PART
+    assert limiter.cwnd == 10 * PART
+    assert controller_name(limiter) == "cubic"
+
+
+def test_fixed_caps_operations_not_bytes() -> None:
+    limiter = make_limiter("fixed:7", part_size=PART)
+    assert isinstance(limiter.controller, FixedConcurrency)
+    assert limiter.max_ops == 7
+    assert controller_name(limiter) == "fixed"
+
+
+def test_max_ops_caps_any_controller() -> None:
+    assert make_limiter("fixed:70", part_size=PART, max_ops=60).max_ops == 60
+    assert make_limiter("bbr", part_size=PART, max_ops=12).max_ops == 12
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "BBR", "bbr2", "reno", "fixed", "fixed:", "fixed:0", "fixed:-1", "fixed:x", " bbr"]
+)
+def test_invalid_spec_names_itself(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"invalid controller|controller must be") as caught:
+        make_limiter(spec, part_size=PART)
+    assert repr(spec) in str(caught.value)
+
+
+@pytest.mark.parametrize("part_size", [0, -1, True])
+def test_invalid_part_size(part_size: int) -> None:
+    with pytest.raises(ValueError, match="part_size"):
+        make_limiter("bbr", part_size=part_size)
+
+
+def test_fixed_concurrency_parses() -> None:
+    assert fixed_concurrency("bbr") is None
+    assert fixed_concurrency("cubic") is None
+    assert fixed_concurrency("fixed:12") == 12
+
+
+async def _run_slot(limiter: Limiter, exc: Exception | None) -> None:
+    if exc is None:
+        async with limiter.slot(PART):
+            await asyncio.sleep(0.001)
+        return
+
+    async def failing() -> None:
+        async with limiter.slot(PART):
+            await asyncio.sleep(0.001)
+            raise exc
+
+    with pytest.raises(type(exc)):
+        await failing()
+
+
+@pytest.mark.asyncio
+async def test_throttles_and_resets_are_losses_fatal_errors_are_not() -> None:
+    limiter = make_limiter("cubic", part_size=PART)
+    await _run_slot(limiter, ThrottledError("slow down", bucket="b", key="k"))
+    assert (limiter.losses, limiter.failures) == (1, 0)
+    reset = TransientError("reset", bucket="b", key="k")
+    reset.__cause__ = ConnectionResetError()
+    await _run_slot(limiter, reset)
+    assert (limiter.losses, limiter.failures) == (2, 0)
+    await _run_slot(limiter, NoSuchKeyError("gone", bucket="b", key="k"))
+    assert (limiter.losses, limiter.failures) == (2, 1)
+    await _run_slot(limiter, None)
+    assert limiter.acks == 1
+
+
+@pytest.mark.asyncio
+async def test_path_estimate_appears_after_acks() -> None:
+    limiter = make_limiter("bbr", part_size=PART)
+    assert path_estimate(limiter) is None
+    for _ in range(4):
+        await asyncio.gather(*(_run_slot(limiter, None) for _ in range(4)))
+    estimate = path_estimate(limiter)
+    assert estimate is not None
+    bandwidth, rtt = estimate
+    assert bandwidth > 0
+    assert 0 < rtt < 1.0
+
+
+@pytest.mark.asyncio
+async def test_path_estimate_for_an_unpaced_controller_is_none() -> None:
+    limiter = make_limiter("fixed:4", part_size=PART)
+    await _run_slot(limiter, None)
+    assert path_estimate(limiter) is None
