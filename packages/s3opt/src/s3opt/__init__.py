@@ -1,10 +1,36 @@
-"""s3opt: an adaptive async S3 client, steered by a congestion controller."""
+"""s3opt: an adaptive async S3 client, steered by a congestion controller.
+
+    import asyncio
+    from s3opt import S3Config, open_store
+
+    async def main() -> None:
+        async with open_store("s3://my-bucket/backups", S3Config.load()) as store:
+            await store.upload("db.dump", Path("db.dump"))
+
+Every store satisfies :class:`ObjectStore`; errors are the typed ones of
+:mod:`s3opt.errors`.
+"""
 
 from s3opt._version import __version__ as __version__
+from s3opt.config import S3Config as S3Config
 from s3opt.errors import S3OptError as S3OptError
+from s3opt.local import LocalStore as LocalStore
 from s3opt.protocols import CommonPrefix as CommonPrefix
 from s3opt.protocols import ObjectInfo as ObjectInfo
 from s3opt.protocols import ObjectStore as ObjectStore
+from s3opt.s3store import S3Store as S3Store
+from s3opt.stores import open_store as open_store
 from s3opt.url import parse_url as parse_url
 
-__all__ = ["CommonPrefix", "ObjectInfo", "ObjectStore", "S3OptError", "__version__", "parse_url"]
+__all__ = [
+    "CommonPrefix",
+    "LocalStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "S3Config",
+    "S3OptError",
+    "S3Store",
+    "__version__",
+    "open_store",
+    "parse_url",
+]

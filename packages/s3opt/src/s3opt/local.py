@@ -1,0 +1,741 @@
+"""A directory as an object store: ``file://`` targets and fast unit tests.
+
+:class:`LocalStore` satisfies :class:`s3opt.ObjectStore` with S3's semantics
+(key order, delimiter listings, ETags, ranged reads, idempotent delete), so
+code written against the Protocol behaves the same on a laptop directory as on
+a bucket. The conformance suite (tests/test_conformance.py) holds it and
+:class:`s3opt.S3Store` to one contract.
+
+On-disk layout, chosen so a plain ``ls`` shows the objects:
+
+* A key is split on ``/``; every segment but the last is a directory, the last
+  is a regular file holding the object's bytes exactly. ``%`` in a segment is
+  written ``%25`` and an empty segment (``"a//b"``, ``"dir/"``) ``%00``, so
+  names the store reserves for itself (they all contain ``%`` followed by a
+  lowercase letter) can never collide with a key.
+* S3 allows an object ``a`` next to ``a/b``; a file system does not. Such an
+  object is kept inside the directory as ``a/.%self`` (it is moved there, by
+  renames, when ``a/...`` keys arrive; ``a.%mig`` names the directory while
+  the move is under way, and lookups check it so a crash loses nothing).
+* Metadata lives in a sidecar ``<dir>/.%meta/<name>.json``: size, ETag (MD5
+  hex), ``sha256``, user metadata and the data file's identity (inode, size,
+  mtime). A sidecar whose identity does not match the file (a crash between
+  the two renames, or a file copied in by hand) is ignored: the ETag is then
+  computed from the bytes and the metadata is empty.
+* Writes are atomic: the bytes go to ``.%tmp-*`` in the destination
+  directory, are fsync'd, then renamed over the target, and the directory is
+  fsync'd. A reader never sees a half-written object; a crash leaves at most a
+  ``.%tmp-*`` file, which listings ignore.
+
+Keys that could leave the root are refused with :class:`InvalidKeyError`: an
+empty key, a leading ``/``, a ``.`` or ``..`` segment, NUL, text that is not
+valid UTF-8, or more than 1024 UTF-8 bytes (S3's limit). Symbolic links under
+the root are never followed. One process should own a root: the store
+serialises its own renames with a lock, and concurrent writers in other
+processes are safe only in that each object they write is atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import stat
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Final, TypeVar
+
+from s3opt.errors import InvalidS3UrlError, NoSuchKeyError, S3OptError, SourceChangedError
+from s3opt.protocols import CommonPrefix, ObjectInfo, Source
+
+__all__ = ["InvalidKeyError", "InvalidMetadataError", "LocalStore"]
+
+_logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+CHUNK_SIZE: Final = 1024 * 1024
+"""Bytes read or written per step: the store's memory bound per transfer."""
+MAX_KEY_BYTES: Final = 1024
+"""S3's limit on the UTF-8 length of a key."""
+PAGE_SIZE: Final = 1000
+"""Objects produced per step of a listing (as S3's pages)."""
+
+_META_DIR: Final = ".%meta"
+_SELF: Final = ".%self"
+_TMP_PREFIX: Final = ".%tmp-"
+_MIG_SUFFIX: Final = ".%mig"
+_EMPTY_SEGMENT: Final = "%00"
+_SIDECAR_VERSION: Final = 1
+
+
+class InvalidKeyError(InvalidS3UrlError):
+    """A key the store refuses: empty, absolute, ``..``, NUL, not UTF-8, or over 1024 bytes."""
+
+
+class InvalidMetadataError(S3OptError, ValueError):
+    """User metadata S3 would refuse: non-string or non-ASCII names and values."""
+
+
+def escape_segment(segment: str) -> str:
+    """The file name for one key segment (``%`` -> ``%25``, empty -> ``%00``)."""
+    return segment.replace("%", "%25") if segment else _EMPTY_SEGMENT
+
+
+def unescape_name(name: str) -> str | None:
+    """The key segment a file name stands for, or ``None`` for names the store did not write."""
+    segment = "" if name == _EMPTY_SEGMENT else name.replace("%25", "%")
+    return segment if escape_segment(segment) == name else None
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run blocking file work in a thread; if cancelled, let the thread finish first.
+
+    Waiting keeps a cancelled transfer from closing or unlinking a file while
+    its thread still writes to it.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One child of a directory in key order: an object or a sub-prefix."""
+
+    segment: str
+    path: Path
+    is_object: bool
+
+    @property
+    def sort_key(self) -> str:
+        # Every key under a directory starts with "<segment>/", so the directory sorts as that.
+        return self.segment if self.is_object else self.segment + "/"
+
+
+@dataclass(slots=True)
+class _Sidecar:
+    etag: str
+    sha256: str
+    metadata: dict[str, str]
+
+
+class _Hasher:
+    """The MD5 (the single-part ETag) and SHA-256 of bytes as they pass."""
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.md5.update(chunk)
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+
+
+class _PendingWrite:
+    """A temporary file beside the destination, committed by rename or removed."""
+
+    def __init__(self, store: LocalStore, full_key: str) -> None:
+        self.store = store
+        self.full_key = full_key
+        self.segments = full_key.split("/")
+        self.hasher = _Hasher()
+        with store._lock:
+            self.directory = store._ensure_dir(self.segments[:-1])
+            self.tmp_path = self.directory / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+            self.file = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.hasher.update(chunk)
+
+    def commit(self, metadata: Mapping[str, str]) -> ObjectInfo:
+        store = self.store
+        self.file.flush()
+        if store._fsync:
+            os.fsync(self.file.fileno())
+        st = os.fstat(self.file.fileno())
+        self.file.close()
+        name = escape_segment(self.segments[-1])
+        sidecar = {
+            "version": _SIDECAR_VERSION,
+            "key": self.full_key,
+            "size": st.st_size,
+            "etag": self.hasher.md5.hexdigest(),
+            "sha256": self.hasher.sha256.hexdigest(),
+            "metadata": dict(metadata),
+            "ino": st.st_ino,
+            "mtime_ns": st.st_mtime_ns,
+        }
+        with store._lock:
+            meta_dir = self.directory / _META_DIR
+            meta_dir.mkdir(exist_ok=True)
+            meta_tmp = meta_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+            with open(meta_tmp, "x", encoding="utf-8") as out:
+                json.dump(sidecar, out)
+                out.flush()
+                if store._fsync:
+                    os.fsync(out.fileno())
+            natural = self.directory / name
+            target = natural / _SELF if _is_dir(natural) else natural
+            os.replace(meta_tmp, meta_dir / f"{name}.json")
+            os.replace(self.tmp_path, target)
+            if target is natural:
+                # An older copy parked by an interrupted move must not resurface.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.directory / (name + _MIG_SUFFIX) / _SELF)
+            if store._fsync:
+                _fsync_dir(meta_dir)
+                _fsync_dir(self.directory)
+        return ObjectInfo(
+            key=store._relative(self.full_key),
+            size=st.st_size,
+            etag=str(sidecar["etag"]),
+            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+            metadata=dict(metadata),
+            checksum=f"sha256:{sidecar['sha256']}",
+        )
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp_path)
+        with self.store._lock:
+            self.store._prune(self.directory)
+
+
+class LocalStore:
+    """An :class:`s3opt.ObjectStore` over the directory ``root``; keys are under ``prefix``.
+
+    ``fsync=False`` skips the fsync calls (faster tests; a power cut may then
+    lose recent writes, though never leave a partial object in place).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], prefix: str = "", *, fsync: bool = True
+    ) -> None:
+        self._root = Path(root).absolute()
+        self._prefix = ""
+        if prefix:
+            self._check_key(prefix.rstrip("/") or prefix, what="prefix")
+            prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self._prefix = prefix
+        self._fsync = fsync
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the objects."""
+        return self._root
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix every key of this store is relative to (``""`` or ends in ``/``)."""
+        return self._prefix
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self._root)!r}, prefix={self._prefix!r})"
+
+    async def __aenter__(self) -> LocalStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    # -- keys and paths ---------------------------------------------------------------------
+
+    def _check_key(self, key: str, *, what: str = "key") -> str:
+        if not isinstance(key, str):
+            raise InvalidKeyError(f"{what} must be a string, got {type(key).__name__}")
+        problem = None
+        if not key:
+            problem = "is empty"
+        elif key.startswith("/"):
+            problem = "starts with '/' (absolute)"
+        elif "\x00" in key:
+            problem = "contains NUL"
+        elif any(part in (".", "..") for part in key.split("/")):
+            problem = "has a '.' or '..' segment"
+        else:
+            try:
+                if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+                    problem = f"is longer than {MAX_KEY_BYTES} UTF-8 bytes"
+            except UnicodeEncodeError:
+                problem = "is not valid UTF-8"
+        if problem:
+            raise InvalidKeyError(f"{what} {key!r} {problem}: refused by {self!r}", key=key)
+        return key
+
+    def _full(self, key: str) -> str:
+        return self._check_key(self._prefix + self._check_key(key))
+
+    def _relative(self, full_key: str) -> str:
+        return full_key[len(self._prefix) :]
+
+    def _find_dir(self, segments: list[str]) -> Path | None:
+        """The directory for a key prefix's segments, or ``None`` if nothing is stored under it."""
+        current = self._root
+        for segment in segments:
+            if segment in (".", "..") or "\x00" in segment:
+                return None
+            name = escape_segment(segment)
+            if _is_dir(current / name):
+                current = current / name
+            elif _is_dir(current / (name + _MIG_SUFFIX)):
+                current = current / (name + _MIG_SUFFIX)
+            else:
+                return None
+        return current
+
+    def _ensure_dir(self, segments: list[str]) -> Path:
+        """Create the directories for ``segments`` (caller holds the lock); move objects aside."""
+        self._root.mkdir(parents=True, exist_ok=True)
+        current = self._root
+        for segment in segments:
+            natural = current / escape_segment(segment)
+            parked = current / (escape_segment(segment) + _MIG_SUFFIX)
+            if not _is_dir(natural):
+                if _is_file(natural):
+                    # Object "a" must become "a/.%self" so that "a/..." can exist.
+                    parked.mkdir(exist_ok=True)
+                    os.replace(natural, parked / _SELF)
+                if _is_dir(parked):
+                    os.replace(parked, natural)
+                else:
+                    natural.mkdir()
+                if self._fsync:
+                    _fsync_dir(current)
+            current = natural
+        return current
+
+    def _data_path(self, full_key: str) -> Path | None:
+        """The file holding ``full_key``'s bytes, or ``None`` if there is no such object."""
+        segments = full_key.split("/")
+        directory = self._find_dir(segments[:-1])
+        if directory is None:
+            return None
+        name = escape_segment(segments[-1])
+        for candidate in (
+            directory / name,
+            directory / name / _SELF,
+            directory / (name + _MIG_SUFFIX) / _SELF,
+        ):
+            if _is_file(candidate):
+                return candidate
+        return None
+
+    def _sidecar_path(self, data_path: Path, full_key: str) -> Path:
+        directory = data_path.parent
+        if data_path.name == _SELF:
+            directory = directory.parent
+        return directory / _META_DIR / f"{escape_segment(full_key.rsplit('/', 1)[-1])}.json"
+
+    def _missing(self, key: str) -> NoSuchKeyError:
+        return NoSuchKeyError(f"no such key {key!r} in {self!r}", key=key, code="NoSuchKey")
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read_sidecar(self, data_path: Path, full_key: str, st: os.stat_result) -> _Sidecar | None:
+        try:
+            with open(self._sidecar_path(data_path, full_key), encoding="utf-8") as src:
+                record = json.load(src)
+        except (OSError, ValueError):
+            return None
+        if (
+            not isinstance(record, dict)
+            or record.get("version") != _SIDECAR_VERSION
+            or record.get("key") != full_key
+            or record.get("ino") != st.st_ino
+            or record.get("size") != st.st_size
+            or record.get("mtime_ns") != st.st_mtime_ns
+        ):
+            return None
+        metadata = record.get("metadata")
+        return _Sidecar(
+            etag=str(record.get("etag")),
+            sha256=str(record.get("sha256")),
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+        )
+
+    def _info(self, full_key: str, data_path: Path, *, with_metadata: bool) -> ObjectInfo:
+        st = os.lstat(data_path)
+        sidecar = self._read_sidecar(data_path, full_key, st)
+        if sidecar is None:
+            # No trustworthy record: hash the bytes (a file put there by hand, or a crash).
+            hasher = _Hasher()
+            with open(data_path, "rb") as src:
+                while chunk := src.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+            sidecar = _Sidecar(hasher.md5.hexdigest(), hasher.sha256.hexdigest(), {})
+        return ObjectInfo(
+            key=self._relative(full_key),
+            size=st.st_size,
+            etag=sidecar.etag,
+            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+            metadata=sidecar.metadata if with_metadata else {},
+            checksum=f"sha256:{sidecar.sha256}",
+        )
+
+    def _open(self, key: str) -> tuple[Any, str]:
+        full_key = self._full(key)
+        path = self._data_path(full_key)
+        if path is None:
+            raise self._missing(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            raise self._missing(key) from None
+        return os.fdopen(fd, "rb"), full_key
+
+    def _open_with_metadata(self, key: str) -> tuple[Any, dict[str, str]]:
+        src, full_key = self._open(key)
+        path = self._data_path(full_key)
+        sidecar = None
+        if path is not None:
+            sidecar = self._read_sidecar(path, full_key, os.fstat(src.fileno()))
+        return src, sidecar.metadata if sidecar else {}
+
+    def _head_sync(self, key: str) -> ObjectInfo:
+        full_key = self._full(key)
+        path = self._data_path(full_key)
+        if path is None:
+            raise self._missing(key)
+        try:
+            return self._info(full_key, path, with_metadata=True)
+        except FileNotFoundError:
+            raise self._missing(key) from None
+
+    async def head(self, key: str) -> ObjectInfo:
+        """Size, ETag, checksum and metadata of ``key``; :class:`NoSuchKeyError` if absent."""
+        return await _in_thread(self._head_sync, key)
+
+    def _range_sync(self, key: str, offset: int, size: int) -> bytes:
+        src, _ = self._open(key)
+        with src:
+            length = os.fstat(src.fileno()).st_size
+            src.seek(offset)
+            data: bytes = src.read(max(0, min(size, length - offset)))
+            return data
+
+    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset``: fewer at the end, ``b""`` from the end on.
+
+        Like :meth:`s3opt.S3Store.get_range` (and ``pread``): a range past the
+        end is empty rather than S3's 416 InvalidRange; a missing key is still
+        :class:`NoSuchKeyError`.
+        """
+        if offset < 0 or size < 0:
+            raise ValueError(f"offset and size must be >= 0, got offset={offset} size={size}")
+        return await _in_thread(self._range_sync, key, offset, size)
+
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        """The whole object in chunks of up to 1 MiB, read from one open file (one version)."""
+        src, _ = await _in_thread(self._open, key)
+        try:
+            while chunk := await _in_thread(src.read, CHUNK_SIZE):
+                yield chunk
+        finally:
+            src.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _check_metadata(self, key: str, metadata: Mapping[str, str] | None) -> dict[str, str]:
+        checked: dict[str, str] = {}
+        for name, value in (metadata or {}).items():
+            if not (isinstance(name, str) and isinstance(value, str)):
+                raise InvalidMetadataError(
+                    f"metadata of {key!r} must map str to str, got {name!r}: {value!r}", key=key
+                )
+            if not name or not (name.isascii() and name.isprintable()) or not value.isascii():
+                raise InvalidMetadataError(
+                    f"metadata {name!r} of {key!r}: S3 allows only non-empty ASCII names and "
+                    "ASCII values",
+                    key=key,
+                )
+            checked[name.lower()] = value  # S3 lowercases metadata names.
+        return checked
+
+    async def _store(
+        self, key: str, chunks: AsyncIterator[bytes], metadata: Mapping[str, str] | None
+    ) -> ObjectInfo:
+        full_key = self._full(key)
+        checked = self._check_metadata(key, metadata)
+        pending = await _in_thread(_PendingWrite, self, full_key)
+        try:
+            async for chunk in chunks:
+                await _in_thread(pending.write, chunk)
+            return await _in_thread(pending.commit, checked)
+        except BaseException:
+            await _in_thread(pending.abort)
+            raise
+
+    async def put(
+        self, key: str, data: bytes, *, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """Store ``data`` under ``key`` atomically, replacing any object there."""
+        return await self._store(
+            key, _one(data if isinstance(data, bytes) else bytes(data)), metadata
+        )
+
+    async def upload(
+        self, key: str, source: Source, *, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """Store bytes, a local file, or an async stream of chunks, one chunk in memory at a time.
+
+        A file that changes while it is copied raises :class:`SourceChangedError`
+        and stores nothing.
+        """
+        if isinstance(source, bytes | bytearray | memoryview):
+            return await self._store(key, _one(bytes(source)), metadata)
+        if isinstance(source, Path):
+            return await self._upload_file(key, source, metadata)
+        if hasattr(source, "__aiter__"):
+            return await self._store(key, _checked_chunks(source, key), metadata)
+        raise TypeError(f"upload source must be bytes, a Path or an async iterable, not {source!r}")
+
+    async def _upload_file(
+        self, key: str, path: Path, metadata: Mapping[str, str] | None
+    ) -> ObjectInfo:
+        src = await _in_thread(_open_binary, path)
+        try:
+            before = os.fstat(src.fileno())
+
+            async def chunks() -> AsyncIterator[bytes]:
+                copied = 0
+                while True:
+                    # Read at most one byte past the size seen at the start: growth shows at once.
+                    want = min(CHUNK_SIZE, before.st_size - copied + 1)
+                    chunk = await _in_thread(src.read, want)
+                    copied += len(chunk)
+                    if copied > before.st_size:
+                        break
+                    if not chunk:
+                        after = await _in_thread(os.stat, path)
+                        if (after.st_size, after.st_mtime_ns, after.st_ino) == (
+                            before.st_size,
+                            before.st_mtime_ns,
+                            before.st_ino,
+                        ):
+                            return
+                        break
+                    yield chunk
+                raise SourceChangedError(
+                    f"{path} changed while it was copied to {key!r}: nothing stored", key=key
+                )
+
+            return await self._store(key, chunks(), metadata)
+        finally:
+            src.close()
+
+    async def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        """Copy ``src_key`` to ``dst_key`` with its metadata (S3's ``MetadataDirective=COPY``)."""
+        self._full(dst_key)
+        src, metadata = await _in_thread(self._open_with_metadata, src_key)
+        try:
+
+            async def chunks() -> AsyncIterator[bytes]:
+                while chunk := await _in_thread(src.read, CHUNK_SIZE):
+                    yield chunk
+
+            return await self._store(dst_key, chunks(), metadata)
+        finally:
+            src.close()
+
+    def _delete_sync(self, full_keys: list[str]) -> None:
+        with self._lock:
+            for full_key in full_keys:
+                segments = full_key.split("/")
+                directory = self._find_dir(segments[:-1])
+                if directory is None:
+                    continue
+                name = escape_segment(segments[-1])
+                for candidate in (
+                    directory / name,
+                    directory / name / _SELF,
+                    directory / (name + _MIG_SUFFIX) / _SELF,
+                    directory / _META_DIR / f"{name}.json",
+                ):
+                    if _is_file(candidate) or os.path.islink(candidate):
+                        os.unlink(candidate)
+                self._prune(directory / (name + _MIG_SUFFIX))
+                self._prune(directory / name)
+                self._prune(directory)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove ``directory`` and parents while they hold no objects (caller holds the lock)."""
+        current = directory
+        while True:
+            with contextlib.suppress(OSError):
+                (current / _META_DIR).rmdir()
+            if current == self._root or self._root not in current.parents:
+                return
+            try:
+                current.rmdir()
+            except OSError:
+                return
+            current = current.parent
+
+    async def delete(self, keys: Iterable[str]) -> None:
+        """Delete ``keys``; keys that do not exist are not an error."""
+        full_keys = [self._full(key) for key in keys]
+        for start in range(0, len(full_keys), PAGE_SIZE):
+            await _in_thread(self._delete_sync, full_keys[start : start + PAGE_SIZE])
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def _children(self, directory: Path) -> list[_Entry]:
+        """The objects and sub-prefixes directly in ``directory``, in S3 key order."""
+        entries: list[_Entry] = []
+        try:
+            names = os.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return entries
+        present = set(names)
+        for name in names:
+            path = directory / name
+            if name.endswith(_MIG_SUFFIX):
+                natural = name[: -len(_MIG_SUFFIX)]
+                segment = unescape_name(natural)
+                if segment is None or natural in present or not _is_dir(path):
+                    continue
+            else:
+                segment = unescape_name(name)
+                if segment is None:
+                    continue  # the store's own files, or names it did not write
+            if _is_dir(path):
+                entries.append(_Entry(segment, path, is_object=False))
+                if _is_file(path / _SELF):
+                    entries.append(_Entry(segment, path / _SELF, is_object=True))
+            elif _is_file(path):
+                entries.append(_Entry(segment, path, is_object=True))
+        entries.sort(key=lambda entry: entry.sort_key)
+        return entries
+
+    def _walk(self, directory: Path, key_prefix: str, partial: str) -> Iterator[tuple[str, Path]]:
+        """(full key, data path) of every object below ``directory`` in key order."""
+        for entry in self._children(directory):
+            if not entry.segment.startswith(partial):
+                continue
+            if entry.is_object:
+                yield key_prefix + entry.segment, entry.path
+            else:
+                yield from self._walk(entry.path, key_prefix + entry.segment + "/", "")
+
+    def _start(self, prefix: str) -> tuple[Path | None, str, str]:
+        """Where a listing of ``prefix`` starts: directory, its key prefix, the partial name."""
+        if not isinstance(prefix, str):
+            raise InvalidKeyError(f"prefix must be a string, got {type(prefix).__name__}")
+        full_prefix = self._prefix + prefix
+        head, slash, partial = full_prefix.rpartition("/")
+        segments = head.split("/") if slash else []
+        return self._find_dir(segments), head + slash, partial
+
+    def _objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        directory, key_prefix, partial = self._start(prefix)
+        if directory is None:
+            return
+        for full_key, path in self._walk(directory, key_prefix, partial):
+            with contextlib.suppress(FileNotFoundError):  # deleted while listing
+                yield self._info(full_key, path, with_metadata=False)
+
+    def _one_level(self, prefix: str) -> Iterator[ObjectInfo | CommonPrefix]:
+        directory, key_prefix, partial = self._start(prefix)
+        if directory is None:
+            return
+        for entry in self._children(directory):
+            if not entry.segment.startswith(partial):
+                continue
+            full_key = key_prefix + entry.segment
+            if entry.is_object:
+                if prefix.endswith("/") and full_key == self._prefix + prefix:
+                    continue  # the directory marker of the prefix itself
+                with contextlib.suppress(FileNotFoundError):
+                    yield self._info(full_key, entry.path, with_metadata=False)
+            elif next(self._walk(entry.path, "", ""), None) is not None:
+                yield CommonPrefix(self._relative(full_key + "/"))
+
+    async def list(
+        self, prefix: str = "", *, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in S3 key order (UTF-8 bytes).
+
+        Read ``page_size`` entries at a time, like S3's pages.
+        """
+        async for item in _paged(self._objects(prefix), page_size):
+            yield item
+
+    async def list_dir(
+        self, prefix: str = "", *, page_size: int = PAGE_SIZE
+    ) -> AsyncIterator[ObjectInfo | CommonPrefix]:
+        """One level under ``prefix``: objects and :class:`CommonPrefix` es, in key order.
+
+        As in :meth:`s3opt.S3Store.list_dir`, a "directory marker" object whose
+        key is ``prefix`` itself is left out (:meth:`list` includes it).
+        """
+        async for item in _paged(self._one_level(prefix), page_size):
+            yield item
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _checked_chunks(source: Any, key: str) -> AsyncIterator[bytes]:
+    async for chunk in source:
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise TypeError(f"upload of {key!r}: the stream yielded {type(chunk).__name__}")
+        if chunk:
+            yield bytes(chunk)
+
+
+async def _paged(items: Iterator[_T], page_size: int) -> AsyncIterator[_T]:
+    """Drain a blocking iterator a page at a time in a thread."""
+    if page_size < 1:
+        raise ValueError(f"page_size must be >= 1, got {page_size}")
+
+    def page() -> list[_T]:
+        return [item for _, item in zip(range(page_size), items, strict=False)]
+
+    while batch := await _in_thread(page):
+        for item in batch:
+            yield item
