@@ -1,12 +1,12 @@
-"""The README's main job, until the S3 client lands: BBR, CUBIC and NewReno on the same links.
+"""BBR, CUBIC and NewReno on the same simulated links: netalgo on its own (`./run demo netalgo`).
 
 Each controller runs alone on each of three simulated bottleneck links, and
 the table reports what a network engineer looks at first: goodput, how much
 of the link it used, how much queue it built, and how many packets it lost.
 
-    python scripts/demo.py              # the three links, 20 simulated seconds each
-    python scripts/demo.py --seconds 5  # quicker
-    python scripts/demo.py --json       # one JSON document on stdout
+    python scripts/netalgo_demo.py              # the three links, 20 simulated seconds each
+    python scripts/netalgo_demo.py --seconds 5  # quicker
+    python scripts/netalgo_demo.py --json       # one JSON document on stdout
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def print_table(rows: list[Row], seconds: float, elapsed: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="BBR, CUBIC and NewReno on the same simulated bottleneck links.",
-        epilog="example: python scripts/demo.py --seconds 10 --json",
+        epilog="example: python scripts/netalgo_demo.py --seconds 10 --json",
     )
     parser.add_argument(
         "--seconds", type=float, default=20.0, help="simulated time per run (default 20)"

@@ -55,8 +55,9 @@ TOOLS = ("scripts", "benchmarks", "docs/figures", "tests/integration")
 def check_tools() -> int:
     """The repository's own scripts: each folder's files are scripts, not packages.
 
-    Scripts import their folder's packages (``benchmarks/wanem/``) as top-level
-    modules, so each folder is also on the search path of its own run.
+    Scripts import their folder's packages (``benchmarks/wanem/``) and the
+    benchmark modules as top-level modules, so each folder and ``benchmarks/``
+    are on the search path of each run.
     """
     status = 0
     for folder in TOOLS:
@@ -74,7 +75,7 @@ def check_tools() -> int:
             "--config-file",
             str(ROOT / "pyproject.toml"),
         ]
-        env = dict(os.environ, MYPYPATH=str(base))
+        env = dict(os.environ, MYPYPATH=os.pathsep.join([str(base), str(ROOT / "benchmarks")]))
         status |= subprocess.call([*cmd, *targets], cwd=ROOT, env=env)
     return status
 

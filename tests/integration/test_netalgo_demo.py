@@ -1,4 +1,4 @@
-"""The README's main job runs, is deterministic for a seed, and shows what the algorithms do."""
+"""The netalgo demo runs, is deterministic for a seed, and shows what the algorithms do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
+DEMO = Path(__file__).resolve().parents[2] / "scripts" / "netalgo_demo.py"
 
 
 def run_demo(*args: str) -> dict[str, object]:
