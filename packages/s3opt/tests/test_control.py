@@ -9,7 +9,14 @@ import pytest
 from netalgo.bbr import BBR
 from netalgo.cubic import Cubic
 from netalgo.limiter import FixedConcurrency, Limiter
-from s3opt.control import controller_name, fixed_concurrency, make_limiter, path_estimate
+from s3opt.control import (
+    INITIAL_WINDOW,
+    controller_name,
+    fixed_concurrency,
+    initial_window,
+    make_limiter,
+    path_estimate,
+)
 from s3opt.errors import NoSuchKeyError, ThrottledError, TransientError
 
 PART = 8 * 2**20
@@ -112,3 +119,22 @@ async def test_path_estimate_for_an_unpaced_controller_is_none() -> None:
     limiter = make_limiter("fixed:4", part_size=PART)
     await _run_slot(limiter, None)
     assert path_estimate(limiter) is None
+
+
+def test_a_store_starts_with_128_mib_or_ten_parts_whichever_is_more() -> None:
+    assert INITIAL_WINDOW == 128 * 2**20
+    assert initial_window(8 * 2**20) == 16 * 8 * 2**20  # 16 default parts: far's A/C is 15
+    assert initial_window(5 * 2**20) == 128 * 2**20
+    assert initial_window(64 * 2**20) == 10 * 64 * 2**20  # large parts: RFC 6928's ten
+
+
+@pytest.mark.parametrize("spec", ["bbr", "cubic"])
+def test_initial_window_sets_the_first_window(spec: str) -> None:
+    limiter = make_limiter(spec, part_size=PART, initial_window=initial_window(PART))
+    assert limiter.cwnd == 16 * PART
+
+
+@pytest.mark.parametrize("window", [0, -1, True])
+def test_invalid_initial_window(window: int) -> None:
+    with pytest.raises(ValueError, match="initial_window"):
+        make_limiter("bbr", part_size=PART, initial_window=window)

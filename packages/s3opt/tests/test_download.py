@@ -19,6 +19,7 @@ from s3opt.config import S3Config
 from s3opt.errors import ChecksumMismatchError, NoSuchBucketError, NoSuchKeyError
 from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
+from s3opt.transfer.download import _HashFollower, _PartialFile
 from s3opt.transfer.parts import multipart_etag
 from s3opt.transfer.reassembly import EtagHasher, ordered
 
@@ -103,6 +104,31 @@ def test_etag_hasher_matches_s3s_multipart_etag(layout: tuple[int, ...]) -> None
     single = EtagHasher(None)
     single.update(data)
     assert single.etag() == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("layout", [None, (3 * MiB, 3 * MiB, MiB + 5)])
+async def test_hash_follower_hashes_ranges_written_out_of_order(
+    tmp_path: Path, layout: tuple[int, ...] | None
+) -> None:
+    size = 7 * MiB + 5
+    data = os.urandom(size)
+    expected = EtagHasher(layout)
+    expected.update(data)
+    partial = _PartialFile(tmp_path / "target")
+    try:
+        os.ftruncate(partial.fd, size)
+        follower = _HashFollower(partial, layout)
+        ranges = [(offset, min(MiB, size - offset)) for offset in range(0, size, MiB)]
+        random.Random(7).shuffle(ranges)
+        for offset, length in ranges:
+            os.pwrite(partial.fd, data[offset : offset + length], offset)
+            follower.written(offset, length)
+            await asyncio.sleep(0)
+        assert await follower.etag(size) == expected.etag()
+    finally:
+        await partial.close()
+        partial.path.unlink()
 
 
 # -- against moto --------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from s3opt.errors import (
 )
 from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
-from s3opt.transfer.context import InFlight, TransferContext
+from s3opt.transfer.context import READ_AHEAD, InFlight, TransferContext
+from s3opt.transfer.multipart import PartBody
 from s3opt.transfer.parts import (
     MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
@@ -147,6 +148,76 @@ async def test_in_flight_window_bounds_what_the_producer_may_hold() -> None:
     release.set()
     await asyncio.wait_for(task, 5)
     assert peak == 2 * MiB
+
+
+@pytest.mark.asyncio
+async def test_in_flight_prepares_only_a_few_units_beyond_what_the_limiter_admits() -> None:
+    # A window far larger than what runs (here: eight slots, seven of them held by
+    # another transfer; in BBR Startup or under pacing, the same): the producer holds
+    # only the parts the limiter admitted plus READ_AHEAD waiting ones, not the window.
+    limiter = make_limiter("fixed:8", part_size=MiB)
+    context = TransferContext(cast(Any, None), limiter, "b", S3Config())
+    inflight = InFlight(context)
+    release = asyncio.Event()
+    others = asyncio.Event()
+    peak = 0
+
+    async def other() -> None:
+        async with limiter.slot(MiB):
+            await others.wait()
+
+    blockers = [asyncio.ensure_future(other()) for _ in range(7)]
+    await asyncio.sleep(0)
+    assert context.window_bytes(MiB) == 8 * MiB
+
+    async def part() -> None:
+        async with context.slot(MiB)():
+            await release.wait()
+
+    async def producer() -> None:
+        nonlocal peak
+        for _ in range(8):
+            await inflight.wait_for_room(MiB)
+            inflight.start(part(), MiB)
+            peak = max(peak, inflight.held_bytes)
+        await inflight.drain()
+
+    task = asyncio.ensure_future(producer())
+    await asyncio.sleep(0.01)
+    assert limiter.ops_in_flight == 8
+    assert inflight.waiting == READ_AHEAD
+    assert inflight.held_bytes == (1 + READ_AHEAD) * MiB
+    assert not task.done()
+    release.set()
+    others.set()
+    await asyncio.wait_for(task, 5)
+    await asyncio.gather(*blockers)
+    assert peak == (1 + READ_AHEAD) * MiB
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_body_is_rewound_for_every_attempt() -> None:
+    context = TransferContext(
+        cast(Any, None), make_limiter("fixed:1", part_size=MiB), "b", S3Config()
+    )
+    body = PartBody(b"0123456789")
+    for _ in range(2):
+        async with context.slot(10, body)():
+            assert body.tell() == 0
+            assert body.read() == b"0123456789"
+
+
+def test_part_body_reads_the_bytes_it_was_given_without_copying_them() -> None:
+    data = os.urandom(3 * MiB)
+    body = PartBody(data)
+    with body.getbuffer() as view:  # what aiohttp asks for to learn the size
+        assert view.obj is data
+        assert len(view) == len(data)
+    assert body.read(MiB) == data[:MiB]
+    body.seek(0)
+    assert body.read() == data
+    with pytest.raises(OSError, match="read-only"):
+        body.write(b"x")
 
 
 @pytest.mark.asyncio

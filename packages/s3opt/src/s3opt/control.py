@@ -12,6 +12,8 @@ Choices, and why:
   gives only 2 segments once the MSS exceeds 7,300 bytes; ten concurrent
   requests is what the RFC's ten segments meant, and what boto3's transfer
   manager starts with, so short transfers do not crawl through slow start.
+  A store raises it to :data:`INITIAL_WINDOW` bytes for small parts
+  (:func:`initial_window` says why).
 
 * ``bbr``: :class:`netalgo.bbr.BBR` with the IETF draft profile (the default
   of DESIGN.md). It sizes the window from the measured delivery rate times the
@@ -42,14 +44,42 @@ from s3opt.classify import is_congestion
 
 __all__ = [
     "INITIAL_PARTS",
+    "INITIAL_WINDOW",
     "controller_name",
     "fixed_concurrency",
+    "initial_window",
     "make_limiter",
     "path_estimate",
 ]
 
 INITIAL_PARTS: Final = 10
 """The initial congestion window in parts (RFC 6928's ten segments, counted in parts)."""
+
+INITIAL_WINDOW: Final = 128 * 2**20
+"""A store's initial window in bytes when that is more than :data:`INITIAL_PARTS` parts
+(see :func:`initial_window`): 16 parts of the default 8 MiB."""
+
+
+def initial_window(part_size: int) -> int:
+    """The initial window of a store's controller: ``max(10 parts, 128 MiB)``.
+
+    A part's "round trip" is its whole duration (``part_size / C + RTT`` for a
+    per-connection rate ``C``), seconds on a long path, and Startup grows the
+    window once per round; so the first window decides the first several
+    seconds of every transfer. Keeping an aggregate rate ``A`` busy needs
+    ``A / C`` parts in flight from the first round. ``C`` for one TCP stream
+    to a distant region is window-limited to a few MB/s (4 MB/s at 150 ms in the
+    benchmark's ``far`` profile, 10 MB/s at 40 ms in ``wan``) while hosts carry
+    tens of MB/s or more: 8 to 15 parts on those paths, more on faster ones.
+    Ten parts of 8 MiB leave ``far`` a third idle for its first 2.2 s round;
+    128 MiB (16 such parts) fills both, and stays below the concurrency at which
+    throttling endpoints answer 503 (the ``throttled`` profile's 24, S3's
+    per-prefix rates by far). The cost is memory: the first round holds up to
+    128 MiB of parts (the window bounds it; see ``InFlight``). Larger parts
+    keep ten of them, as RFC 6928 counts segments.
+    """
+    return max(INITIAL_PARTS * part_size, INITIAL_WINDOW)
+
 
 _FIXED = re.compile(r"^fixed:([1-9][0-9]{0,5})$")
 
@@ -68,20 +98,30 @@ def fixed_concurrency(spec: str) -> int | None:
     return int(match.group(1))
 
 
-def make_limiter(spec: str, *, part_size: int, max_ops: int | None = None) -> Limiter:
+def make_limiter(
+    spec: str,
+    *,
+    part_size: int,
+    max_ops: int | None = None,
+    initial_window: int | None = None,
+) -> Limiter:
     """A :class:`~netalgo.limiter.Limiter` driven by the controller ``spec`` names.
 
     ``part_size`` (bytes, > 0) is the controller's ``mss``. ``max_ops``, when
     given, caps the operations in flight on top of the controller (a store
     passes its connection-pool size, so requests never queue inside aiohttp
-    where they would distort the RTT samples). ``ValueError`` names a bad spec.
+    where they would distort the RTT samples). ``initial_window`` (bytes) is
+    the controller's first window; ``None`` gives :data:`INITIAL_PARTS` parts
+    (a store passes :func:`initial_window`). ``ValueError`` names a bad spec.
     """
     if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size <= 0:
         raise ValueError(f"part_size must be a positive number of bytes, got {part_size!r}")
     count = fixed_concurrency(spec)
     if count is not None:
         return Limiter(fixed(count), classify=is_congestion, max_ops=max_ops)
-    initial = INITIAL_PARTS * part_size
+    initial = INITIAL_PARTS * part_size if initial_window is None else initial_window
+    if isinstance(initial, bool) or not isinstance(initial, int) or initial <= 0:
+        raise ValueError(f"initial_window must be a positive number of bytes, got {initial!r}")
     if spec == "bbr":
         bbr = BBR(mss=part_size, initial_window=initial)
         return Limiter(bbr, classify=is_congestion, max_ops=max_ops)

@@ -38,7 +38,7 @@ from netalgo.limiter import Limiter
 from s3opt._aws import open_client
 from s3opt._requests import Requester
 from s3opt.config import S3Config
-from s3opt.control import make_limiter
+from s3opt.control import initial_window, make_limiter
 from s3opt.errors import AccessDeniedError, NoSuchKeyError, S3OptError
 from s3opt.health import EndpointHealth
 from s3opt.protocols import CommonPrefix, ObjectInfo, Source
@@ -112,6 +112,7 @@ class S3Store:
             config.controller,
             part_size=config.part_size_min,
             max_ops=max(1, config.max_connections - _reserved_connections(config.max_connections)),
+            initial_window=initial_window(config.part_size_min),
         )
         health = EndpointHealth(
             config.endpoint_url or "s3.amazonaws.com",

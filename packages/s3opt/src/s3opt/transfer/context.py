@@ -8,11 +8,12 @@ concurrency is the controller's decision, never a fixed number).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
-from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from netalgo.limiter import Limiter
 from s3opt.control import controller_name, path_estimate
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
 __all__ = ["InFlight", "TransferContext", "TransferStats"]
 
 _T = TypeVar("_T")
+
+READ_AHEAD: Final = 2
+"""Units (parts read, ranges asked for) a transfer prepares beyond those the limiter has
+admitted: enough that a freed slot never waits for a file read and a hash, few enough
+that memory stays the in-flight window plus two parts (not the whole congestion window,
+which Startup and pacing can keep well above what is in flight)."""
+
+_ON_ADMIT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "s3opt_on_admit", default=None
+)
+"""Set by :meth:`InFlight.start` in each task's context: told when the limiter admits it."""
 
 
 @dataclass(slots=True)
@@ -52,22 +64,47 @@ class TransferContext:
     metrics: Metrics | None = None
     stats: TransferStats = field(default_factory=TransferStats)
 
-    def slot(self, nbytes: int) -> Callable[[], AbstractAsyncContextManager[object]]:
-        """The ``attempt`` argument of :meth:`Requester.call`: one limiter slot per attempt."""
+    def slot(
+        self, nbytes: int, rewind: IO[bytes] | None = None
+    ) -> Callable[[], AbstractAsyncContextManager[object]]:
+        """The ``attempt`` argument of :meth:`Requester.call`: one limiter slot per attempt.
+
+        ``rewind``, a request body read as a stream, is sought back to its start
+        before every attempt (a retry sends the whole body again).
+        """
         size = max(nbytes, 1)
-        return lambda: self.limiter.slot(size)
+        return lambda: self._attempt(size, rewind)
+
+    @asynccontextmanager
+    async def _attempt(self, size: int, rewind: IO[bytes] | None) -> AsyncIterator[object]:
+        if rewind is not None:
+            rewind.seek(0)
+        async with self.limiter.slot(size) as slot:
+            on_admit = _ON_ADMIT.get()
+            if on_admit is not None:
+                on_admit()
+            yield slot
 
     async def call(
-        self, operation: str, *, key: str | None, nbytes: int | None = None, **params: Any
+        self,
+        operation: str,
+        *,
+        key: str | None,
+        nbytes: int | None = None,
+        rewind: IO[bytes] | None = None,
+        **params: Any,
     ) -> dict[str, Any]:
-        """One request on this bucket; through the limiter when ``nbytes`` is given."""
+        """One request on this bucket; through the limiter when ``nbytes`` is given.
+
+        ``rewind``: the streamed ``Body`` among ``params``, rewound for each attempt.
+        """
         if nbytes is None:
             return await self.requester.call(operation, bucket=self.bucket, key=key, **params)
         return await self.requester.call(
             operation,
             bucket=self.bucket,
             key=key,
-            attempt=self.slot(nbytes),
+            attempt=self.slot(nbytes, rewind),
             timeout=self.attempt_timeout(nbytes),
             **params,
         )
@@ -131,30 +168,55 @@ class TransferContext:
 
 
 class InFlight:
-    """The tasks of one transfer, with memory bounded by the limiter's window.
+    """The tasks of one transfer, with memory bounded by what the limiter admits.
 
     :meth:`wait_for_room` blocks the producer until the bytes held by
-    unfinished tasks plus the next unit fit in the window, so a transfer
-    buffers at most the in-flight window plus the one part being filled.
+    unfinished tasks plus the next unit fit in the window *and* fewer than
+    :data:`READ_AHEAD` started tasks wait for the limiter, so a transfer
+    buffers at most the bytes in flight plus two parts (and never more than
+    the window plus one part).
     The first task to fail makes the next call raise its error; :meth:`cancel`
     stops the rest (and waits for them, so no request outlives the transfer).
     """
 
-    __slots__ = ("_context", "_tasks")
+    __slots__ = ("_context", "_progress", "_tasks", "_unadmitted")
 
     def __init__(self, context: TransferContext) -> None:
         self._context = context
         self._tasks: dict[asyncio.Task[Any], int] = {}
+        self._unadmitted: set[asyncio.Task[Any]] = set()
+        self._progress = asyncio.Event()
 
     @property
     def held_bytes(self) -> int:
         """Bytes held by tasks not yet finished."""
         return sum(size for task, size in self._tasks.items() if not task.done())
 
+    @property
+    def waiting(self) -> int:
+        """Started tasks the limiter has not admitted yet (preparing, or queued)."""
+        return len(self._unadmitted)
+
     def start(self, coro: Coroutine[Any, Any, _T], nbytes: int) -> asyncio.Task[_T]:
-        task = asyncio.ensure_future(coro)
+        context = contextvars.copy_context()
+        holder: list[asyncio.Task[Any]] = []
+
+        def admitted() -> None:
+            if holder:
+                self._unadmitted.discard(holder[0])
+            self._progress.set()
+
+        context.run(_ON_ADMIT.set, admitted)
+        task = asyncio.get_running_loop().create_task(coro, context=context)
+        holder.append(task)
         self._tasks[task] = nbytes
+        self._unadmitted.add(task)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._unadmitted.discard(task)
+        self._progress.set()
 
     def _raise_failures(self) -> None:
         for task in list(self._tasks):
@@ -163,11 +225,17 @@ class InFlight:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
 
+    def _full(self, nbytes: int) -> bool:
+        if len(self._unadmitted) >= READ_AHEAD:
+            return True
+        return self.held_bytes + nbytes > self._context.window_bytes(nbytes)
+
     async def wait_for_room(self, nbytes: int) -> None:
-        """Wait until ``nbytes`` more fit in the window; raise the first task failure."""
+        """Wait until ``nbytes`` more fit (see the class doc); raise the first task failure."""
         self._raise_failures()
-        while self._tasks and self.held_bytes + nbytes > self._context.window_bytes(nbytes):
-            await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+        while self._tasks and self._full(nbytes):
+            self._progress.clear()
+            await self._progress.wait()
             self._raise_failures()
 
     async def drain(self) -> None:

@@ -88,14 +88,29 @@ def _uniform(size: int, part_size: int, count: int) -> tuple[int, ...] | None:
 
 
 async def describe(context: TransferContext, key: str) -> tuple[dict[str, Any], ObjectLayout]:
-    """HEAD the object and learn its part layout (one more HEAD for multipart objects)."""
-    head = await context.call("head_object", key=key)
+    """HEAD the object and learn its part layout (one more HEAD for multipart objects).
+
+    Both HEADs go out together: a round trip saved on every multipart download (on a
+    150 ms path, 3% of a 256 MiB transfer), one small extra request for a single-part
+    object (whose answer is then not needed).
+    """
+    first_task = asyncio.ensure_future(context.call("head_object", key=key, PartNumber=1))
+    try:
+        head = await context.call("head_object", key=key)
+    except BaseException:
+        first_task.cancel()
+        with contextlib.suppress(BaseException):
+            await first_task
+        raise
     size = int(head.get("ContentLength", 0))
     etag = etag_of(head)
     md5_etag = etag_is_md5(head)
     parts: tuple[int, ...] | None = None
-    if md5_etag and "-" in etag:
-        first = await context.call("head_object", key=key, PartNumber=1)
+    if not (md5_etag and "-" in etag):
+        with contextlib.suppress(S3OptError):  # not needed: S3 may answer it any way
+            await first_task
+    else:
+        first = await first_task
         count = int(first.get("PartsCount") or etag.rsplit("-", 1)[1])
         parts = _uniform(size, int(first.get("ContentLength", 0)), count)
         if parts is None:
@@ -186,6 +201,69 @@ def _hash_file(fd: int, size: int, parts: tuple[int, ...] | None) -> str:
     return hasher.etag()
 
 
+def _hash_span(fd: int, hasher: EtagHasher, start: int, end: int) -> None:
+    offset = start
+    while offset < end:
+        block = os.pread(fd, min(_HASH_BLOCK, end - offset), offset)
+        if not block:
+            raise OSError(f"short read at {offset} while hashing the partial download")
+        hasher.update(block)
+        offset += len(block)
+
+
+class _HashFollower:
+    """Hashes the written file in order while later ranges are still arriving.
+
+    Ranges land out of order; whenever the written prefix grows, the new bytes
+    are read back (from the page cache) and fed to an :class:`EtagHasher` in a
+    thread, one span at a time. The ETag is then ready moments after the last
+    range instead of costing a full pass over the file (MD5 runs at ~0.5 GB/s:
+    half a second per 256 MiB, on a path that moves 256 MiB in ~4 s).
+    """
+
+    __slots__ = ("_done", "_frontier", "_hashed", "_hasher", "_partial", "_task")
+
+    def __init__(self, partial: _PartialFile, parts: tuple[int, ...] | None) -> None:
+        self._partial = partial
+        self._hasher = EtagHasher(parts)
+        self._done: dict[int, int] = {}
+        self._frontier = 0
+        self._hashed = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def written(self, offset: int, length: int) -> None:
+        """Bytes ``offset .. offset + length`` are in the file."""
+        self._done[offset] = length
+        while self._frontier in self._done:
+            self._frontier += self._done.pop(self._frontier)
+        if self._hashed < self._frontier and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self._hashed < self._frontier:
+            end = self._frontier
+            await self._partial.run(_hash_span, self._partial.fd, self._hasher, self._hashed, end)
+            self._hashed = end
+
+    async def etag(self, size: int) -> str:
+        """The ETag of the first ``size`` bytes, once every range is written."""
+        if self._task is not None:
+            await self._task
+        if self._hashed < size:
+            await self._partial.run(_hash_span, self._partial.fd, self._hasher, self._hashed, size)
+            self._hashed = size
+        return self._hasher.etag()
+
+    async def cancel(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):  # the transfer's own error is the one raised
+            await task
+
+
 def _write_at(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
@@ -255,10 +333,15 @@ async def _fill(
     os.ftruncate(fd, size)
     chunk = context.part_size_for(size)
     inflight = InFlight(context)
+    verify = layout.md5_etag and ("-" not in etag or layout.parts is not None)
+    follower = _HashFollower(partial, layout.parts) if verify else None
 
     async def one(offset: int, length: int) -> None:
         data = await fetch_range(context, key, offset, length, etag)
         await partial.run(_write_at, fd, data, offset)
+        del data
+        if follower is not None:
+            follower.written(offset, length)
 
     try:
         for offset, length in plan_ranges(size, chunk):
@@ -267,10 +350,15 @@ async def _fill(
         await inflight.drain()
     except BaseException:
         await inflight.cancel()
+        if follower is not None:
+            await follower.cancel()
         raise
-    await partial.run(os.fsync, fd)
-    if layout.md5_etag and ("-" not in etag or layout.parts is not None):
-        computed = await partial.run(_hash_file, fd, size, layout.parts)
+    synced = asyncio.ensure_future(partial.run(os.fsync, fd))
+    try:
+        computed = await follower.etag(size) if follower is not None else None
+    finally:
+        await synced
+    if computed is not None:
         if _mismatch(layout, computed) and layout.parts is not None:
             layout = await _true_layout(context, key, layout)
             computed = await partial.run(_hash_file, fd, size, layout.parts)

@@ -3,8 +3,11 @@
 * Below ``config.multipart_threshold``: one verified PUT.
 * Above it: a multipart upload whose part size comes from the object size and
   the measured BDP (:meth:`TransferContext.part_size_for`), with parts sent
-  concurrently through the store's limiter. Memory stays within the in-flight
-  window plus one part (:class:`~s3opt.transfer.context.InFlight`).
+  concurrently through the store's limiter. Memory stays within the parts the
+  limiter admitted plus two read ahead, and never above the window plus one part
+  (:class:`~s3opt.transfer.context.InFlight`). The CreateMultipartUpload round
+  trip overlaps reading and hashing the first parts (``MultipartUpload.starting``;
+  not with a resume state file, which must name the upload before any part).
 * A failed upload is aborted, so no parts stay stored. With a resume state
   file, an interrupted upload (cancelled, or given up after retries on
   throttles, transient errors or an unreachable endpoint) keeps its parts and
@@ -171,7 +174,7 @@ async def upload_bytes(
         for span in plan_parts(size, part_size):
             yield span.number, bytes(view[span.offset : span.offset + span.length])
 
-    upload = await MultipartUpload.create(context, key, metadata)
+    upload = MultipartUpload.starting(context, key, metadata)
     return await _run(context, upload, parts(), {}, metadata, size=lambda: size)
 
 
@@ -235,7 +238,10 @@ async def upload_file(
             if data is None:
                 raise _changed(context, key, path, "shrank")
             return await put_single(context, key, data, metadata)
-        if resumed is None:
+        if resumed is None and resume_state is None:
+            upload = MultipartUpload.starting(context, key, metadata)
+            state = ResumeState(context.bucket, key, "", context.part_size_for(size), identity)
+        elif resumed is None:
             upload = await MultipartUpload.create(context, key, metadata)
             state = ResumeState(
                 context.bucket, key, upload.upload_id, context.part_size_for(size), identity
@@ -366,5 +372,5 @@ async def upload_stream(
             if ended and not buffer:
                 return
 
-    upload = await MultipartUpload.create(context, key, metadata)
+    upload = MultipartUpload.starting(context, key, metadata)
     return await _run(context, upload, parts(), {}, metadata, size=lambda: total)
