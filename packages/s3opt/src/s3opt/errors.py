@@ -12,7 +12,9 @@ three classes of S3 failure (DESIGN.md "Transfers") map to the hierarchy:
   never retried.
 
 When retries run out, the last retryable error is raised as is: its type says
-what kept failing.
+what kept failing. Input refused before anything is sent raises
+:class:`InvalidS3UrlError` (a URL), :class:`InvalidKeyError` (a key) or
+:class:`InvalidMetadataError` (user metadata), each also a :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ __all__ = [
     "AccessDeniedError",
     "ChecksumMismatchError",
     "EndpointUnavailableError",
+    "InvalidKeyError",
+    "InvalidMetadataError",
     "InvalidS3UrlError",
     "NoSuchBucketError",
     "NoSuchKeyError",
@@ -55,6 +59,17 @@ class S3OptError(Exception):
 
 class InvalidS3UrlError(S3OptError, ValueError):
     """A malformed ``s3://`` or ``file://`` URL, or an invalid bucket name."""
+
+
+class InvalidKeyError(InvalidS3UrlError):
+    """A key a :class:`s3opt.LocalStore` refuses.
+
+    Empty, absolute, a ``.`` or ``..`` segment, NUL, not UTF-8, or over 1024 UTF-8 bytes.
+    """
+
+
+class InvalidMetadataError(S3OptError, ValueError):
+    """User metadata S3 would refuse: non-string or non-ASCII names and values."""
 
 
 class NoSuchBucketError(S3OptError):

@@ -39,20 +39,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
-import stat
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Final, TypeVar
 
-from s3opt.errors import InvalidS3UrlError, NoSuchKeyError, S3OptError, SourceChangedError
+from s3opt._localfs import (
+    Hasher,
+    Sidecar,
+    children,
+    data_path,
+    find_dir,
+    read_sidecar,
+    remove_object,
+    walk,
+)
+from s3opt._localwrite import PendingWrite
+from s3opt.errors import InvalidKeyError as InvalidKeyError
+from s3opt.errors import InvalidMetadataError as InvalidMetadataError
+from s3opt.errors import NoSuchKeyError, SourceChangedError
 from s3opt.protocols import CommonPrefix, ObjectInfo, Source
 
 __all__ = ["InvalidKeyError", "InvalidMetadataError", "LocalStore"]
@@ -68,53 +76,8 @@ MAX_KEY_BYTES: Final = 1024
 PAGE_SIZE: Final = 1000
 """Objects produced per step of a listing (as S3's pages)."""
 
-_META_DIR: Final = ".%meta"
-_SELF: Final = ".%self"
-_TMP_PREFIX: Final = ".%tmp-"
-_MIG_SUFFIX: Final = ".%mig"
-_EMPTY_SEGMENT: Final = "%00"
-_SIDECAR_VERSION: Final = 1
-
-
-class InvalidKeyError(InvalidS3UrlError):
-    """A key the store refuses: empty, absolute, ``..``, NUL, not UTF-8, or over 1024 bytes."""
-
-
-class InvalidMetadataError(S3OptError, ValueError):
-    """User metadata S3 would refuse: non-string or non-ASCII names and values."""
-
-
-def escape_segment(segment: str) -> str:
-    """The file name for one key segment (``%`` -> ``%25``, empty -> ``%00``)."""
-    return segment.replace("%", "%25") if segment else _EMPTY_SEGMENT
-
-
-def unescape_name(name: str) -> str | None:
-    """The key segment a file name stands for, or ``None`` for names the store did not write."""
-    segment = "" if name == _EMPTY_SEGMENT else name.replace("%25", "%")
-    return segment if escape_segment(segment) == name else None
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_PendingWrite = PendingWrite
+"""The write in progress (named here so tests can patch it)."""
 
 
 async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
@@ -130,114 +93,6 @@ async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
         with contextlib.suppress(BaseException):
             await future
         raise
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One child of a directory in key order: an object or a sub-prefix."""
-
-    segment: str
-    path: Path
-    is_object: bool
-
-    @property
-    def sort_key(self) -> str:
-        # Every key under a directory starts with "<segment>/", so the directory sorts as that.
-        return self.segment if self.is_object else self.segment + "/"
-
-
-@dataclass(slots=True)
-class _Sidecar:
-    etag: str
-    sha256: str
-    metadata: dict[str, str]
-
-
-class _Hasher:
-    """The MD5 (the single-part ETag) and SHA-256 of bytes as they pass."""
-
-    def __init__(self) -> None:
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def update(self, chunk: bytes) -> None:
-        self.md5.update(chunk)
-        self.sha256.update(chunk)
-        self.size += len(chunk)
-
-
-class _PendingWrite:
-    """A temporary file beside the destination, committed by rename or removed."""
-
-    def __init__(self, store: LocalStore, full_key: str) -> None:
-        self.store = store
-        self.full_key = full_key
-        self.segments = full_key.split("/")
-        self.hasher = _Hasher()
-        with store._lock:
-            self.directory = store._ensure_dir(self.segments[:-1])
-            self.tmp_path = self.directory / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-            self.file = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
-
-    def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
-        self.hasher.update(chunk)
-
-    def commit(self, metadata: Mapping[str, str]) -> ObjectInfo:
-        store = self.store
-        self.file.flush()
-        if store._fsync:
-            os.fsync(self.file.fileno())
-        st = os.fstat(self.file.fileno())
-        self.file.close()
-        name = escape_segment(self.segments[-1])
-        sidecar = {
-            "version": _SIDECAR_VERSION,
-            "key": self.full_key,
-            "size": st.st_size,
-            "etag": self.hasher.md5.hexdigest(),
-            "sha256": self.hasher.sha256.hexdigest(),
-            "metadata": dict(metadata),
-            "ino": st.st_ino,
-            "mtime_ns": st.st_mtime_ns,
-        }
-        with store._lock:
-            meta_dir = self.directory / _META_DIR
-            meta_dir.mkdir(exist_ok=True)
-            meta_tmp = meta_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
-            with open(meta_tmp, "x", encoding="utf-8") as out:
-                json.dump(sidecar, out)
-                out.flush()
-                if store._fsync:
-                    os.fsync(out.fileno())
-            natural = self.directory / name
-            target = natural / _SELF if _is_dir(natural) else natural
-            os.replace(meta_tmp, meta_dir / f"{name}.json")
-            os.replace(self.tmp_path, target)
-            if target is natural:
-                # An older copy parked by an interrupted move must not resurface.
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.directory / (name + _MIG_SUFFIX) / _SELF)
-            if store._fsync:
-                _fsync_dir(meta_dir)
-                _fsync_dir(self.directory)
-        return ObjectInfo(
-            key=store._relative(self.full_key),
-            size=st.st_size,
-            etag=str(sidecar["etag"]),
-            last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
-            metadata=dict(metadata),
-            checksum=f"sha256:{sidecar['sha256']}",
-        )
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp_path)
-        with self.store._lock:
-            self.store._prune(self.directory)
 
 
 class LocalStore:
@@ -308,101 +163,14 @@ class LocalStore:
     def _relative(self, full_key: str) -> str:
         return full_key[len(self._prefix) :]
 
-    def _find_dir(self, segments: list[str]) -> Path | None:
-        """The directory for a key prefix's segments, or ``None`` if nothing is stored under it."""
-        current = self._root
-        for segment in segments:
-            if segment in (".", "..") or "\x00" in segment:
-                return None
-            name = escape_segment(segment)
-            if _is_dir(current / name):
-                current = current / name
-            elif _is_dir(current / (name + _MIG_SUFFIX)):
-                current = current / (name + _MIG_SUFFIX)
-            else:
-                return None
-        return current
-
-    def _ensure_dir(self, segments: list[str]) -> Path:
-        """Create the directories for ``segments`` (caller holds the lock); move objects aside."""
-        self._root.mkdir(parents=True, exist_ok=True)
-        current = self._root
-        for segment in segments:
-            natural = current / escape_segment(segment)
-            parked = current / (escape_segment(segment) + _MIG_SUFFIX)
-            if not _is_dir(natural):
-                if _is_file(natural):
-                    # Object "a" must become "a/.%self" so that "a/..." can exist.
-                    parked.mkdir(exist_ok=True)
-                    os.replace(natural, parked / _SELF)
-                if _is_dir(parked):
-                    os.replace(parked, natural)
-                else:
-                    natural.mkdir()
-                if self._fsync:
-                    _fsync_dir(current)
-            current = natural
-        return current
-
-    def _data_path(self, full_key: str) -> Path | None:
-        """The file holding ``full_key``'s bytes, or ``None`` if there is no such object."""
-        segments = full_key.split("/")
-        directory = self._find_dir(segments[:-1])
-        if directory is None:
-            return None
-        name = escape_segment(segments[-1])
-        for candidate in (
-            directory / name,
-            directory / name / _SELF,
-            directory / (name + _MIG_SUFFIX) / _SELF,
-        ):
-            if _is_file(candidate):
-                return candidate
-        return None
-
-    def _sidecar_path(self, data_path: Path, full_key: str) -> Path:
-        directory = data_path.parent
-        if data_path.name == _SELF:
-            directory = directory.parent
-        return directory / _META_DIR / f"{escape_segment(full_key.rsplit('/', 1)[-1])}.json"
-
     def _missing(self, key: str) -> NoSuchKeyError:
         return NoSuchKeyError(f"no such key {key!r} in {self!r}", key=key, code="NoSuchKey")
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _read_sidecar(self, data_path: Path, full_key: str, st: os.stat_result) -> _Sidecar | None:
-        try:
-            with open(self._sidecar_path(data_path, full_key), encoding="utf-8") as src:
-                record = json.load(src)
-        except (OSError, ValueError):
-            return None
-        if (
-            not isinstance(record, dict)
-            or record.get("version") != _SIDECAR_VERSION
-            or record.get("key") != full_key
-            or record.get("ino") != st.st_ino
-            or record.get("size") != st.st_size
-            or record.get("mtime_ns") != st.st_mtime_ns
-        ):
-            return None
-        metadata = record.get("metadata")
-        return _Sidecar(
-            etag=str(record.get("etag")),
-            sha256=str(record.get("sha256")),
-            metadata=dict(metadata) if isinstance(metadata, dict) else {},
-        )
-
-    def _info(self, full_key: str, data_path: Path, *, with_metadata: bool) -> ObjectInfo:
-        st = os.lstat(data_path)
-        sidecar = self._read_sidecar(data_path, full_key, st)
-        if sidecar is None:
-            # No trustworthy record: hash the bytes (a file put there by hand, or a crash).
-            hasher = _Hasher()
-            with open(data_path, "rb") as src:
-                while chunk := src.read(CHUNK_SIZE):
-                    hasher.update(chunk)
-            sidecar = _Sidecar(hasher.md5.hexdigest(), hasher.sha256.hexdigest(), {})
+    def _object_info(
+        self, full_key: str, st: os.stat_result, sidecar: Sidecar, *, with_metadata: bool
+    ) -> ObjectInfo:
         return ObjectInfo(
             key=self._relative(full_key),
             size=st.st_size,
@@ -412,9 +180,21 @@ class LocalStore:
             checksum=f"sha256:{sidecar.sha256}",
         )
 
+    def _info(self, full_key: str, path: Path, *, with_metadata: bool) -> ObjectInfo:
+        st = os.lstat(path)
+        sidecar = read_sidecar(path, full_key, st)
+        if sidecar is None:
+            # No trustworthy record: hash the bytes (a file put there by hand, or a crash).
+            hasher = Hasher()
+            with open(path, "rb") as src:
+                while chunk := src.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+            sidecar = Sidecar(hasher.md5.hexdigest(), hasher.sha256.hexdigest(), {})
+        return self._object_info(full_key, st, sidecar, with_metadata=with_metadata)
+
     def _open(self, key: str) -> tuple[Any, str]:
         full_key = self._full(key)
-        path = self._data_path(full_key)
+        path = data_path(self._root, full_key)
         if path is None:
             raise self._missing(key)
         try:
@@ -425,15 +205,15 @@ class LocalStore:
 
     def _open_with_metadata(self, key: str) -> tuple[Any, dict[str, str]]:
         src, full_key = self._open(key)
-        path = self._data_path(full_key)
+        path = data_path(self._root, full_key)
         sidecar = None
         if path is not None:
-            sidecar = self._read_sidecar(path, full_key, os.fstat(src.fileno()))
+            sidecar = read_sidecar(path, full_key, os.fstat(src.fileno()))
         return src, sidecar.metadata if sidecar else {}
 
     def _head_sync(self, key: str) -> ObjectInfo:
         full_key = self._full(key)
-        path = self._data_path(full_key)
+        path = data_path(self._root, full_key)
         if path is None:
             raise self._missing(key)
         try:
@@ -496,14 +276,15 @@ class LocalStore:
     ) -> ObjectInfo:
         full_key = self._full(key)
         checked = self._check_metadata(key, metadata)
-        pending = await _in_thread(_PendingWrite, self, full_key)
+        pending = await _in_thread(_PendingWrite, self._root, self._lock, full_key, self._fsync)
         try:
             async for chunk in chunks:
                 await _in_thread(pending.write, chunk)
-            return await _in_thread(pending.commit, checked)
+            st, sidecar = await _in_thread(pending.commit, checked)
         except BaseException:
             await _in_thread(pending.abort)
             raise
+        return self._object_info(full_key, st, sidecar, with_metadata=True)
 
     async def put(
         self, key: str, data: bytes, *, metadata: Mapping[str, str] | None = None
@@ -580,36 +361,7 @@ class LocalStore:
     def _delete_sync(self, full_keys: list[str]) -> None:
         with self._lock:
             for full_key in full_keys:
-                segments = full_key.split("/")
-                directory = self._find_dir(segments[:-1])
-                if directory is None:
-                    continue
-                name = escape_segment(segments[-1])
-                for candidate in (
-                    directory / name,
-                    directory / name / _SELF,
-                    directory / (name + _MIG_SUFFIX) / _SELF,
-                    directory / _META_DIR / f"{name}.json",
-                ):
-                    if _is_file(candidate) or os.path.islink(candidate):
-                        os.unlink(candidate)
-                self._prune(directory / (name + _MIG_SUFFIX))
-                self._prune(directory / name)
-                self._prune(directory)
-
-    def _prune(self, directory: Path) -> None:
-        """Remove ``directory`` and parents while they hold no objects (caller holds the lock)."""
-        current = directory
-        while True:
-            with contextlib.suppress(OSError):
-                (current / _META_DIR).rmdir()
-            if current == self._root or self._root not in current.parents:
-                return
-            try:
-                current.rmdir()
-            except OSError:
-                return
-            current = current.parent
+                remove_object(self._root, full_key)
 
     async def delete(self, keys: Iterable[str]) -> None:
         """Delete ``keys``; keys that do not exist are not an error."""
@@ -619,44 +371,6 @@ class LocalStore:
 
     # -- listing ----------------------------------------------------------------------------
 
-    def _children(self, directory: Path) -> list[_Entry]:
-        """The objects and sub-prefixes directly in ``directory``, in S3 key order."""
-        entries: list[_Entry] = []
-        try:
-            names = os.listdir(directory)
-        except (FileNotFoundError, NotADirectoryError):
-            return entries
-        present = set(names)
-        for name in names:
-            path = directory / name
-            if name.endswith(_MIG_SUFFIX):
-                natural = name[: -len(_MIG_SUFFIX)]
-                segment = unescape_name(natural)
-                if segment is None or natural in present or not _is_dir(path):
-                    continue
-            else:
-                segment = unescape_name(name)
-                if segment is None:
-                    continue  # the store's own files, or names it did not write
-            if _is_dir(path):
-                entries.append(_Entry(segment, path, is_object=False))
-                if _is_file(path / _SELF):
-                    entries.append(_Entry(segment, path / _SELF, is_object=True))
-            elif _is_file(path):
-                entries.append(_Entry(segment, path, is_object=True))
-        entries.sort(key=lambda entry: entry.sort_key)
-        return entries
-
-    def _walk(self, directory: Path, key_prefix: str, partial: str) -> Iterator[tuple[str, Path]]:
-        """(full key, data path) of every object below ``directory`` in key order."""
-        for entry in self._children(directory):
-            if not entry.segment.startswith(partial):
-                continue
-            if entry.is_object:
-                yield key_prefix + entry.segment, entry.path
-            else:
-                yield from self._walk(entry.path, key_prefix + entry.segment + "/", "")
-
     def _start(self, prefix: str) -> tuple[Path | None, str, str]:
         """Where a listing of ``prefix`` starts: directory, its key prefix, the partial name."""
         if not isinstance(prefix, str):
@@ -664,13 +378,13 @@ class LocalStore:
         full_prefix = self._prefix + prefix
         head, slash, partial = full_prefix.rpartition("/")
         segments = head.split("/") if slash else []
-        return self._find_dir(segments), head + slash, partial
+        return find_dir(self._root, segments), head + slash, partial
 
     def _objects(self, prefix: str) -> Iterator[ObjectInfo]:
         directory, key_prefix, partial = self._start(prefix)
         if directory is None:
             return
-        for full_key, path in self._walk(directory, key_prefix, partial):
+        for full_key, path in walk(directory, key_prefix, partial):
             with contextlib.suppress(FileNotFoundError):  # deleted while listing
                 yield self._info(full_key, path, with_metadata=False)
 
@@ -678,7 +392,7 @@ class LocalStore:
         directory, key_prefix, partial = self._start(prefix)
         if directory is None:
             return
-        for entry in self._children(directory):
+        for entry in children(directory):
             if not entry.segment.startswith(partial):
                 continue
             full_key = key_prefix + entry.segment
@@ -687,7 +401,7 @@ class LocalStore:
                     continue  # the directory marker of the prefix itself
                 with contextlib.suppress(FileNotFoundError):
                     yield self._info(full_key, entry.path, with_metadata=False)
-            elif next(self._walk(entry.path, "", ""), None) is not None:
+            elif next(walk(entry.path, "", ""), None) is not None:
                 yield CommonPrefix(self._relative(full_key + "/"))
 
     async def list(
