@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import random
+import tracemalloc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -192,6 +193,31 @@ async def test_large_download_in_parallel_ranges(
         assert _sha(await _streamed(store, "large")) == _sha(data)
     snapshot = recorder.snapshot()
     assert snapshot["s3opt.io"]["network.io.direction=receive"] == 2 * size
+
+
+@pytest.mark.asyncio
+async def test_download_memory_is_bounded_by_chunks_not_ranges(
+    s3_config: S3Config, bucket: str, tmp_path: Path
+) -> None:
+    size = 64 * MiB
+    data = os.urandom(size)
+    expected = _sha(data)
+    config = s3_config.model_copy(update={"controller": "fixed:4"})
+    async with _store(config, bucket) as store:
+        await store.upload("big", data)
+        del data
+        target = tmp_path / "big"
+        tracemalloc.start()
+        try:
+            await store.download("big", target)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert store.stats.ranges_received == size // (8 * MiB)
+    assert _sha(target.read_bytes()) == expected
+    # Four 8 MiB ranges in flight used to hold 32-64 MiB (each body read whole, then
+    # joined); written as it arrives, a range holds about two 1 MiB chunks.
+    assert peak < 16 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
 
 
 @pytest.mark.asyncio

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +17,7 @@ import pytest
 
 from opsmetrics.testing import MetricsRecorder
 from s3opt._aws import client_config, open_client
-from s3opt._requests import Requester, operation_name
+from s3opt._requests import BODY_BYTES, SINK_CHUNK, Requester, operation_name
 from s3opt.classify import is_congestion
 from s3opt.config import RetryConfig, S3Config
 from s3opt.errors import (
@@ -39,13 +41,16 @@ class FaultProxy:
     """An HTTP/1.1 proxy on loopback: the first ``faults`` requests get ``mode``, the rest moto.
 
     Modes: ``throttle`` (a valid S3 503 SlowDown), ``reset`` (connection closed after
-    the request is read, no answer), ``hang`` (never answers).
+    the request is read, no answer), ``hang`` (never answers), ``cut`` (moto's answer
+    forwarded up to ``cut_after`` bytes, headers included, then the connection closed:
+    a reset mid-body).
     """
 
-    def __init__(self, upstream_port: int, *, mode: str, faults: int) -> None:
+    def __init__(self, upstream_port: int, *, mode: str, faults: int, cut_after: int = 0) -> None:
         self.upstream_port = upstream_port
         self.mode = mode
         self.faults = faults
+        self.cut_after = cut_after
         self.requests = 0
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -112,16 +117,25 @@ class FaultProxy:
         if fault == "reset":
             writer.transport.abort()
             return
-        await self._forward(head + body, writer)
+        await self._forward(head + body, writer, self.cut_after if fault == "cut" else None)
 
-    async def _forward(self, request: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _forward(
+        self, request: bytes, writer: asyncio.StreamWriter, cut_after: int | None = None
+    ) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        sent = 0
         try:
             # One request per connection: ask both sides to close afterwards.
             up_writer.write(request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
             await up_writer.drain()
             while chunk := await up_reader.read(65536):
+                if cut_after is not None and sent + len(chunk) >= cut_after:
+                    writer.write(chunk[: cut_after - sent])
+                    await writer.drain()
+                    writer.transport.abort()
+                    return
                 writer.write(chunk)
+                sent += len(chunk)
                 await writer.drain()
         finally:
             up_writer.close()
@@ -347,6 +361,97 @@ async def test_resets_are_retried_as_congestion(moto_server: MotoServer, bucket:
     assert len(log.raised) >= 2
     assert log.entered == log.exited == len(log.raised) + 1
     assert all(isinstance(e, TransientError) and is_congestion(e) for e in log.raised)
+
+
+class BufferSink:
+    """A sink writing at offsets into a buffer, as a download writes into its file."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.calls: list[tuple[int, int]] = []
+
+    async def __call__(self, offset: int, chunk: bytes) -> None:
+        self.calls.append((offset, len(chunk)))
+        end = offset + len(chunk)
+        if len(self.data) < end:
+            self.data.extend(bytes(end - len(self.data)))
+        self.data[offset:end] = chunk
+        await asyncio.sleep(0)  # a write takes a moment: the body keeps arriving meanwhile
+
+
+@pytest.mark.asyncio
+async def test_sink_receives_the_body_in_chunks_inside_the_attempt(
+    s3_config: S3Config, bucket: str
+) -> None:
+    data = os.urandom(3 * SINK_CHUNK + 12345)
+    sink = BufferSink()
+    log = AttemptLog()
+    async with _requester(s3_config) as requester:
+        await requester.call("put_object", bucket=bucket, key="s", Body=data)
+        got = await requester.call("get_object", bucket=bucket, key="s", attempt=log, sink=sink)
+        ranged = BufferSink()
+        small = await requester.call(
+            "get_object", bucket=bucket, key="s", Range="bytes=10-19", sink=ranged
+        )
+        whole = await requester.call("get_object", bucket=bucket, key="s")
+    assert "Body" not in got
+    assert got[BODY_BYTES] == len(data)
+    assert bytes(sink.data) == data
+    assert len(sink.calls) >= 4
+    assert all(length <= SINK_CHUNK for _, length in sink.calls)
+    offsets = [offset for offset, _ in sink.calls]
+    assert offsets == sorted(offsets)
+    assert offsets[0] == 0
+    assert all(a + n == b for (a, n), (b, _) in zip(sink.calls, sink.calls[1:], strict=False))
+    assert (log.entered, log.exited, log.raised) == (1, 1, [])
+    assert (small[BODY_BYTES], bytes(ranged.data)) == (10, data[10:20])
+    assert _sha(whole["Body"]) == _sha(data)  # without a sink: the body's bytes, as before
+
+
+@pytest.mark.asyncio
+async def test_a_reset_mid_body_restarts_the_sink_at_offset_zero(
+    moto_server: MotoServer, bucket: str
+) -> None:
+    data = os.urandom(3 * SINK_CHUNK)
+    async with _requester(_config(moto_server.endpoint_url)) as direct:
+        await direct.call("put_object", bucket=bucket, key="m", Body=data)
+    sink = BufferSink()
+    log = AttemptLog()
+    # The first answer stops halfway through the second chunk: its headers and one
+    # chunk were delivered, so aiohttp cannot resend it; the attempt itself fails.
+    cut = SINK_CHUNK + SINK_CHUNK // 2
+    async with FaultProxy(moto_server.port, mode="cut", faults=1, cut_after=cut) as proxy:
+        requesting = _requester(_config(proxy.endpoint_url))
+        async with requesting as requester:
+            got = await requester.call("get_object", bucket=bucket, key="m", attempt=log, sink=sink)
+    assert proxy.requests == 2
+    assert got[BODY_BYTES] == len(data)
+    assert bytes(sink.data) == data
+    starts = [n for n, (offset, _) in enumerate(sink.calls) if offset == 0]
+    assert len(starts) == 2  # the retry began again at 0 and overwrote
+    assert starts[1] >= 1  # after the failed attempt had already written something
+    assert log.entered == log.exited == 2
+    assert len(log.raised) == 1
+    assert isinstance(log.raised[0], TransientError)
+    assert is_congestion(log.raised[0])  # a reset mid-body is a loss, inside the slot
+
+
+@pytest.mark.asyncio
+async def test_a_failing_sink_is_raised_as_is_and_not_retried(
+    s3_config: S3Config, bucket: str
+) -> None:
+    async def full_disk(offset: int, chunk: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    log = AttemptLog()
+    async with _requester(s3_config) as requester:
+        await requester.call("put_object", bucket=bucket, key="d", Body=b"x" * 1000)
+        with pytest.raises(OSError, match="No space left") as info:
+            await requester.call("get_object", bucket=bucket, key="d", attempt=log, sink=full_disk)
+    assert not isinstance(info.value, TransientError)
+    assert log.entered == log.exited == 1  # not retried
+    assert not any(is_congestion(e) for e in log.raised)  # not a loss for the limiter
+    assert requester.health.breaker.consecutive_failures == 0
 
 
 @pytest.mark.asyncio

@@ -8,7 +8,8 @@ For each attempt, in this order:
    the limiter counts the attempt in flight;
 3. the botocore call runs under ``asyncio.timeout`` covering the whole
    attempt, the response body included (``get_object`` bodies are read here,
-   inside the attempt, so a reset mid-body is retried like any other);
+   inside the attempt, so a reset mid-body is retried like any other): into
+   bytes, or chunk by chunk into the caller's :data:`BodySink`;
 4. a failure is classified (:mod:`s3opt.classify`) and raised *inside* the
    slot, so the limiter sees the throttle, timeout or reset as a loss.
 
@@ -27,7 +28,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from s3opt._aws import S3Client
 from s3opt.classify import (
@@ -46,9 +47,26 @@ if TYPE_CHECKING:
     from s3opt.config import S3Config
     from s3opt.health import EndpointHealth
 
-__all__ = ["Requester", "operation_name"]
+__all__ = ["BODY_BYTES", "SINK_CHUNK", "BodySink", "Requester", "operation_name"]
 
 _logger = logging.getLogger(__name__)
+
+BodySink: TypeAlias = Callable[[int, bytes], Awaitable[object]]
+"""``await sink(offset_in_body, chunk)``: where a streamed response body goes, in order.
+
+Called inside the attempt, so its time counts against the attempt's timeout and a
+failure mid-body fails (and retries) the attempt. A retried attempt starts again at
+offset 0: the sink sees the same offsets again and must overwrite what it got before
+(writing at file offsets is idempotent; appending is not). An exception the sink raises
+ends the call with that exception, as it is: it is the caller's failure, not the
+endpoint's, so it is neither classified nor retried."""
+
+BODY_BYTES: Final = "BodyBytes"
+"""The response key that replaces ``Body`` when a sink took it: the bytes it was given."""
+
+SINK_CHUNK: Final = 2**20
+"""Bytes a sink gets per call (the last chunk may be shorter): few enough that a range
+in flight holds about one chunk, many enough that a thread hop per chunk costs nothing."""
 
 
 def operation_name(operation: str) -> str:
@@ -92,6 +110,7 @@ class Requester:
         key: str | None = None,
         attempt: Callable[[], AbstractAsyncContextManager[object]] | None = None,
         timeout: float | None = None,
+        sink: BodySink | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         """Run ``client.<operation>(Bucket=bucket, Key=key, **params)`` with retries.
@@ -99,7 +118,10 @@ class Requester:
         ``key`` is passed as ``Key`` when not None (and names the target in errors
         either way). ``timeout`` bounds each attempt (default ``config.read_timeout``);
         the whole call is bounded by ``config.retry.deadline``. Returns botocore's
-        response dict; a streaming ``Body`` is replaced by its bytes.
+        response dict; a streaming ``Body`` is replaced by its bytes or, with ``sink``,
+        handed to the sink in chunks of :data:`SINK_CHUNK` bytes as it arrives and
+        replaced by its length under :data:`BODY_BYTES` (each attempt restarts the
+        sink at offset 0: see :data:`BodySink`).
         """
         method = getattr(self._client, operation, None)
         if method is None or operation.startswith("_"):
@@ -116,7 +138,7 @@ class Requester:
                     f"{operation} {target(bucket, key)}: {exc}", bucket=bucket, key=key
                 ) from None
             error = await self._attempt(
-                method, operation, bucket, key, attempt, params, per_attempt, budget
+                method, operation, bucket, key, attempt, params, per_attempt, budget, sink
             )
             if not isinstance(error, S3OptError):
                 return error
@@ -144,6 +166,7 @@ class Requester:
         params: dict[str, Any],
         per_attempt: float,
         budget: RetryBudget,
+        sink: BodySink | None,
     ) -> dict[str, Any] | S3OptError:
         """One attempt: the response, or the classified error (raised through the slot)."""
         started = self._clock()
@@ -156,14 +179,17 @@ class Requester:
                     limit = max(0.0, min(per_attempt, budget.remaining()))
                     async with asyncio.timeout(limit):
                         response = await method(Bucket=bucket, **params)
-                        await _read_body(response)
-                except asyncio.CancelledError:
+                        await _read_body(response, sink)
+                except (asyncio.CancelledError, _SinkError):
                     raise
                 except Exception as exc:
                     raise classify(exc, bucket=bucket, key=key, operation=operation) from exc
         except asyncio.CancelledError:
             self._health.on_abandoned()
             raise
+        except _SinkError as exc:  # the caller's own failure: not the endpoint's, not retried
+            self._health.on_abandoned()
+            raise exc.error from None
         except S3OptError as exc:
             outcome = exc
             self._health.on_failure(exc)
@@ -232,16 +258,67 @@ class Requester:
             _logger.debug("could not record s3_throttle for %s", operation, exc_info=True)
 
 
-async def _read_body(response: dict[str, Any]) -> None:
-    """Replace a streaming ``Body`` by its bytes (inside the attempt's timeout)."""
+class _SinkError(Exception):
+    """A sink's own failure (a local write, say): raised to the caller as it is, never
+    classified as a network error (an ``OSError`` would be), retried or seen as congestion."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _feed(sink: BodySink, offset: int, chunk: bytes) -> None:
+    try:
+        await sink(offset, chunk)
+    except Exception as exc:
+        raise _SinkError(exc) from exc
+
+
+async def _read_body(response: dict[str, Any], sink: BodySink | None) -> None:
+    """Replace a streaming ``Body`` by its bytes, or feed it to ``sink`` (inside the attempt)."""
     body = response.get("Body")
     if body is None or isinstance(body, bytes | bytearray) or not hasattr(body, "read"):
+        if sink is not None:
+            data = response.pop("Body", None) or b""
+            if data:
+                await _feed(sink, 0, bytes(data))
+            response[BODY_BYTES] = len(data)
         return
     try:
-        response["Body"] = await body.read()
+        if sink is None:
+            response["Body"] = await body.read()
+        else:
+            del response["Body"]
+            response[BODY_BYTES] = await _stream_body(body, sink)
     finally:
         close = getattr(body, "close", None)
         if close is not None:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
+
+
+async def _stream_body(body: Any, sink: BodySink) -> int:
+    """Read ``body`` to its end (length checked by botocore) into ``sink``; the bytes read.
+
+    aiohttp hands over what its buffer holds (tens of KiB at a time, its buffer being
+    bounded); pieces are gathered into :data:`SINK_CHUNK`-byte chunks, so a body in
+    flight holds about two chunks, whatever its size.
+    """
+    offset = 0
+    pieces: list[bytes] = []
+    pending = 0
+    while True:
+        piece = await body.read(SINK_CHUNK - pending)
+        if piece:
+            pieces.append(piece)
+            pending += len(piece)
+        if pending >= SINK_CHUNK or (not piece and pending):
+            chunk = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces.clear()
+            pending = 0
+            await _feed(sink, offset, chunk)
+            offset += len(chunk)
+            del chunk
+        if not piece:
+            return offset

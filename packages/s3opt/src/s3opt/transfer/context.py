@@ -21,7 +21,7 @@ from s3opt.transfer.parts import choose_part_size
 
 if TYPE_CHECKING:
     from opsmetrics import Metrics
-    from s3opt._requests import Requester
+    from s3opt._requests import BodySink, Requester
     from s3opt.config import S3Config
 
 __all__ = ["InFlight", "TransferContext", "TransferStats"]
@@ -92,20 +92,26 @@ class TransferContext:
         key: str | None,
         nbytes: int | None = None,
         rewind: IO[bytes] | None = None,
+        sink: BodySink | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         """One request on this bucket; through the limiter when ``nbytes`` is given.
 
         ``rewind``: the streamed ``Body`` among ``params``, rewound for each attempt.
+        ``sink``: where the response body goes as it arrives (see
+        :meth:`s3opt._requests.Requester.call`).
         """
         if nbytes is None:
-            return await self.requester.call(operation, bucket=self.bucket, key=key, **params)
+            return await self.requester.call(
+                operation, bucket=self.bucket, key=key, sink=sink, **params
+            )
         return await self.requester.call(
             operation,
             bucket=self.bucket,
             key=key,
             attempt=self.slot(nbytes, rewind),
             timeout=self.attempt_timeout(nbytes),
+            sink=sink,
             **params,
         )
 

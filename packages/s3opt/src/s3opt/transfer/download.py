@@ -4,10 +4,15 @@ Every range is fetched through the store's limiter with ``If-Match`` on the
 ETag seen at the start, so an object replaced mid-download fails loudly
 instead of yielding a mix of two versions. A file download goes to a
 temporary file beside the destination, is fsync'd, verified and only then
-renamed into place. Verification: the size always; the ETag when it is an
-MD5 (single-part objects) or an MD5 of part MD5s (multipart objects, whose
-part layout comes from ``HEAD ?partNumber=1``, with every part's size asked
-for when the layout is not uniform).
+renamed into place. Its ranges are never held whole: each response body is
+written at its file offsets as it arrives (:data:`s3opt._requests.SINK_CHUNK`
+bytes at a time), so memory is about two chunks per range in flight, not the
+window, and the ETag is hashed from the file, in order, behind the writes.
+
+Verification: the size always; the ETag when it is an MD5 (single-part
+objects) or an MD5 of part MD5s (multipart objects, whose part layout comes
+from ``HEAD ?partNumber=1``, with every part's size asked for when the layout
+is not uniform).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from s3opt._requests import BODY_BYTES, BodySink
 from s3opt.errors import ChecksumMismatchError, S3OptError
 from s3opt.protocols import ObjectInfo
 from s3opt.transfer.context import InFlight, TransferContext
@@ -36,6 +42,7 @@ __all__ = [
     "describe",
     "download_file",
     "fetch_range",
+    "fetch_range_into",
     "info_from_head",
     "stream_object",
 ]
@@ -44,7 +51,8 @@ _logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R")
 
-_HASH_BLOCK: Final = 8 * 2**20
+_HASH_BLOCK: Final = 2**20
+"""Bytes read back from the file per MD5 update (memory, not speed: MD5 is CPU-bound)."""
 _LAYOUT_PROBES: Final = 8
 """HEAD ?partNumber=N requests in flight when a non-uniform part layout must be learned."""
 
@@ -136,11 +144,47 @@ async def fetch_range(
     """``length`` bytes of ``key`` at ``offset`` through the limiter, checked for length."""
     if length <= 0:
         return b""
+    reply = await _ranged_get(context, key, offset, length, etag, None)
+    body = reply.get("Body", b"")
+    if not isinstance(body, bytes) or len(body) != length:
+        got = len(body) if isinstance(body, bytes) else type(body).__name__
+        raise _short(context, key, offset, length, got)
+    context.record_received(length)
+    return body
+
+
+async def fetch_range_into(
+    context: TransferContext,
+    key: str,
+    offset: int,
+    length: int,
+    etag: str | None,
+    sink: BodySink,
+) -> None:
+    """Stream ``length`` bytes of ``key`` at ``offset`` into ``sink`` (chunks as they
+    arrive, offsets within the range; a retry restarts at 0), checked for length."""
+    if length <= 0:
+        return
+    reply = await _ranged_get(context, key, offset, length, etag, sink)
+    got = reply.get(BODY_BYTES)
+    if got != length:
+        raise _short(context, key, offset, length, got if isinstance(got, int) else repr(got))
+    context.record_received(length)
+
+
+async def _ranged_get(
+    context: TransferContext,
+    key: str,
+    offset: int,
+    length: int,
+    etag: str | None,
+    sink: BodySink | None,
+) -> dict[str, Any]:
     params: dict[str, Any] = {"Range": f"bytes={offset}-{offset + length - 1}"}
     if etag:
         params["IfMatch"] = f'"{etag}"'
     try:
-        reply = await context.call("get_object", key=key, nbytes=length, **params)
+        return await context.call("get_object", key=key, nbytes=length, sink=sink, **params)
     except S3OptError as exc:
         if exc.code == "PreconditionFailed":
             raise ChecksumMismatchError(
@@ -151,17 +195,18 @@ async def fetch_range(
                 code=exc.code,
             ) from exc
         raise
-    body = reply.get("Body", b"")
-    if not isinstance(body, bytes) or len(body) != length:
-        got = len(body) if isinstance(body, bytes) else type(body).__name__
-        raise ChecksumMismatchError(
-            f"download of s3://{context.bucket}/{key}: range at {offset} returned {got} bytes, "
-            f"expected {length}",
-            bucket=context.bucket,
-            key=key,
-        )
-    context.record_received(length)
-    return body
+
+
+def _short(
+    context: TransferContext, key: str, offset: int, length: int, got: int | str
+) -> ChecksumMismatchError:
+    """The error for a range that did not return ``length`` bytes."""
+    return ChecksumMismatchError(
+        f"download of s3://{context.bucket}/{key}: range at {offset} returned {got} bytes, "
+        f"expected {length}",
+        bucket=context.bucket,
+        key=key,
+    )
 
 
 def _mismatch(layout: ObjectLayout, computed: str) -> bool:
@@ -337,10 +382,15 @@ async def _fill(
     follower = _HashFollower(partial, layout.parts) if verify else None
 
     async def one(offset: int, length: int) -> None:
-        data = await fetch_range(context, key, offset, length, etag)
-        await partial.run(_write_at, fd, data, offset)
-        del data
-        if follower is not None:
+        async def write(at: int, chunk: bytes) -> None:
+            # A retried GET starts again at 0 and overwrites: writes at offsets are
+            # idempotent. Bytes past the range (never expected) would land in the next
+            # range: they are dropped here and the length check fails the range.
+            if at < length:
+                await partial.run(_write_at, fd, chunk[: length - at], offset + at)
+
+        await fetch_range_into(context, key, offset, length, etag, write)
+        if follower is not None:  # told only once the whole range is in: never a retry's prefix
             follower.written(offset, length)
 
     try:
