@@ -58,7 +58,6 @@ import io
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -66,8 +65,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from s3opt.testing import MotoServer
 
 __all__ = [
     "LazyValue",
@@ -79,18 +79,12 @@ __all__ = [
 
 HOST = "127.0.0.1"
 KEY_BUFFER_SIZE = 8 * 1024**3
-START_TIMEOUT = 30.0
 # moto does not check signatures; an Authorization header names the (fake) account, so a
 # raw GET is not treated as anonymous access to a private object.
 AUTHORIZATION = (
     "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/s3/aws4_request, "
     "SignedHeaders=host, Signature=0"
 )
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 _lazy = threading.local()
 
@@ -163,7 +157,7 @@ def remove_ranged_get_ceiling() -> None:
     S3Response._s3bench_patched = True  # type: ignore[attr-defined]
 
 
-def serve(port: int = 0, *, patched: bool = True) -> None:
+def serve(port: int = 0, *, patched: bool = True, host: str = HOST) -> None:
     """Run moto's server in this process (blocking); print ``PORT <n>`` once it listens."""
     os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(KEY_BUFFER_SIZE))
     from moto.moto_server.werkzeug_app import (
@@ -176,106 +170,24 @@ def serve(port: int = 0, *, patched: bool = True) -> None:
     if patched:
         remove_ranged_get_ceiling()
     app = DomainDispatcherApplication(create_backend_app)
-    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 
 
-class S3Server:
-    """moto's S3 server in a subprocess on a free loopback port, patched (see module doc)."""
+class S3Server(MotoServer):
+    """moto's S3 server in a subprocess on a free loopback port, patched (see module doc).
+
+    :class:`s3opt.testing.MotoServer` does the process management (free port, wait until
+    it answers, stop, ``make_bucket``, ``env``); this only swaps in this script as the
+    server program, so the patch lives in the launched process, never in the library.
+    """
 
     def __init__(self, *, port: int = 0, patched: bool = True) -> None:
-        self._port = port
-        self._patched = patched
-        self._process: subprocess.Popen[str] | None = None
-        self.endpoint_url = ""
-
-    @property
-    def port(self) -> int:
-        return int(self.endpoint_url.rsplit(":", 1)[1])
-
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise RuntimeError("S3Server is not started")
-        return self._process.pid
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
-
-    def start(self) -> None:
-        command = [sys.executable, str(Path(__file__).resolve()), "--port", str(self._port)]
-        if not self._patched:
+        command = [sys.executable, str(Path(__file__).resolve())]
+        if not patched:
             command.append("--as-shipped")
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        assert self._process.stdout is not None
-        port = _read_port(self._process, START_TIMEOUT)
-        self.endpoint_url = f"http://{HOST}:{port}"
-        _wait_until_answering(HOST, port, START_TIMEOUT)
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
-        if self._process.stdout is not None:
-            self._process.stdout.close()
-        self._process = None
-
-    def make_bucket(self, name: str) -> None:
-        status, _ = _request(HOST, self.port, "PUT", f"/{name}")
-        if status != 200:
-            raise RuntimeError(f"creating bucket {name} failed: HTTP {status}")
-
-    def __enter__(self) -> S3Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def _read_port(process: subprocess.Popen[str], timeout: float) -> int:
-    found: list[int] = []
-
-    def reader() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("PORT "):
-                found.append(int(line.split()[1]))
-                return
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if not found:
-        process.kill()
-        raise RuntimeError(f"moto server did not start within {timeout:.0f} s")
-    return found[0]
-
-
-def _wait_until_answering(host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _request(host, port, "GET", "/")
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+        super().__init__(port=port, command=command)
 
 
 def _request(
@@ -448,7 +360,9 @@ def _iter_rows(report: dict[str, Any]) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0)
+    # -H and -p as moto's own server takes them: S3Server (a MotoServer) passes them.
+    parser.add_argument("-H", "--host", default=HOST)
+    parser.add_argument("-p", "--port", type=int, default=0)
     parser.add_argument("--as-shipped", action="store_true", help="do not patch moto")
     parser.add_argument("--measure", action="store_true", help="measure moto's ceilings")
     parser.add_argument("--inprocess", action="store_true", help="measure ThreadedMotoServer")
@@ -456,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.measure:
-        serve(args.port, patched=not args.as_shipped)
+        serve(args.port, patched=not args.as_shipped, host=args.host)
         return 0
     report = measure_moto(mib=args.mib, patched=not args.as_shipped, inprocess=args.inprocess)
     with S3Server(patched=not args.as_shipped) as server:

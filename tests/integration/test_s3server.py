@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.s3server import AUTHORIZATION, S3Server
+from s3opt.testing import MotoServer
 
 MiB = 1024 * 1024
 
@@ -55,6 +56,19 @@ def best_ranged_get_seconds(server: S3Server, key: str, start: int) -> float:
         assert status == 206
         assert len(data) == MiB
     return best
+
+
+@pytest.mark.integration
+def test_server_is_a_moto_server_running_this_script(server: S3Server) -> None:
+    assert isinstance(server, MotoServer)
+    assert server.running
+    assert server.endpoint_url == f"http://127.0.0.1:{server.port}"
+    assert server.env["AWS_ENDPOINT_URL"] == server.endpoint_url
+    # tests/integration/test_demo.py finds leftover servers by "s3server" in the command line.
+    argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+    assert argv[1].endswith(b"benchmarks/s3server.py")
+    assert argv[2:4] == [b"-H", b"127.0.0.1"]
+    assert argv[4:6] == [b"-p", str(server.port).encode()]
 
 
 @pytest.mark.integration

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+import sys
+import textwrap
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +72,70 @@ def test_invalid_arguments() -> None:
         MotoServer(port=70000)
     with pytest.raises(ValueError, match="startup_timeout"):
         MotoServer(startup_timeout=0)
+
+
+# A stand-in server program: takes moto's -H/-p, answers every GET and PUT with its argv.
+TINY_SERVER = textwrap.dedent(
+    """
+    import argparse, http.server, json, sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--greeting")
+    parser.add_argument("-H", dest="host")
+    parser.add_argument("-p", dest="port", type=int)
+    args = parser.parse_args()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self):
+            body = json.dumps({"argv": sys.argv[1:], "path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = answer
+
+    http.server.ThreadingHTTPServer((args.host, args.port), Handler).serve_forever()
+    """
+)
+
+
+def test_command_runs_another_server_program_with_host_and_port(tmp_path: Path) -> None:
+    script = tmp_path / "tiny_server.py"
+    script.write_text(TINY_SERVER)
+    with MotoServer(command=[sys.executable, str(script), "--greeting", "hi"]) as server:
+        server.make_bucket("anything")  # needs it running; the stand-in accepts any PUT
+        with urllib.request.urlopen(server.endpoint_url + "/which", timeout=5) as reply:
+            answer = reply.read().decode()
+        port = server.port
+    assert answer == (
+        f'{{"argv": ["--greeting", "hi", "-H", "127.0.0.1", "-p", "{port}"], "path": "/which"}}'
+    )
+    assert not server.running
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_command_that_exits_is_a_clear_error() -> None:
+    command = [sys.executable, "-c", "import sys; print('no server here'); sys.exit(3)"]
+    server = MotoServer(command=command, startup_timeout=20)
+    with pytest.raises(MotoServerError, match=r"exited with status 3 .*no server here"):
+        server.start()
+    assert not server.running
+
+
+def test_invalid_command() -> None:
+    with pytest.raises(ValueError, match="command"):
+        MotoServer(command=[])
+    with pytest.raises(ValueError, match="command"):
+        MotoServer(command="moto_server")
+
+
+def test_pid_names_the_running_server_process() -> None:
+    server = MotoServer()
+    with pytest.raises(MotoServerError, match="not started"):
+        _ = server.pid
+    with server:
+        cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"moto.server" in cmdline

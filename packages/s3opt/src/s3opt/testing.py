@@ -17,6 +17,12 @@ s3opt[testing]``, which brings ``moto[server]``)::
 The server keeps all data in memory; :meth:`MotoServer.reset` empties it.
 This module does not import moto itself (the server runs in its own process),
 so importing it is cheap.
+
+``command=`` runs another server program instead of moto's own (a patched moto,
+say) with the same process management; it must take moto's ``-H HOST -p PORT``
+arguments and answer HTTP on ``/moto-api/``::
+
+    MotoServer(command=[sys.executable, "my_patched_moto.py"])
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from types import TracebackType
-from typing import IO, Final
+from typing import IO, Final, Self
 
 __all__ = ["MotoServer", "MotoServerError"]
 
@@ -68,13 +75,29 @@ class MotoServer:
     server answers HTTP (or raises :class:`MotoServerError` after
     ``startup_timeout`` seconds with the tail of its log); :meth:`stop` ends
     it (SIGTERM, then SIGKILL after 5 s). Use it as a context manager.
+
+    ``command`` is the server program and its leading arguments, by default
+    ``[sys.executable, "-m", "moto.server"]``. :meth:`start` appends
+    ``-H 127.0.0.1 -p PORT`` to it, so another program must accept those two
+    arguments as moto's server does, and answer HTTP on ``/moto-api/``.
     """
 
-    def __init__(self, *, port: int = 0, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        startup_timeout: float = 30.0,
+        command: Sequence[str] | None = None,
+    ) -> None:
         if port < 0 or port > 65535:
             raise ValueError(f"port must be 0 (pick one) or 1-65535, got {port}")
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout}")
+        if command is None:
+            command = [sys.executable, "-m", "moto.server"]
+        if isinstance(command, str) or not command:
+            raise ValueError(f"command must be a non-empty list of arguments, got {command!r}")
+        self._command = list(command)
         self._requested_port = port
         self._startup_timeout = startup_timeout
         self._port: int | None = None
@@ -111,7 +134,7 @@ class MotoServer:
         )
         # The log goes to a file, never a pipe: an unread pipe fills and blocks the server.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", _HOST, "-p", str(port)],
+            [*self._command, "-H", _HOST, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -176,7 +199,14 @@ class MotoServer:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
-    def __enter__(self) -> MotoServer:
+    @property
+    def pid(self) -> int:
+        """The server process's id; :class:`MotoServerError` before :meth:`start`."""
+        if self._process is None:
+            raise MotoServerError("the moto server is not started")
+        return self._process.pid
+
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -191,7 +221,7 @@ class MotoServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         where = self.endpoint_url if self._port else "no port yet"
-        return f"MotoServer({where}, {state})"
+        return f"{type(self).__name__}({where}, {state})"
 
     # -- what tests use --------------------------------------------------------------------
 
