@@ -79,8 +79,8 @@ def _worker(tool: str, direction: str, endpoint: str, key: str, path: str) -> No
         )
         print(f"SECONDS {seconds}", flush=True)
         return
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
+    import boto3
+    from botocore.config import Config
 
     config = Config(retries={"mode": "adaptive"}) if tool == "boto3-adaptive" else None
     client = boto3.client(

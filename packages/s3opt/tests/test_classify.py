@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -41,13 +41,28 @@ from s3opt.errors import (
     TransientError,
 )
 
+if TYPE_CHECKING:
+    from botocore.exceptions import _ClientErrorResponseTypeDef
 
-def _client_error(code: str, status: int, message: str = "msg", op: str = "PutObject") -> Any:
+
+def _error_response(response: Mapping[str, object]) -> _ClientErrorResponseTypeDef:
+    """``response`` as the TypedDict botocore-stubs gives ``ClientError``'s first argument.
+
+    The stub's shape requires every ``ResponseMetadata`` field (RequestId, HostId, ...)
+    and knows only Code and Message under ``Error``; these tests build the partial
+    answers, and S3's extra ``Error`` fields, that classify must cope with: cast once, here.
+    """
+    return cast("_ClientErrorResponseTypeDef", response)
+
+
+def _client_error(
+    code: str, status: int, message: str = "msg", op: str = "PutObject"
+) -> ClientError:
     response = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status},
     }
-    return ClientError(response, op)
+    return ClientError(_error_response(response), op)
 
 
 async def _raised(call: Callable[[], Awaitable[object]]) -> BaseException:
@@ -253,7 +268,8 @@ def test_messages_never_carry_credentials() -> None:
         },
         "ResponseMetadata": {"HTTPStatusCode": 403},
     }
-    typed = classify(ClientError(response, "PutObject"), bucket="b", key="k", operation="p")
+    error = ClientError(_error_response(response), "PutObject")
+    typed = classify(error, bucket="b", key="k", operation="p")
     assert isinstance(typed, AccessDeniedError)
     assert secret not in str(typed)
     assert secret not in repr(typed)

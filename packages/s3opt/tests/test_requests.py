@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from opsmetrics.testing import MetricsRecorder
-from s3opt._aws import client_config, open_client
+from s3opt._aws import AioConfig, client_config, open_client
 from s3opt._requests import BODY_BYTES, SINK_CHUNK, Requester, operation_name
 from s3opt.classify import is_congestion
 from s3opt.config import RetryConfig, S3Config
@@ -567,14 +567,27 @@ async def test_fake_clock_and_sleep_drive_backoff(moto_server: MotoServer, bucke
 
 def test_client_config_leaves_retries_and_pacing_to_s3opt(s3_config: S3Config) -> None:
     config = client_config(s3_config.model_copy(update={"max_connections": 96}))
-    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert config.max_pool_connections == 96
-    assert (config.connect_timeout, config.read_timeout) == (5.0, 30.0)
-    assert config.s3 == {"addressing_style": "path"}
-    assert config.request_checksum_calculation == "when_supported"
-    assert config.response_checksum_validation == "when_supported"
+    assert _option(config, "retries") == {"mode": "standard", "total_max_attempts": 1}
+    assert _option(config, "max_pool_connections") == 96
+    timeouts = (_option(config, "connect_timeout"), _option(config, "read_timeout"))
+    assert timeouts == (5.0, 30.0)
+    assert _option(config, "s3") == {"addressing_style": "path"}
+    assert _option(config, "request_checksum_calculation") == "when_supported"
+    assert _option(config, "response_checksum_validation") == "when_supported"
     accelerated = client_config(s3_config, accelerate=True)
-    assert accelerated.s3 == {"addressing_style": "virtual", "use_accelerate_endpoint": True}
+    assert _option(accelerated, "s3") == {
+        "addressing_style": "virtual",
+        "use_accelerate_endpoint": True,
+    }
+
+
+def _option(config: AioConfig, name: str) -> object:
+    """One option of a client ``Config`` as botocore stored it.
+
+    botocore sets each option as an instance attribute at run time; botocore-stubs
+    declares only the constructor's parameters, not those attributes.
+    """
+    return getattr(config, name)
 
 
 @pytest.mark.asyncio

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
-import boto3  # type: ignore[import-untyped]
+import boto3
 import pytest
 
 from opsmetrics.testing import MetricsRecorder

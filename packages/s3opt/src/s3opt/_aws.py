@@ -28,14 +28,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING
 
-from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-from aiobotocore.response import AioReadTimeoutError  # type: ignore[import-untyped]
-from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+from aiobotocore.config import AioConfig
+from aiobotocore.response import AioReadTimeoutError
+from aiobotocore.session import AioSession
 from aiohttp import ClientConnectionError as AiohttpConnectionError
 from aiohttp import ClientPayloadError as AiohttpPayloadError
-from botocore.exceptions import (  # type: ignore[import-untyped]
+from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
@@ -51,9 +51,17 @@ from botocore.exceptions import ChecksumError as BotoChecksumError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 if TYPE_CHECKING:
+    from aiobotocore.session import ClientCreatorContext
+    from types_aiobotocore_s3 import S3Client
+
     from s3opt.config import S3Config
+else:
+    # types-aiobotocore-s3 is a type checker's dependency only: at run time the name is
+    # the base class every generated aiobotocore client (S3's included) derives from.
+    from aiobotocore.client import AioBaseClient as S3Client
 
 __all__ = [
+    "AioConfig",
     "AioReadTimeoutError",
     "AiohttpConnectionError",
     "AiohttpPayloadError",
@@ -76,14 +84,10 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-S3Client: TypeAlias = Any
-"""An aiobotocore S3 client. ``Any`` because its methods are generated at run time from
-botocore's service model; types-aiobotocore would type them but is not a dependency."""
-
 
 def client_config(config: S3Config, *, accelerate: bool = False) -> AioConfig:
     """The botocore ``Config`` s3opt uses: no botocore retries, pool sized from ``config``."""
-    s3_options: dict[str, Any] = {"addressing_style": config.addressing_style}
+    s3_options: dict[str, str | bool] = {"addressing_style": config.addressing_style}
     if accelerate:
         s3_options["use_accelerate_endpoint"] = True
         # Acceleration endpoints are virtual-hosted only.
@@ -108,7 +112,9 @@ def _session(config: S3Config) -> AioSession:
     return AioSession(profile=config.profile) if config.profile else AioSession()
 
 
-def _create(session: AioSession, config: S3Config, *, accelerate: bool) -> Any:
+def _create(
+    session: AioSession, config: S3Config, *, accelerate: bool
+) -> ClientCreatorContext[S3Client]:
     secret = config.secret_access_key
     token = config.session_token
     return session.create_client(

@@ -133,9 +133,10 @@ def _one_line(text: object) -> str:
 
 
 def _error_fields(exc: ClientError) -> tuple[str, str, int | None]:
-    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    response = exc.response
     error = response.get("Error") or {}
-    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    metadata = response.get("ResponseMetadata")
+    status = metadata.get("HTTPStatusCode") if metadata else None
     code = str(error.get("Code") or "")
     message = str(error.get("Message") or "")
     return code, message, status if isinstance(status, int) else None

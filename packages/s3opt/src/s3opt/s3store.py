@@ -51,6 +51,8 @@ from s3opt.transfer.upload import upload_bytes, upload_file, upload_stream
 from s3opt.url import S3Url, parse_url
 
 if TYPE_CHECKING:
+    from types_aiobotocore_s3.type_defs import DeleteTypeDef
+
     from opsmetrics import Metrics
 
 __all__ = ["DELETE_BATCH", "PendingUpload", "S3Store"]
@@ -278,11 +280,8 @@ class S3Store:
             raise S3OptError(text, bucket=self.bucket, key=key, code=code)
 
     async def _delete_batch(self, keys: builtins.list[str]) -> builtins.list[tuple[str, str, str]]:
-        reply = await self._context.call(
-            "delete_objects",
-            key=None,
-            Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
-        )
+        delete: DeleteTypeDef = {"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        reply = await self._context.call("delete_objects", key=None, Delete=delete)
         return [
             (str(e.get("Key", "")), str(e.get("Code", "")), str(e.get("Message", "")))
             for e in reply.get("Errors") or ()

@@ -19,13 +19,16 @@ import asyncio
 import io
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from s3opt.errors import ChecksumMismatchError, NoSuchUploadError, S3OptError
 from s3opt.protocols import ObjectInfo
 from s3opt.transfer.context import TransferContext
 from s3opt.transfer.parts import PartDigest, digest_part, multipart_etag
 from s3opt.transfer.resume import PartRecord
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
 
 __all__ = [
     "CHECKSUM_ALGORITHM",
@@ -242,9 +245,9 @@ class MultipartUpload:
             expected: str | None = multipart_etag([bytes.fromhex(p.etag) for p in parts])
         except ValueError:  # part ETags that are not MD5s (SSE-KMS): nothing to compare
             expected = None
-        listing: list[dict[str, Any]] = []
+        listing: list[CompletedPartTypeDef] = []
         for part in parts:
-            entry: dict[str, Any] = {"PartNumber": part.number, "ETag": f'"{part.etag}"'}
+            entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": f'"{part.etag}"'}
             if part.sha256:
                 entry["ChecksumSHA256"] = part.sha256
             listing.append(entry)
