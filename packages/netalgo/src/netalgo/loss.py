@@ -40,13 +40,44 @@ __all__ = ["LossRateEstimator", "RackTlp", "Rfc9002LossDetector"]
 _NEG_INF = -math.inf
 
 
-def _check_number(number: int, last: int) -> None:
-    non_negative_int("number", number)
-    if number <= last:
-        raise ValueError(f"number must grow with every send: {number!r} <= {last!r}")
+class _SendLog:
+    """What both detectors keep of their sends: the outstanding ones, and the probe state.
+
+    Sends are numbered in send order; :meth:`_record_send` checks that and the
+    clock before it records anything, so a bad call changes nothing.
+    """
+
+    __slots__ = ("_clock", "_last_number", "_outstanding", "_probe_due", "_pto_timer")
+
+    def __init__(self) -> None:
+        self._clock = Clock()
+        self._outstanding: dict[int, float] = {}
+        """Sends neither acknowledged nor lost: number -> send time, in send order."""
+        self._last_number = -1
+        self._pto_timer: float | None = None
+        self._probe_due = False
+
+    @property
+    def probe_due(self) -> bool:
+        """A probe timeout fired and no send or ACK has happened since."""
+        return self._probe_due
+
+    def _record_send(self, number: int, now: float, size: int) -> None:
+        """Check a send's number, size and time, then record it as outstanding."""
+        if number <= self._last_number or type(number) is not int:
+            non_negative_int("number", number)
+            if number <= self._last_number:
+                raise ValueError(
+                    f"number must grow with every send: {number!r} <= {self._last_number!r}"
+                )
+        if size <= 0 or type(size) is not int:
+            positive_int("size", size)
+        self._clock.advance(now)
+        self._last_number = number
+        self._outstanding[number] = now
 
 
-class RackTlp:
+class RackTlp(_SendLog):
     """RACK-TLP loss detection (RFC 8985).
 
     RACK (section 6): a send is lost once a send made *after* it has been
@@ -81,17 +112,12 @@ class RackTlp:
     """
 
     __slots__ = (
-        "_clock",
         "_dsack_round",
         "_dup_thresh",
         "_fack",
-        "_last_number",
         "_lost_recent",
         "_max_ack_delay",
         "_max_lost_tracked",
-        "_outstanding",
-        "_probe_due",
-        "_pto_timer",
         "_rack_end",
         "_rack_rtt",
         "_rack_xmit_ts",
@@ -120,14 +146,11 @@ class RackTlp:
         self._dup_thresh = positive_int("dup_thresh", dup_thresh)
         self._max_ack_delay = non_negative("max_ack_delay", max_ack_delay)
         self._max_lost_tracked = positive_int("max_lost_tracked", max_lost_tracked)
-        self._clock = Clock()
-        self._outstanding: dict[int, float] = {}
-        """Sends neither acknowledged nor lost: number -> send time, in send order."""
+        super().__init__()
         self._sacked: list[int] = []
         """Heap of numbers acknowledged above the lowest outstanding one (RACK.segs_sacked)."""
         self._lost_recent: dict[int, None] = {}
         """The last ``max_lost_tracked`` numbers declared lost, to spot spurious losses."""
-        self._last_number = -1
         self._rack_xmit_ts = _NEG_INF
         self._rack_end = -1
         self._rack_rtt = 0.0
@@ -138,8 +161,6 @@ class RackTlp:
         self._dsack_round: int | None = None
         self._recovery_point: int | None = None
         self._reo_timer: float | None = None
-        self._pto_timer: float | None = None
-        self._probe_due = False
         self._tlp_outstanding = False
 
     @property
@@ -147,20 +168,9 @@ class RackTlp:
         """The reordering timer if armed, else the probe timeout, else ``None``."""
         return self._reo_timer if self._reo_timer is not None else self._pto_timer
 
-    @property
-    def probe_due(self) -> bool:
-        """A probe timeout fired and no send or ACK has happened since (RFC 8985 section 7.3)."""
-        return self._probe_due
-
     def on_sent(self, number: int, now: float, size: int) -> None:
         """Record a send (its number must exceed every earlier one)."""
-        if number <= self._last_number or type(number) is not int:
-            _check_number(number, self._last_number)
-        if size <= 0 or type(size) is not int:
-            positive_int("size", size)
-        self._clock.advance(now)
-        self._last_number = number
-        self._outstanding[number] = now
+        self._record_send(number, now, size)
         if self._probe_due:
             # This is the loss probe: at most one outstanding (7.3).
             self._probe_due = False
@@ -307,7 +317,7 @@ class RackTlp:
         self._pto_timer = now + pto
 
 
-class Rfc9002LossDetector:
+class Rfc9002LossDetector(_SendLog):
     """QUIC's loss detection (RFC 9002 sections 6.1 and 6.2, Appendix A.10).
 
     A send older than the largest acknowledged one is lost when
@@ -330,17 +340,12 @@ class Rfc9002LossDetector:
     """
 
     __slots__ = (
-        "_clock",
         "_granularity",
         "_largest_acked",
-        "_last_number",
         "_last_sent_time",
         "_latest_rtt",
         "_loss_time",
-        "_outstanding",
         "_packet_threshold",
-        "_probe_due",
-        "_pto_timer",
         "_rtt",
         "_time_threshold",
     )
@@ -357,35 +362,20 @@ class Rfc9002LossDetector:
         self._packet_threshold = positive_int("packet_threshold", packet_threshold)
         self._time_threshold = positive("time_threshold", time_threshold)
         self._granularity = positive("granularity", granularity)
-        self._clock = Clock()
-        self._outstanding: dict[int, float] = {}
-        self._last_number = -1
+        super().__init__()
         self._largest_acked = -1
         self._latest_rtt: float | None = None
         self._last_sent_time = 0.0
         self._loss_time: float | None = None
-        self._pto_timer: float | None = None
-        self._probe_due = False
 
     @property
     def timer(self) -> float | None:
         """The loss timer (``loss_time``) if set, else the PTO, else ``None`` (A.8)."""
         return self._loss_time if self._loss_time is not None else self._pto_timer
 
-    @property
-    def probe_due(self) -> bool:
-        """A PTO fired and no send or ACK has happened since: send one or two probes (6.2.4)."""
-        return self._probe_due
-
     def on_sent(self, number: int, now: float, size: int) -> None:
         """Record an (ack-eliciting) send; its number must exceed every earlier one."""
-        if number <= self._last_number or type(number) is not int:
-            _check_number(number, self._last_number)
-        if size <= 0 or type(size) is not int:
-            positive_int("size", size)
-        self._clock.advance(now)
-        self._last_number = number
-        self._outstanding[number] = now
+        self._record_send(number, now, size)
         self._last_sent_time = now
         self._probe_due = False
         self._set_timer()
