@@ -96,39 +96,39 @@ def xxh3_128(data: BytesLike) -> int:
     return xxhash.xxh3_128_intdigest(data)
 
 
-class Xxh3_64:  # noqa: N801 - named after the algorithm, as xxhash does
+class _StreamingXxh3:
+    """What both streaming XXH3 hashers do; each subclass chooses the xxhash object."""
+
+    __slots__ = ("_hash",)
+
+    _hash: xxhash.xxh3_64 | xxhash.xxh3_128
+
+    def update(self, data: BytesLike) -> None:
+        """Add ``data`` to the hashed content."""
+        self._hash.update(data)
+
+    def intdigest(self) -> int:
+        """The hash so far as an unsigned int."""
+        return self._hash.intdigest()
+
+    def hexdigest(self) -> str:
+        """The hash so far in lowercase hex (big-endian, as ``xxhsum`` prints): 16 or 32 digits."""
+        return self._hash.hexdigest()
+
+
+class Xxh3_64(_StreamingXxh3):  # noqa: N801 - named after the algorithm, as xxhash does
     """Streaming XXH3 64-bit hash (seed 0)."""
+
+    __slots__ = ()
 
     def __init__(self, data: BytesLike = b"") -> None:
         self._hash = xxhash.xxh3_64(data)
 
-    def update(self, data: BytesLike) -> None:
-        """Add ``data`` to the hashed content."""
-        self._hash.update(data)
 
-    def intdigest(self) -> int:
-        """The hash so far as an unsigned int."""
-        return self._hash.intdigest()
-
-    def hexdigest(self) -> str:
-        """The hash so far as 16 lowercase hex digits (big-endian, as ``xxhsum`` prints)."""
-        return self._hash.hexdigest()
-
-
-class Xxh3_128:  # noqa: N801 - named after the algorithm, as xxhash does
+class Xxh3_128(_StreamingXxh3):  # noqa: N801 - named after the algorithm, as xxhash does
     """Streaming XXH3 128-bit hash (seed 0)."""
+
+    __slots__ = ()
 
     def __init__(self, data: BytesLike = b"") -> None:
         self._hash = xxhash.xxh3_128(data)
-
-    def update(self, data: BytesLike) -> None:
-        """Add ``data`` to the hashed content."""
-        self._hash.update(data)
-
-    def intdigest(self) -> int:
-        """The hash so far as an unsigned int."""
-        return self._hash.intdigest()
-
-    def hexdigest(self) -> str:
-        """The hash so far as 32 lowercase hex digits (big-endian, as ``xxhsum`` prints)."""
-        return self._hash.hexdigest()
