@@ -33,6 +33,7 @@ from s3opt.config import S3Config
 from s3opt.errors import (
     AccessDeniedError,
     ChecksumMismatchError,
+    InvalidObjectStateError,
     NoSuchBucketError,
     NoSuchKeyError,
     NoSuchUploadError,
@@ -174,6 +175,7 @@ async def test_real_moto_deny_policy_is_access_denied(s3_config: S3Config, bucke
         ("InvalidAccessKeyId", 403, AccessDeniedError),
         ("SignatureDoesNotMatch", 403, AccessDeniedError),
         ("403", 403, AccessDeniedError),
+        ("InvalidObjectState", 403, InvalidObjectStateError),
         ("BadDigest", 400, ChecksumMismatchError),
         ("InvalidDigest", 400, ChecksumMismatchError),
         ("InvalidArgument", 400, S3OptError),

@@ -353,7 +353,10 @@ async def test_missing_key_is_typed_and_not_retried(
         ):
             with pytest.raises(NoSuchKeyError) as caught:
                 await read()
-            assert (caught.value.bucket, caught.value.key) == (bucket, "down/nope")
+            assert (caught.value.bucket, caught.value.key) == (
+                bucket,
+                "nope",
+            )  # relative to the store prefix
             assert f"s3://{bucket}/down/nope" in str(caught.value)
     assert "s3opt.retries" not in recorder.snapshot()
     assert not (tmp_path / "nope").exists()

@@ -43,6 +43,7 @@ def test_state_round_trips_through_json(tmp_path: Path) -> None:
     raw = json.loads(path.read_text())
     assert raw["version"] == 1
     assert [p["number"] for p in raw["parts"]] == [1, 2]
+    assert state.source is not None
     assert raw["source"] == {
         "size": 100,
         "mtime_ns": state.source.mtime_ns,

@@ -13,7 +13,7 @@ import pytest
 
 from opsmetrics.testing import MetricsRecorder
 from s3opt.config import S3Config
-from s3opt.errors import InvalidS3UrlError, NoSuchBucketError, NoSuchKeyError
+from s3opt.errors import InvalidKeyError, InvalidS3UrlError, NoSuchBucketError, NoSuchKeyError
 from s3opt.protocols import CommonPrefix, ObjectInfo, ObjectStore
 from s3opt.s3store import S3Store
 from s3opt.url import S3Url
@@ -57,6 +57,7 @@ async def test_put_and_head_keep_metadata(s3_config: S3Config, bucket: str) -> N
             key="greeting.txt",
             size=len(data),
             etag=hashlib.md5(data).hexdigest(),
+            storage_class="STANDARD",
             metadata={"owner": "m", "kind": "text"},
             checksum="sha256:" + hashlib.sha256(data).hexdigest(),
         )
@@ -166,7 +167,10 @@ async def test_copy_of_a_missing_key_is_typed(s3_config: S3Config, bucket: str) 
     async with _store(s3_config, f"s3://{bucket}/cp") as store:
         with pytest.raises(NoSuchKeyError) as caught:
             await store.copy("absent", "dst")
-        assert (caught.value.bucket, caught.value.key) == (bucket, "cp/absent")
+        assert (caught.value.bucket, caught.value.key) == (
+            bucket,
+            "absent",
+        )  # relative to the store prefix
 
 
 @pytest.mark.asyncio
@@ -190,7 +194,7 @@ async def test_bad_arguments_are_refused(s3_config: S3Config, bucket: str, tmp_p
         bad: Any = 42
         with pytest.raises(TypeError, match="upload source must be"):
             await store.upload("k", bad)
-        with pytest.raises(ValueError, match="non-empty"):
+        with pytest.raises(InvalidKeyError, match="is empty"):
             await store.head("")
         with pytest.raises(ValueError, match="page_size"):
             [i async for i in store.list(page_size=0)]
@@ -204,3 +208,18 @@ async def test_listing_a_missing_bucket_is_typed(s3_config: S3Config, bucket: st
         assert caught.value.bucket == f"{bucket}-gone"
         with pytest.raises(NoSuchBucketError):
             await store.delete(["a"])
+
+
+@pytest.mark.asyncio
+async def test_keys_s3_would_refuse_are_refused_before_sending(
+    s3_config: S3Config, bucket: str
+) -> None:
+    # S3's limit is 1024 UTF-8 bytes for the full key: "p/" plus 1022 fits, 1023 does not.
+    async with _store(s3_config, f"s3://{bucket}/p") as store:
+        await store.put("k" * 1022, b"fits")
+        assert (await store.head("k" * 1022)).size == 4
+        for key in ["", "k" * 1023, "é" * 512]:
+            with pytest.raises(InvalidKeyError, match="refused by S3Store") as caught:
+                await store.put(key, b"x")
+            assert isinstance(caught.value, ValueError)
+        assert [info.key async for info in store.list()] == ["k" * 1022]

@@ -7,26 +7,33 @@
         async with open_store("s3://my-bucket/backups", S3Config.load()) as store:
             await store.upload("db.dump", Path("db.dump"))
 
-Every store satisfies :class:`ObjectStore`; errors are the typed ones of
-:mod:`s3opt.errors`.
+Every store satisfies :class:`ObjectStore`; :class:`S3Store` also satisfies
+:class:`ColdStorage` (restores, part checksums, lifecycle rules). Errors are
+the typed ones of :mod:`s3opt.errors`.
 """
 
 from s3opt._version import __version__ as __version__
 from s3opt.config import S3Config as S3Config
 from s3opt.errors import S3OptError as S3OptError
 from s3opt.local import LocalStore as LocalStore
+from s3opt.protocols import ColdStorage as ColdStorage
 from s3opt.protocols import CommonPrefix as CommonPrefix
 from s3opt.protocols import ObjectInfo as ObjectInfo
 from s3opt.protocols import ObjectStore as ObjectStore
+from s3opt.protocols import PartInfo as PartInfo
+from s3opt.protocols import RestoreStatus as RestoreStatus
 from s3opt.s3store import S3Store as S3Store
 from s3opt.stores import open_store as open_store
 from s3opt.url import parse_url as parse_url
 
 __all__ = [
+    "ColdStorage",
     "CommonPrefix",
     "LocalStore",
     "ObjectInfo",
     "ObjectStore",
+    "PartInfo",
+    "RestoreStatus",
     "S3Config",
     "S3OptError",
     "S3Store",

@@ -204,11 +204,15 @@ def prune(root: Path, directory: Path) -> None:
 
 @dataclass(slots=True)
 class Sidecar:
-    """What a sidecar records beyond the file itself: ETag, SHA-256 and user metadata."""
+    """What a sidecar records beyond the file itself: ETag, SHA-256, user metadata, storage class.
+
+    Records written before storage classes were kept have none: they read as STANDARD.
+    """
 
     etag: str
     sha256: str
     metadata: dict[str, str]
+    storage_class: str = "STANDARD"
 
 
 class Hasher:
@@ -255,10 +259,12 @@ def read_sidecar(data_path: Path, full_key: str, st: os.stat_result) -> Sidecar 
     ):
         return None
     metadata = record.get("metadata")
+    storage_class = record.get("storage_class", "STANDARD")
     return Sidecar(
         etag=str(record.get("etag")),
         sha256=str(record.get("sha256")),
         metadata=dict(metadata) if isinstance(metadata, dict) else {},
+        storage_class=str(storage_class),
     )
 
 
@@ -277,6 +283,7 @@ def write_sidecar(
         "etag": sidecar.etag,
         "sha256": sidecar.sha256,
         "metadata": sidecar.metadata,
+        "storage_class": sidecar.storage_class,
         "ino": st.st_ino,
         "mtime_ns": st.st_mtime_ns,
     }

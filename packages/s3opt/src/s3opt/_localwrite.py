@@ -57,7 +57,9 @@ class PendingWrite:
         self.file.write(chunk)
         self.hasher.update(chunk)
 
-    def commit(self, metadata: Mapping[str, str]) -> tuple[os.stat_result, Sidecar]:
+    def commit(
+        self, metadata: Mapping[str, str], storage_class: str = "STANDARD"
+    ) -> tuple[os.stat_result, Sidecar]:
         """Put the object in place; its data file's status and what its sidecar records."""
         self.file.flush()
         if self.fsync:
@@ -69,6 +71,7 @@ class PendingWrite:
             etag=self.hasher.md5.hexdigest(),
             sha256=self.hasher.sha256.hexdigest(),
             metadata=dict(metadata),
+            storage_class=storage_class,
         )
         with self.lock:
             meta_tmp = write_sidecar(self.directory, self.full_key, st, sidecar, fsync=self.fsync)

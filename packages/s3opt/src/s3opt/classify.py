@@ -45,6 +45,7 @@ from s3opt.errors import (
     AccessDeniedError,
     ChecksumMismatchError,
     EndpointUnavailableError,
+    InvalidObjectStateError,
     NoSuchBucketError,
     NoSuchKeyError,
     NoSuchUploadError,
@@ -168,6 +169,11 @@ def _from_client_error(
         if key is not None:
             return NoSuchKeyError(f"{operation} {where}: no such key (404)", **kw)
         return NoSuchBucketError(f"{operation} {where}: no such bucket {bucket!r} (404)", **kw)
+    if code == "InvalidObjectState":
+        # A GET of an object in GLACIER / DEEP_ARCHIVE that was not restored: S3 answers 403.
+        return InvalidObjectStateError(
+            f"{operation} {where}: the object is archived ({said}); restore it first", **kw
+        )
     if code in _ACCESS_CODES or status == 403:
         return AccessDeniedError(f"{operation} {where}: access denied: {said}", **kw)
     if code in _CHECKSUM_CODES:

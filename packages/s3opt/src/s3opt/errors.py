@@ -13,8 +13,10 @@ three classes of S3 failure (DESIGN.md "Transfers") map to the hierarchy:
 
 When retries run out, the last retryable error is raised as is: its type says
 what kept failing. Input refused before anything is sent raises
-:class:`InvalidS3UrlError` (a URL), :class:`InvalidKeyError` (a key) or
-:class:`InvalidMetadataError` (user metadata), each also a :class:`ValueError`.
+:class:`InvalidS3UrlError` (a URL), :class:`InvalidKeyError` (a key),
+:class:`InvalidMetadataError` (user metadata), :class:`InvalidStorageClassError`
+(a storage class name) or :class:`InvalidRestoreTierError` (a retrieval tier),
+each also a :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from __future__ import annotations
 __all__ = [
     "AccessDeniedError",
     "ChecksumMismatchError",
+    "ChecksumUnavailableError",
     "EndpointUnavailableError",
     "InvalidKeyError",
     "InvalidMetadataError",
+    "InvalidObjectStateError",
+    "InvalidRestoreTierError",
     "InvalidS3UrlError",
+    "InvalidStorageClassError",
     "NoSuchBucketError",
     "NoSuchKeyError",
     "NoSuchUploadError",
@@ -62,14 +68,31 @@ class InvalidS3UrlError(S3OptError, ValueError):
 
 
 class InvalidKeyError(InvalidS3UrlError):
-    """A key a :class:`s3opt.LocalStore` refuses.
+    """A key refused before anything is sent.
 
-    Empty, absolute, a ``.`` or ``..`` segment, NUL, not UTF-8, or over 1024 UTF-8 bytes.
+    Both stores refuse an empty key and one over 1024 UTF-8 bytes (S3's limit);
+    :class:`s3opt.LocalStore` also refuses an absolute key, a ``.`` or ``..``
+    segment and NUL, which would escape or break its directory tree.
     """
 
 
 class InvalidMetadataError(S3OptError, ValueError):
     """User metadata S3 would refuse: non-string or non-ASCII names and values."""
+
+
+class InvalidStorageClassError(S3OptError, ValueError):
+    """A storage class name S3 does not know (see :data:`s3opt.protocols.STORAGE_CLASSES`)."""
+
+
+class InvalidRestoreTierError(S3OptError, ValueError):
+    """A retrieval tier other than ``Expedited``, ``Standard`` or ``Bulk``."""
+
+
+class InvalidObjectStateError(S3OptError):
+    """The object's storage class does not allow this (S3's ``InvalidObjectState``).
+
+    A restore asked for an object that is not in GLACIER or DEEP_ARCHIVE.
+    """
 
 
 class NoSuchBucketError(S3OptError):
@@ -90,6 +113,10 @@ class AccessDeniedError(S3OptError):
 
 class ChecksumMismatchError(S3OptError):
     """Data whose checksum, size or ETag differs from what was sent or recorded."""
+
+
+class ChecksumUnavailableError(S3OptError):
+    """S3 keeps no SHA-256 for the parts of a multipart object, so they cannot be compared."""
 
 
 class SourceChangedError(S3OptError):

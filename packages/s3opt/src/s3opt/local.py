@@ -18,7 +18,7 @@ On-disk layout, chosen so a plain ``ls`` shows the objects:
   renames, when ``a/...`` keys arrive; ``a.%mig`` names the directory while
   the move is under way, and lookups check it so a crash loses nothing).
 * Metadata lives in a sidecar ``<dir>/.%meta/<name>.json``: size, ETag (MD5
-  hex), ``sha256``, user metadata and the data file's identity (inode, size,
+  hex), ``sha256``, user metadata, storage class and the data file's identity (inode, size,
   mtime). A sidecar whose identity does not match the file (a crash between
   the two renames, or a file copied in by hand) is ignored: the ETag is then
   computed from the bytes and the metadata is empty.
@@ -61,7 +61,7 @@ from s3opt._localwrite import PendingWrite
 from s3opt.errors import InvalidKeyError as InvalidKeyError
 from s3opt.errors import InvalidMetadataError as InvalidMetadataError
 from s3opt.errors import NoSuchKeyError, SourceChangedError
-from s3opt.protocols import CommonPrefix, ObjectInfo, Source
+from s3opt.protocols import CommonPrefix, ObjectInfo, Source, check_key, check_storage_class
 
 __all__ = ["InvalidKeyError", "InvalidMetadataError", "LocalStore"]
 
@@ -71,8 +71,6 @@ _T = TypeVar("_T")
 
 CHUNK_SIZE: Final = 1024 * 1024
 """Bytes read or written per step: the store's memory bound per transfer."""
-MAX_KEY_BYTES: Final = 1024
-"""S3's limit on the UTF-8 length of a key."""
 PAGE_SIZE: Final = 1000
 """Objects produced per step of a listing (as S3's pages)."""
 
@@ -136,23 +134,14 @@ class LocalStore:
     # -- keys and paths ---------------------------------------------------------------------
 
     def _check_key(self, key: str, *, what: str = "key") -> str:
-        if not isinstance(key, str):
-            raise InvalidKeyError(f"{what} must be a string, got {type(key).__name__}")
+        check_key(key, where=repr(self), what=what)
         problem = None
-        if not key:
-            problem = "is empty"
-        elif key.startswith("/"):
+        if key.startswith("/"):
             problem = "starts with '/' (absolute)"
         elif "\x00" in key:
             problem = "contains NUL"
         elif any(part in (".", "..") for part in key.split("/")):
             problem = "has a '.' or '..' segment"
-        else:
-            try:
-                if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-                    problem = f"is longer than {MAX_KEY_BYTES} UTF-8 bytes"
-            except UnicodeEncodeError:
-                problem = "is not valid UTF-8"
         if problem:
             raise InvalidKeyError(f"{what} {key!r} {problem}: refused by {self!r}", key=key)
         return key
@@ -176,6 +165,7 @@ class LocalStore:
             size=st.st_size,
             etag=sidecar.etag,
             last_modified=datetime.fromtimestamp(st.st_mtime_ns / 1e9, UTC),
+            storage_class=sidecar.storage_class,
             metadata=sidecar.metadata if with_metadata else {},
             checksum=f"sha256:{sidecar.sha256}",
         )
@@ -272,46 +262,69 @@ class LocalStore:
         return checked
 
     async def _store(
-        self, key: str, chunks: AsyncIterator[bytes], metadata: Mapping[str, str] | None
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        metadata: Mapping[str, str] | None,
+        storage_class: str | None,
     ) -> ObjectInfo:
         full_key = self._full(key)
         checked = self._check_metadata(key, metadata)
+        kept_class = "STANDARD" if storage_class is None else check_storage_class(storage_class)
         pending = await _in_thread(_PendingWrite, self._root, self._lock, full_key, self._fsync)
         try:
             async for chunk in chunks:
                 await _in_thread(pending.write, chunk)
-            st, sidecar = await _in_thread(pending.commit, checked)
+            st, sidecar = await _in_thread(pending.commit, checked, kept_class)
         except BaseException:
             await _in_thread(pending.abort)
             raise
         return self._object_info(full_key, st, sidecar, with_metadata=True)
 
     async def put(
-        self, key: str, data: bytes, *, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
-        """Store ``data`` under ``key`` atomically, replacing any object there."""
+        """Store ``data`` under ``key`` atomically, replacing any object there.
+
+        ``storage_class`` is only recorded (and reported by :meth:`head`): a
+        directory has no tiers, so the bytes stay readable whatever the class.
+        """
         return await self._store(
-            key, _one(data if isinstance(data, bytes) else bytes(data)), metadata
+            key, _one(data if isinstance(data, bytes) else bytes(data)), metadata, storage_class
         )
 
     async def upload(
-        self, key: str, source: Source, *, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        source: Source,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
         """Store bytes, a local file, or an async stream of chunks, one chunk in memory at a time.
 
         A file that changes while it is copied raises :class:`SourceChangedError`
-        and stores nothing.
+        and stores nothing. ``storage_class`` is recorded as by :meth:`put`.
         """
         if isinstance(source, bytes | bytearray | memoryview):
-            return await self._store(key, _one(bytes(source)), metadata)
+            return await self._store(key, _one(bytes(source)), metadata, storage_class)
         if isinstance(source, Path):
-            return await self._upload_file(key, source, metadata)
+            return await self._upload_file(key, source, metadata, storage_class)
         if hasattr(source, "__aiter__"):
-            return await self._store(key, _checked_chunks(source, key), metadata)
+            return await self._store(key, _checked_chunks(source, key), metadata, storage_class)
         raise TypeError(f"upload source must be bytes, a Path or an async iterable, not {source!r}")
 
     async def _upload_file(
-        self, key: str, path: Path, metadata: Mapping[str, str] | None
+        self,
+        key: str,
+        path: Path,
+        metadata: Mapping[str, str] | None,
+        storage_class: str | None,
     ) -> ObjectInfo:
         src = await _in_thread(_open_binary, path)
         try:
@@ -340,12 +353,16 @@ class LocalStore:
                     f"{path} changed while it was copied to {key!r}: nothing stored", key=key
                 )
 
-            return await self._store(key, chunks(), metadata)
+            return await self._store(key, chunks(), metadata, storage_class)
         finally:
             src.close()
 
     async def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
-        """Copy ``src_key`` to ``dst_key`` with its metadata (S3's ``MetadataDirective=COPY``)."""
+        """Copy ``src_key`` to ``dst_key`` with its metadata (S3's ``MetadataDirective=COPY``).
+
+        The copy is STANDARD whatever the source's class, as CopyObject without
+        ``StorageClass`` does on S3.
+        """
         self._full(dst_key)
         src, metadata = await _in_thread(self._open_with_metadata, src_key)
         try:
@@ -354,7 +371,7 @@ class LocalStore:
                 while chunk := await _in_thread(src.read, CHUNK_SIZE):
                     yield chunk
 
-            return await self._store(dst_key, chunks(), metadata)
+            return await self._store(dst_key, chunks(), metadata, None)
         finally:
             src.close()
 

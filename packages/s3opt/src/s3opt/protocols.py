@@ -1,20 +1,134 @@
-"""The seam between s3opt and the tools built on it: the ``ObjectStore`` Protocol.
+"""The seams between s3opt and the tools built on it: ``ObjectStore`` and ``ColdStorage``.
 
-objectfs and cargoship talk to this Protocol, never to aiobotocore. Two
-implementations satisfy it: :class:`s3opt.S3Store` (the real one) and
-:class:`s3opt.LocalStore` (a directory, for ``file://`` targets and fast
-unit tests). Keys are ``str``; sizes and offsets are bytes.
+objectfs and cargoship talk to these Protocols, never to aiobotocore. Two
+implementations satisfy :class:`ObjectStore`: :class:`s3opt.S3Store` (the
+real one) and :class:`s3opt.LocalStore` (a directory, for ``file://`` targets
+and fast unit tests). Only :class:`s3opt.S3Store` satisfies
+:class:`ColdStorage` (restores from Glacier, part checksums, lifecycle
+rules): a directory has no archive tiers, so tools check
+``isinstance(store, ColdStorage)`` before using them. Keys are ``str``;
+sizes and offsets are bytes.
+
+The values the Protocols accept are checked here, once for every store:
+storage class names (:func:`check_storage_class`), retrieval tiers
+(:func:`check_restore_tier`) and S3's key rules (:func:`check_key`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
-__all__ = ["CommonPrefix", "ObjectInfo", "ObjectStore", "Source"]
+from s3opt.errors import InvalidKeyError, InvalidRestoreTierError, InvalidStorageClassError
+
+__all__ = [
+    "MAX_KEY_BYTES",
+    "RESTORE_TIERS",
+    "STORAGE_CLASSES",
+    "ColdStorage",
+    "CommonPrefix",
+    "ObjectInfo",
+    "ObjectStore",
+    "PartInfo",
+    "RestoreStatus",
+    "Source",
+    "check_key",
+    "check_restore_tier",
+    "check_storage_class",
+]
+
+STORAGE_CLASSES: Final = (
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+)
+"""The ``x-amz-storage-class`` values S3 accepts (S3 API Reference, PutObject, "StorageClass").
+
+``GLACIER`` is S3 Glacier Flexible Retrieval, ``GLACIER_IR`` Glacier Instant Retrieval."""
+
+RESTORE_TIERS: Final = ("Expedited", "Standard", "Bulk")
+"""Retrieval tiers of a restore (S3 API Reference, RestoreObject, "GlacierJobParameters")."""
+
+MAX_KEY_BYTES: Final = 1024
+"""S3's limit on the UTF-8 length of a key (User Guide, "Naming Amazon S3 objects")."""
+
+
+def check_storage_class(storage_class: str) -> str:
+    """``storage_class`` if S3 knows it, else :class:`InvalidStorageClassError` (case matters)."""
+    if storage_class not in STORAGE_CLASSES:
+        raise InvalidStorageClassError(
+            f"unknown storage class {storage_class!r}; S3 accepts {', '.join(STORAGE_CLASSES)}"
+        )
+    return storage_class
+
+
+def check_restore_tier(tier: str) -> str:
+    """``tier`` if it is a retrieval tier, else :class:`InvalidRestoreTierError`."""
+    if tier not in RESTORE_TIERS:
+        raise InvalidRestoreTierError(
+            f"unknown retrieval tier {tier!r}; S3 accepts {', '.join(RESTORE_TIERS)}"
+        )
+    return tier
+
+
+def _key_problem(key: object) -> str | None:
+    """What makes ``key`` unusable as an S3 key (``None`` when nothing does)."""
+    if not isinstance(key, str):
+        return f"must be a string, got {type(key).__name__}"
+    if not key:
+        return "is empty"
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if size > MAX_KEY_BYTES:
+        return f"is longer than {MAX_KEY_BYTES} UTF-8 bytes"
+    return None
+
+
+def check_key(key: str, *, where: str, what: str = "key") -> str:
+    """``key`` if S3 accepts it: a non-empty string of at most 1024 UTF-8 bytes.
+
+    Otherwise :class:`InvalidKeyError` naming ``where`` (the store) and the key.
+    """
+    problem = _key_problem(key)
+    if problem is not None:
+        shown = key if isinstance(key, str) else None
+        raise InvalidKeyError(f"{what} {key!r} {problem}: refused by {where}", key=shown)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreStatus:
+    """The restore state of an archived object, from HEAD's ``x-amz-restore``.
+
+    ``ongoing`` while S3 is still retrieving it; once done, ``expiry`` says when
+    the temporary copy goes away (S3 User Guide, "Checking restore status").
+    """
+
+    ongoing: bool
+    expiry: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One part of a multipart object: its number, size and the SHA-256 S3 verified."""
+
+    number: int
+    size: int
+    checksum: str
+    """``"sha256:<hex>"``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +144,13 @@ class ObjectInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)
     """User metadata (``x-amz-meta-*`` without the prefix); empty where LIST does not return it."""
     checksum: str | None = None
-    """The full-object checksum as ``"sha256:<hex>"`` (or the store's own algorithm) when known."""
+    """The full-object checksum as ``"sha256:<hex>"`` (or the store's own algorithm) when known.
+
+    Known for single-PUT objects; a multipart object has per-part checksums instead."""
+    restore: RestoreStatus | None = None
+    """From HEAD: the state of a restore asked for (``None`` when none was)."""
+    parts: tuple[PartInfo, ...] = ()
+    """Filled only in what a multipart upload returns: every part, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +184,27 @@ class ObjectStore(Protocol):
         ...
 
     async def put(
-        self, key: str, data: bytes, *, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
-        """Store a small object in one request."""
+        """Store a small object in one request.
+
+        ``storage_class`` is one of :data:`STORAGE_CLASSES` (S3's default, STANDARD,
+        when ``None``); an unknown name raises :class:`InvalidStorageClassError`.
+        """
         ...
 
     async def upload(
-        self, key: str, source: Source, *, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        source: Source,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
         """Store an object of any size: one PUT when small, else a verified multipart upload."""
         ...
@@ -89,4 +223,35 @@ class ObjectStore(Protocol):
 
     async def delete(self, keys: Iterable[str]) -> None:
         """Delete the keys (in batches); keys that do not exist are not an error."""
+        ...
+
+
+@runtime_checkable
+class ColdStorage(Protocol):
+    """Archive tiers and bucket lifecycle: what long-term archiving needs beyond ObjectStore.
+
+    Satisfied by :class:`s3opt.S3Store` only.
+    """
+
+    async def request_restore(self, key: str, *, days: int, tier: str) -> bool:
+        """Ask S3 to restore an archived object for ``days`` days at ``tier`` (RestoreObject).
+
+        ``True`` when S3 accepted a request now (a new restore, or a new expiry for a
+        copy already restored), ``False`` when a restore is already under way.
+        :class:`s3opt.errors.InvalidObjectStateError` when the object is not in
+        GLACIER or DEEP_ARCHIVE.
+        """
+        ...
+
+    async def part_checksums(self, key: str) -> tuple[PartInfo, ...]:
+        """The parts of a multipart object with the SHA-256 S3 keeps for each
+        (GetObjectAttributes); ``()`` for an object stored with one PUT."""
+        ...
+
+    async def lifecycle_rules(self) -> list[dict[str, Any]]:
+        """The bucket's lifecycle rules in the S3 API's shape; ``[]`` when it has none."""
+        ...
+
+    async def put_lifecycle_rules(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the bucket's lifecycle rules by exactly ``rules`` (``[]`` removes them all)."""
         ...

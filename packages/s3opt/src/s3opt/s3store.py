@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +41,20 @@ from s3opt.config import S3Config
 from s3opt.control import initial_window, make_limiter
 from s3opt.errors import AccessDeniedError, NoSuchKeyError, S3OptError
 from s3opt.health import EndpointHealth
-from s3opt.protocols import CommonPrefix, ObjectInfo, Source
+from s3opt.protocols import (
+    CommonPrefix,
+    ObjectInfo,
+    PartInfo,
+    Source,
+    check_key,
+    check_storage_class,
+)
+from s3opt.transfer.cold import (
+    lifecycle_rules,
+    part_checksums,
+    put_lifecycle_rules,
+    request_restore,
+)
 from s3opt.transfer.context import TransferContext, TransferStats
 from s3opt.transfer.download import download_file, info_from_head, stream_object
 from s3opt.transfer.multipart import MultipartUpload, etag_of, put_single
@@ -78,7 +91,10 @@ def _reserved_connections(max_connections: int) -> int:
 
 
 class S3Store:
-    """An object store on one S3 bucket and prefix. Build it with :meth:`S3Store.open`."""
+    """An object store on one S3 bucket and prefix. Build it with :meth:`S3Store.open`.
+
+    Satisfies :class:`s3opt.ObjectStore` and :class:`s3opt.ColdStorage`.
+    """
 
     def __init__(self, url: S3Url, config: S3Config, context: TransferContext) -> None:
         self._url = url
@@ -151,9 +167,8 @@ class S3Store:
         return self._context.stats
 
     def _full(self, key: str) -> str:
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"an object key must be a non-empty string, got {key!r}")
-        return self._prefix + key
+        check_key(key, where=repr(self))
+        return check_key(self._prefix + key, where=repr(self))
 
     def _relative(self, info: ObjectInfo) -> ObjectInfo:
         return replace(info, key=info.key[len(self._prefix) :])
@@ -163,9 +178,28 @@ class S3Store:
 
     # -- reads -----------------------------------------------------------------------------
 
+    @contextmanager
+    def _keys_as_given(self) -> Iterator[None]:
+        """Make a :class:`NoSuchKeyError` name the key as the caller did (relative to the
+        store's prefix, as LocalStore's do); its message keeps the full ``s3://`` URL."""
+        try:
+            yield
+        except NoSuchKeyError as exc:
+            if exc.key is not None and exc.key.startswith(self._prefix):
+                exc.key = exc.key[len(self._prefix) :]
+            raise
+
+    async def _chunks_as_given(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        with self._keys_as_given():
+            async for chunk in chunks:
+                yield chunk
+
     async def head(self, key: str) -> ObjectInfo:
         """Size, ETag, metadata (and a full-object SHA-256 when S3 keeps one)."""
-        reply = await self._context.call("head_object", key=self._full(key), ChecksumMode="ENABLED")
+        with self._keys_as_given():
+            reply = await self._context.call(
+                "head_object", key=self._full(key), ChecksumMode="ENABLED"
+            )
         return info_from_head(key, reply)
 
     async def get_range(self, key: str, offset: int, size: int) -> bytes:
@@ -176,9 +210,10 @@ class S3Store:
             return b""
         full = self._full(key)
         try:
-            reply = await self._context.call(
-                "get_object", key=full, Range=f"bytes={offset}-{offset + size - 1}"
-            )
+            with self._keys_as_given():
+                reply = await self._context.call(
+                    "get_object", key=full, Range=f"bytes={offset}-{offset + size - 1}"
+                )
         except S3OptError as exc:
             if exc.code == "InvalidRange":
                 return b""
@@ -189,26 +224,39 @@ class S3Store:
 
     def get(self, key: str) -> AsyncIterator[bytes]:
         """The object in order, from parallel ranged GETs, ETag-verified at the end."""
-        return stream_object(self._context, self._full(key))
+        return self._chunks_as_given(stream_object(self._context, self._full(key)))
 
     async def download(self, key: str, path: Path | str) -> ObjectInfo:
         """Fetch ``key`` into ``path`` atomically: written beside it, verified, renamed."""
-        info = await download_file(self._context, self._full(key), Path(path))
+        with self._keys_as_given():
+            info = await download_file(self._context, self._full(key), Path(path))
         return replace(info, key=key)
 
     # -- writes ----------------------------------------------------------------------------
 
     async def put(
-        self, key: str, data: bytes, *, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> ObjectInfo:
-        """One verified PUT (up to 5 GiB; use :meth:`upload` for anything large)."""
+        """One verified PUT (up to 5 GiB; use :meth:`upload` for anything large).
+
+        ``storage_class`` (one of :data:`s3opt.protocols.STORAGE_CLASSES`) is sent as
+        ``x-amz-storage-class``; ``None`` leaves S3's default, STANDARD.
+        """
         full = self._full(key)
+        if storage_class is not None:
+            check_storage_class(storage_class)
         if len(data) > MAX_PUT_SIZE:
             raise ValueError(
                 f"put s3://{self.bucket}/{full}: {len(data)} bytes exceeds S3's 5 GiB single-PUT "
                 "limit; use upload()"
             )
-        return self._relative(await put_single(self._context, full, bytes(data), metadata))
+        info = await put_single(self._context, full, bytes(data), metadata, storage_class)
+        return self._relative(info)
 
     async def upload(
         self,
@@ -216,24 +264,34 @@ class S3Store:
         source: Source,
         *,
         metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
         resume_state: Path | None = None,
     ) -> ObjectInfo:
         """Store ``source`` (bytes, a file, or an async stream): one PUT or a multipart upload.
 
-        With ``resume_state`` (a file path; ``source`` must be a :class:`Path`) an
-        interrupted upload keeps its parts and records them there; calling again
-        with the same arguments continues it. See :mod:`s3opt.transfer.upload`.
+        With ``resume_state`` (a file path; ``source`` a :class:`Path` or an async
+        stream) an interrupted upload keeps its parts and records them there;
+        calling again with the same arguments continues it. A stream must yield the
+        same bytes again: recorded parts are checked by SHA-256 and not resent, and
+        a difference raises :class:`s3opt.errors.SourceChangedError` (nothing is
+        stored). The state file is removed on success. See :mod:`s3opt.transfer.upload`.
         """
         full = self._full(key)
+        if storage_class is not None:
+            check_storage_class(storage_class)
         context = self._context
         if isinstance(source, Path):
-            info = await upload_file(context, full, source, metadata, resume_state=resume_state)
-        elif resume_state is not None:
-            raise ValueError("resume_state needs a local file (a Path) as the source")
-        elif isinstance(source, bytes | bytearray | memoryview):
-            info = await upload_bytes(context, full, bytes(source), metadata)
+            info = await upload_file(
+                context, full, source, metadata, storage_class, resume_state=resume_state
+            )
         elif isinstance(source, AsyncIterable):
-            info = await upload_stream(context, full, source, metadata)
+            info = await upload_stream(
+                context, full, source, metadata, storage_class, resume_state=resume_state
+            )
+        elif resume_state is not None:
+            raise ValueError("resume_state needs a local file (a Path) or a stream as the source")
+        elif isinstance(source, bytes | bytearray | memoryview):
+            info = await upload_bytes(context, full, bytes(source), metadata, storage_class)
         else:
             raise TypeError(
                 f"upload source must be bytes, a Path or an async iterable of bytes, "
@@ -253,7 +311,10 @@ class S3Store:
         kwargs: dict[str, Any] = {"part_size": part_size}
         if multipart_threshold is not None:
             kwargs["multipart_threshold"] = multipart_threshold
-        info = await copy_object(self._context, self._full(src_key), self._full(dst_key), **kwargs)
+        with self._keys_as_given():
+            info = await copy_object(
+                self._context, self._full(src_key), self._full(dst_key), **kwargs
+            )
         return self._relative(info)
 
     async def delete(self, keys: Iterable[str]) -> None:
@@ -345,6 +406,47 @@ class S3Store:
             entries.sort(key=lambda entry: entry[0])
             for _, entry in entries:
                 yield entry
+
+    # -- cold storage (the ColdStorage Protocol) -------------------------------------------
+
+    async def request_restore(self, key: str, *, days: int, tier: str) -> bool:
+        """Restore an archived object for ``days`` days at ``tier`` (RestoreObject).
+
+        ``tier``: ``"Expedited"``, ``"Standard"`` or ``"Bulk"``
+        (:class:`s3opt.errors.InvalidRestoreTierError` otherwise). ``True`` when S3
+        accepted a request now (a new restore, or a new expiry for a copy already
+        restored), ``False`` when a restore is already under way;
+        :class:`s3opt.errors.InvalidObjectStateError` for an object not in GLACIER or
+        DEEP_ARCHIVE. Watch :attr:`ObjectInfo.restore` from :meth:`head` for the end.
+        """
+        with self._keys_as_given():
+            return await request_restore(self._context, self._full(key), days=days, tier=tier)
+
+    async def part_checksums(self, key: str) -> tuple[PartInfo, ...]:
+        """The parts of a multipart object and the SHA-256 S3 verified for each.
+
+        ``()`` for a single-PUT object (compare :attr:`ObjectInfo.checksum` from
+        :meth:`head` instead); :class:`s3opt.errors.ChecksumUnavailableError` for a
+        multipart object S3 lists no part SHA-256s for.
+        """
+        with self._keys_as_given():
+            return await part_checksums(self._context, self._full(key))
+
+    async def lifecycle_rules(self) -> builtins.list[dict[str, Any]]:
+        """The bucket's lifecycle rules in the S3 API's shape (``[]`` when it has none).
+
+        Rules belong to the whole bucket: their ``Filter`` prefixes are full keys,
+        not relative to this store's prefix (``store.url.key``).
+        """
+        return await lifecycle_rules(self._context)
+
+    async def put_lifecycle_rules(self, rules: Sequence[Mapping[str, Any]]) -> None:
+        """Make ``rules`` the bucket's whole lifecycle configuration; ``[]`` deletes it.
+
+        Rules already there and not in ``rules`` are gone afterwards: read them with
+        :meth:`lifecycle_rules` first to change one.
+        """
+        await put_lifecycle_rules(self._context, rules)
 
     # -- multipart housekeeping ------------------------------------------------------------
 

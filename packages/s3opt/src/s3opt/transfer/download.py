@@ -22,16 +22,18 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from s3opt._requests import BODY_BYTES, BodySink
 from s3opt.errors import ChecksumMismatchError, S3OptError
-from s3opt.protocols import ObjectInfo
+from s3opt.protocols import ObjectInfo, RestoreStatus
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.multipart import etag_is_md5, etag_of
 from s3opt.transfer.parts import plan_ranges
@@ -44,6 +46,7 @@ __all__ = [
     "fetch_range",
     "fetch_range_into",
     "info_from_head",
+    "restore_status",
     "stream_object",
 ]
 
@@ -69,8 +72,37 @@ class ObjectLayout:
     """Whether the ETag is an MD5 (false for SSE-KMS / SSE-C objects)."""
 
 
+_ONGOING: Final = re.compile(r'ongoing-request\s*=\s*"(true|false)"', re.IGNORECASE)
+_EXPIRY: Final = re.compile(r'expiry-date\s*=\s*"([^"]+)"', re.IGNORECASE)
+
+
+def restore_status(header: str | None) -> RestoreStatus | None:
+    """Parse ``x-amz-restore`` (``ongoing-request="false", expiry-date="<RFC 1123 date>"``).
+
+    S3 API Reference, HeadObject, "x-amz-restore". ``None`` without the header, or
+    when it does not say whether the restore is ongoing.
+    """
+    if not header:
+        return None
+    ongoing = _ONGOING.search(header)
+    if ongoing is None:
+        _logger.debug("unrecognised x-amz-restore header %r", header)
+        return None
+    expiry = None
+    found = _EXPIRY.search(header)
+    if found is not None:
+        try:
+            expiry = parsedate_to_datetime(found.group(1))
+        except (TypeError, ValueError):
+            _logger.debug("unrecognised expiry-date in x-amz-restore %r", header)
+    return RestoreStatus(ongoing=ongoing.group(1).lower() == "true", expiry=expiry)
+
+
 def info_from_head(key: str, head: dict[str, Any]) -> ObjectInfo:
-    """An :class:`ObjectInfo` from a ``head_object`` response (``key`` as the caller names it)."""
+    """An :class:`ObjectInfo` from a ``head_object`` response (``key`` as the caller names it).
+
+    S3 omits ``x-amz-storage-class`` for STANDARD objects: it is reported as ``"STANDARD"``.
+    """
     checksum = None
     sha = head.get("ChecksumSHA256")
     kind = head.get("ChecksumType")
@@ -83,9 +115,10 @@ def info_from_head(key: str, head: dict[str, Any]) -> ObjectInfo:
         size=int(head.get("ContentLength", 0)),
         etag=etag_of(head),
         last_modified=head.get("LastModified"),
-        storage_class=head.get("StorageClass"),
+        storage_class=head.get("StorageClass") or "STANDARD",
         metadata=dict(head.get("Metadata") or {}),
         checksum=checksum,
+        restore=restore_status(head.get("Restore")),
     )
 
 

@@ -16,13 +16,14 @@ them only the SHA-256 checksums (verified by S3) and the size are checked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from s3opt.errors import ChecksumMismatchError, NoSuchUploadError, S3OptError
-from s3opt.protocols import ObjectInfo
+from s3opt.protocols import ObjectInfo, PartInfo
 from s3opt.transfer.context import TransferContext
 from s3opt.transfer.parts import PartDigest, digest_part, multipart_etag
 from s3opt.transfer.resume import PartRecord
@@ -36,6 +37,7 @@ __all__ = [
     "PartBody",
     "etag_is_md5",
     "etag_of",
+    "part_info",
     "put_single",
 ]
 
@@ -58,8 +60,17 @@ def etag_is_md5(response: Mapping[str, Any]) -> bool:
     return not sse.startswith("aws:kms") and not response.get("SSECustomerAlgorithm")
 
 
-def _metadata_params(metadata: Mapping[str, str] | None) -> dict[str, Any]:
-    return {"Metadata": dict(metadata)} if metadata else {}
+def _object_params(metadata: Mapping[str, str] | None, storage_class: str | None) -> dict[str, Any]:
+    """What PutObject and CreateMultipartUpload carry about the object beyond its bytes."""
+    params: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
+    if storage_class is not None:
+        params["StorageClass"] = storage_class
+    return params
+
+
+def part_info(record: PartRecord) -> PartInfo:
+    """A part as :class:`ObjectInfo` reports it: its SHA-256 as ``"sha256:<hex>"``."""
+    return PartInfo(record.number, record.size, "sha256:" + base64.b64decode(record.sha256).hex())
 
 
 def _checksum_params(digest: PartDigest) -> dict[str, Any]:
@@ -85,7 +96,11 @@ def _check_etag(
 
 
 async def put_single(
-    context: TransferContext, key: str, data: bytes, metadata: Mapping[str, str] | None
+    context: TransferContext,
+    key: str,
+    data: bytes,
+    metadata: Mapping[str, str] | None,
+    storage_class: str | None = None,
 ) -> ObjectInfo:
     """Store ``data`` with one verified PUT (``key`` is the full S3 key)."""
     digest = await asyncio.to_thread(digest_part, data)
@@ -95,7 +110,7 @@ async def put_single(
         nbytes=len(data),
         Body=data,
         **_checksum_params(digest),
-        **_metadata_params(metadata),
+        **_object_params(metadata, storage_class),
     )
     etag = _check_etag(context, key, response, digest.etag, "PUT")
     context.record_sent(len(data))
@@ -103,6 +118,7 @@ async def put_single(
         key=key,
         size=len(data),
         etag=etag,
+        storage_class=storage_class or "STANDARD",
         metadata=dict(metadata or {}),
         checksum=f"sha256:{digest.sha256.hex()}",
     )
@@ -152,7 +168,11 @@ class MultipartUpload:
 
     @classmethod
     def starting(
-        cls, context: TransferContext, key: str, metadata: Mapping[str, str] | None
+        cls,
+        context: TransferContext,
+        key: str,
+        metadata: Mapping[str, str] | None,
+        storage_class: str | None = None,
     ) -> MultipartUpload:
         """An upload whose CreateMultipartUpload is still on its way (one round trip).
 
@@ -163,7 +183,9 @@ class MultipartUpload:
         ``""`` until :meth:`ready` has returned.
         """
         upload = cls(context, key, "")
-        upload._pending = asyncio.ensure_future(cls.create(context, key, metadata))
+        upload._pending = asyncio.ensure_future(
+            cls.create(context, key, metadata, storage_class=storage_class)
+        )
         return upload
 
     async def ready(self) -> None:
@@ -183,6 +205,7 @@ class MultipartUpload:
         key: str,
         metadata: Mapping[str, str] | None,
         *,
+        storage_class: str | None = None,
         checksums: bool = True,
         **params: Any,
     ) -> MultipartUpload:
@@ -191,7 +214,10 @@ class MultipartUpload:
         if checksums:
             params["ChecksumAlgorithm"] = CHECKSUM_ALGORITHM
         response = await context.call(
-            "create_multipart_upload", key=key, **params, **_metadata_params(metadata)
+            "create_multipart_upload",
+            key=key,
+            **params,
+            **_object_params(metadata, storage_class),
         )
         upload_id = str(response["UploadId"])
         _logger.debug("s3://%s/%s: multipart upload %s", context.bucket, key, upload_id)
@@ -238,7 +264,10 @@ class MultipartUpload:
     async def complete(
         self, parts: list[PartRecord], size: int, metadata: Mapping[str, str] | None
     ) -> ObjectInfo:
-        """Complete with ``parts`` (in order), then verify the object's ETag and size."""
+        """Complete with ``parts`` (in order), then verify the object's ETag and size.
+
+        The result lists every part (:attr:`ObjectInfo.parts`) with the SHA-256 S3 verified.
+        """
         await self.ready()
         context = self._context
         try:
@@ -282,8 +311,10 @@ class MultipartUpload:
             size=size,
             etag=etag,
             last_modified=head.get("LastModified"),
-            storage_class=head.get("StorageClass"),
+            storage_class=head.get("StorageClass") or "STANDARD",
             metadata=dict(metadata or {}),
+            # Server-side copies carry no part checksums: nothing to report for them.
+            parts=tuple(part_info(p) for p in parts) if all(p.sha256 for p in parts) else (),
         )
 
     async def _delete_bad_object(self) -> None:

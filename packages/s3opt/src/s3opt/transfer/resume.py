@@ -9,9 +9,12 @@ so a crash leaves either the old or the new state, never a torn one::
 
 ``source`` identifies the local file (size, modification time in ns, inode):
 a file whose identity differs is not the one the parts came from, and its
-upload starts over. Every recorded part had its ETag checked against the
-MD5 of the bytes read, so the final multipart ETag can be computed from
-the state alone.
+upload starts over. For a stream ``source`` is ``null``: a stream has no
+identity, so each recorded part's ``sha256`` is compared with the part the
+stream yields again (``part_size`` fixes the cut points:
+:func:`s3opt.transfer.parts.stream_part_size` from it). Every recorded part
+had its ETag checked against the MD5 of the bytes read, so the final
+multipart ETag can be computed from the state alone.
 """
 
 from __future__ import annotations
@@ -78,13 +81,14 @@ class PartRecord:
 
 @dataclass(slots=True)
 class ResumeState:
-    """Everything needed to continue a multipart upload of a local file."""
+    """Everything needed to continue a multipart upload of a local file or a stream."""
 
     bucket: str
     key: str
     upload_id: str
     part_size: int
-    source: SourceIdentity
+    source: SourceIdentity | None
+    """The local file's identity; ``None`` for a stream."""
     parts: dict[int, PartRecord] = field(default_factory=dict)
 
     def record(self, part: PartRecord) -> None:
@@ -98,7 +102,9 @@ class ResumeState:
             "key": self.key,
             "upload_id": self.upload_id,
             "part_size": self.part_size,
-            "source": {
+            "source": None
+            if self.source is None
+            else {
                 "size": self.source.size,
                 "mtime_ns": self.source.mtime_ns,
                 "inode": self.source.inode,
@@ -152,7 +158,9 @@ class ResumeState:
             key=_typed(raw["key"], str),
             upload_id=_typed(raw["upload_id"], str),
             part_size=_typed(raw["part_size"], int),
-            source=SourceIdentity(
+            source=None
+            if src is None
+            else SourceIdentity(
                 _typed(src["size"], int), _typed(src["mtime_ns"], int), _typed(src["inode"], int)
             ),
         )

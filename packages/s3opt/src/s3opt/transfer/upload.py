@@ -10,8 +10,11 @@
   not with a resume state file, which must name the upload before any part).
 * A failed upload is aborted, so no parts stay stored. With a resume state
   file, an interrupted upload (cancelled, or given up after retries on
-  throttles, transient errors or an unreachable endpoint) keeps its parts and
-  the file; the next call with the same file continues where it stopped.
+  throttles, transient errors or an unreachable endpoint; for a stream, also
+  the stream's own failure) keeps its parts and the file; the next call with
+  the same file, or a stream yielding the same bytes, continues where it
+  stopped. A stream's recorded parts are checked against the bytes it yields
+  again (SHA-256) and not sent twice.
 * A local file is read once, part by part, and checked (size, mtime in ns,
   inode) before each part and after the last: a change aborts the upload with
   :class:`SourceChangedError`; a mix of old and new bytes is never stored.
@@ -30,6 +33,7 @@ from typing import Final
 from s3opt.errors import (
     EndpointUnavailableError,
     NoSuchUploadError,
+    S3OptError,
     SourceChangedError,
     ThrottledError,
     TransientError,
@@ -37,8 +41,14 @@ from s3opt.errors import (
 from s3opt.protocols import ObjectInfo
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.multipart import MultipartUpload, put_single
-from s3opt.transfer.parts import plan_parts, stream_part_size
-from s3opt.transfer.resume import PartRecord, ResumeState, SourceIdentity, remove_state
+from s3opt.transfer.parts import digest_part, plan_parts, stream_part_size
+from s3opt.transfer.resume import (
+    PartRecord,
+    ResumeState,
+    ResumeStateError,
+    SourceIdentity,
+    remove_state,
+)
 
 __all__ = ["upload_bytes", "upload_file", "upload_stream"]
 
@@ -97,8 +107,10 @@ async def _run(
     size: Callable[[], int],
     before_complete: Callable[[], None] = lambda: None,
     journal: _Journal | None = None,
+    keep: Callable[[BaseException], bool] = _resumable,
 ) -> ObjectInfo:
-    """Send, complete and verify; abort on failure unless the journal keeps it resumable."""
+    """Send, complete and verify; abort on failure unless the journal keeps it resumable
+    (``keep(exc)`` says which failures do)."""
     started = time.monotonic()
 
     def on_part(record: PartRecord) -> None:
@@ -114,7 +126,7 @@ async def _run(
             raise RuntimeError(f"parts missing before completion: {sorted(records)}")
         info = await upload.complete(ordered, size(), metadata)
     except BaseException as exc:
-        if journal is not None and _resumable(exc):
+        if journal is not None and keep(exc):
             journal.save()
             _logger.info(
                 "upload of s3://%s/%s stopped (%s): resumable from %s",
@@ -161,12 +173,16 @@ class _Journal:
 
 
 async def upload_bytes(
-    context: TransferContext, key: str, data: bytes, metadata: Mapping[str, str] | None
+    context: TransferContext,
+    key: str,
+    data: bytes,
+    metadata: Mapping[str, str] | None,
+    storage_class: str | None = None,
 ) -> ObjectInfo:
     """Store ``data`` (one PUT below the threshold, multipart above)."""
     size = len(data)
     if size < context.config.multipart_threshold:
-        return await put_single(context, key, bytes(data), metadata)
+        return await put_single(context, key, bytes(data), metadata, storage_class)
     part_size = context.part_size_for(size)
     view = memoryview(data)
 
@@ -174,7 +190,7 @@ async def upload_bytes(
         for span in plan_parts(size, part_size):
             yield span.number, bytes(view[span.offset : span.offset + span.length])
 
-    upload = MultipartUpload.starting(context, key, metadata)
+    upload = MultipartUpload.starting(context, key, metadata, storage_class)
     return await _run(context, upload, parts(), {}, metadata, size=lambda: size)
 
 
@@ -208,6 +224,7 @@ async def upload_file(
     key: str,
     path: Path,
     metadata: Mapping[str, str] | None,
+    storage_class: str | None = None,
     *,
     resume_state: Path | None = None,
 ) -> ObjectInfo:
@@ -237,12 +254,14 @@ async def upload_file(
             check()
             if data is None:
                 raise _changed(context, key, path, "shrank")
-            return await put_single(context, key, data, metadata)
+            return await put_single(context, key, data, metadata, storage_class)
         if resumed is None and resume_state is None:
-            upload = MultipartUpload.starting(context, key, metadata)
+            upload = MultipartUpload.starting(context, key, metadata, storage_class)
             state = ResumeState(context.bucket, key, "", context.part_size_for(size), identity)
         elif resumed is None:
-            upload = await MultipartUpload.create(context, key, metadata)
+            upload = await MultipartUpload.create(
+                context, key, metadata, storage_class=storage_class
+            )
             state = ResumeState(
                 context.bucket, key, upload.upload_id, context.part_size_for(size), identity
             )
@@ -282,6 +301,12 @@ async def _resume(
 ) -> tuple[MultipartUpload, ResumeState] | None:
     """The upload to continue, with the parts S3 still holds intact; ``None`` to start over."""
     state = ResumeState.load(state_path, bucket=context.bucket, key=key)
+    if state.source is None:
+        raise ResumeStateError(
+            f"resume state {str(state_path)!r} is for a stream upload, not a file",
+            bucket=context.bucket,
+            key=key,
+        )
     upload = MultipartUpload(context, key, state.upload_id)
     if state.source != identity:
         _logger.warning(
@@ -324,53 +349,178 @@ async def _resume(
 # -- streams --------------------------------------------------------------------------------
 
 
+class _StreamCutter:
+    """Cuts a stream into parts at fixed points: part ``n`` is
+    ``stream_part_size(n, base)`` bytes (the last one shorter), so the same stream
+    is cut the same way on every run."""
+
+    __slots__ = ("_iterator", "buffer", "ended", "total")
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._iterator = aiter(stream)
+        self.buffer = bytearray()
+        self.ended = False
+        self.total = 0
+        """Bytes handed out as parts so far."""
+
+    async def fill(self, size: int) -> None:
+        """Buffer until ``size`` bytes are held or the stream ends."""
+        while not self.ended and len(self.buffer) < size:
+            try:
+                self.buffer += await anext(self._iterator)
+            except StopAsyncIteration:
+                self.ended = True
+
+    async def parts(self, base: int) -> _PartSource:
+        number = 1
+        while True:
+            target = stream_part_size(number, base)
+            await self.fill(target)
+            if not self.buffer and self.ended and number > 1:
+                return
+            with memoryview(self.buffer) as view:
+                data = bytes(view[:target])
+            del self.buffer[:target]
+            self.total += len(data)
+            yield number, data
+            number += 1
+            if self.ended and not self.buffer:
+                return
+
+
+def _stream_changed(context: TransferContext, key: str, what: str) -> SourceChangedError:
+    return SourceChangedError(
+        f"resumed upload to s3://{context.bucket}/{key}: {what}; the stream is not the one "
+        "the recorded parts came from, so the upload was aborted and nothing was stored",
+        bucket=context.bucket,
+        key=key,
+    )
+
+
+def _stream_resumable(exc: BaseException) -> bool:
+    """A stream upload is kept on an interruption, including the stream's own failure;
+    s3opt's fatal errors (a changed stream, a refused request) abort it."""
+    return _resumable(exc) or not isinstance(exc, S3OptError)
+
+
 async def upload_stream(
     context: TransferContext,
     key: str,
     stream: AsyncIterable[bytes],
     metadata: Mapping[str, str] | None,
+    storage_class: str | None = None,
+    *,
+    resume_state: Path | None = None,
 ) -> ObjectInfo:
     """Store a stream of unknown length with memory bounded by the window plus one part.
 
     The first ``multipart_threshold`` bytes are buffered to decide: a stream
     that ends sooner takes one PUT. Part sizes follow :func:`stream_part_size`
     (doubling every 800 parts so 10,000 parts reach 5 TiB).
+
+    With ``resume_state`` the part size is recorded with the parts: an
+    interrupted upload (the stream failing, cancellation, S3 unavailable) is
+    kept, and a later call with the same stream continues it. Recorded parts
+    are not sent again once the stream yields the same bytes for them (same
+    size and SHA-256); different bytes raise :class:`SourceChangedError` and
+    abort the upload.
     """
     config = context.config
-    iterator = aiter(stream)
-    buffer = bytearray()
-    ended = False
-    first = stream_part_size(1, config.part_size_min)
-    while len(buffer) < max(config.multipart_threshold, first):
-        try:
-            buffer += await anext(iterator)
-        except StopAsyncIteration:
-            ended = True
-            break
-    if ended and len(buffer) < config.multipart_threshold:
-        return await put_single(context, key, bytes(buffer), metadata)
-    total = 0
+    cutter = _StreamCutter(stream)
+    await cutter.fill(max(config.multipart_threshold, stream_part_size(1, config.part_size_min)))
+    if cutter.ended and len(cutter.buffer) < config.multipart_threshold:
+        if resume_state is not None and resume_state.exists():
+            await _forget_stream_upload(context, key, resume_state)
+        return await put_single(context, key, bytes(cutter.buffer), metadata, storage_class)
+    if resume_state is None:
+        upload = MultipartUpload.starting(context, key, metadata, storage_class)
+        plain = cutter.parts(config.part_size_min)
+        return await _run(context, upload, plain, {}, metadata, size=lambda: cutter.total)
+    resumed = None
+    if resume_state.exists():
+        resumed = await _resume_stream(context, key, resume_state)
+    if resumed is None:
+        upload = await MultipartUpload.create(context, key, metadata, storage_class=storage_class)
+        base = stream_part_size(1, config.part_size_min)
+        state = ResumeState(context.bucket, key, upload.upload_id, base, None)
+    else:
+        upload, state = resumed
+    journal = _Journal(state, resume_state)
+    journal.save()
+    recorded = dict(state.parts)
 
     async def parts() -> _PartSource:
-        nonlocal buffer, total, ended
-        number = 1
-        while True:
-            target = stream_part_size(number, config.part_size_min)
-            while not ended and len(buffer) < target:
-                try:
-                    buffer += await anext(iterator)
-                except StopAsyncIteration:
-                    ended = True
-            if not buffer and (ended and number > 1):
-                return
-            with memoryview(buffer) as view:
-                data = bytes(view[:target])
-            del buffer[:target]
-            total += len(data)
-            yield number, data
-            number += 1
-            if ended and not buffer:
-                return
+        last = 0
+        async for number, data in cutter.parts(state.part_size):
+            last = number
+            record = recorded.get(number)
+            if record is None:
+                yield number, data
+                continue
+            digest = await asyncio.to_thread(digest_part, data)
+            if (len(data), digest.checksum_sha256) != (record.size, record.sha256):
+                raise _stream_changed(context, key, f"part {number} differs from the recorded one")
+            context.stats.parts_reused += 1
+        if recorded and max(recorded) > last:
+            raise _stream_changed(
+                context, key, f"it ended at part {last}, {max(recorded)} were sent"
+            )
 
-    upload = MultipartUpload.starting(context, key, metadata)
-    return await _run(context, upload, parts(), {}, metadata, size=lambda: total)
+    return await _run(
+        context,
+        upload,
+        parts(),
+        state.parts,
+        metadata,
+        size=lambda: cutter.total,
+        journal=journal,
+        keep=_stream_resumable,
+    )
+
+
+async def _resume_stream(
+    context: TransferContext, key: str, state_path: Path
+) -> tuple[MultipartUpload, ResumeState] | None:
+    """The stream upload to continue with the parts S3 still holds; ``None`` to start over."""
+    state = ResumeState.load(state_path, bucket=context.bucket, key=key)
+    if state.source is not None:
+        raise ResumeStateError(
+            f"resume state {str(state_path)!r} is for a file upload, not a stream",
+            bucket=context.bucket,
+            key=key,
+        )
+    upload = MultipartUpload(context, key, state.upload_id)
+    try:
+        stored = await upload.list_parts()
+    except NoSuchUploadError:
+        _logger.warning(
+            "s3://%s/%s: upload %s no longer exists; starting over",
+            context.bucket,
+            key,
+            state.upload_id,
+        )
+        remove_state(state_path)
+        return None
+    state.parts = {
+        number: record
+        for number, record in state.parts.items()
+        if stored.get(number) == (record.etag, record.size)
+    }
+    _logger.info(
+        "s3://%s/%s: resuming stream upload %s with %d recorded parts intact",
+        context.bucket,
+        key,
+        state.upload_id,
+        len(state.parts),
+    )
+    return upload, state
+
+
+async def _forget_stream_upload(context: TransferContext, key: str, state_path: Path) -> None:
+    """A stream now too short for multipart: abort its earlier upload (a changed stream if
+    parts were recorded)."""
+    state = ResumeState.load(state_path, bucket=context.bucket, key=key)
+    await MultipartUpload(context, key, state.upload_id).abort()
+    remove_state(state_path)
+    if state.parts:
+        raise _stream_changed(context, key, "it is now shorter than one part")
