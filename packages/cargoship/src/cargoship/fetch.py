@@ -1,0 +1,378 @@
+"""Reading an archive from a store: the whole stream in order, or some members by ranged reads.
+
+Every byte and GET goes through an :class:`ArchiveFetcher`, which counts them
+(what ``restore`` and ``verify`` report as fetched). Two ways to read:
+
+* the whole object in order (:meth:`ArchiveFetcher.stream`: the store's
+  parallel ranged GETs, delivered in order) handed to a worker thread as a
+  blocking binary file (:class:`StreamBridge`, :func:`run_with_stream`), where
+  tar parsing, hashing and disk writes run off the event loop;
+* the frames of chosen members only (:func:`member_chunks`): ranged reads
+  through :class:`blobcodec.seekable.AsyncSeekableReader` for seekable zstd
+  ("Zstandard Seekable Format" 0.1.0), plain ranges of the tar for ``none``.
+
+Memory stays bounded: a stream holds the store's read-ahead window plus one
+chunk; a member is read in frame-aligned slices of at most :data:`SLICE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from blobcodec.checksum import sha256_tag
+from blobcodec.errors import CorruptDataError, TruncatedDataError
+from blobcodec.index import ArchiveIndex, Member
+from blobcodec.protocols import StreamDecompressor
+from blobcodec.seekable import AsyncSeekableReader, SeekTable
+from cargoship.errors import CargoshipError, IntegrityError, RetrievalRequiredError
+from s3opt import ObjectInfo, ObjectStore
+
+__all__ = [
+    "COLD_CLASSES",
+    "SLICE_BYTES",
+    "ArchiveFetcher",
+    "DecompressedReader",
+    "FetchCancelledError",
+    "SequentialReadAt",
+    "StreamBridge",
+    "check_seek_table",
+    "ensure_available",
+    "member_chunks",
+    "run_with_stream",
+]
+
+SLICE_BYTES = 8 << 20
+"""Most uncompressed bytes one ranged read of a member asks for (whole frames, at least one)."""
+
+COLD_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+"""Storage classes whose objects must be retrieved before they can be read."""
+
+_READ_BYTES = 1 << 20  # compressed bytes a DecompressedReader takes from its stream at once
+_POLL_SECONDS = 0.25  # how often a waiting worker thread looks whether it was cancelled
+
+_T = TypeVar("_T")
+
+
+class FetchCancelledError(CargoshipError):
+    """The coroutine that started a worker thread was cancelled; the thread stops reading."""
+
+
+@dataclass(slots=True)
+class ArchiveFetcher:
+    """Reads objects from ``store``, counting the bytes received and the GET requests made.
+
+    A whole-object stream counts one request per chunk the store delivers
+    (:class:`s3opt.S3Store` delivers one chunk per ranged GET).
+    """
+
+    store: ObjectStore
+    bytes_fetched: int = 0
+    requests: int = 0
+
+    async def read_range(self, key: str, offset: int, size: int) -> bytes:
+        """``size`` bytes of ``key`` from ``offset``: one ranged GET."""
+        data = await self.store.get_range(key, offset, size)
+        self.requests += 1
+        self.bytes_fetched += len(data)
+        return data
+
+    async def stream(self, key: str) -> AsyncGenerator[bytes, None]:
+        """The whole object ``key`` in order."""
+        chunks = self.store.get(key)
+        try:
+            async for chunk in chunks:
+                self.requests += 1
+                self.bytes_fetched += len(chunk)
+                yield chunk
+        finally:
+            if isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
+
+    async def read_all(self, key: str) -> bytes:
+        """A small object (an index) whole."""
+        return b"".join([chunk async for chunk in self.stream(key)])
+
+    async def load_index(self, key: str) -> ArchiveIndex:
+        """The member index stored at ``key``; IntegrityError when it does not parse."""
+        data = await self.read_all(key)
+        try:
+            return ArchiveIndex.load(data)
+        except CorruptDataError as error:
+            raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
+
+    async def open_seekable(
+        self, key: str, size: int, *, remember: dict[tuple[int, int], bytes] | None = None
+    ) -> AsyncSeekableReader:
+        """A reader of the seekable zstd archive ``key`` of ``size`` bytes (one tail read, rarely
+        two); the reads it made are kept in ``remember`` under ``(offset, size)`` if given."""
+
+        async def read_at(offset: int, length: int) -> bytes:
+            data = await self.read_range(key, offset, length)
+            if remember is not None:
+                remember[(offset, length)] = data
+            return data
+
+        try:
+            return await AsyncSeekableReader.open(read_at, size)
+        except CorruptDataError as error:
+            raise IntegrityError(f"archive {key}: {error}", (f"seek table: {error}",)) from error
+
+
+async def ensure_available(store: ObjectStore, key: str) -> ObjectInfo:
+    """HEAD of the archive object ``key``; RetrievalRequiredError while it is in a cold class
+    and not restored."""
+    info = await store.head(key)
+    if info.storage_class in COLD_CLASSES and (info.restore is None or info.restore.ongoing):
+        state = "is being retrieved" if info.restore is not None else "has not been retrieved"
+        raise RetrievalRequiredError(
+            f"archive {key} is in {info.storage_class} and {state}; "
+            "request a retrieval first (cargoship restore --tier, then --wait)"
+        )
+    return info
+
+
+def check_seek_table(index: ArchiveIndex, table: SeekTable, compressed_size: int) -> list[str]:
+    """What differs between the archive's seek table and the one ``index`` was made for."""
+    problems = []
+    found = (len(table.frames), table.decompressed_size, compressed_size)
+    expected = (index.frame_count, index.size, index.compressed_size)
+    if found != expected:
+        problems.append(
+            "seek table: the index describes {} frames, {} bytes uncompressed, {} bytes "
+            "compressed; the archive has {} frames, {} and {} bytes".format(*expected, *found)
+        )
+    digest = sha256_tag(table.encode())
+    if digest != index.seek_table_sha256:
+        problems.append(
+            f"seek table: its sha256 is {digest}, the index records {index.seek_table_sha256}"
+        )
+    return problems
+
+
+def _slices(reader: AsyncSeekableReader, member: Member) -> list[tuple[int, int]]:
+    """``(offset, size)`` reads covering ``member``'s data, each of whole frames up to a slice."""
+    frames = reader.table.covering(member.offset, member.size)
+    if [frame.index for frame in frames] != list(member.frames):
+        raise IntegrityError(
+            f"member {member.path!r}: the index places its data in frames {member.frames}, "
+            f"the archive in {[frame.index for frame in frames]}",
+            (f"{member.path}: frames differ from the index",),
+        )
+    end = member.offset + member.size
+    reads: list[tuple[int, int]] = []
+    start = member.offset
+    group_start = frames[0].decompressed_offset if frames else start
+    for frame in frames:
+        if frame.decompressed_end - group_start >= SLICE_BYTES or frame is frames[-1]:
+            stop = min(frame.decompressed_end, end)
+            reads.append((start, stop - start))
+            start = group_start = stop
+    return reads
+
+
+async def member_chunks(
+    fetcher: ArchiveFetcher,
+    key: str,
+    member: Member,
+    reader: AsyncSeekableReader | None,
+) -> AsyncIterator[bytes]:
+    """The data of ``member`` in slices: frames through ``reader``, or plain tar ranges of ``key``
+    (``reader`` None, an uncompressed archive)."""
+    if reader is None:
+        for offset in range(member.offset, member.offset + member.size, SLICE_BYTES):
+            length = min(SLICE_BYTES, member.offset + member.size - offset)
+            data = await fetcher.read_range(key, offset, length)
+            if len(data) != length:
+                raise IntegrityError(
+                    f"archive {key} ends inside member {member.path!r}",
+                    (f"{member.path}: archive truncated",),
+                )
+            yield data
+        return
+    for offset, length in _slices(reader, member):
+        try:
+            yield await reader.read(offset, length)
+        except CorruptDataError as error:
+            raise IntegrityError(
+                f"archive {key}, member {member.path!r}: {error}", (f"{member.path}: {error}",)
+            ) from error
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+
+
+class StreamBridge:
+    """A blocking binary file over an async stream of chunks, read from one worker thread.
+
+    Each refill asks the event loop for the next chunk and waits; the stream's
+    own read-ahead (the store's parallel GETs) keeps running meanwhile.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._chunks = chunks
+        self._loop = loop
+        self._buffer = memoryview(b"")
+        self._ended = False
+        self._cancelled = threading.Event()
+        self.position = 0
+        """Bytes handed out (or skipped) so far."""
+
+    def cancel(self) -> None:
+        """Make the reading thread stop at its next wait (FetchCancelledError there)."""
+        self._cancelled.set()
+
+    def _refill(self) -> bool:
+        if self._ended:
+            return False
+        future = asyncio.run_coroutine_threadsafe(_next_chunk(self._chunks), self._loop)
+        while True:
+            try:
+                chunk = future.result(timeout=_POLL_SECONDS)
+                break
+            except TimeoutError:
+                if self._cancelled.is_set():
+                    future.cancel()
+                    raise FetchCancelledError("restore cancelled") from None
+        if chunk is None:
+            self._ended = True
+            return False
+        self._buffer = memoryview(chunk)
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative); ``b""`` only at the end."""
+        if size < 0:
+            parts = [bytes(self._buffer)]
+            while self._refill():
+                parts.append(bytes(self._buffer))
+            self._buffer = memoryview(b"")
+            data = b"".join(parts)
+        else:
+            if not self._buffer and not self._refill():
+                return b""
+            data = bytes(self._buffer[:size])
+            self._buffer = self._buffer[len(data) :]
+        self.position += len(data)
+        return data
+
+    def read_exactly(self, size: int) -> bytes:
+        """``size`` bytes, fewer only where the stream ends."""
+        parts = []
+        left = size
+        while left > 0 and (piece := self.read(left)):
+            parts.append(piece)
+            left -= len(piece)
+        return b"".join(parts)
+
+    def skip(self, size: int) -> None:
+        """Drop the next ``size`` bytes."""
+        while size > 0 and (piece := self.read(min(size, 1 << 20))):
+            size -= len(piece)
+
+
+async def run_with_stream(
+    chunks: AsyncGenerator[bytes, None], work: Callable[[StreamBridge], _T]
+) -> _T:
+    """Run ``work`` in a worker thread, reading ``chunks`` through a :class:`StreamBridge`.
+
+    Errors from the stream (the store's typed errors) reach ``work`` where it
+    reads and come out here unchanged. If this coroutine is cancelled, the
+    thread is told to stop and awaited before the cancellation goes on, so no
+    thread is left waiting on a closed loop. The stream is closed in every case.
+    """
+    bridge = StreamBridge(chunks, asyncio.get_running_loop())
+    task = asyncio.ensure_future(asyncio.to_thread(work, bridge))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        bridge.cancel()
+        await asyncio.wait([task])
+        raise
+    finally:
+        await chunks.aclose()
+
+
+class DecompressedReader:
+    """A blocking binary file of the decompressed bytes of a compressed :class:`StreamBridge`.
+
+    Output per ``read`` is bounded by the size asked for (``StreamDecompressor``'s
+    ``max_length``), so a decompression bomb never lands in memory at once.
+    """
+
+    def __init__(self, source: StreamBridge, decompressor: StreamDecompressor) -> None:
+        self._source = source
+        self._decompressor = decompressor
+        self._out = memoryview(b"")
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` decompressed bytes; ``b""`` at the end of the compressed stream.
+
+        TruncatedDataError when the compressed stream stops inside a frame.
+        """
+        if size == 0:
+            return b""
+        if not self._out:
+            self._out = memoryview(self._decompress_more())
+        data = bytes(self._out if size < 0 else self._out[:size])
+        self._out = self._out[len(data) :]
+        return data
+
+    def _decompress_more(self) -> bytes:
+        """The next piece of output, at most :data:`_READ_BYTES`; ``b""`` at the end."""
+        while True:
+            if not self._decompressor.needs_input:
+                out = self._decompressor.decompress(b"", _READ_BYTES)
+                if out:
+                    return out
+                continue
+            chunk = self._source.read(_READ_BYTES)
+            if not chunk:
+                if not self._decompressor.eof:
+                    raise TruncatedDataError(
+                        f"the archive ends at byte {self._source.position} "
+                        "inside a compressed frame"
+                    )
+                return b""
+            out = self._decompressor.decompress(chunk, _READ_BYTES)
+            if out:
+                return out
+
+    def drain(self) -> int:
+        """Read to the end (what follows the tar's end blocks), checking the stream is whole;
+        returns the bytes read."""
+        total = 0
+        while piece := self.read(_READ_BYTES):
+            total += len(piece)
+        return total
+
+
+class SequentialReadAt:
+    """``read_at`` for :class:`blobcodec.seekable.SeekableReader` over a stream read in order.
+
+    The ranges fetched when the archive was opened (its tail) are served from
+    ``remembered``; every other read must start at or after the previous one's
+    end, as reading the frames in order does.
+    """
+
+    def __init__(self, source: StreamBridge, remembered: dict[tuple[int, int], bytes]) -> None:
+        self._source = source
+        self._remembered = remembered
+
+    def __call__(self, offset: int, size: int) -> bytes:
+        cached = self._remembered.get((offset, size))
+        if cached is not None:
+            return cached
+        if offset < self._source.position:
+            raise ValueError(
+                f"read at byte {offset} is behind the stream, already at {self._source.position}"
+            )
+        self._source.skip(offset - self._source.position)
+        return self._source.read_exactly(size)

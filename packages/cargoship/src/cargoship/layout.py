@@ -1,0 +1,173 @@
+"""Where an archive's objects live under the user's prefix, and how archives are found.
+
+Each ship writes, directly under the prefix (keys relative to it)::
+
+    <name>.tar.zst | .tar.lz4 | .tar.gz | .tar   the archive, in the requested storage class
+    <name>.index             the member index (zstd and none only), always STANDARD
+    <name>.inventory.yaml    the inventory, always STANDARD, written LAST
+
+``<name>`` is the UTC time the ship started, ``20261121T101500Z``, so names
+sort in time order. An archive is complete exactly when its inventory exists:
+an archive object without one is what an interrupted ship leaves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
+
+from cargoship.errors import ArchiveNotFoundError, IncompleteArchiveError, InventoryFormatError
+from s3opt.errors import NoSuchKeyError
+from s3opt.protocols import ObjectInfo, ObjectStore
+
+if TYPE_CHECKING:
+    from cargoship.inventory import Inventory
+
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "INDEX_SUFFIX",
+    "INVENTORY_SUFFIX",
+    "ArchiveKeys",
+    "archive_name",
+    "list_archives",
+    "load_inventory",
+]
+
+ARCHIVE_SUFFIXES: Final[Mapping[str, str]] = MappingProxyType(
+    {"zstd": ".tar.zst", "lz4": ".tar.lz4", "gzip": ".tar.gz", "none": ".tar"}
+)
+"""The archive object's suffix for each codec."""
+INDEX_SUFFIX: Final = ".index"
+INVENTORY_SUFFIX: Final = ".inventory.yaml"
+
+_NAME_FORMAT: Final = "%Y%m%dT%H%M%SZ"
+_NAME_RE: Final = re.compile(r"\d{8}T\d{6}Z")
+_SUFFIXES: Final = (*ARCHIVE_SUFFIXES.values(), INDEX_SUFFIX, INVENTORY_SUFFIX)
+
+
+def _is_name(text: str) -> bool:
+    """Whether ``text`` is an archive name: the digits match and form a real UTC time."""
+    if not _NAME_RE.fullmatch(text):
+        return False
+    try:
+        datetime.strptime(text, _NAME_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveKeys:
+    """The keys of one archive's three objects, relative to the store's prefix."""
+
+    name: str
+    compression: str
+
+    def __post_init__(self) -> None:
+        if not _is_name(self.name):
+            raise ValueError(
+                f"archive name must be a UTC time like 20261121T101500Z: {self.name!r}"
+            )
+        if self.compression not in ARCHIVE_SUFFIXES:
+            known = ", ".join(ARCHIVE_SUFFIXES)
+            raise ValueError(f"unknown compression {self.compression!r}; expected one of {known}")
+
+    @property
+    def archive(self) -> str:
+        return self.name + ARCHIVE_SUFFIXES[self.compression]
+
+    @property
+    def index(self) -> str:
+        return self.name + INDEX_SUFFIX
+
+    @property
+    def inventory(self) -> str:
+        return self.name + INVENTORY_SUFFIX
+
+    @classmethod
+    def new(cls, compression: str, now: datetime) -> ArchiveKeys:
+        """Keys for an archive started at ``now`` (timezone-aware; named by its UTC second)."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
+        return cls(now.astimezone(UTC).strftime(_NAME_FORMAT), compression)
+
+
+def archive_name(segment: str) -> str:
+    """The archive name in ``segment``: the bare name, or any of its three keys.
+
+    ``"20261121T101500Z"``, ``"20261121T101500Z.tar.zst"`` and
+    ``"20261121T101500Z.inventory.yaml"`` all give ``"20261121T101500Z"``;
+    anything else raises :class:`ArchiveNotFoundError` naming it.
+    """
+    for suffix in ("", *_SUFFIXES):
+        if segment.endswith(suffix):
+            name = segment[: len(segment) - len(suffix)]
+            if _is_name(name):
+                return name
+    raise ArchiveNotFoundError(
+        f"{segment!r} is not an archive name (a UTC time like 20261121T101500Z, "
+        "optionally with an archive suffix)"
+    )
+
+
+async def list_archives(store: ObjectStore) -> list[str]:
+    """Names of the complete archives (those with an inventory) under the prefix, oldest first.
+
+    One delimited listing of the prefix's top level: keys in sub-"directories"
+    are not archives of this prefix.
+    """
+    names = []
+    async for item in store.list_dir(""):
+        if isinstance(item, ObjectInfo) and item.key.endswith(INVENTORY_SUFFIX):
+            name = item.key[: -len(INVENTORY_SUFFIX)]
+            if _is_name(name):
+                names.append(name)
+    return sorted(names)
+
+
+async def load_inventory(store: ObjectStore, name: str) -> Inventory:
+    """The inventory of archive ``name`` (a name or any of its keys), validated.
+
+    :class:`ArchiveNotFoundError` when there is no such archive,
+    :class:`IncompleteArchiveError` when its archive object exists without an
+    inventory (an interrupted ship), :class:`InventoryFormatError` when the
+    inventory is malformed or belongs to another archive.
+    """
+    from cargoship.inventory import MAX_INVENTORY_BYTES, Inventory  # inventory imports layout
+
+    name = archive_name(name)
+    key = name + INVENTORY_SUFFIX
+    try:
+        data = await store.get_range(key, 0, MAX_INVENTORY_BYTES + 1)
+    except NoSuchKeyError:
+        if await _any_key(store, name + ".tar"):
+            raise IncompleteArchiveError(
+                f"archive {name} in {store!r} has no inventory: its ship did not finish"
+            ) from None
+        raise ArchiveNotFoundError(f"no archive {name} in {store!r}") from None
+    try:
+        inventory = Inventory.loads(data)
+    except InventoryFormatError as exc:
+        raise InventoryFormatError(f"{key} in {store!r}: {exc}") from None
+    if inventory.archive.name != name:
+        raise InventoryFormatError(
+            f"{key} in {store!r} describes archive {inventory.archive.name}, not {name}"
+        )
+    return inventory
+
+
+async def _any_key(store: ObjectStore, prefix: str) -> bool:
+    """Whether any key starts with ``prefix`` (stops the listing at the first)."""
+    listing = store.list(prefix)
+    try:
+        async for _ in listing:
+            return True
+        return False
+    finally:
+        aclose = getattr(listing, "aclose", None)
+        if aclose is not None:
+            await aclose()

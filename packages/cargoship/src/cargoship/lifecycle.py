@@ -1,0 +1,316 @@
+"""The bucket lifecycle rule that moves a prefix's archives to a colder storage class.
+
+``cargoship lifecycle s3://bucket/prefix --archive-after 90d`` writes one rule
+(S3 User Guide, "Managing the lifecycle of objects"; S3 API Reference,
+PutBucketLifecycleConfiguration, "LifecycleRule")::
+
+    {"ID": "cargoship:<prefix>", "Filter": {"Prefix": "<prefix>"}, "Status": "Enabled",
+     "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
+     "Expiration": {"Days": 3650}}            # only with expire_after_days
+
+Lifecycle rules belong to the whole bucket and PutBucketLifecycleConfiguration
+replaces all of them, so the plan reads the rules already there and merges:
+the rule with our ID is replaced where it stands, every other rule is kept
+as it is. Re-running therefore updates our rule instead of adding a second.
+
+What S3 refuses is refused here first, with a message naming the value
+(API Reference, "Transition" and "LifecycleExpiration"):
+
+* the target must be a transition class (GLACIER, STANDARD_IA, ONEZONE_IA,
+  INTELLIGENT_TIERING, DEEP_ARCHIVE, GLACIER_IR);
+* a transition to STANDARD_IA or ONEZONE_IA needs at least 30 days;
+* the expiration days must be greater than the transition days.
+
+Deleting an object before its class's minimum storage duration is allowed
+but billed as if it had stayed (User Guide, "Constraints and considerations
+for transitions"): such an expiration is logged as a warning, not refused.
+Other enabled rules whose prefix overlaps ours are also only logged: S3
+allows overlapping rules and resolves their conflicts itself (expiration
+wins over transition, the colder class wins between transitions).
+
+The cost projection covers the objects under the store now: ``cost_before``
+prices each in its current class, ``cost_after`` once the rule has moved
+them. S3's default for new lifecycle configurations keeps objects under
+128 KiB where they are (``TransitionDefaultMinimumObjectSize`` =
+``all_storage_classes_128K``); a transition only goes down S3's waterfall of
+classes, never up. The projection ignores the expiration (after it there is
+nothing left to price). Note that the rule matches every key under the
+prefix: a member index or inventory of 128 KiB or more moves with its archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cargoship.errors import CargoshipError
+from s3opt.pricing import PriceTable
+from s3opt.protocols import ColdStorage, ObjectInfo, ObjectStore
+
+__all__ = [
+    "DAY_UNITS",
+    "IA_MINIMUM_DAYS",
+    "RULE_ID_PREFIX",
+    "TRANSITION_MINIMUM_SIZE",
+    "TRANSITION_TARGETS",
+    "LifecyclePlan",
+    "apply_lifecycle",
+    "build_rule",
+    "merge_rules",
+    "parse_days",
+    "plan_lifecycle",
+    "project_cost",
+    "rule_id",
+]
+
+_logger = logging.getLogger(__name__)
+
+RULE_ID_PREFIX: Final = "cargoship:"
+"""Our rules' IDs start with this; the rest is the prefix they cover."""
+
+TRANSITION_TARGETS: Final = (
+    "STANDARD_IA",
+    "INTELLIGENT_TIERING",
+    "ONEZONE_IA",
+    "GLACIER_IR",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+)
+"""The classes a lifecycle transition may target, in S3's waterfall order (warm to cold).
+
+S3 User Guide, "Transitioning objects using Amazon S3 Lifecycle": objects only
+move down this list (STANDARD and REDUCED_REDUNDANCY sit above it)."""
+
+IA_MINIMUM_DAYS: Final = 30
+"""Days an object must exist before S3 moves it to STANDARD_IA or ONEZONE_IA."""
+
+TRANSITION_MINIMUM_SIZE: Final = 128 * 1024
+"""Objects smaller than this stay put under S3's default ``all_storage_classes_128K``."""
+
+DAY_UNITS: Final = {"d": 1, "w": 7, "m": 30, "y": 365}
+"""Units :func:`parse_days` accepts: days, weeks, months of 30 days, years of 365 days."""
+
+_MAX_RULE_ID: Final = 255  # S3 API Reference, LifecycleRule "ID": up to 255 characters
+_MAX_RULES: Final = 1000  # S3 User Guide: a lifecycle configuration holds up to 1,000 rules
+_HOT_CLASSES: Final = frozenset({"STANDARD", "REDUCED_REDUNDANCY"})
+_DURATION = re.compile(r"(\d+)([dwmy]?)")
+
+
+def parse_days(text: str) -> int:
+    """Days in ``"90d"``, ``"12w"``, ``"6m"`` (30 days each), ``"1y"`` (365) or ``"90"``.
+
+    ValueError naming ``text`` for anything else.
+    """
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        units = ", ".join(f"{unit} ({days} d)" for unit, days in DAY_UNITS.items())
+        raise ValueError(
+            f"not a duration: {text!r}; expected a number of days or a number + {units}"
+        )
+    number, unit = match.groups()
+    return int(number) * DAY_UNITS[unit or "d"]
+
+
+def rule_id(prefix: str) -> str:
+    """Our rule's ID for ``prefix``: ``cargoship:<prefix>`` (a digest when that is too long)."""
+    candidate = RULE_ID_PREFIX + prefix
+    if len(candidate) <= _MAX_RULE_ID:
+        return candidate
+    return f"{RULE_ID_PREFIX}sha256:{hashlib.sha256(prefix.encode()).hexdigest()}"
+
+
+def _normalized_prefix(prefix: str) -> str:
+    """The prefix as S3Store uses it: ``"data"`` and ``"data/"`` both mean ``"data/"``."""
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def build_rule(
+    prefix: str,
+    *,
+    archive_after_days: int,
+    to: str = "DEEP_ARCHIVE",
+    expire_after_days: int | None = None,
+    minimum_days: int = 0,
+) -> dict[str, Any]:
+    """Our rule for ``prefix``, after the checks S3 would make (ValueError naming the value).
+
+    ``minimum_days`` is the target class's minimum storage duration: an
+    expiration sooner after the transition is logged as billed early deletion.
+    """
+    if to not in TRANSITION_TARGETS:
+        raise ValueError(
+            f"cannot transition to {to!r}: S3 lifecycle rules move objects to "
+            f"{', '.join(TRANSITION_TARGETS)}"
+        )
+    if archive_after_days < 0:
+        raise ValueError(f"archive after {archive_after_days} days: must be 0 or more")
+    if to in ("STANDARD_IA", "ONEZONE_IA") and archive_after_days < IA_MINIMUM_DAYS:
+        raise ValueError(
+            f"archive after {archive_after_days} days to {to}: S3 moves objects to {to} "
+            f"only after at least {IA_MINIMUM_DAYS} days"
+        )
+    full = _normalized_prefix(prefix)
+    rule: dict[str, Any] = {
+        "ID": rule_id(full),
+        "Filter": {"Prefix": full},
+        "Status": "Enabled",
+        "Transitions": [{"Days": archive_after_days, "StorageClass": to}],
+    }
+    if expire_after_days is not None:
+        if expire_after_days <= archive_after_days:
+            raise ValueError(
+                f"expire after {expire_after_days} days: S3 requires the expiration to come "
+                f"after the transition ({archive_after_days} days)"
+            )
+        if expire_after_days < archive_after_days + minimum_days:
+            _logger.warning(
+                "objects under %r expire %d days after moving to %s, before its %d-day minimum "
+                "storage duration: S3 bills the remaining days as early deletion",
+                full,
+                expire_after_days - archive_after_days,
+                to,
+                minimum_days,
+            )
+        rule["Expiration"] = {"Days": expire_after_days}
+    return rule
+
+
+def _rule_prefix(rule: Mapping[str, Any]) -> str:
+    """The key prefix a rule applies to (``""``, every key, for tag- or size-only filters)."""
+    found = rule.get("Filter")
+    if isinstance(found, Mapping):
+        conjunction = found.get("And")
+        if isinstance(conjunction, Mapping):
+            return str(conjunction.get("Prefix") or "")
+        return str(found.get("Prefix") or "")
+    return str(rule.get("Prefix") or "")
+
+
+def merge_rules(
+    existing: Sequence[Mapping[str, Any]], rule: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """``existing`` with ``rule`` replacing the rule of the same ID in place, or appended.
+
+    Every other rule is kept unchanged; enabled ones whose prefix overlaps
+    ``rule``'s are logged as warnings (S3 applies both, see the module doc).
+    """
+    ours = str(rule["ID"])
+    prefix = _rule_prefix(rule)
+    merged: list[dict[str, Any]] = []
+    replaced = False
+    for other in existing:
+        if other.get("ID") == ours:
+            if not replaced:
+                merged.append(dict(rule))
+                replaced = True
+            continue
+        merged.append(dict(other))
+        theirs = _rule_prefix(other)
+        if other.get("Status") == "Enabled" and (
+            theirs.startswith(prefix) or prefix.startswith(theirs)
+        ):
+            _logger.warning(
+                "lifecycle rule %r (prefix %r) also applies to keys under %r; S3 applies both",
+                other.get("ID"),
+                theirs,
+                prefix,
+            )
+    if not replaced:
+        merged.append(dict(rule))
+    if len(merged) > _MAX_RULES:
+        raise ValueError(
+            f"the bucket would have {len(merged)} lifecycle rules; S3 allows {_MAX_RULES}"
+        )
+    return merged
+
+
+def _class_after(info: ObjectInfo, to: str) -> str:
+    """The class ``info`` sits in once a transition to ``to`` has run over it."""
+    current = info.storage_class or "STANDARD"
+    if info.size < TRANSITION_MINIMUM_SIZE:
+        return current
+    if current in _HOT_CLASSES:
+        return to
+    if current in TRANSITION_TARGETS and TRANSITION_TARGETS.index(
+        current
+    ) < TRANSITION_TARGETS.index(to):
+        return to
+    return current
+
+
+def project_cost(
+    objects: Sequence[ObjectInfo], prices: PriceTable, *, to: str | None = None
+) -> float:
+    """Monthly storage cost of ``objects``: as they are, or (``to``) once moved to that class."""
+    by_class: dict[str, tuple[int, int]] = {}
+    for info in objects:
+        storage_class = (
+            _class_after(info, to) if to is not None else info.storage_class or "STANDARD"
+        )
+        size, count = by_class.get(storage_class, (0, 0))
+        by_class[storage_class] = (size + info.size, count + 1)
+    return sum(
+        prices.monthly_storage(size, count, storage_class)
+        for storage_class, (size, count) in sorted(by_class.items())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LifecyclePlan:
+    """Our rule, the bucket's whole merged rule list, and the monthly cost before and after."""
+
+    rule: dict[str, Any]
+    rules: list[dict[str, Any]]
+    cost_before: float
+    cost_after: float
+
+
+def _cold(store: ObjectStore) -> ColdStorage:
+    if not isinstance(store, ColdStorage):
+        raise CargoshipError(f"{store!r} has no lifecycle rules: only an s3:// store has them")
+    return store
+
+
+async def plan_lifecycle(
+    store: ObjectStore,
+    *,
+    prefix: str,
+    archive_after_days: int,
+    to: str = "DEEP_ARCHIVE",
+    expire_after_days: int | None = None,
+) -> LifecyclePlan:
+    """Build our rule for ``prefix`` (the store's full key prefix in the bucket), merge it with
+    the bucket's rules and price the store's objects before and after. Changes nothing.
+
+    ValueError for a rule S3 would refuse; :class:`CargoshipError` for a store without
+    lifecycle rules (``file://``).
+    """
+    cold = _cold(store)
+    prices = PriceTable.load()
+    rule = build_rule(
+        prefix,
+        archive_after_days=archive_after_days,
+        to=to,
+        expire_after_days=expire_after_days,
+        minimum_days=prices.minimum_days(to),
+    )
+    rules = merge_rules(await cold.lifecycle_rules(), rule)
+    objects = [info async for info in store.list()]
+    return LifecyclePlan(
+        rule=rule,
+        rules=rules,
+        cost_before=project_cost(objects, prices),
+        cost_after=project_cost(objects, prices, to=to),
+    )
+
+
+async def apply_lifecycle(store: ObjectStore, plan: LifecyclePlan) -> None:
+    """Write ``plan.rules`` as the bucket's lifecycle configuration."""
+    await _cold(store).put_lifecycle_rules(plan.rules)
+    _logger.info(
+        "lifecycle rule %r written (%d rules in the bucket)", plan.rule["ID"], len(plan.rules)
+    )

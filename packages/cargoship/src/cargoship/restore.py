@@ -1,0 +1,289 @@
+"""Restore an archive, or the members matching ``--include`` globs, into a directory.
+
+Order of work: load the inventory; refuse an archive still in GLACIER or
+DEEP_ARCHIVE (:class:`RetrievalRequiredError`); check every entry to restore
+(hostile members, existing files) and, where the archive has a member index,
+every member the index lists, all before anything is written. Then:
+
+* the whole archive is streamed in order, decompressed and unpacked in a
+  worker thread (tar members checked against the inventory as they pass:
+  the tar is the truth, a member the inventory does not list is refused);
+* with ``include``, only the matching members' frames are fetched, by ranged
+  reads through the index (codecs without an index, lz4 and gzip, are
+  streamed and filtered instead);
+* entries an incremental archive inherits from older archives are fetched
+  from those archives by ranged reads in the same way.
+
+Every regular file is checked against its inventory SHA-256 before it takes
+its name (:mod:`cargoship.extract`). Symlinks are created after all files,
+directory modes and mtimes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tarfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import partial
+from pathlib import Path
+
+from blobcodec.errors import CorruptDataError
+from blobcodec.index import ArchiveIndex
+from blobcodec.registry import get_codec
+from blobcodec.seekable import AsyncSeekableReader
+from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.extract import (
+    Extractor,
+    check_entries,
+    find_conflicts,
+    hostile,
+    member_problem,
+    tar_member_kind,
+)
+from cargoship.fetch import (
+    ArchiveFetcher,
+    DecompressedReader,
+    StreamBridge,
+    check_seek_table,
+    ensure_available,
+    member_chunks,
+    run_with_stream,
+)
+from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry
+from cargoship.layout import load_inventory
+from s3opt import ObjectStore
+
+__all__ = ["RestoreOptions", "RestoreReport", "restore"]
+
+logger = logging.getLogger(__name__)
+
+_COPY_BYTES = 1 << 20  # bytes of a tar member's data written at a time
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOptions:
+    """What to restore and whether existing files may be replaced."""
+
+    include: tuple[str, ...] = ()
+    """fnmatch globs on archive paths (``*`` matches ``/`` too); a match on a directory takes
+    everything under it. Empty: everything."""
+    overwrite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    """What a restore did."""
+
+    files: int
+    """Entries created other than directories (files, hard links, symlinks)."""
+    bytes_written: int
+    bytes_fetched: int
+    """Bytes received for the archive(s) and index(es); the inventory is not counted."""
+    requests: int
+    """GET requests for those bytes."""
+    seconds: float
+    verified: int
+    """Regular files whose SHA-256 was checked against the inventory."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The work for one archive: which member's bytes go to which entries."""
+
+    record: ArchiveRecord
+    members: dict[str, InventoryEntry]
+    """Every entry stored in this archive, by path (what its tar and index must hold)."""
+    outputs: dict[str, list[InventoryEntry]] = field(default_factory=dict)
+    """Data member path -> the entries written from its bytes: the first gets them, the
+    rest become hard links to it."""
+
+
+def _selected(path: str, globs: Sequence[str]) -> bool:
+    if not globs:
+        return True
+    parts = path.split("/")
+    prefixes = ("/".join(parts[:depth]) for depth in range(len(parts), 0, -1))
+    return any(fnmatchcase(prefix, glob) for prefix in prefixes for glob in globs)
+
+
+def _plan(record: ArchiveRecord, stored: Iterable[InventoryEntry]) -> _Plan:
+    return _Plan(record, {entry.path: entry for entry in stored})
+
+
+def _add_outputs(plan: _Plan, entries: Iterable[InventoryEntry]) -> None:
+    ordered = sorted(entries, key=lambda entry: entry.type is EntryType.HARDLINK)
+    for entry in ordered:
+        source = entry.link if entry.type is EntryType.HARDLINK else entry.path
+        assert source is not None
+        plan.outputs.setdefault(source, []).append(entry)
+
+
+async def restore(
+    store: ObjectStore, name: str, dest: Path, options: RestoreOptions
+) -> RestoreReport:
+    """Restore archive ``name`` (or the entries matching ``options.include``) into ``dest``."""
+    started = time.monotonic()
+    inventory = await load_inventory(store, name)
+    chosen = [e for e in inventory.entries if _selected(e.path, options.include)]
+    if not chosen:
+        raise CargoshipError(
+            f"no member of archive {inventory.archive.name} matches "
+            + ", ".join(repr(glob) for glob in options.include)
+        )
+    check_entries(dest, chosen, inventory.entries)
+    find_conflicts(dest, chosen, overwrite=options.overwrite)
+
+    plans = {inventory.archive.name: _plan(inventory.archive, _stored(inventory))}
+    for older in sorted({e.archive for e in chosen if e.archive is not None}):
+        other = await load_inventory(store, older)
+        plans[older] = _plan(other.archive, _stored(other))
+    for archive, plan in plans.items():
+        own = archive == inventory.archive.name
+        _add_outputs(plan, (e for e in chosen if (e.archive is None) == own and _has_data(e)))
+    available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
+
+    fetcher = ArchiveFetcher(store)
+    indexes = {
+        n: await fetcher.load_index(p.record.index_key)
+        for n, p in plans.items()
+        if p.record.index_key is not None
+    }
+    for archive, checked in indexes.items():
+        _check_index(checked, plans[archive].members)
+
+    extractor = Extractor(dest, overwrite=options.overwrite)
+    try:
+        for entry in chosen:
+            if entry.type is EntryType.DIRECTORY:
+                await asyncio.to_thread(extractor.directory, entry)
+        for archive, plan in plans.items():
+            whole = archive == inventory.archive.name and not options.include
+            index = indexes.get(archive)
+            if whole or index is None:
+                await _stream(fetcher, plan, extractor)
+            elif plan.outputs:
+                await _ranged(fetcher, plan, index, available[archive].size, extractor)
+        for entry in chosen:
+            if entry.type is EntryType.SYMLINK:
+                await asyncio.to_thread(extractor.symlink, entry)
+        await asyncio.to_thread(extractor.finish)
+    finally:
+        extractor.close()
+    logger.info("restored %d entries of %s into %s", extractor.entries, name, dest)
+    return RestoreReport(
+        files=extractor.entries,
+        bytes_written=extractor.bytes_written,
+        bytes_fetched=fetcher.bytes_fetched,
+        requests=fetcher.requests,
+        seconds=time.monotonic() - started,
+        verified=extractor.verified,
+    )
+
+
+def _stored(inventory: Inventory) -> list[InventoryEntry]:
+    """The entries whose members are in ``inventory``'s own archive (not inherited)."""
+    return [entry for entry in inventory.entries if entry.archive is None]
+
+
+def _has_data(entry: InventoryEntry) -> bool:
+    return entry.type in (EntryType.FILE, EntryType.HARDLINK)
+
+
+def _check_index(index: ArchiveIndex, members: Mapping[str, InventoryEntry]) -> None:
+    """HostileMemberError for members the index lists that the inventory does not (or differ)."""
+    problems = {}
+    for member in index.members:
+        problem = member_problem(member.path, member.type, member.size, member.link, members)
+        if problem is not None:
+            problems[member.path] = problem
+    if problems:
+        raise hostile(problems)
+
+
+async def _ranged(
+    fetcher: ArchiveFetcher,
+    plan: _Plan,
+    index: ArchiveIndex,
+    size: int,
+    extractor: Extractor,
+) -> None:
+    """Fetch only the members ``plan`` needs, by ranged reads of their frames."""
+    key = plan.record.key
+    reader: AsyncSeekableReader | None = None
+    if plan.record.compression == "zstd":
+        reader = await fetcher.open_seekable(key, size)
+        problems = check_seek_table(index, reader.table, reader.compressed_size)
+        if problems:
+            raise IntegrityError(f"archive {key}: {problems[0]}", problems)
+    elif plan.record.compression != "none":
+        raise CargoshipError(f"archive {key}: a {plan.record.compression} archive has no index")
+    for path, outputs in plan.outputs.items():
+        try:
+            member = index.lookup(path)
+        except KeyError:
+            raise IntegrityError(
+                f"archive {key}: the index has no member {path!r}", (f"{path}: not indexed",)
+            ) from None
+        pending = await asyncio.to_thread(extractor.open_file, outputs[0])
+        try:
+            async for chunk in member_chunks(fetcher, key, member, reader):
+                await asyncio.to_thread(pending.write, chunk)
+        except BaseException:
+            await asyncio.to_thread(pending.discard)
+            raise
+        await asyncio.to_thread(pending.commit)
+        for other in outputs[1:]:
+            await asyncio.to_thread(extractor.hardlink, other, outputs[0])
+
+
+async def _stream(fetcher: ArchiveFetcher, plan: _Plan, extractor: Extractor) -> None:
+    """Stream the whole archive, unpacking the members ``plan`` needs in a worker thread."""
+    codec = get_codec(plan.record.compression)
+
+    def unpack(bridge: StreamBridge) -> None:
+        source = DecompressedReader(bridge, codec.decompressor())
+        try:
+            _unpack(source, plan, extractor)
+            source.drain()
+        except (CorruptDataError, tarfile.TarError, EOFError) as error:
+            raise IntegrityError(
+                f"archive {plan.record.key}: {error}", (f"{plan.record.key}: {error}",)
+            ) from error
+
+    await run_with_stream(fetcher.stream(plan.record.key), unpack)
+
+
+def _unpack(source: DecompressedReader, plan: _Plan, extractor: Extractor) -> None:
+    """Check every tar member against the inventory; write the planned ones' bytes."""
+    seen: set[str] = set()
+    with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            kind = tar_member_kind(member)
+            link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
+            problem = member_problem(member.name, kind, member.size, link, plan.members)
+            if problem is None and member.name in seen:
+                problem = "stored twice"
+            if problem is not None:
+                raise hostile({member.name: problem})
+            seen.add(member.name)
+            outputs = plan.outputs.get(member.name)
+            if outputs and kind == EntryType.FILE:
+                data = tar.extractfile(member)
+                assert data is not None
+                extractor.write_file(outputs[0], iter(partial(data.read, _COPY_BYTES), b""))
+                for other in outputs[1:]:
+                    extractor.hardlink(other, outputs[0])
+    missing = [path for path in plan.members if path not in seen]
+    if missing:
+        problems = [
+            f"{path}: listed in the inventory, missing from the archive" for path in missing
+        ]
+        raise IntegrityError(
+            f"archive {plan.record.key} lacks {len(missing)} members the inventory lists, "
+            f"first {missing[0]!r}",
+            problems,
+        )

@@ -1,0 +1,137 @@
+"""Walk a source tree into :class:`SourceEntry` items, in a deterministic order.
+
+The walk uses :func:`os.scandir` on ``bytes`` paths and :func:`os.lstat`
+semantics throughout: symbolic links are entries of their own and never
+followed. Each directory's children are sorted by the bytes of their names
+and a directory comes right before its contents (GNU tar's ``--sort=name``
+order), so the same tree always gives the same sequence and the same archive.
+
+What cannot be read is reported, not fatal: a directory that cannot be
+listed, a file that cannot be opened for reading, or an entry that vanished
+between listing and ``lstat`` goes to ``on_unreadable(path, error)`` and is
+left out (a directory with all of its contents). Sockets, FIFOs and device
+files are not archived; each is logged as a warning. The root itself must be
+a readable directory (:class:`~cargoship.errors.UnreadableFilesError`
+otherwise); it is not an entry: entries are named relative to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cargoship.errors import UnreadableFilesError
+from cargoship.inventory import EntryType
+
+__all__ = ["SourceEntry", "scan"]
+
+logger = logging.getLogger(__name__)
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEntry:
+    """One file, directory or symbolic link found by :func:`scan`, with its ``lstat``."""
+
+    path: Path
+    """Where it is on disk (absolute)."""
+    name: str
+    """Archive-relative, ``/``-separated, :func:`os.fsdecode`'d (surrogateescape)."""
+    type: EntryType
+    size: int
+    """Bytes of content: 0 for directories and symlinks."""
+    mode: int
+    """Permission bits (``st_mode & 0o7777``)."""
+    mtime_ns: int
+    uid: int
+    gid: int
+    inode: tuple[int, int]
+    """``(st_dev, st_ino)``: equal for hard links to one file."""
+    link: str | None
+    """A symlink's target (fsdecoded), else None."""
+
+
+def scan(root: Path, *, on_unreadable: Callable[[Path, OSError], None]) -> Iterator[SourceEntry]:
+    """The entries under ``root`` (not ``root`` itself), directories before their contents.
+
+    Raises :class:`UnreadableFilesError` when ``root`` is not a directory that can be listed.
+    """
+    top = os.fsencode(os.path.abspath(root))
+    try:
+        children = _listing(top)
+    except OSError as exc:
+        raise UnreadableFilesError((os.fsdecode(top),), exc.strerror or str(exc)) from None
+    stack = [iter(children)]
+    while stack:
+        name = next(stack[-1], None)
+        if name is None:
+            stack.pop()
+            continue
+        path = os.path.join(top, name)
+        below: list[bytes] = []
+        try:
+            info = os.lstat(path)
+            entry = _entry(path, name, info)
+            if entry is not None and entry.type is EntryType.DIRECTORY:
+                below = [os.path.join(name, child) for child in _listing(path)]
+            elif entry is not None and entry.type is EntryType.FILE:
+                os.close(os.open(path, _OPEN_FLAGS))
+        except OSError as exc:
+            on_unreadable(Path(os.fsdecode(path)), exc)
+            continue
+        if entry is None:
+            continue
+        yield entry
+        if entry.type is EntryType.DIRECTORY:
+            stack.append(iter(below))
+
+
+def _listing(directory: bytes) -> list[bytes]:
+    """The names in ``directory``, sorted by their bytes (OSError if it cannot be listed)."""
+    with os.scandir(directory) as entries:
+        return sorted(entry.name for entry in entries)
+
+
+def _entry(path: bytes, name: bytes, info: os.stat_result) -> SourceEntry | None:
+    """The entry for one ``lstat`` result; None (with a warning) for sockets, FIFOs, devices."""
+    mode = info.st_mode
+    link: str | None = None
+    if stat.S_ISREG(mode):
+        kind, size = EntryType.FILE, info.st_size
+    elif stat.S_ISDIR(mode):
+        kind, size = EntryType.DIRECTORY, 0
+    elif stat.S_ISLNK(mode):
+        kind, size = EntryType.SYMLINK, 0
+        link = os.fsdecode(os.readlink(path))
+    else:
+        logger.warning("not archived: %s is a %s", os.fsdecode(path), _kind_name(mode))
+        return None
+    return SourceEntry(
+        path=Path(os.fsdecode(path)),
+        name=os.fsdecode(name),
+        type=kind,
+        size=size,
+        mode=stat.S_IMODE(mode),
+        mtime_ns=info.st_mtime_ns,
+        uid=info.st_uid,
+        gid=info.st_gid,
+        inode=(info.st_dev, info.st_ino),
+        link=link,
+    )
+
+
+def _kind_name(mode: int) -> str:
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "file of an unknown type"

@@ -1,0 +1,351 @@
+"""``ship``: scan a tree, then pack, hash, compress and upload it as one stream.
+
+The order of writes is what makes an archive trustworthy (DESIGN.md,
+"Archives"): the archive object first (streamed, never spooled to disk),
+then its member index, then the inventory, last. Until the inventory is
+stored the archive does not count as complete, so any failure on the way
+(an unreadable file, a dropped connection, Ctrl-C) leaves nothing that looks
+like a finished archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from blobcodec.index import ArchiveIndex
+from blobcodec.seekable import WritableBinary
+from cargoship.errors import IntegrityError, SourceChangedError, UnreadableFilesError
+from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
+from cargoship.layout import ArchiveKeys
+from cargoship.pack import TarPacker
+from cargoship.scan import SourceEntry
+from cargoship.ship._model import ShipOptions, ShipProgress, ShipReport
+from cargoship.ship._plan import ShipPlan, make_plan, source_dir
+from cargoship.ship._sample import compressed_ratio, sample_tree
+from cargoship.ship._state import ShipState, previous_state
+from cargoship.ship._stream import ArchiveStream, open_codec
+from s3opt import ObjectInfo, ObjectStore, S3Store
+from s3opt.pricing import PriceTable
+
+__all__ = ["ship"]
+
+_logger = logging.getLogger(__name__)
+
+_PROGRESS_STEP = 1 << 20  # content bytes read between progress reports inside one file
+_HOT_CLASS = "STANDARD"  # the index and inventory stay readable without a retrieval
+
+
+@dataclass(frozen=True, slots=True)
+class _Packed:
+    """What the packer thread produced besides the archive bytes."""
+
+    entries: tuple[InventoryEntry, ...]
+    index: ArchiveIndex | None
+    bytes_in: int
+    dedup_bytes: int
+    tar_size: int
+    skipped: tuple[str, ...]
+
+
+async def ship(
+    store: ObjectStore,
+    source: Path,
+    options: ShipOptions,
+    *,
+    progress: ShipProgress | None = None,
+) -> ShipReport:
+    """Archive the tree at ``source`` under the store's prefix; see the module docstring.
+
+    Raises UnreadableFilesError (before anything is uploaded when found while
+    scanning) unless ``options.skip_unreadable``; CargoshipError for bad
+    options or a ``resume`` with nothing to resume; s3opt's errors unchanged.
+    """
+    started = time.monotonic()
+    root = source_dir(source)
+    state_file, resumed = await previous_state(store, root, options)
+    plan = await make_plan(store, root, options, resumed)
+    if options.dry_run:
+        return await asyncio.to_thread(_dry_run, plan, options.skip_unreadable, started)
+    if resumed is not None:
+        keys, archived_at = ArchiveKeys(resumed.name, plan.compression), resumed.archived_at
+    else:
+        keys, archived_at = await _fresh_keys(store, plan.compression)
+    state: ShipState | None = None
+    if state_file is not None:
+        state = ShipState(
+            source=str(root),
+            target=str(store.url) if isinstance(store, S3Store) else "",
+            name=keys.name,
+            compression=plan.compression,
+            level=plan.level,
+            storage_class=plan.storage_class,
+            archived_at=archived_at,
+            base=plan.base.archive.name if plan.base is not None else None,
+            path=state_file,
+        )
+        await asyncio.to_thread(state.save)
+    try:
+        report = await _ship(store, plan, options, keys, archived_at, state, progress, started)
+    except BaseException as exc:
+        # The state stays, so that `ship --resume` continues; a later plain ship abandons it.
+        if state is not None:
+            _logger.info(
+                "ship of %s stopped (%s); `ship --resume` continues it", root, type(exc).__name__
+            )
+        raise
+    if state is not None:
+        await asyncio.to_thread(state.remove)
+    return report
+
+
+async def _fresh_keys(store: ObjectStore, compression: str) -> tuple[ArchiveKeys, datetime]:
+    """Keys named after now, waiting for the next second while that name is taken."""
+    while True:
+        now = datetime.now(UTC)
+        keys = ArchiveKeys.new(compression, now)
+        if not await _name_taken(store, keys.name):
+            return keys, now
+        await asyncio.sleep(1.0 - now.microsecond / 1e6)
+
+
+async def _name_taken(store: ObjectStore, name: str) -> bool:
+    """Whether any object of an archive called ``name`` exists (the listing stops at one)."""
+    listing = store.list(name + ".")
+    try:
+        async for _ in listing:
+            return True
+        return False
+    finally:
+        if isinstance(listing, AsyncGenerator):
+            await listing.aclose()
+
+
+def _monthly_cost(archive_size: int, extra_size: int, storage_class: str) -> float:
+    """Monthly storage cost: the archive in its class, index and inventory in STANDARD."""
+    prices = PriceTable.load()
+    cost = prices.monthly_storage(archive_size, 1, storage_class)
+    if extra_size:
+        cost += prices.monthly_storage(extra_size, 2, _HOT_CLASS)
+    return float(cost)
+
+
+def _pack_entries(
+    packer: TarPacker,
+    plan: ShipPlan,
+    skip_unreadable: bool,
+    before: Callable[[SourceEntry], None] = lambda entry: None,
+    after: Callable[[], None] = lambda: None,
+) -> tuple[tuple[InventoryEntry, ...], tuple[str, ...]]:
+    """Add every entry to ``packer`` in scan order (carried entries are not packed), then
+    close it; the inventory entries and the skipped paths."""
+    entries: list[InventoryEntry] = []
+    skipped = list(plan.skipped)
+    packer.plan(plan.to_pack)
+    for entry in plan.entries:
+        carried = plan.carried.get(entry.name)
+        if carried is not None:
+            entries.append(carried)
+            continue
+        before(entry)
+        try:
+            entries.append(packer.add(entry))
+        except SourceChangedError:
+            raise
+        except UnreadableFilesError as exc:
+            if not skip_unreadable:
+                raise
+            _logger.warning("skipped: %s", exc)
+            skipped.append(entry.name)
+        after()
+    packer.close()
+    return tuple(entries), tuple(skipped)
+
+
+def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipReport:
+    """The numbers a ship would give: the tree is read and hashed (duplicates found as a
+    ship finds them) but not compressed; the stored size is estimated from a sample."""
+    now = datetime.now(UTC)
+    packer = TarPacker(_Discard(), compression=plan.compression, archived_at=now)
+    entries, skipped = _pack_entries(packer, plan, skip_unreadable)
+    ratio = compressed_ratio(sample_tree(plan.to_pack), plan.compression, plan.level)
+    stored = round((packer.tar_size - packer.dedup_bytes) / ratio)
+    return ShipReport(
+        keys=ArchiveKeys.new(plan.compression, now),
+        inventory=None,
+        files=_count_files(entries),
+        bytes_in=packer.bytes_in,
+        bytes_stored=stored,
+        dedup_bytes=packer.dedup_bytes,
+        skipped=skipped,
+        unchanged=len(plan.carried),
+        seconds=time.monotonic() - started,
+        monthly_cost=_monthly_cost(stored, 0, plan.storage_class),
+        storage_class=plan.storage_class,
+    )
+
+
+class _Discard:
+    """A sink that drops what it is given (a dry run writes no archive)."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
+def _count_files(entries: Sequence[InventoryEntry]) -> int:
+    return sum(entry.type in (EntryType.FILE, EntryType.HARDLINK) for entry in entries)
+
+
+class _ProgressTap:
+    """Passes tar bytes on to the codec and counts the current file's bytes as read, so a
+    large file reports progress every :data:`_PROGRESS_STEP` bytes, not only at its end."""
+
+    def __init__(self, codec: WritableBinary, report: Callable[[int], None]) -> None:
+        self._codec = codec
+        self._report = report
+        self._base = self._size = self._seen = self._last = 0
+
+    def begin(self, done: int, size: int) -> None:
+        """A member of ``size`` content bytes starts after ``done`` bytes were read."""
+        self._base, self._size, self._seen = done, size, 0
+
+    def write(self, data: bytes, /) -> object:
+        written = self._codec.write(data)
+        self._seen += len(data)
+        now = self._base + min(self._seen, self._size)  # headers and padding are not content
+        if now - self._last >= _PROGRESS_STEP:
+            self._last = now
+            self._report(now)
+        return written
+
+
+async def _ship(
+    store: ObjectStore,
+    plan: ShipPlan,
+    options: ShipOptions,
+    keys: ArchiveKeys,
+    archived_at: datetime,
+    state: ShipState | None,
+    progress: ShipProgress | None,
+    started: float,
+) -> ShipReport:
+    """Stream the archive, then store its index and, last, its inventory."""
+    if progress is not None:
+        files = [entry for entry in plan.to_pack if entry.type is EntryType.FILE]
+        progress.start(len(files), sum(entry.size for entry in files))
+    reported = 0
+
+    def report(bytes_in: int) -> None:
+        nonlocal reported
+        if progress is not None and bytes_in > reported:
+            stream.notify(progress.advance, bytes_in - reported)
+            reported = bytes_in
+
+    def pack(sink: WritableBinary) -> _Packed:
+        codec = open_codec(sink, plan.compression, plan.level, options.threads)
+        tap = _ProgressTap(codec, report)
+        packer = TarPacker(tap, compression=plan.compression, archived_at=archived_at)
+        try:
+            entries, skipped = _pack_entries(
+                packer,
+                plan,
+                options.skip_unreadable,
+                before=lambda entry: tap.begin(packer.bytes_in, entry.size),
+                after=lambda: report(packer.bytes_in),
+            )
+            index = codec.finish()
+        except BaseException:
+            codec.abort()
+            raise
+        return _Packed(
+            entries, index, packer.bytes_in, packer.dedup_bytes, packer.tar_size, skipped
+        )
+
+    async with ArchiveStream(pack) as stream:
+        info = await _upload(store, keys.archive, stream, plan.storage_class, state)
+    packed = stream.result
+    checksum = stream.sha256_tag()
+    _check_upload(keys.archive, info, stream.size, checksum)
+    extra = 0
+    index_key: str | None = None
+    if packed.index is not None:
+        index_data = packed.index.dumps()
+        await store.put(keys.index, index_data, storage_class=_HOT_CLASS)
+        extra, index_key = len(index_data), keys.index
+    inventory = Inventory(
+        archive=ArchiveRecord(
+            name=keys.name,
+            key=keys.archive,
+            index_key=index_key,
+            compression=plan.compression,
+            level=plan.level,
+            storage_class=plan.storage_class,
+            created_at=archived_at,
+            source=str(plan.root),
+            size=info.size,
+            tar_size=packed.tar_size,
+            etag=info.etag,
+            checksum=checksum,
+            parts=info.parts,
+            base=plan.base.archive.name if plan.base is not None else None,
+        ),
+        totals=Totals(
+            files=_count_files(packed.entries),
+            bytes_in=packed.bytes_in,
+            bytes_stored=info.size,
+            dedup_bytes=packed.dedup_bytes,
+            skipped=packed.skipped,
+        ),
+        entries=packed.entries,
+    )
+    inventory_data = inventory.dumps_yaml()
+    await store.put(keys.inventory, inventory_data, storage_class=_HOT_CLASS)
+    extra += len(inventory_data)
+    _logger.info("shipped %s: %d bytes in, %d stored", keys.archive, packed.bytes_in, info.size)
+    return ShipReport(
+        keys=keys,
+        inventory=inventory,
+        files=inventory.totals.files,
+        bytes_in=packed.bytes_in,
+        bytes_stored=info.size,
+        dedup_bytes=packed.dedup_bytes,
+        skipped=packed.skipped,
+        unchanged=len(plan.carried),
+        seconds=time.monotonic() - started,
+        monthly_cost=_monthly_cost(info.size, extra, plan.storage_class),
+        storage_class=plan.storage_class,
+    )
+
+
+async def _upload(
+    store: ObjectStore,
+    key: str,
+    stream: ArchiveStream[_Packed],
+    storage_class: str,
+    state: ShipState | None,
+) -> ObjectInfo:
+    if isinstance(store, S3Store) and state is not None:
+        return await store.upload(
+            key, stream, storage_class=storage_class, resume_state=state.upload_state
+        )
+    return await store.upload(key, stream, storage_class=storage_class)
+
+
+def _check_upload(key: str, info: ObjectInfo, size: int, checksum: str) -> None:
+    """The stored object must be the bytes streamed: same size, and same SHA-256 when known."""
+    problems = []
+    if info.size != size:
+        problems.append(f"{key}: stored {info.size} bytes, streamed {size}")
+    if (
+        info.checksum is not None
+        and info.checksum.startswith("sha256:")
+        and info.checksum != checksum
+    ):
+        problems.append(f"{key}: stored {info.checksum}, streamed {checksum}")
+    if problems:
+        raise IntegrityError("; ".join(problems), problems)

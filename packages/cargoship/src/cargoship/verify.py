@@ -1,0 +1,307 @@
+"""Check an archive in the store against its member index and inventory.
+
+A full verify reads the whole archive once, in order. For seekable zstd it
+first checks the seek table against the index (frame count, sizes, and the
+table's SHA-256), then decodes every frame on its own, checking its size and
+XXH64 checksum against the seek table ("Zstandard Seekable Format" 0.1.0,
+"Seek_Table_Entries"); a damaged frame is reported by number and the rest are
+still checked. The decompressed stream is parsed as tar (POSIX.1-2001 pax)
+and every member compared with the index (path, type, data offset and size)
+and the inventory (type, size, link), every file's SHA-256 with both. All
+problems are collected and raised together as one :class:`IntegrityError`.
+
+``quick`` downloads nothing: it compares the SHA-256 S3 keeps for each part
+of the archive (GetObjectAttributes, through :class:`s3opt.ColdStorage`)
+with the parts recorded at upload, or the full-object SHA-256 of a single-PUT
+archive, and checks that the index and inventory objects exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from blobcodec.checksum import Sha256
+from blobcodec.errors import CorruptDataError
+from blobcodec.index import ArchiveIndex, Member
+from blobcodec.registry import get_codec
+from blobcodec.seekable import SeekableReader
+from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.extract import member_problem, tar_member_kind
+from cargoship.fetch import (
+    ArchiveFetcher,
+    DecompressedReader,
+    SequentialReadAt,
+    StreamBridge,
+    check_seek_table,
+    ensure_available,
+    run_with_stream,
+)
+from cargoship.inventory import EntryType, Inventory, InventoryEntry
+from cargoship.layout import INVENTORY_SUFFIX, load_inventory
+from s3opt import ColdStorage, ObjectStore
+from s3opt.errors import NoSuchKeyError
+
+__all__ = ["VerifyReport", "verify"]
+
+logger = logging.getLogger(__name__)
+
+_SHOWN_PROBLEMS = 3  # problems named in the error's message; all are in its ``problems``
+_HASH_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """What a verify checked."""
+
+    frames: int
+    """Seekable zstd frames decoded and checked (0 for other codecs and ``quick``)."""
+    files: int
+    """Regular files whose SHA-256 was checked."""
+    bytes_fetched: int
+    seconds: float
+    quick: bool
+    parts: int
+    """``quick``: uploaded parts whose SHA-256 was compared (1 for a single-PUT archive)."""
+
+
+def _integrity(name: str, problems: list[str]) -> IntegrityError:
+    shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+    more = (
+        f" (and {len(problems) - _SHOWN_PROBLEMS} more)" if len(problems) > _SHOWN_PROBLEMS else ""
+    )
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return IntegrityError(f"archive {name} failed verification, {count}: {shown}{more}", problems)
+
+
+async def verify(store: ObjectStore, name: str, *, quick: bool = False) -> VerifyReport:
+    """Check archive ``name``; IntegrityError listing every problem found."""
+    started = time.monotonic()
+    inventory = await load_inventory(store, name)
+    if quick:
+        parts = await _verify_quick(store, inventory)
+        return VerifyReport(0, 0, 0, time.monotonic() - started, True, parts)
+    record = inventory.archive
+    info = await ensure_available(store, record.key)
+    fetcher = ArchiveFetcher(store)
+    problems: list[str] = []
+    if info.size != record.size:
+        problems.append(f"{record.key}: {info.size} bytes in the store, {record.size} recorded")
+    index = None
+    if record.index_key is not None:
+        try:
+            index = await fetcher.load_index(record.index_key)
+        except IntegrityError as error:
+            problems.extend(error.problems)
+    checker = _TarChecker(index, {e.path: e for e in inventory.entries if e.archive is None})
+    frames = 0
+    if record.compression == "zstd":
+        remembered: dict[tuple[int, int], bytes] = {}
+        try:
+            reader = await fetcher.open_seekable(record.key, info.size, remember=remembered)
+        except IntegrityError as error:
+            raise _integrity(record.name, [*problems, *error.problems]) from error
+        if index is not None:
+            problems.extend(check_seek_table(index, reader.table, reader.compressed_size))
+        frames = len(reader.frames)
+
+        def check_frames(bridge: StreamBridge) -> list[str]:
+            seekable = SeekableReader(SequentialReadAt(bridge, remembered), info.size)
+            return _FrameChecker(seekable).run(checker)
+
+        problems.extend(await run_with_stream(fetcher.stream(record.key), check_frames))
+    else:
+        codec = get_codec(record.compression)
+
+        def check_stream(bridge: StreamBridge) -> list[str]:
+            source = DecompressedReader(bridge, codec.decompressor())
+            try:
+                checker.run(source)
+                source.drain()
+            except CorruptDataError as error:
+                return [f"{record.key}: {error}"]
+            return []
+
+        problems.extend(await run_with_stream(fetcher.stream(record.key), check_stream))
+    problems.extend(checker.problems)
+    if problems:
+        raise _integrity(record.name, problems)
+    logger.info("verified %s: %d frames, %d files", record.name, frames, checker.files)
+    return VerifyReport(
+        frames=frames,
+        files=checker.files,
+        bytes_fetched=fetcher.bytes_fetched,
+        seconds=time.monotonic() - started,
+        quick=False,
+        parts=0,
+    )
+
+
+class _FrameChecker:
+    """A file of the archive's decompressed bytes, decoded frame by frame through the seek
+    table; a damaged frame is recorded and ends the file there."""
+
+    def __init__(self, reader: SeekableReader) -> None:
+        self._reader = reader
+        self._next = 0
+        self._out = memoryview(b"")
+        self.problems: list[str] = []
+
+    def _decode(self, number: int) -> bytes | None:
+        frame = self._reader.frames[number]
+        try:
+            return self._reader.read(frame.decompressed_offset, frame.decompressed_size)
+        except CorruptDataError as error:
+            self.problems.append(str(error))
+            return None
+
+    def read(self, size: int = -1, /) -> bytes:
+        """The next decompressed bytes; CorruptDataError at the first damaged frame."""
+        while not self._out and self._next < len(self._reader.frames):
+            data = self._decode(self._next)
+            self._next += 1
+            if data is None:
+                raise CorruptDataError(self.problems[-1])
+            self._out = memoryview(data)
+        piece = bytes(self._out if size < 0 else self._out[:size])
+        self._out = self._out[len(piece) :]
+        return piece
+
+    def run(self, checker: _TarChecker) -> list[str]:
+        """Check the tar in the frames, then every frame not reached; the frame problems."""
+        try:
+            checker.run(self)
+            while self.read(_HASH_BYTES):  # past the tar's end blocks: check the frames left
+                pass
+        except CorruptDataError:
+            checker.problems.append(
+                f"tar members after byte {checker.position} not checked: the frame holding "
+                "them is damaged"
+            )
+        for number in range(self._next, len(self._reader.frames)):
+            self._decode(number)
+        return self.problems
+
+
+class _TarChecker:
+    """Compares the members of a tar stream with the index and the inventory."""
+
+    def __init__(self, index: ArchiveIndex | None, members: Mapping[str, InventoryEntry]) -> None:
+        self._index = index
+        self._members = members
+        self.problems: list[str] = []
+        self.files = 0
+        self.position = 0
+        """Offset in the tar stream of the last member reached."""
+
+    def run(self, source: _FrameChecker | DecompressedReader) -> None:
+        """Read the tar stream from ``source`` to its end; problems go to :attr:`problems`."""
+        seen: set[str] = set()
+        number = 0
+        try:
+            with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    self.position = member.offset
+                    indexed = self._indexed(number)
+                    number += 1
+                    self._check(tar, member, indexed)
+                    seen.add(member.name)
+        except (tarfile.TarError, EOFError) as error:
+            self.problems.append(f"tar stream after byte {self.position}: {error}")
+        if self._index is not None and number < len(self._index.members):
+            missing = self._index.members[number]
+            self.problems.append(
+                f"{missing.path}: in the index, missing from the archive "
+                f"({len(self._index.members) - number} members in all)"
+            )
+        for path in self._members:
+            if path not in seen:
+                self.problems.append(f"{path}: in the inventory, missing from the archive")
+
+    def _indexed(self, number: int) -> Member | None:
+        if self._index is None or number >= len(self._index.members):
+            return None
+        return self._index.members[number]
+
+    def _check(self, tar: tarfile.TarFile, member: tarfile.TarInfo, indexed: Member | None) -> None:
+        kind = tar_member_kind(member)
+        link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
+        problem = member_problem(member.name, kind, member.size, link, self._members)
+        if problem is not None:
+            self.problems.append(f"{member.name}: {problem}")
+        if self._index is not None:
+            found = (member.name, kind, member.offset_data, member.size if kind == "file" else 0)
+            expected = (
+                None
+                if indexed is None
+                else (indexed.path, indexed.type, indexed.offset, indexed.size)
+            )
+            if found != expected:
+                self.problems.append(
+                    f"{member.name}: the archive has (path, type, offset, size) {found}, "
+                    f"the index {expected}"
+                )
+        if kind != EntryType.FILE:
+            return
+        data = tar.extractfile(member)
+        assert data is not None
+        digest = Sha256()
+        while chunk := data.read(_HASH_BYTES):
+            digest.update(chunk)
+        self.files += 1
+        tag = digest.tag()
+        entry = self._members.get(member.name)
+        if entry is not None and entry.checksum != tag:
+            self.problems.append(
+                f"{member.name}: sha256 is {tag}, the inventory records {entry.checksum}"
+            )
+        if indexed is not None and indexed.sha256 not in (None, tag):
+            self.problems.append(
+                f"{member.name}: sha256 is {tag}, the index records {indexed.sha256}"
+            )
+
+
+async def _verify_quick(store: ObjectStore, inventory: Inventory) -> int:
+    """Compare what S3 stored with what the inventory recorded; the parts compared."""
+    record = inventory.archive
+    if not isinstance(store, ColdStorage):
+        raise CargoshipError(
+            f"verify --quick needs S3 (it reads the checksums S3 keeps); {store!r} has none: "
+            "run a full verify"
+        )
+    problems: list[str] = []
+    for key in (record.index_key, record.name + INVENTORY_SUFFIX):
+        if key is None:
+            continue
+        try:
+            await store.head(key)
+        except NoSuchKeyError:
+            problems.append(f"{key}: missing from the store")
+    stored = await store.part_checksums(record.key)
+    compared = len(record.parts)
+    if record.parts or stored:
+        if len(stored) != len(record.parts):
+            problems.append(
+                f"{record.key}: {len(stored)} parts in the store, {len(record.parts)} recorded"
+            )
+        for found, expected in zip(stored, record.parts, strict=False):
+            if found != expected:
+                problems.append(
+                    f"{record.key} part {expected.number}: the store has {found.size} bytes with "
+                    f"{found.checksum}, the upload recorded {expected.size} bytes with "
+                    f"{expected.checksum}"
+                )
+    else:
+        compared = 1
+        info = await store.head(record.key)
+        if record.checksum is None or info.checksum != record.checksum:
+            problems.append(
+                f"{record.key}: the store has checksum {info.checksum}, "
+                f"the upload recorded {record.checksum}"
+            )
+    if problems:
+        raise _integrity(record.name, problems)
+    return compared

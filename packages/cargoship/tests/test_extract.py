@@ -1,0 +1,149 @@
+"""cargoship.extract on the real filesystem: member checks and the writes they guard."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cargoship.errors import CargoshipError, HostileMemberError, IntegrityError
+from cargoship.extract import Extractor, check_entries, find_conflicts, member_parts
+from cargoship.inventory import EntryType, InventoryEntry
+
+WHEN = datetime(2025, 7, 27, 10, tzinfo=UTC)
+
+
+def _entry(
+    path: str, kind: EntryType, data: bytes = b"", link: str | None = None
+) -> InventoryEntry:
+    has_data = kind in (EntryType.FILE, EntryType.HARDLINK)
+    return InventoryEntry(
+        path=path,
+        type=kind,
+        size=len(data),
+        checksum="sha256:" + hashlib.sha256(data).hexdigest() if has_data else None,
+        compression="zstd",
+        archived_at=WHEN,
+        mode=0o640,
+        mtime_ns=1_234_567_890_123_456_789,
+        link=link,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [("/etc/passwd", "absolute"), ("a/../../b", "'..'"), ("..", "'..'"), ("a\x00b", "NUL")],
+)
+def test_unsafe_paths_are_named(path: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        member_parts(path)
+
+
+def test_dot_and_empty_segments_are_dropped() -> None:
+    assert member_parts("./a//b/") == ("a", "b")
+    assert member_parts(".") == ()
+
+
+def test_a_symlink_chain_escaping_through_another_symlink_is_refused(tmp_path: Path) -> None:
+    # p/q/y -> ../.. is DEST itself; p/q/x -> y/../.. looks like DEST/p when read as text,
+    # but the kernel resolves y first, so x points two levels above DEST.
+    entries = [
+        _entry("p", EntryType.DIRECTORY),
+        _entry("p/q", EntryType.DIRECTORY),
+        _entry("p/q/y", EntryType.SYMLINK, link="../.."),
+        _entry("p/q/x", EntryType.SYMLINK, link="y/../.."),
+    ]
+    # External truth: build the same links and ask the kernel where x goes.
+    scratch = tmp_path / "scratch" / "dest"
+    (scratch / "p" / "q").mkdir(parents=True)
+    (scratch / "p" / "q" / "y").symlink_to("../..")
+    (scratch / "p" / "q" / "x").symlink_to("y/../..")
+    assert os.path.realpath(scratch / "p" / "q" / "x") == str(scratch.parent.parent)
+    assert os.path.realpath(scratch / "p" / "q" / "y") == str(scratch)
+
+    dest = tmp_path / "dest"
+    with pytest.raises(HostileMemberError) as caught:
+        check_entries(dest, entries, entries)
+    assert caught.value.members == ("p/q/x",)
+
+
+def test_links_inside_the_destination_are_accepted(tmp_path: Path) -> None:
+    entries = [
+        _entry("data", EntryType.DIRECTORY),
+        _entry("data/big.txt", EntryType.FILE, b"x"),
+        _entry("data/up", EntryType.SYMLINK, link="../data/./big.txt"),
+        _entry("copy", EntryType.HARDLINK, b"x", link="data/big.txt"),
+        _entry("loop", EntryType.SYMLINK, link="loop"),
+    ]
+    check_entries(tmp_path, entries[:4], entries)
+    with pytest.raises(HostileMemberError, match="'loop'"):  # a loop never resolves
+        check_entries(tmp_path, entries, entries)
+
+
+def test_a_symlink_already_in_dest_is_not_written_through(tmp_path: Path) -> None:
+    outside, dest = tmp_path / "outside", tmp_path / "dest"
+    outside.mkdir()
+    dest.mkdir()
+    (dest / "data").symlink_to(outside)
+    entry = _entry("data/x.txt", EntryType.FILE, b"payload")
+
+    with pytest.raises(HostileMemberError, match="symlink 'data'"):
+        find_conflicts(dest, [entry], overwrite=True)
+    # Even without the check, the writer opens each directory with O_NOFOLLOW.
+    extractor = Extractor(dest, overwrite=True)
+    try:
+        with pytest.raises(HostileMemberError, match=r"data/x\.txt"):
+            extractor.write_file(entry, [b"payload"])
+    finally:
+        extractor.close()
+    assert list(outside.iterdir()) == []
+
+
+def test_a_damaged_file_never_takes_its_name(tmp_path: Path) -> None:
+    entry = _entry("dir/file.bin", EntryType.FILE, b"expected bytes")
+    extractor = Extractor(tmp_path, overwrite=False)
+    try:
+        with pytest.raises(IntegrityError, match=r"dir/file\.bin"):
+            extractor.write_file(entry, [b"expected byteS"])
+        extractor.write_file(entry, [b"expected ", b"bytes"])
+    finally:
+        extractor.close()
+    assert os.listdir(tmp_path / "dir") == ["file.bin"]
+    restored = tmp_path / "dir" / "file.bin"
+    assert restored.read_bytes() == b"expected bytes"
+    assert restored.stat().st_mtime_ns == entry.mtime_ns
+    assert restored.stat().st_mode & 0o7777 == 0o640
+    assert extractor.verified == 1
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs, unmounted afterwards."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tiny_tmpfs: Path) -> None:
+    data = os.urandom(3 << 20)
+    entry = _entry("big.bin", EntryType.FILE, data)
+    extractor = Extractor(tiny_tmpfs, overwrite=False)
+    try:
+        with pytest.raises(CargoshipError) as caught:
+            extractor.write_file(entry, (data[i : i + 65536] for i in range(0, len(data), 65536)))
+    finally:
+        extractor.close()
+    message = str(caught.value)
+    assert "'big.bin'" in message
+    assert "No space left on device" in message
+    assert "\n" not in message
+    assert os.listdir(tiny_tmpfs) == []

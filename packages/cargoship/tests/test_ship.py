@@ -1,0 +1,641 @@
+"""cargoship.ship against moto's S3 server over real HTTP, checked with GNU tar, zstd, lz4, gzip.
+
+Every archive is downloaded with boto3 (not through cargoship or s3opt) and
+unpacked by the stock tools; the result is compared with the source tree
+walked by ``os.lstat``, and checksums with :mod:`hashlib` over the sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import random
+import shutil
+import stat
+import subprocess
+import threading
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from blobcodec.index import ArchiveIndex
+from cargoship.errors import CargoshipError, IntegrityError, UnreadableFilesError
+from cargoship.inventory import EntryType, Inventory
+from cargoship.layout import list_archives, load_inventory
+from cargoship.scan import SourceEntry, scan
+from cargoship.ship import ShipOptions, ShipReport, ship
+from cargoship.ship._stream import ArchiveStream
+from s3opt import LocalStore, ObjectInfo, ObjectStore, S3Config, S3Store, open_store
+from s3opt.testing import MotoServer
+
+_SHIP_SCAN = "cargoship.ship._plan.scan"  # ship's scan, which tests replace
+
+MiB = 1 << 20
+SAMPLE_FILES = {
+    "README.txt": 22,
+    "empty.dat": 0,
+    "data/big.txt": 3 * MiB,
+    "data/copy-a.bin": 64 << 10,
+    "data/nested/deeper/leaf.bin": 256,
+    "other/copy-b.bin": 64 << 10,
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _s3_client(server: MotoServer) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _download(server: MotoServer, bucket: str, key: str) -> bytes:
+    body: bytes = _s3_client(server).get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def _keys(server: MotoServer, bucket: str) -> list[str]:
+    listing = _s3_client(server).list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def _snapshot(root: Path) -> dict[str, tuple[Any, ...]]:
+    """Path -> (kind, mode, mtime_ns, content or link target) for everything under ``root``."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath, name)
+            info = path.lstat()
+            rel = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(info.st_mode):
+                found[rel] = ("symlink", os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                found[rel] = ("dir", stat.S_IMODE(info.st_mode), info.st_mtime_ns)
+            else:
+                content = hashlib.sha256(path.read_bytes()).hexdigest()
+                found[rel] = ("file", stat.S_IMODE(info.st_mode), info.st_mtime_ns, content)
+    return found
+
+
+def _untar(data: bytes, dest: Path, *decompress: str) -> None:
+    """Unpack ``data`` with GNU tar, through ``decompress`` (a command) when given."""
+    dest.mkdir()
+    if decompress:
+        data = subprocess.run(decompress, input=data, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-xf", "-", "-C", str(dest)], input=data, check=True)
+
+
+def _sha256_tag(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def _ship_to(
+    url: str, config: S3Config, source: Path, options: ShipOptions, **kwargs: Any
+) -> ShipReport:
+    async with open_store(url, config) as store:
+        return await ship(store, source, options, **kwargs)
+
+
+class _Progress:
+    """Records the calls, and the threads they came from."""
+
+    def __init__(self) -> None:
+        self.started: tuple[int, int] | None = None
+        self.advanced: list[int] = []
+        self.threads: set[int] = set()
+
+    def start(self, files: int, bytes_total: int) -> None:
+        self.started = (files, bytes_total)
+        self.threads.add(threading.get_ident())
+
+    def advance(self, bytes_in: int) -> None:
+        self.advanced.append(bytes_in)
+        self.threads.add(threading.get_ident())
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+# -- zstd: the whole path ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_ship_gives_an_archive_gnu_tar_restores_with_index_and_inventory(
+    moto_server: MotoServer,
+    bucket: str,
+    s3_url: str,
+    s3_config: S3Config,
+    sample_tree: Path,
+    state_dir: Path,
+    tmp_path: Path,
+) -> None:
+    progress = _Progress()
+    report = await _ship_to(
+        s3_url, s3_config, sample_tree, ShipOptions(state_dir=state_dir), progress=progress
+    )
+    keys = report.keys
+    assert _keys(moto_server, bucket) == sorted(
+        f"archives/{key}" for key in (keys.archive, keys.index, keys.inventory)
+    )
+    archive = _download(moto_server, bucket, f"archives/{keys.archive}")
+    assert len(archive) == report.bytes_stored
+
+    # Stock tools: `tar --zstd -xf` gives back the tree, the duplicate as a hard link.
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "a.tar.zst").write_bytes(archive)
+    subprocess.run(
+        ["tar", "--zstd", "-xf", str(tmp_path / "a.tar.zst"), "-C", str(out)], check=True
+    )
+    assert _snapshot(out) == _snapshot(sample_tree)
+    a, b = (out / "data" / "copy-a.bin").stat(), (out / "other" / "copy-b.bin").stat()
+    assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)
+
+    # The inventory (YAML, read back with cargoship's strict loader) and sha256 from hashlib.
+    inventory = Inventory.loads(_download(moto_server, bucket, f"archives/{keys.inventory}"))
+    files = {e.path: e for e in inventory.entries if e.type in (EntryType.FILE, EntryType.HARDLINK)}
+    assert {path: e.size for path, e in files.items()} == SAMPLE_FILES
+    for path, entry in files.items():
+        assert entry.checksum == _sha256_tag(sample_tree / path), path
+        assert entry.compression == "zstd"
+    assert files["other/copy-b.bin"].type is EntryType.HARDLINK
+    assert files["other/copy-b.bin"].link == "data/copy-a.bin"
+    assert inventory.entry("link-to-readme").link == "README.txt"
+    assert inventory.archive.size == len(archive)
+    assert inventory.archive.checksum == "sha256:" + hashlib.sha256(archive).hexdigest()
+    assert inventory.archive.index_key == keys.index
+    assert inventory.totals.dedup_bytes == 64 << 10
+    assert report.inventory == inventory
+
+    # The member index: the members GNU tar lists, each file's sha256 the source's.
+    index = ArchiveIndex.load(_download(moto_server, bucket, f"archives/{keys.index}"))
+    listed = subprocess.run(
+        ["tar", "--zstd", "-tf", str(tmp_path / "a.tar.zst")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [m.path.rstrip("/") for m in index.members] == [name.rstrip("/") for name in listed]
+    assert index.compressed_size == len(archive)
+    for member in index.members:
+        if member.type == "file":
+            assert member.sha256 == _sha256_tag(sample_tree / member.path)
+
+    # The report and the progress callbacks.
+    total = sum(SAMPLE_FILES.values())
+    assert (report.files, report.bytes_in, report.dedup_bytes) == (6, total, 64 << 10)
+    assert report.bytes_stored < total // 10  # numbered text lines compress well
+    assert report.monthly_cost > 0
+    assert (report.skipped, report.unchanged) == ((), 0)
+    assert progress.started == (6, total)
+    assert sum(progress.advanced) == total
+    assert progress.threads == {threading.get_ident()}  # called on the event loop's thread
+    assert not list(state_dir.glob("*"))  # the resume state is gone once complete
+
+
+@pytest.mark.asyncio
+async def test_storage_class_is_the_archives_and_index_and_inventory_stay_standard(
+    store: ObjectStore, sample_tree: Path, state_dir: Path
+) -> None:
+    (sample_tree / "data" / "big.txt").unlink()
+    options = ShipOptions(storage_class="GLACIER", state_dir=state_dir)
+    report = await ship(store, sample_tree, options)
+    assert (await store.head(report.keys.archive)).storage_class == "GLACIER"
+    for key in (report.keys.index, report.keys.inventory):
+        assert (await store.head(key)).storage_class in (None, "STANDARD")
+    assert report.storage_class == "GLACIER"
+    assert report.inventory is not None
+    assert report.inventory.archive.storage_class == "GLACIER"
+
+
+# -- other codecs -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("compression", "tool", "magic"),
+    [
+        ("lz4", ["lz4", "-dc"], b"\x04\x22\x4d\x18"),
+        ("gzip", ["gzip", "-dc"], b"\x1f\x8b"),
+        ("none", [], b""),
+    ],
+)
+@pytest.mark.asyncio
+async def test_lz4_gzip_and_none_archives_open_with_their_own_tools(
+    moto_server: MotoServer,
+    bucket: str,
+    s3_url: str,
+    s3_config: S3Config,
+    sample_tree: Path,
+    state_dir: Path,
+    tmp_path: Path,
+    compression: str,
+    tool: list[str],
+    magic: bytes,
+) -> None:
+    options = ShipOptions(compression=compression, state_dir=state_dir)
+    report = await _ship_to(s3_url, s3_config, sample_tree, options)
+    keys = report.keys
+    assert keys.compression == compression
+    archive = _download(moto_server, bucket, f"archives/{keys.archive}")
+    assert archive.startswith(magic)
+    _untar(archive, tmp_path / "out", *tool)
+    assert _snapshot(tmp_path / "out") == _snapshot(sample_tree)
+    assert f"archives/{keys.index}" not in _keys(moto_server, bucket)
+    assert report.inventory is not None
+    assert report.inventory.archive.index_key is None
+    if compression == "none":
+        assert len(archive) == report.inventory.archive.tar_size
+
+
+# -- unreadable files -------------------------------------------------------------------------
+
+
+def _scan_then(monkeypatch: pytest.MonkeyPatch, after_scan: Any) -> None:
+    """Make ship's scan run ``after_scan()`` once the tree is walked (before packing)."""
+
+    def scan_then(root: Path, **kwargs: Any) -> Iterator[SourceEntry]:
+        yield from scan(root, **kwargs)
+        after_scan()
+
+    monkeypatch.setattr(_SHIP_SCAN, scan_then)
+
+
+@pytest.mark.asyncio
+async def test_an_unreadable_file_found_by_the_scan_fails_before_anything_is_uploaded(
+    moto_server: MotoServer,
+    bucket: str,
+    store: ObjectStore,
+    sample_tree: Path,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    def scan_reporting(root: Path, *, on_unreadable: Any) -> Iterator[SourceEntry]:
+        for entry in scan(root, on_unreadable=on_unreadable):
+            if entry.name == "README.txt":  # as the scan reports a file it cannot open
+                on_unreadable(entry.path, PermissionError(13, "Permission denied"))
+                continue
+            yield entry
+
+    monkeypatch.setattr(_SHIP_SCAN, scan_reporting)
+    with pytest.raises(UnreadableFilesError) as caught:
+        await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
+    assert caught.value.paths == ("README.txt",)
+    assert _keys(moto_server, bucket) == []
+    assert not state_dir.exists()
+
+
+@pytest.mark.asyncio
+async def test_a_file_gone_while_packing_fails_the_ship_and_leaves_no_inventory(
+    moto_server: MotoServer,
+    bucket: str,
+    store: ObjectStore,
+    sample_tree: Path,
+    state_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _scan_then(monkeypatch, (sample_tree / "other" / "copy-b.bin").unlink)
+    with pytest.raises(UnreadableFilesError) as caught:
+        await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
+    assert caught.value.paths == ("other/copy-b.bin",)
+    assert not [key for key in _keys(moto_server, bucket) if key.endswith(".inventory.yaml")]
+    assert await list_archives(store) == []
+
+
+@pytest.mark.asyncio
+async def test_skip_unreadable_skips_and_records_the_file(
+    moto_server: MotoServer,
+    bucket: str,
+    store: ObjectStore,
+    sample_tree: Path,
+    state_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reference = tmp_path / "reference"
+    shutil.copytree(sample_tree, reference, symlinks=True)
+    _scan_then(monkeypatch, (sample_tree / "data" / "copy-a.bin").unlink)
+    options = ShipOptions(skip_unreadable=True, state_dir=state_dir)
+    report = await ship(store, sample_tree, options)
+    assert report.skipped == ("data/copy-a.bin",)
+    inventory = await load_inventory(store, report.keys.name)
+    assert inventory.totals.skipped == ("data/copy-a.bin",)
+    paths = {entry.path for entry in inventory.entries}
+    assert "data/copy-a.bin" not in paths
+    # copy-b is now the only copy: stored in full, not as a link to the skipped file.
+    assert inventory.entry("other/copy-b.bin").type is EntryType.FILE
+    archive = _download(moto_server, bucket, f"archives/{report.keys.archive}")
+    _untar(archive, tmp_path / "out", "zstd", "-dc")
+    expected = _snapshot(reference)
+    del expected["data/copy-a.bin"]
+    expected["data"] = _snapshot(tmp_path / "out")["data"]  # its mtime moved with the unlink
+    assert _snapshot(tmp_path / "out") == expected
+
+
+class _ShortStore:
+    """A LocalStore whose uploads report one byte fewer than they received."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
+        info = await self._inner.upload(key, source, **kwargs)
+        return dataclasses.replace(info, size=info.size - 1)
+
+
+@pytest.mark.asyncio
+async def test_an_upload_that_stored_other_bytes_fails_without_an_inventory(
+    local_store: LocalStore, sample_tree: Path, state_dir: Path
+) -> None:
+    with pytest.raises(IntegrityError, match="streamed"):
+        await ship(_ShortStore(local_store), sample_tree, ShipOptions(state_dir=state_dir))
+    assert await list_archives(local_store) == []
+
+
+# -- dry run, incremental ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_dry_run_reports_the_numbers_and_uploads_nothing(
+    moto_server: MotoServer, bucket: str, store: ObjectStore, sample_tree: Path, state_dir: Path
+) -> None:
+    report = await ship(store, sample_tree, ShipOptions(dry_run=True, state_dir=state_dir))
+    total = sum(SAMPLE_FILES.values())
+    assert (report.files, report.bytes_in, report.dedup_bytes) == (6, total, 64 << 10)
+    assert report.inventory is None
+    # Numbered text compresses about 10x with zstd -3 (measured by `zstd -3` on the same bytes).
+    big = (sample_tree / "data" / "big.txt").read_bytes()
+    zstd_size = len(subprocess.run(["zstd", "-3", "-c"], input=big, capture_output=True).stdout)
+    assert report.bytes_stored < total * 2 * zstd_size / len(big)
+    assert report.bytes_stored > 0
+    assert _keys(moto_server, bucket) == []
+    assert not state_dir.exists()
+
+
+@pytest.mark.asyncio
+async def test_incremental_ship_stores_only_what_changed(
+    moto_server: MotoServer,
+    bucket: str,
+    store: ObjectStore,
+    sample_tree: Path,
+    state_dir: Path,
+    tmp_path: Path,
+) -> None:
+    first = await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
+    readme = sample_tree / "README.txt"
+    readme.write_bytes(b"changed content\n")
+    (sample_tree / "data" / "new.bin").write_bytes(b"new file")
+    # Same size and mtime, other bytes: only the checksum tells it changed.
+    leaf = sample_tree / "data" / "nested" / "deeper" / "leaf.bin"
+    before = leaf.stat()
+    leaf.write_bytes(bytes(reversed(range(256))))
+    os.utime(leaf, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    second = await ship(store, sample_tree, ShipOptions(incremental=True, state_dir=state_dir))
+    assert second.keys.name > first.keys.name
+    unchanged = {"empty.dat", "data/big.txt", "data/copy-a.bin", "other/copy-b.bin"}
+    assert second.unchanged == len(unchanged)
+    inventory = await load_inventory(store, second.keys.name)
+    assert inventory.archive.base == first.keys.name
+    for entry in inventory.entries:
+        if entry.path in unchanged:
+            assert entry.archive == first.keys.name, entry.path
+        else:
+            assert entry.archive is None, entry.path
+    changed = ["README.txt", "data/new.bin", "data/nested/deeper/leaf.bin"]
+    for path in changed:
+        assert inventory.entry(path).checksum == _sha256_tag(sample_tree / path)
+    archive = _download(moto_server, bucket, f"archives/{second.keys.archive}")
+    listed = subprocess.run(
+        ["tar", "-tf", "-", "--zstd"], input=archive, capture_output=True, check=True
+    ).stdout.decode()
+    members = {line.rstrip("/") for line in listed.split()}
+    assert members.isdisjoint(unchanged)
+    assert set(changed) <= members
+    assert second.bytes_in == sum((sample_tree / path).stat().st_size for path in changed)
+
+
+# -- resume -----------------------------------------------------------------------------------
+
+
+def _random_tree(root: Path, sizes: dict[str, int], seed: int) -> Path:
+    generator = random.Random(seed)
+    for name, size in sizes.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(generator.randbytes(size))
+        os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+    return root
+
+
+def _parts_stored(server: MotoServer, bucket: str) -> int:
+    client = _s3_client(server)
+    uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return sum(
+        len(client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", []))
+        for u in uploads
+    )
+
+
+async def _stall_after(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """``chunks`` until ``limit`` bytes went by, then nothing more: a connection that hangs."""
+    passed = 0
+    async for chunk in chunks:
+        yield chunk
+        passed += len(chunk)
+        if passed >= limit:
+            await asyncio.Event().wait()  # until cancelled
+
+
+class _StallingStream(ArchiveStream[Any]):
+    """The archive stream, stalling after 12 MiB: two 5 MiB parts can be sent, not a third."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _stall_after(super().__aiter__(), 12 * MiB)
+
+
+async def _interrupted_ship(
+    url: str, config: S3Config, source: Path, options: ShipOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start a ship, stall its stream after two parts, and cancel it (as Ctrl-C does)."""
+    with monkeypatch.context() as patch:
+        patch.setattr("cargoship.ship._ship.ArchiveStream", _StallingStream)
+        async with open_store(url, config) as store:
+            assert isinstance(store, S3Store)
+            task = asyncio.create_task(ship(store, source, options))
+            deadline = time.monotonic() + 30
+            while store.stats.parts_sent < 2:
+                assert time.monotonic() < deadline
+                assert not task.done()
+                await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await list_archives(store) == []  # no inventory: not complete
+
+
+def _multipart_config(config: S3Config) -> S3Config:
+    """Parts of 5 MiB (S3's least) from 5 MiB on, so a 17 MiB archive takes four parts."""
+    return config.model_copy(update={"part_size_min": 5 * MiB, "multipart_threshold": 5 * MiB})
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_an_interrupted_ship_resumed_gives_the_same_archive_and_sends_less(
+    moto_server: MotoServer,
+    bucket: str,
+    s3_config: S3Config,
+    state_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = _multipart_config(s3_config)
+    source = _random_tree(tmp_path / "src", {"a.bin": 9 * MiB, "b/c.bin": 8 * MiB}, seed=5)
+    options = ShipOptions(state_dir=state_dir)
+    url = f"s3://{bucket}/archives"
+
+    with pytest.raises(CargoshipError, match="nothing to resume"):
+        await _ship_to(url, config, source, ShipOptions(resume=True, state_dir=state_dir))
+
+    await _interrupted_ship(url, config, source, options, monkeypatch)
+
+    async with open_store(url, config) as store:
+        assert isinstance(store, S3Store)
+        resumed = await ship(store, source, ShipOptions(resume=True, state_dir=state_dir))
+        sent = store.stats.bytes_sent
+        assert store.stats.parts_reused == 2
+    async with open_store(f"s3://{bucket}/fresh", config) as store:
+        assert isinstance(store, S3Store)
+        fresh = await ship(store, source, options)
+        assert sent < store.stats.bytes_sent
+
+    archive = _download(moto_server, bucket, f"archives/{resumed.keys.archive}")
+    assert archive == _download(moto_server, bucket, f"fresh/{fresh.keys.archive}")
+    assert resumed.inventory is not None
+    assert len(resumed.inventory.archive.parts) == 4  # 5 + 5 + 5 + the rest, in MiB
+    assert _parts_stored(moto_server, bucket) == 0  # no upload left pending
+    assert not list(state_dir.glob("*"))
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_new_ship_abandons_an_interrupted_one_and_aborts_its_upload(
+    moto_server: MotoServer,
+    bucket: str,
+    s3_config: S3Config,
+    state_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = _multipart_config(s3_config)
+    source = _random_tree(tmp_path / "src", {"a.bin": 17 * MiB}, seed=6)
+    options = ShipOptions(state_dir=state_dir)
+    url = f"s3://{bucket}/archives"
+    await _interrupted_ship(url, config, source, options, monkeypatch)
+    assert len(list(state_dir.glob("*.json"))) == 2  # cargoship's state and s3opt's
+    report = await _ship_to(url, config, source, options)
+    assert _parts_stored(moto_server, bucket) == 0
+    assert not list(state_dir.glob("*"))
+    with pytest.raises(CargoshipError, match="nothing to resume"):
+        await _ship_to(url, config, source, ShipOptions(resume=True, state_dir=state_dir))
+    archive = _download(moto_server, bucket, f"archives/{report.keys.archive}")
+    assert report.inventory is not None
+    assert report.inventory.archive.checksum == "sha256:" + hashlib.sha256(archive).hexdigest()
+
+
+# -- auto compression -------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_auto_compression_stores_random_bytes_as_a_plain_tar(
+    tmp_path: Path, local_store: LocalStore, state_dir: Path
+) -> None:
+    source = _random_tree(tmp_path / "src", {"noise.bin": MiB}, seed=7)
+    report = await ship(local_store, source, ShipOptions(compression="auto", state_dir=state_dir))
+    assert report.keys.compression == "none"
+    stored = local_store.root / report.keys.archive
+    assert stored.name.endswith(".tar")
+    listed = subprocess.run(["tar", "-tf", str(stored)], capture_output=True, check=True)
+    assert listed.stdout.split() == [b"noise.bin"]
+
+
+@pytest.mark.asyncio
+async def test_auto_compression_compresses_text(
+    tmp_path: Path, local_store: LocalStore, sample_tree: Path, state_dir: Path
+) -> None:
+    report = await ship(
+        local_store, sample_tree, ShipOptions(compression="auto", state_dir=state_dir)
+    )
+    assert report.keys.compression != "none"
+    assert report.inventory is not None
+    assert {entry.compression for entry in report.inventory.entries} == {report.keys.compression}
+    assert report.bytes_stored < report.bytes_in // 4
+
+
+# -- bounded memory ---------------------------------------------------------------------------
+
+
+class _SlowStore:
+    """A LocalStore whose uploads read the stream slowly, recording how far the reader ran ahead."""
+
+    def __init__(self, inner: LocalStore, progress: _Progress) -> None:
+        self._inner = inner
+        self._progress = progress
+        self.lag = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
+        async def slowly() -> AsyncIterator[bytes]:
+            consumed = 0
+            async for chunk in source:
+                consumed += len(chunk)
+                await asyncio.sleep(0.02)
+                self.lag = max(self.lag, sum(self._progress.advanced) - consumed)
+                yield chunk
+
+        return await self._inner.upload(key, slowly(), **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_memory_stays_bounded_and_a_slow_upload_holds_the_packer_back(
+    tmp_path: Path, local_store: LocalStore, state_dir: Path
+) -> None:
+    size = 64 * MiB
+    source = _random_tree(tmp_path / "src", {f"f{i}.bin": size // 4 for i in range(4)}, seed=9)
+    progress = _Progress()
+    slow = _SlowStore(local_store, progress)
+    tracemalloc.start()
+    try:
+        report = await ship(
+            slow,
+            source,
+            ShipOptions(threads=1, state_dir=state_dir),
+            progress=progress,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.bytes_in == size
+    assert report.bytes_stored > size  # random bytes do not compress
+    # Read-ahead over the upload: the queue, the frames being compressed, one file read.
+    assert slow.lag < 16 * MiB
+    assert peak < 32 * MiB
