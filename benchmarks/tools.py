@@ -3,8 +3,8 @@
 * ``aws`` (AWS CLI v1): a venv of its own at ``benchmarks/.tools/awscli`` (awscli pins a
   botocore newer than aiobotocore allows, so it cannot share the project's venv); an
   ``aws`` already on PATH that runs is used when that venv is absent.
-* ``rclone``: the Debian package (``apt-get install -y rclone``; ``apt-get update`` first
-  if the package is unknown). Needs root.
+* ``rclone``, ``restic``, ``s3fs``: the Debian packages (``apt-get install -y NAME``;
+  ``apt-get update`` first if the package is unknown). Needs root.
 
 Both are configured by arguments and environment only (:func:`aws_env`,
 :func:`rclone_args`), never by files in the user's home.
@@ -22,7 +22,15 @@ import venv
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Tools", "aws_env", "ensure_tools", "find_aws", "find_rclone", "rclone_args"]
+__all__ = [
+    "Tools",
+    "aws_env",
+    "ensure_tools",
+    "find_aws",
+    "find_debian_tool",
+    "find_rclone",
+    "rclone_args",
+]
 
 TOOLS_DIR = Path(__file__).resolve().parent / ".tools"
 AWSCLI_VENV = TOOLS_DIR / "awscli"
@@ -60,16 +68,21 @@ def find_aws(*, install: bool = True) -> str | None:
     return str(own) if own.exists() else None
 
 
-def find_rclone(*, install: bool = True) -> str | None:
-    found = shutil.which("rclone")
+def find_debian_tool(name: str, *, install: bool = True) -> str | None:
+    """The command ``name`` from the Debian package of the same name, installed if missing."""
+    found = shutil.which(name)
     if found or not install:
         return found
-    print("tools: installing rclone (apt-get install -y rclone)", file=sys.stderr)
-    command = ["apt-get", "install", "-y", "rclone"]
+    print(f"tools: installing {name} (apt-get install -y {name})", file=sys.stderr)
+    command = ["apt-get", "install", "-y", name]
     if subprocess.run(command, check=False, timeout=INSTALL_TIMEOUT).returncode != 0:
         subprocess.run(["apt-get", "update"], check=True, timeout=INSTALL_TIMEOUT)
         subprocess.run(command, check=True, timeout=INSTALL_TIMEOUT)
-    return shutil.which("rclone")
+    return shutil.which(name)
+
+
+def find_rclone(*, install: bool = True) -> str | None:
+    return find_debian_tool("rclone", install=install)
 
 
 def ensure_tools(*, install: bool = True) -> Tools:

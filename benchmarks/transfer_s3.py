@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 # modules, as the repository's type check (one mypy run over benchmarks/*.py) sees them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from measure import run_measured
 from s3server import S3Server
 from tools import aws_env, ensure_tools, rclone_args
 from wanem import MB, WanEmulatorProcess, get_profile
@@ -150,58 +150,6 @@ def _command(
     return [sys.executable, script, "--worker", tool, direction, endpoint, key, path]
 
 
-def _peak_rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, float, str]:
-    """Run ``command``; return (seconds, exit status, peak RSS MiB, stderr tail).
-
-    Seconds: the transfer's own time when the worker reports it (``SECONDS x`` on
-    stdout: the Python workers, timed around the transfer call, so interpreter start-up
-    and imports are not counted), else the process's wall time (aws, rclone: see
-    :func:`_startup_seconds`, subtracted by the caller).
-    """
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    peak = [0.0]
-    errors: list[str] = []
-    output: list[str] = []
-
-    def drain() -> None:
-        assert process.stderr is not None
-        errors.append(process.stderr.read())
-
-    def drain_out() -> None:
-        assert process.stdout is not None
-        output.append(process.stdout.read())
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    out_reader = threading.Thread(target=drain_out, daemon=True)
-    out_reader.start()
-    while process.poll() is None:
-        peak[0] = max(peak[0], _peak_rss_mib(process.pid))
-        time.sleep(0.05)
-        if time.perf_counter() - began > TRANSFER_TIMEOUT:
-            process.kill()
-    seconds = time.perf_counter() - began
-    reader.join(10)
-    out_reader.join(10)
-    for line in "".join(output).splitlines():
-        if line.startswith("SECONDS "):
-            seconds = float(line.split()[1])
-    return seconds, process.returncode, peak[0], "".join(errors)[-400:]
-
-
 def _startup_seconds(command: list[str], env: dict[str, str]) -> float:
     """Best-of-3 wall time of a CLI doing nothing (``--version``): its start-up cost."""
     best = float("inf")
@@ -294,9 +242,10 @@ def run_benchmark(args: argparse.Namespace) -> list[Row]:
                                 row.failures += 1
                                 row.errors.append(str(exc))
                                 continue
-                            seconds, status, peak, err = _run_measured(command, env)
-                            seconds = max(seconds - startup.get(tool, 0.0), 1e-3)
-                            row.peak_rss_mib = max(row.peak_rss_mib, peak)
+                            run = run_measured(command, env, timeout=TRANSFER_TIMEOUT)
+                            status, err = run.status, run.stderr_tail
+                            seconds = max(run.seconds - startup.get(tool, 0.0), 1e-3)
+                            row.peak_rss_mib = max(row.peak_rss_mib, run.peak_rss_mib)
                             if direction == "upload":
                                 ok = (
                                     status == 0

@@ -49,7 +49,7 @@ def check(package: Path) -> int:
     return subprocess.call(cmd, cwd=ROOT, env=env)
 
 
-TOOLS = ("scripts", "benchmarks", "docs/figures", "tests/integration")
+TOOLS = (".", "scripts", "benchmarks", "docs/figures", "tests/integration")
 
 
 def check_tools() -> int:
