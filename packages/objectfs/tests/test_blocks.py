@@ -1,0 +1,407 @@
+"""BlockReader over real stores: bytes equal the object's, and requests are what caching promises.
+
+Most tests use s3opt.LocalStore on a temporary directory (no network); one
+reads through S3Store from a real moto server over HTTP. The stores are
+subclassed only to count (and, where a test needs it, hold) ``get_range``
+calls at the Protocol boundary: every call is one ranged GET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from objectfs.blocks import MAX_READAHEAD_FETCHES, BlockReader
+from objectfs.cache import DiskBlockCache, MemoryBlockCache
+from objectfs.stats import FsCounters
+from s3opt import LocalStore, ObjectStore, S3Store
+from s3opt.config import RetryConfig, S3Config
+from s3opt.errors import NoSuchKeyError
+from s3opt.testing import MotoServer
+
+BLOCK = 1024
+SIZE = 10 * BLOCK + 123  # ten whole blocks and a short one
+DATA = random.Random(6).randbytes(SIZE)
+KEY = "dir/data.bin"
+
+
+class CountingStore(LocalStore):
+    """A LocalStore that records each ranged GET, and can hold them until ``gate`` is set."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, fsync=False)
+        self.ranges: list[tuple[str, int, int]] = []
+        self.active = 0
+        self.most_active = 0
+        self.gate: asyncio.Event | None = None
+
+    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+        self.ranges.append((key, offset, size))
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            return await super().get_range(key, offset, size)
+        finally:
+            self.active -= 1
+
+
+class CountingS3Store(S3Store):
+    """An S3Store that records each ranged GET it sends."""
+
+    ranges: list[tuple[str, int, int]]
+
+    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+        self.ranges.append((key, offset, size))
+        return await super().get_range(key, offset, size)
+
+
+def reader_for(
+    store: ObjectStore,
+    *,
+    memory: int = 1 << 20,
+    disk: DiskBlockCache | None = None,
+    counters: FsCounters | None = None,
+) -> BlockReader:
+    return BlockReader(
+        store,
+        block_size=BLOCK,
+        memory=MemoryBlockCache(memory),
+        disk=disk,
+        counters=counters if counters is not None else FsCounters(),
+    )
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> CountingStore:
+    counting = CountingStore(tmp_path / "bucket")
+    await counting.put(KEY, DATA)
+    return counting
+
+
+async def readahead_done(reader: BlockReader) -> None:
+    """Wait (at most 5 s) until no read-ahead fetch is under way."""
+    async with asyncio.timeout(5):
+        while reader.readahead_pending:
+            await asyncio.sleep(0.005)
+
+
+async def etag_of(store: ObjectStore, key: str = KEY) -> str:
+    return (await store.head(key)).etag
+
+
+# -- bytes ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[CountingStore, str]:
+    counting = CountingStore(tmp_path_factory.mktemp("bucket"))
+    info = asyncio.run(counting.put(KEY, DATA))
+    return counting, info.etag
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    reads=st.lists(
+        st.tuples(st.integers(0, SIZE + 2 * BLOCK), st.integers(0, 4 * BLOCK)),
+        min_size=1,
+        max_size=8,
+    ),
+    memory=st.sampled_from([0, BLOCK, 3 * BLOCK, 1 << 20]),
+)
+def test_reads_equal_the_objects_bytes(
+    shared_store: tuple[CountingStore, str], reads: list[tuple[int, int]], memory: int
+) -> None:
+    store, etag = shared_store
+
+    async def run() -> None:
+        reader = reader_for(store, memory=memory)
+        try:
+            results = await asyncio.gather(
+                *(reader.read(KEY, etag, SIZE, offset, length) for offset, length in reads)
+            )
+            for (offset, length), got in zip(reads, results, strict=True):
+                assert got == DATA[offset : offset + length]
+        finally:
+            await reader.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.asyncio
+async def test_reads_past_the_end_are_short_or_empty_without_requests(
+    store: CountingStore,
+) -> None:
+    reader = reader_for(store)
+    etag = await etag_of(store)
+    assert await reader.read(KEY, etag, SIZE, SIZE - 10, 100) == DATA[-10:]
+    before = len(store.ranges)
+    assert await reader.read(KEY, etag, SIZE, SIZE, 100) == b""
+    assert await reader.read(KEY, etag, SIZE, SIZE + 5000, 1) == b""
+    assert await reader.read(KEY, etag, SIZE, 0, 0) == b""
+    assert len(store.ranges) == before
+    # The last block is asked for with its true length: 123 bytes.
+    assert store.ranges == [(KEY, 10 * BLOCK, 123)]
+    with pytest.raises(ValueError, match=">= 0"):
+        await reader.read(KEY, etag, SIZE, -1, 10)
+
+
+@pytest.mark.asyncio
+async def test_empty_object(store: CountingStore) -> None:
+    info = await store.put("empty", b"")
+    reader = reader_for(store)
+    assert await reader.read("empty", info.etag, 0, 0, 4096, readahead=1 << 20) == b""
+    assert store.ranges == []
+
+
+# -- counting ------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_second_read_is_an_l1_hit_with_no_request(store: CountingStore) -> None:
+    counters = FsCounters()
+    reader = reader_for(store, counters=counters)
+    etag = await etag_of(store)
+    assert await reader.read(KEY, etag, SIZE, 1000, 100) == DATA[1000:1100]  # blocks 0 and 1
+    assert store.ranges == [(KEY, 0, BLOCK), (KEY, BLOCK, BLOCK)]
+    assert (counters.misses, counters.l1_hits, counters.requests["GET"]) == (2, 0, 2)
+    assert counters.bytes_fetched == 2 * BLOCK
+    assert await reader.read(KEY, etag, SIZE, 1010, 50) == DATA[1010:1060]
+    assert len(store.ranges) == 2
+    assert (counters.misses, counters.l1_hits, counters.requests["GET"]) == (2, 2, 2)
+    assert counters.bytes_read == 150
+
+
+@pytest.mark.asyncio
+async def test_l2_serves_a_new_reader_with_an_empty_l1(
+    store: CountingStore, tmp_path: Path
+) -> None:
+    etag = await etag_of(store)
+    first = reader_for(store, disk=DiskBlockCache(tmp_path / "l2", 1 << 20))
+    assert await first.read(KEY, etag, SIZE, 0, SIZE) == DATA
+    await first.close()
+    fetched = len(store.ranges)
+    assert fetched == 11
+
+    counters = FsCounters()
+    second = reader_for(store, disk=DiskBlockCache(tmp_path / "l2", 1 << 20), counters=counters)
+    assert await second.read(KEY, etag, SIZE, 0, SIZE) == DATA
+    assert len(store.ranges) == fetched  # zero GETs
+    assert counters.requests["GET"] == 0
+    assert (counters.l2_hits, counters.misses) == (11, 0)
+    assert await second.read(KEY, etag, SIZE, 5, 5) == DATA[5:10]
+    assert counters.l1_hits == 1
+
+
+@pytest.mark.asyncio
+async def test_a_new_etag_misses_both_caches(store: CountingStore, tmp_path: Path) -> None:
+    disk = DiskBlockCache(tmp_path / "l2", 1 << 20)
+    reader = reader_for(store, disk=disk)
+    old = await etag_of(store)
+    assert await reader.read(KEY, old, SIZE, 0, 10) == DATA[:10]
+    new = await store.put(KEY, b"new content!" + DATA[12:])
+    assert new.etag != old
+    assert await reader.read(KEY, new.etag, SIZE, 0, 12) == b"new content!"
+    assert len(store.ranges) == 2
+
+
+@pytest.mark.asyncio
+async def test_forget_drops_l1_and_l2(store: CountingStore, tmp_path: Path) -> None:
+    disk = DiskBlockCache(tmp_path / "l2", 1 << 20)
+    reader = reader_for(store, disk=disk)
+    etag = await etag_of(store)
+    await reader.read(KEY, etag, SIZE, 0, 10)
+    await reader.close()  # the L2 write has landed
+    assert len(disk) == 1
+    reader.forget(KEY)
+    assert len(disk) == 0
+    await reader.read(KEY, etag, SIZE, 0, 10)
+    assert len(store.ranges) == 2
+
+
+@pytest.mark.asyncio
+async def test_concurrent_reads_of_one_block_make_one_request(store: CountingStore) -> None:
+    counters = FsCounters()
+    reader = reader_for(store, counters=counters)
+    etag = await etag_of(store)
+    store.gate = asyncio.Event()
+    reads = [asyncio.create_task(reader.read(KEY, etag, SIZE, i * 100, 50)) for i in range(8)]
+    await asyncio.sleep(0.01)
+    assert store.ranges == [(KEY, 0, BLOCK)]
+    store.gate.set()
+    results = await asyncio.gather(*reads)
+    assert results == [DATA[i * 100 : i * 100 + 50] for i in range(8)]
+    assert store.ranges == [(KEY, 0, BLOCK)]
+    assert (counters.misses, counters.requests["GET"]) == (8, 1)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_reader_does_not_cancel_the_shared_fetch(store: CountingStore) -> None:
+    reader = reader_for(store)
+    etag = await etag_of(store)
+    store.gate = asyncio.Event()
+    impatient = asyncio.create_task(reader.read(KEY, etag, SIZE, 0, 10))
+    patient = asyncio.create_task(reader.read(KEY, etag, SIZE, 10, 10))
+    await asyncio.sleep(0.01)
+    impatient.cancel()
+    store.gate.set()
+    assert await patient == DATA[10:20]
+    assert impatient.cancelled()
+    assert len(store.ranges) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_failed_fetch_reaches_every_waiter_and_is_not_remembered(
+    store: CountingStore,
+) -> None:
+    reader = reader_for(store)
+    info = await store.put("gone", b"x" * 100)
+    await store.delete(["gone"])
+    reads = [reader.read("gone", info.etag, 100, 0, 10) for _ in range(3)]
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    assert all(isinstance(r, NoSuchKeyError) for r in results)
+    assert len(store.ranges) == 1
+    info = await store.put("gone", b"y" * 100)
+    assert await reader.read("gone", info.etag, 100, 0, 3) == b"yyy"
+
+
+@pytest.mark.asyncio
+async def test_an_object_shorter_than_its_size_is_estale(store: CountingStore) -> None:
+    reader = reader_for(store)
+    info = await store.put("shrinks", b"z" * 2 * BLOCK)
+    await store.put("shrinks", b"z" * 100)
+    with pytest.raises(OSError, match="changed") as raised:
+        await reader.read("shrinks", info.etag, 2 * BLOCK, 0, 10)
+    assert raised.value.errno == errno.ESTALE
+
+
+# -- read-ahead ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_readahead_fetches_the_next_blocks_in_the_background(store: CountingStore) -> None:
+    counters = FsCounters()
+    reader = reader_for(store, counters=counters)
+    etag = await etag_of(store)
+    # Block 0 on demand; 3000 bytes ahead of byte 1000 reach into block 3: blocks 1..3.
+    assert await reader.read(KEY, etag, SIZE, 900, 100, readahead=3000) == DATA[900:1000]
+    await readahead_done(reader)
+    assert sorted(offset for _, offset, _ in store.ranges) == [0, BLOCK, 2 * BLOCK, 3 * BLOCK]
+    assert counters.requests["GET"] == 4
+    assert counters.misses == 1  # read-ahead is not a lookup
+    assert await reader.read(KEY, etag, SIZE, BLOCK, 3 * BLOCK) == DATA[BLOCK : 4 * BLOCK]
+    assert len(store.ranges) == 4
+    assert counters.l1_hits == 3
+    # Read-ahead stops at the end of the object.
+    await reader.read(KEY, etag, SIZE, 9 * BLOCK, 10, readahead=1 << 30)
+    await readahead_done(reader)
+    assert sorted(offset for _, offset, _ in store.ranges)[-2:] == [9 * BLOCK, 10 * BLOCK]
+    assert len(store.ranges) == 6
+
+
+@pytest.mark.asyncio
+async def test_readahead_stays_bounded(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "bucket")
+    blocks = 4 * MAX_READAHEAD_FETCHES
+    big = os.urandom(blocks * BLOCK)
+    info = await store.put("big", big)
+    reader = reader_for(store, memory=len(big))
+    store.gate = asyncio.Event()
+    first = asyncio.create_task(reader.read("big", info.etag, len(big), 0, 10, readahead=len(big)))
+    await asyncio.sleep(0.01)
+    assert reader.readahead_pending == MAX_READAHEAD_FETCHES
+    assert store.active == 1 + MAX_READAHEAD_FETCHES
+    # A second sequential read while they are under way adds nothing.
+    second = asyncio.create_task(
+        reader.read("big", info.etag, len(big), BLOCK, 10, readahead=len(big))
+    )
+    await asyncio.sleep(0.01)
+    assert store.most_active == 1 + MAX_READAHEAD_FETCHES
+    store.gate.set()
+    assert await first == big[:10]
+    assert await second == big[BLOCK : BLOCK + 10]
+    await readahead_done(reader)
+    assert len(store.ranges) == 1 + MAX_READAHEAD_FETCHES
+    await reader.close()
+
+
+@pytest.mark.asyncio
+async def test_close_cancels_background_fetches(store: CountingStore) -> None:
+    reader = reader_for(store)
+    etag = await etag_of(store)
+    await reader.read(KEY, etag, SIZE, 0, 10)
+    store.gate = asyncio.Event()
+    reading_ahead = reader.read(KEY, etag, SIZE, 0, 10, readahead=SIZE)
+    assert await reading_ahead == DATA[:10]
+    await asyncio.sleep(0.01)
+    assert reader.readahead_pending == 10
+    await reader.close()
+    assert reader.readahead_pending == 0
+    assert store.active == 0
+
+
+# -- a real S3 server ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def s3_store(moto: MotoServer) -> AsyncIterator[CountingS3Store]:
+    bucket = f"objectfs-{uuid.uuid4().hex[:12]}"
+    moto.make_bucket(bucket)
+    config = S3Config(
+        endpoint_url=moto.endpoint_url,
+        region="us-east-1",
+        access_key_id="testing",
+        secret_access_key="testing",  # type: ignore[arg-type]  # pydantic coerces str -> SecretStr
+        addressing_style="path",
+        connect_timeout=5.0,
+        read_timeout=30.0,
+        retry=RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.1, deadline=20.0),
+    )
+    async with CountingS3Store.open(f"s3://{bucket}/mount", config) as opened:
+        assert isinstance(opened, CountingS3Store)
+        opened.ranges = []
+        yield opened
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_reads_through_s3_over_http(s3_store: CountingS3Store, tmp_path: Path) -> None:
+    info = await s3_store.put(KEY, DATA)
+    counters = FsCounters()
+    reader = reader_for(s3_store, disk=DiskBlockCache(tmp_path / "l2", 1 << 20), counters=counters)
+    rng = random.Random(7)
+    spans = [(rng.randrange(SIZE), rng.randrange(3 * BLOCK)) for _ in range(20)]
+    for offset, length in spans:
+        assert (
+            await reader.read(KEY, info.etag, SIZE, offset, length)
+            == DATA[offset : offset + length]
+        )
+    touched = {i for o, n in spans for i in range(o // BLOCK, (min(o + n, SIZE) - 1) // BLOCK + 1)}
+    assert len(s3_store.ranges) == counters.requests["GET"] == len(touched)
+    await reader.close()
+
+    again = reader_for(s3_store, disk=DiskBlockCache(tmp_path / "l2", 1 << 20))
+    for offset, length in spans:
+        assert (
+            await again.read(KEY, info.etag, SIZE, offset, length) == DATA[offset : offset + length]
+        )
+    assert len(s3_store.ranges) == len(touched)

@@ -1,0 +1,470 @@
+"""objectfs mounted for real: /dev/fuse, a moto S3 server over HTTP, ordinary tools.
+
+Every test mounts with ``python -m objectfs -f`` in a subprocess and checks the
+result against outside truth: the source files, GNU tar, git, and the bucket
+as boto3 sees it. Mounts are always stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+import pytest
+
+from s3opt.testing import MotoServer
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.fuse,
+    pytest.mark.skipif(not Path("/dev/fuse").exists(), reason="/dev/fuse is missing"),
+]
+
+SOURCE_TREE = Path(__file__).resolve().parents[2] / "packages" / "objectfs" / "src"
+MOUNT_WAIT = 30.0
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(moto: MotoServer) -> str:
+    name = f"ofs-{uuid.uuid4().hex[:16]}"
+    moto.make_bucket(name)
+    return name
+
+
+def s3_client(server: MotoServer) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def objects(server: MotoServer, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    client = s3_client(server)
+    found: dict[str, bytes] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            found[item["Key"]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return found
+
+
+def in_mount_table(path: Path) -> bool:
+    """Whether ``path`` is mounted (also when its daemon died: ``os.path.ismount`` says no then)."""
+    with open("/proc/self/mounts") as table:
+        return any(line.split()[1] == str(path) for line in table)
+
+
+class Mount:
+    """``python -m objectfs -f URL DIR`` in a subprocess, with its log kept for failures."""
+
+    def __init__(self, server: MotoServer, url: str, where: Path, cache: Path, *extra: str) -> None:
+        self.path = where
+        self.path.mkdir(exist_ok=True)
+        self._log_path = where.parent / f"{where.name}.log"
+        self._log: IO[bytes] = self._log_path.open("ab")
+        args = ["-f", "-v", "--cache-dir", str(cache), "--metadata-ttl", "1", *extra, url]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "objectfs", *args, str(where)],
+            env={**os.environ, **server.env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + MOUNT_WAIT
+        while not os.path.ismount(where):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"objectfs did not mount: {self.log()}")
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        return self._log_path.read_text(errors="replace")[-3000:]
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(os.getxattr(self.path, "user.objectfs.stats"))
+        return data
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal the daemon and wait; whatever happens, leave nothing mounted."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(sig)
+                try:
+                    self.process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+        finally:
+            if in_mount_table(self.path):
+                subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False)
+            self._log.close()
+
+
+@contextlib.contextmanager
+def mounted(
+    server: MotoServer, bucket: str, tmp_path: Path, *extra: str, prefix: str = "work"
+) -> Iterator[Mount]:
+    mount = Mount(server, f"s3://{bucket}/{prefix}", tmp_path / "mnt", tmp_path / "cache", *extra)
+    try:
+        yield mount
+    finally:
+        mount.stop()
+
+
+def run(*args: str | Path, cwd: Path | None = None, timeout: float = 120) -> str:
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"{args} failed: {done.stderr}"
+    return done.stdout
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.mark.slow
+def test_cp_tree_in_and_out_byte_identical(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    with mounted(moto, bucket, tmp_path) as mount:
+        run("cp", "-r", SOURCE_TREE, mount.path / "src")
+        out = tmp_path / "out"
+        run("cp", "-r", mount.path / "src", out)
+        run("diff", "-r", SOURCE_TREE, out)
+        listing = run("ls", mount.path / "src" / "objectfs").split()
+        assert sorted(listing) == sorted(p.name for p in (SOURCE_TREE / "objectfs").iterdir())
+        expected = {f"work/src/{k}": v for k, v in tree_files(SOURCE_TREE).items()}
+        stored = {k: v for k, v in objects(moto, bucket, "work/").items() if not k.endswith("/")}
+        assert stored == expected
+        run("rm", "-r", mount.path / "src")
+        assert os.listdir(mount.path) == []
+    assert objects(moto, bucket, "work/") == {}
+
+
+@pytest.mark.slow
+def test_directory_listing_spans_s3_pages(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    client = s3_client(moto)
+    names = [f"entry-{i:04d}.txt" for i in range(1010)]  # more than one 1,000-key LIST page
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"work/big/{n}", Body=n), names)
+        )
+    with mounted(moto, bucket, tmp_path) as mount:
+        assert sorted(os.listdir(mount.path / "big")) == names
+        long = run("ls", "-l", mount.path / "big").splitlines()
+        assert len(long) == 1011  # "total" and one line per entry
+        assert long[-1].split()[4] == str(len(names[-1]))
+        assert mount.stats()["requests"]["LIST"] >= 2
+
+
+@pytest.mark.slow
+def test_tar_round_trip_keeps_contents_and_mtimes(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    archive = tmp_path / "in.tar"
+    run("tar", "-cf", archive, "-C", SOURCE_TREE, ".")
+    with mounted(moto, bucket, tmp_path) as mount:
+        (mount.path / "t").mkdir()
+        run("tar", "-xf", archive, "-C", mount.path / "t")
+        back = tmp_path / "back"
+        back.mkdir()
+        run("tar", "-cf", tmp_path / "out.tar", "-C", mount.path / "t", ".")
+        run("tar", "-xf", tmp_path / "out.tar", "-C", back)
+    run("diff", "-r", SOURCE_TREE, back)
+    for original in SOURCE_TREE.rglob("*.py"):
+        copy = back / original.relative_to(SOURCE_TREE)
+        assert int(copy.stat().st_mtime) == int(original.stat().st_mtime), copy
+
+
+def test_rsync_round_trip(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    if shutil.which("rsync") is None:
+        pytest.skip("rsync is not installed on this machine")
+    with mounted(moto, bucket, tmp_path) as mount:
+        run("rsync", "-rlt", f"{SOURCE_TREE}/", mount.path / "r")
+        run("rsync", "-rlt", f"{mount.path / 'r'}/", tmp_path / "back")
+    run("diff", "-r", SOURCE_TREE, tmp_path / "back")
+
+
+@pytest.mark.slow
+def test_git_init_and_commit_inside_the_mount(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed on this machine")
+    env = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    os.environ.update(env)
+    try:
+        with mounted(moto, bucket, tmp_path) as mount:
+            repo = mount.path / "repo"
+            run("git", "init", "-q", repo)
+            (repo / "README").write_text("hello\n")
+            run("git", "-C", repo, "add", "README")
+            run("git", "-C", repo, "commit", "-q", "-m", "first")
+            assert run("git", "-C", repo, "log", "--format=%s").strip() == "first"
+            assert run("git", "-C", repo, "status", "--porcelain") == ""
+            clone = tmp_path / "clone"
+            run("git", "clone", "-q", repo, clone)
+        assert (clone / "README").read_text() == "hello\n"
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+
+
+def test_concurrent_readers_of_one_large_file(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(6 * 2**20 + 12345)
+    s3_client(moto).put_object(Bucket=bucket, Key="work/big.bin", Body=data)
+    digests: list[str] = []
+
+    def reader(chunk: int) -> None:
+        digest = hashlib.sha256()
+        with (mount.path / "big.bin").open("rb", buffering=0) as file:
+            while block := file.read(chunk):
+                digest.update(block)
+        digests.append(digest.hexdigest())
+
+    with mounted(moto, bucket, tmp_path) as mount:
+        threads = [threading.Thread(target=reader, args=(n,)) for n in (4096, 65536, 1 << 20, 777)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        stats = mount.stats()
+    assert digests == [hashlib.sha256(data).hexdigest()] * 4
+    assert stats["requests"]["GET"] <= 7 * 2  # each 1 MiB block fetched about once
+
+
+def test_random_writes_in_the_middle(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    original = bytearray(os.urandom(3 * 2**20))
+    s3_client(moto).put_object(Bucket=bucket, Key="work/f.bin", Body=bytes(original))
+    with mounted(moto, bucket, tmp_path) as mount:
+        with (mount.path / "f.bin").open("r+b") as file:
+            file.seek(1_500_000)
+            file.write(b"A" * 100)
+            file.seek(10)
+            file.write(b"B" * 5)
+            file.flush()
+            os.fsync(file.fileno())
+            file.seek(len(original) + 10)
+            file.write(b"tail")  # grows after the fsync
+        original[1_500_000:1_500_100] = b"A" * 100
+        original[10:15] = b"B" * 5
+        original += b"\x00" * 10 + b"tail"
+        assert (mount.path / "f.bin").read_bytes() == original
+    assert objects(moto, bucket, "work/f.bin")["work/f.bin"] == original
+
+
+@pytest.mark.slow
+def test_rename_of_a_directory_with_many_files(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = s3_client(moto)
+    for i in range(150):
+        client.put_object(Bucket=bucket, Key=f"work/many/sub{i % 3}/f{i:03d}", Body=b"%d" % i)
+    with mounted(moto, bucket, tmp_path) as mount:
+        os.rename(mount.path / "many", mount.path / "moved")
+        assert not (mount.path / "many").exists()
+        assert (mount.path / "moved" / "sub1" / "f004").read_bytes() == b"4"
+        assert len(list((mount.path / "moved").rglob("f*"))) == 150
+    keys = objects(moto, bucket, "work/")
+    assert not any(k.startswith("work/many/") for k in keys)
+    files = {k: v for k, v in keys.items() if not k.endswith("/")}
+    assert files == {f"work/moved/sub{i % 3}/f{i:03d}": b"%d" % i for i in range(150)}
+
+
+@pytest.mark.slow
+def test_metadata_survives_a_remount(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    with mounted(moto, bucket, tmp_path) as mount:
+        target = mount.path / "f.txt"
+        target.write_text("x")
+        os.chmod(target, 0o600)
+        os.utime(target, ns=(1_600_000_000_500_000_000, 1_600_000_000_500_000_000))
+        (mount.path / "d").mkdir(mode=0o750)
+        os.symlink("f.txt", mount.path / "link")
+    with mounted(moto, bucket, tmp_path) as mount:
+        info = (mount.path / "f.txt").stat()
+        assert stat.S_IMODE(info.st_mode) == 0o600
+        assert info.st_mtime_ns == 1_600_000_000_500_000_000
+        assert stat.S_IMODE((mount.path / "d").stat().st_mode) == 0o750
+        assert os.readlink(mount.path / "link") == "f.txt"
+    head = s3_client(moto).head_object(Bucket=bucket, Key="work/f.txt")
+    assert head["Metadata"]["mode"] == str(stat.S_IFREG | 0o600)
+    assert head["Metadata"]["mtime"] == "1600000000.5"
+
+
+@pytest.mark.slow
+def test_l2_cache_survives_a_remount(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    data = os.urandom(4 * 2**20)
+    s3_client(moto).put_object(Bucket=bucket, Key="work/cached.bin", Body=data)
+    with mounted(moto, bucket, tmp_path) as mount:
+        assert (mount.path / "cached.bin").read_bytes() == data
+        first = mount.stats()
+    assert first["requests"]["GET"] >= 4
+    with mounted(moto, bucket, tmp_path) as mount:
+        assert (mount.path / "cached.bin").read_bytes() == data
+        second = mount.stats()
+    assert second["requests"]["GET"] == 0
+    # Read-ahead moves blocks from L2 to L1 before the reader asks: no lookup misses.
+    assert second["cache"]["misses"] == 0
+    assert second["cache"]["l2"]["hits"] >= 1
+    blocks = tmp_path / "cache"
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in blocks.rglob("*") if p.is_file()}
+    assert modes <= {0o600}
+
+
+def test_objects_written_with_s3fs_headers(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    client = s3_client(moto)
+    s3fs = {"mode": "33261", "uid": "1234", "gid": "4321", "mtime": "1600000000"}
+    client.put_object(Bucket=bucket, Key="work/tool.sh", Body=b"#!/bin/sh\n", Metadata=s3fs)
+    client.put_object(Bucket=bucket, Key="work/private/", Body=b"", Metadata={"mode": "16832"})
+    client.put_object(Bucket=bucket, Key="work/ln", Body=b"tool.sh", Metadata={"mode": "41471"})
+    client.put_object(Bucket=bucket, Key="work/plain.txt", Body=b"no headers")
+    with mounted(moto, bucket, tmp_path) as mount:
+        tool = (mount.path / "tool.sh").stat()
+        assert tool.st_mode == stat.S_IFREG | 0o755
+        assert (tool.st_uid, tool.st_gid) == (1234, 4321)
+        assert tool.st_mtime == 1_600_000_000
+        assert (mount.path / "private").stat().st_mode == stat.S_IFDIR | 0o700
+        assert os.readlink(mount.path / "ln") == "tool.sh"
+        assert (mount.path / "ln").read_bytes() == b"#!/bin/sh\n"
+        plain = (mount.path / "plain.txt").stat()
+        assert plain.st_mode == stat.S_IFREG | 0o644
+        assert plain.st_uid == os.getuid()
+        names = sorted(os.listdir(mount.path))
+        assert names == ["ln", "plain.txt", "private", "tool.sh"]
+        (mount.path / "mine").write_bytes(b"1")
+    head = client.head_object(Bucket=bucket, Key="work/mine")["Metadata"]
+    assert head["mode"] == str(stat.S_IFREG | 0o644)
+    assert head["uid"] == str(os.getuid())
+    assert abs(float(head["mtime"]) - time.time()) < 120
+
+
+@pytest.mark.slow
+def test_xattrs_links_and_read_only(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    with mounted(moto, bucket, tmp_path) as mount:
+        target = mount.path / "f"
+        target.write_bytes(b"data")
+        os.setxattr(target, "user.color", b"blue")
+        assert os.getxattr(target, "user.color") == b"blue"
+        assert "user.color" in os.listxattr(target)
+        with pytest.raises(OSError, match="Operation not supported") as refused:
+            os.setxattr(target, "trusted.x", b"1")
+        assert refused.value.errno == errno.ENOTSUP
+        with pytest.raises(PermissionError) as link:
+            os.link(target, mount.path / "hard")
+        assert link.value.errno == errno.EPERM
+        assert target.read_bytes() == b"data"
+    with mounted(moto, bucket, tmp_path, "-o", "ro") as mount:
+        assert os.getxattr(mount.path / "f", "user.color") == b"blue"
+        with pytest.raises(OSError, match="Read-only file system") as ro:
+            (mount.path / "g").write_bytes(b"x")
+        assert ro.value.errno == errno.EROFS
+
+
+def test_deleted_behind_the_mounts_back(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    client = s3_client(moto)
+    client.put_object(Bucket=bucket, Key="work/doomed", Body=b"soon gone")
+    with mounted(moto, bucket, tmp_path) as mount:
+        assert (mount.path / "doomed").read_bytes() == b"soon gone"
+        client.delete_object(Bucket=bucket, Key="work/doomed")
+        with pytest.raises(FileNotFoundError):
+            (mount.path / "doomed").read_bytes()
+
+
+def test_fsynced_data_survives_sigkill(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    with mounted(moto, bucket, tmp_path) as mount:
+        fd = os.open(mount.path / "journal", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"committed")
+            os.fsync(fd)
+            mount.stop(signal.SIGKILL)
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    assert objects(moto, bucket, "work/journal") == {"work/journal": b"committed"}
+
+
+@pytest.mark.slow
+def test_unreachable_s3_gives_eio_within_the_timeout(bucket: str, tmp_path: Path) -> None:
+    server = MotoServer()
+    server.start()
+    try:
+        server.make_bucket(bucket)
+        with mounted(server, bucket, tmp_path, "-o", "request_timeout=2") as mount:
+            server.stop()
+            started = time.monotonic()
+            done = subprocess.run(
+                ["ls", mount.path / "never-seen"], capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode != 0
+            assert "Input/output error" in done.stderr
+            assert time.monotonic() - started < 15
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_cli_background_stats_and_unmount(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    where = tmp_path / "bg"
+    where.mkdir()
+    env = {**os.environ, **moto.env}
+    cli = [sys.executable, "-m", "objectfs"]
+    log = tmp_path / "bg.log"
+    started = subprocess.run(
+        [*cli, "--cache-dir", str(tmp_path / "c"), "--log-file", str(log),
+         f"s3://{bucket}/bg", str(where)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    try:
+        assert started.returncode == 0, started.stderr
+        assert os.path.ismount(where)  # mounted before the command returned
+        (where / "a.txt").write_bytes(b"abc")
+        assert (where / "a.txt").read_bytes() == b"abc"
+        table = subprocess.run([*cli, "stats", str(where)], capture_output=True, text=True)
+        assert table.returncode == 0
+        assert table.stdout
+        as_json = subprocess.run([*cli, "stats", "--json", str(where)], capture_output=True)
+        assert json.loads(as_json.stdout)["requests"]["PUT"] >= 1
+        done = subprocess.run([*cli, "unmount", str(where)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert not os.path.ismount(where)
+    finally:
+        if in_mount_table(where):
+            subprocess.run(["fusermount3", "-u", "-z", str(where)], check=False)
+    assert objects(moto, bucket, "bg/") == {"bg/a.txt": b"abc"}
+    missing = subprocess.run(
+        [*cli, "--cache-dir", str(tmp_path / "c"), "s3://no-such-bucket-here/x", str(where)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1
+    assert "no-such-bucket-here" in missing.stderr
+    assert not os.path.ismount(where)
