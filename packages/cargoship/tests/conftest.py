@@ -18,7 +18,6 @@ import pytest
 import pytest_asyncio
 
 from s3opt import LocalStore, ObjectStore, S3Config, open_store
-from s3opt.config import RetryConfig
 from s3opt.testing import MotoServer
 
 SAMPLE_MTIME_NS = 1_700_000_000_123_456_789
@@ -46,16 +45,7 @@ def bucket(moto_server: MotoServer) -> str:
 @pytest.fixture
 def s3_config(moto_server: MotoServer) -> S3Config:
     """An S3Config for the moto server: fake credentials, path-style, short timeouts and retries."""
-    return S3Config(
-        endpoint_url=moto_server.endpoint_url,
-        region="us-east-1",
-        access_key_id="testing",
-        secret_access_key="testing",  # type: ignore[arg-type]  # pydantic coerces str -> SecretStr
-        addressing_style="path",
-        connect_timeout=5.0,
-        read_timeout=30.0,
-        retry=RetryConfig(max_attempts=4, base_delay=0.01, max_delay=0.1, deadline=30.0),
-    )
+    return moto_server.config()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from s3opt.config import RetryConfig, S3Config
+from s3opt.config import S3Config
 from s3opt.testing import MotoServer
 
 
@@ -29,13 +29,4 @@ def bucket(moto_server: MotoServer) -> str:
 @pytest.fixture
 def s3_config(moto_server: MotoServer) -> S3Config:
     """An S3Config for the moto server: fake credentials, path-style, short timeouts and retries."""
-    return S3Config(
-        endpoint_url=moto_server.endpoint_url,
-        region="us-east-1",
-        access_key_id="testing",
-        secret_access_key="testing",  # type: ignore[arg-type]  # pydantic coerces str -> SecretStr
-        addressing_style="path",
-        connect_timeout=5.0,
-        read_timeout=30.0,
-        retry=RetryConfig(max_attempts=4, base_delay=0.01, max_delay=0.1, deadline=30.0),
-    )
+    return moto_server.config()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from s3opt import S3Store
 from s3opt.testing import MotoServer, MotoServerError
 
 
@@ -139,3 +140,15 @@ def test_pid_names_the_running_server_process() -> None:
     with server:
         cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
         assert b"moto.server" in cmdline
+
+
+@pytest.mark.asyncio
+async def test_config_reaches_the_server_and_takes_overrides(moto_server: MotoServer) -> None:
+    moto_server.make_bucket("config-check")
+    config = moto_server.config(part_size_min=6 * 1024 * 1024)
+    assert config.endpoint_url == moto_server.endpoint_url
+    assert config.part_size_min == 6 * 1024 * 1024
+    assert config.addressing_style == "path"
+    async with S3Store.open("s3://config-check/p", config) as store:
+        await store.put("k", b"through the config")
+        assert await store.get_range("k", 0, 7) == b"through"

@@ -39,7 +39,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from types import TracebackType
-from typing import IO, Final, Self
+from typing import IO, Any, Final, Self
+
+from pydantic import SecretStr
+
+from s3opt.config import RetryConfig, S3Config
 
 __all__ = ["MotoServer", "MotoServerError"]
 
@@ -247,6 +251,25 @@ class MotoServer:
             "AWS_REGION": TEST_REGION,
             "AWS_ENDPOINT_URL": self.endpoint_url,
         }
+
+    def config(self, **overrides: Any) -> S3Config:
+        """An :class:`S3Config` that reaches this server, tuned for tests.
+
+        moto's fake credentials, path-style addressing, and timeouts and retries
+        short enough that a failing test fails in seconds; ``overrides`` replace
+        any field (``config(part_size_min=5 * 1024 * 1024)``).
+        """
+        fields: dict[str, Any] = {
+            "endpoint_url": self.endpoint_url,
+            "region": TEST_REGION,
+            "access_key_id": TEST_ACCESS_KEY_ID,
+            "secret_access_key": SecretStr(TEST_SECRET_ACCESS_KEY),
+            "addressing_style": "path",
+            "connect_timeout": 5.0,
+            "read_timeout": 30.0,
+            "retry": RetryConfig(max_attempts=4, base_delay=0.01, max_delay=0.1, deadline=30.0),
+        }
+        return S3Config(**(fields | overrides))
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
         if not self.running:
