@@ -296,6 +296,33 @@ async def upload_file(
         os.close(fd)
 
 
+async def _parts_still_stored(
+    context: TransferContext,
+    key: str,
+    upload: MultipartUpload,
+    state: ResumeState,
+    state_path: Path,
+) -> dict[int, PartRecord] | None:
+    """The recorded parts S3 still holds with the same ETag and size; ``None`` (and the state
+    file removed) when the upload itself is gone, so the caller starts over."""
+    try:
+        stored = await upload.list_parts()
+    except NoSuchUploadError:
+        _logger.warning(
+            "s3://%s/%s: upload %s no longer exists; starting over",
+            context.bucket,
+            key,
+            state.upload_id,
+        )
+        remove_state(state_path)
+        return None
+    return {
+        number: record
+        for number, record in state.parts.items()
+        if stored.get(number) == (record.etag, record.size)
+    }
+
+
 async def _resume(
     context: TransferContext, key: str, state_path: Path, identity: SourceIdentity
 ) -> tuple[MultipartUpload, ResumeState] | None:
@@ -317,22 +344,9 @@ async def _resume(
         await upload.abort()
         remove_state(state_path)
         return None
-    try:
-        stored = await upload.list_parts()
-    except NoSuchUploadError:
-        _logger.warning(
-            "s3://%s/%s: upload %s no longer exists; starting over",
-            context.bucket,
-            key,
-            state.upload_id,
-        )
-        remove_state(state_path)
+    kept = await _parts_still_stored(context, key, upload, state, state_path)
+    if kept is None:
         return None
-    kept = {
-        number: record
-        for number, record in state.parts.items()
-        if stored.get(number) == (record.etag, record.size)
-    }
     _logger.info(
         "s3://%s/%s: resuming upload %s with %d of %d recorded parts intact",
         context.bucket,
@@ -490,22 +504,10 @@ async def _resume_stream(
             key=key,
         )
     upload = MultipartUpload(context, key, state.upload_id)
-    try:
-        stored = await upload.list_parts()
-    except NoSuchUploadError:
-        _logger.warning(
-            "s3://%s/%s: upload %s no longer exists; starting over",
-            context.bucket,
-            key,
-            state.upload_id,
-        )
-        remove_state(state_path)
+    kept = await _parts_still_stored(context, key, upload, state, state_path)
+    if kept is None:
         return None
-    state.parts = {
-        number: record
-        for number, record in state.parts.items()
-        if stored.get(number) == (record.etag, record.size)
-    }
+    state.parts = kept
     _logger.info(
         "s3://%s/%s: resuming stream upload %s with %d recorded parts intact",
         context.bucket,
