@@ -17,8 +17,8 @@ import pytest
 
 from blobcodec.errors import UnknownCodecError
 from cargoship.errors import UnreadableFilesError
-from cargoship.estimate import copies, estimate, sample_blocks
-from cargoship.pack import TarPacker
+from cargoship.estimate import estimate, sample_blocks
+from cargoship.pack import TarPacker, plan_duplicates
 from cargoship.scan import scan
 
 GB = 2**30
@@ -115,7 +115,7 @@ def test_duplicates_are_counted_exactly_as_ship_stores_them(tmp_path: Path) -> N
     packer.close()
     assert packer.dedup_bytes == result.dedup_bytes
     files = [entry for entry in entries if entry.type.value == "file"]
-    assert copies(files) == {"b/copy.bin", "c-hardlink.bin"}
+    assert plan_duplicates(files).copies(files) == {"b/copy.bin", "c-hardlink.bin"}
 
 
 def test_projected_cost_is_size_times_the_published_price(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """What shipping a tree would store and cost, from a sample, without uploading anything.
 
 ``cargoship estimate DIR`` walks the tree with :func:`cargoship.scan.scan`
-(the walk ``ship`` makes), finds identical files as the packer does (stored
+(the walk ``ship`` makes), finds identical files with the packer's own
+:func:`cargoship.pack.plan_duplicates` (stored
 once, so their copies cost nothing), and measures compressibility on a
 sample of the remaining bytes:
 
@@ -23,19 +24,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from blobcodec import get_codec
-from blobcodec.checksum import Sha256
 from cargoship.inventory import EntryType
+from cargoship.pack import plan_duplicates
 from cargoship.scan import SourceEntry, scan
 from s3opt.pricing import PriceTable
 
-__all__ = ["SAMPLE_BLOCK", "Estimate", "copies", "estimate", "sample_blocks"]
+__all__ = ["SAMPLE_BLOCK", "Estimate", "estimate", "sample_blocks"]
 
 _logger = logging.getLogger(__name__)
 
@@ -59,51 +59,6 @@ class Estimate:
     dedup_bytes: int
     projected_bytes: int
     monthly_cost: dict[str, float]
-
-
-def _content_hash(path: Path) -> str | None:
-    """``"sha256:<hex>"`` of a file's content; ``None`` (logged) if it cannot be read."""
-    digest = Sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(SAMPLE_BLOCK):
-                digest.update(chunk)
-    except OSError as exc:
-        _logger.warning("estimate: cannot read %s: %s", path, exc.strerror or exc)
-        return None
-    return digest.tag()
-
-
-def copies(files: Sequence[SourceEntry]) -> set[str]:
-    """Names of the files ship stores as hard links to an earlier file, by the packer's rules.
-
-    :meth:`cargoship.pack.TarPacker.plan` decides while it writes; this repeats
-    its rule without writing: another path of an inode already seen is a copy;
-    among files of equal size, mode, owner, group and mtime (what a hard link
-    shares), only those groups with several inodes are hashed, and a later
-    inode with the same content is a copy. Empty files are never copies by content.
-    """
-    seen: set[tuple[int, int]] = set()
-    found: set[str] = set()
-    groups: defaultdict[tuple[int, int, int, int, int], list[SourceEntry]] = defaultdict(list)
-    for entry in files:
-        if entry.inode in seen:
-            found.add(entry.name)
-            continue
-        seen.add(entry.inode)
-        if entry.size:
-            groups[(entry.size, entry.mode, entry.uid, entry.gid, entry.mtime_ns)].append(entry)
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        stored: set[str] = set()
-        for entry in group:
-            checksum = _content_hash(entry.path)
-            if checksum in stored:
-                found.add(entry.name)
-            elif checksum is not None:
-                stored.add(checksum)
-    return found
 
 
 def sample_blocks(
@@ -187,7 +142,7 @@ def estimate(
     files = [
         entry for entry in scan(source, on_unreadable=unreadable) if entry.type is EntryType.FILE
     ]
-    linked = copies(files)
+    linked = plan_duplicates(files).copies(files)
     unique = [entry for entry in files if entry.name not in linked]
     unique_bytes = sum(entry.size for entry in unique)
     sampled, ratio = _measure(unique, compression, level, sample_bytes)

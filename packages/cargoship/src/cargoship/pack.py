@@ -48,7 +48,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -60,7 +60,7 @@ from cargoship.inventory import EntryType, InventoryEntry
 from cargoship.layout import ARCHIVE_SUFFIXES
 from cargoship.scan import SourceEntry
 
-__all__ = ["BLOCK_SIZE", "READ_SIZE", "TarPacker"]
+__all__ = ["BLOCK_SIZE", "READ_SIZE", "DuplicatePlan", "TarPacker", "plan_duplicates"]
 
 BLOCK_SIZE: Final = 512
 READ_SIZE: Final = 1 << 20
@@ -216,6 +216,67 @@ def _hash_file(entry: SourceEntry) -> str | None:
     return digest.tag()
 
 
+@dataclass(frozen=True, slots=True)
+class DuplicatePlan:
+    """Which files can be stored as hard links to an earlier one, found before writing."""
+
+    shared_inodes: frozenset[tuple[int, int]]
+    """Inodes reached by several paths: every path after the first links to it."""
+    hashes: Mapping[str, str]
+    """Content hash of each file that may equal another of the same size and link metadata."""
+
+    def copies(self, entries: Sequence[SourceEntry]) -> set[str]:
+        """Names of the files in ``entries`` (in that order) the packer stores as hard links."""
+        inodes: set[tuple[int, int]] = set()
+        contents: set[tuple[str, tuple[int, int, int, int, int]]] = set()
+        found: set[str] = set()
+        for entry in entries:
+            if entry.type is not EntryType.FILE:
+                continue
+            if entry.inode in inodes:
+                found.add(entry.name)
+                continue
+            inodes.add(entry.inode)
+            checksum = self.hashes.get(entry.name)
+            if checksum is None:
+                continue
+            key = (checksum, _link_key(entry))
+            if key in contents:
+                found.add(entry.name)
+            else:
+                contents.add(key)
+        return found
+
+
+def plan_duplicates(entries: Sequence[SourceEntry]) -> DuplicatePlan:
+    """Find the files of ``entries`` that could be copies: hash only those that might be.
+
+    Files are grouped by size and link-shared metadata (what a hard link cannot
+    change: mode, owner, group, mtime); a group with one distinct inode needs no
+    hashing. Empty files are never linked by content.
+    """
+    paths_per_inode: defaultdict[tuple[int, int], int] = defaultdict(int)
+    groups: defaultdict[tuple[int, int, int, int, int], dict[tuple[int, int], list[str]]]
+    groups = defaultdict(dict)
+    for entry in entries:
+        if entry.type is not EntryType.FILE:
+            continue
+        paths_per_inode[entry.inode] += 1
+        if entry.size:
+            groups[_link_key(entry)].setdefault(entry.inode, []).append(entry.name)
+    by_name = {entry.name: entry for entry in entries if entry.type is EntryType.FILE}
+    hashes: dict[str, str] = {}
+    for inodes in groups.values():
+        if len(inodes) < 2:
+            continue
+        for names in inodes.values():
+            checksum = _hash_file(by_name[names[0]])
+            if checksum is not None:
+                hashes.update(dict.fromkeys(names, checksum))
+    shared = frozenset(inode for inode, count in paths_per_inode.items() if count > 1)
+    return DuplicatePlan(shared, hashes)
+
+
 class TarPacker:
     """Writes a POSIX.1-2001 pax tar stream of :class:`SourceEntry` items to ``sink``.
 
@@ -247,29 +308,10 @@ class TarPacker:
         self._closed = False
 
     def plan(self, entries: Sequence[SourceEntry]) -> None:
-        """Find the duplicates among ``entries``: hash only files that could be copies.
-
-        Files are grouped by size and link-shared metadata; a group with one
-        distinct inode needs no hashing. Empty files are never linked by content.
-        """
-        paths_per_inode: defaultdict[tuple[int, int], int] = defaultdict(int)
-        groups: defaultdict[tuple[int, int, int, int, int], dict[tuple[int, int], list[str]]]
-        groups = defaultdict(dict)
-        for entry in entries:
-            if entry.type is not EntryType.FILE:
-                continue
-            paths_per_inode[entry.inode] += 1
-            if entry.size:
-                groups[_link_key(entry)].setdefault(entry.inode, []).append(entry.name)
-        self._shared_inodes = {inode for inode, count in paths_per_inode.items() if count > 1}
-        by_name = {entry.name: entry for entry in entries if entry.type is EntryType.FILE}
-        for inodes in groups.values():
-            if len(inodes) < 2:
-                continue
-            for names in inodes.values():
-                checksum = _hash_file(by_name[names[0]])
-                if checksum is not None:
-                    self._planned.update(dict.fromkeys(names, checksum))
+        """Find the duplicates among ``entries`` (:func:`plan_duplicates`) before writing."""
+        found = plan_duplicates(entries)
+        self._shared_inodes = set(found.shared_inodes)
+        self._planned = dict(found.hashes)
 
     def add(self, entry: SourceEntry) -> InventoryEntry:
         """Write ``entry``'s member and return its inventory entry.
