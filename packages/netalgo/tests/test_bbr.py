@@ -485,3 +485,21 @@ def test_rto_cuts_cwnd_to_inflight_plus_one_packet_and_recovery_restores_it() ->
     assert before == pytest.approx(81_000, abs=1)
     assert bbr.inflight_shortterm == pytest.approx(0.7 * 81_000, abs=1)
     assert bbr.cwnd == pytest.approx(0.7 * 81_000, abs=1)
+
+
+def test_ce_marks_leave_bbr_unchanged() -> None:
+    """draft-ietf-ccwg-bbr-06 §3.7 specifies no response to ECN: the same ACKs with and
+    without ``ce_marked`` leave the same state, window and pacing rate."""
+    runs = []
+    for marked in (False, True):
+        bbr = BBR(mss=1000, rng=random.Random(7))
+        now = 1.0
+        for i in range(400):
+            now += 0.001
+            rs = RateSample(1e6, False, 0.05, 50_000, i * 1000, now - 0.05, 0.0, 0.05,
+                            50_000, 0, 1000, 0)  # fmt: skip
+            bbr.on_sent(now, 1000, 50_000)
+            bbr.on_ack(AckSample(now, 1000, 49_000, now - 0.05, 0.05, rs, marked))
+        runs.append((bbr.state, bbr.cwnd, bbr.pacing_rate, bbr.max_bw))
+    assert runs[0] == runs[1]
+    assert runs[0][0] != "Startup"  # the trace got past Startup, so the marks had chances

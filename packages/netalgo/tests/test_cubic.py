@@ -276,3 +276,17 @@ def test_bad_samples_raise_and_leave_state_alone() -> None:
     with pytest.raises(ValueError, match="lost_bytes"):
         ctl.on_loss(LossEvent(0.5, -1, 0, 0.4))
     assert ctl.cwnd == cwnd
+
+
+def test_a_ce_mark_is_a_congestion_event_with_beta_cubic() -> None:
+    """RFC 9438 §4.6 with RFC 3168 §6.1.2: ECN-CE gets the loss response, cwnd = 0.7 x flight.
+
+    The marked ACK's bytes were delivered, so the flight is the one before it:
+    100 segments -> W_max = 100, cwnd = ssthresh = 70.
+    """
+    ctl = Cubic(mss=MSS, initial_window=100 * MSS)
+    ctl.on_ack(AckSample(0.2, MSS, 99 * MSS, 0.1, 0.1, None, True))
+    assert ctl.w_max == pytest.approx(100.0)
+    assert (ctl.cwnd, ctl.ssthresh, ctl.state) == (70 * MSS, 70 * MSS, "Recovery")
+    ctl.on_ack(AckSample(0.25, MSS, 98 * MSS, 0.15, 0.1, None, True))  # same window: once
+    assert ctl.cwnd == 70 * MSS

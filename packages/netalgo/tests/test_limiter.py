@@ -17,7 +17,7 @@ import pytest
 from netalgo import testing
 from netalgo.bbr import BBR
 from netalgo.cubic import Cubic
-from netalgo.limiter import UNBOUNDED_CWND, Limiter, Slot, default_classify, fixed
+from netalgo.limiter import CODEL_TARGET, UNBOUNDED_CWND, Limiter, Slot, default_classify, fixed
 from netalgo.protocols import AckSample, CongestionController, LossEvent
 from netalgo.reno import NewReno
 
@@ -96,6 +96,9 @@ def test_limiter_rejects_bad_arguments() -> None:
         Limiter(Scripted(), min_rtt_window=math.nan)
     with pytest.raises(TypeError, match="CongestionController"):
         Limiter(object())  # type: ignore[arg-type]
+    for bad in (0.0, -0.1, math.nan, math.inf):
+        with pytest.raises(ValueError, match="queue_target"):
+            Limiter(Scripted(), queue_target=bad)
 
 
 def test_clock_going_backwards_is_rejected() -> None:
@@ -381,6 +384,53 @@ def test_explicit_marks_override_the_exit() -> None:
     assert controller.acks == []
 
 
+# -- standing-queue marks (RFC 8289's rule, RFC 3168's CE) -------------------------------------
+
+
+def test_marks_start_after_a_full_interval_above_target_and_stop_below_it() -> None:
+    """One operation at a time, with durations chosen by hand; target 10% of min 1.0 s.
+
+    RFC 8289 section 5.5: the first completion at or above target (queue delay
+    >= 0.1 s) starts an interval of one minimum duration (1.0 s); completions
+    at or after its end are marked while they stay above target; one below
+    target ends the state, and the next one above starts a new interval.
+    """
+    durations = [1.0, 1.2, 1.05, 1.3, 1.15, 1.15, 0.9, 1.2, 1.2, 1.2]
+
+    async def main() -> tuple[Scripted, Limiter]:
+        controller = Scripted()
+        limiter = Limiter(controller, queue_target=0.1)
+        for d in durations:
+            async with limiter.slot(100):
+                await asyncio.sleep(d)
+        return controller, limiter
+
+    controller, limiter = run(main())
+    # Ends: 1.0 (min 1.0), 2.2 (+0.2: interval to 3.2), 3.25 (+0.05 < 0.1: reset),
+    # 4.55 (+0.3: interval to 5.55), 5.7 (>= 5.55: mark), 6.85 (+0.15: mark),
+    # 7.75 (0.9 is a new min: queue 0, reset), 8.95 (+0.3 over 0.9: interval to 9.85),
+    # 10.15 (mark), 11.35 (mark).
+    assert [a.ce_marked for a in controller.acks] == [
+        False, False, False, False, True, True, False, False, True, True,
+    ]  # fmt: skip
+    assert limiter.marks == 4
+    assert limiter.queue_target == 0.1
+
+
+def test_no_marks_without_a_queue_target() -> None:
+    async def main() -> Scripted:
+        controller = Scripted()
+        limiter = Limiter(controller)
+        for d in (1.0, 3.0, 3.0, 3.0):
+            async with limiter.slot(100):
+                await asyncio.sleep(d)
+        assert limiter.marks == 0
+        assert limiter.queue_target is None
+        return controller
+
+    assert not any(a.ce_marked for a in run(main()).acks)
+
+
 # -- cancellation ------------------------------------------------------------------------------
 
 
@@ -619,6 +669,7 @@ class Run:
         self.max_over_window = 0
         self.failures = 0
         self.cancellations = 0
+        self.marks = 0
 
 
 async def drive_s3(
@@ -629,6 +680,7 @@ async def drive_s3(
     cancel_every: int = 0,
     fail_every: int = 0,
     reject_above: int = 24,
+    queue_target: float | None = None,
 ) -> Run:
     """``operations`` parts with distinct ids through ``workers`` tasks, each retried until done.
 
@@ -637,7 +689,7 @@ async def drive_s3(
     id's first attempt fails with a non-congestion error (the caller retries).
     """
     s3 = make_s3(reject_above)
-    limiter = Limiter(controller, classify=classify_s3)
+    limiter = Limiter(controller, classify=classify_s3, queue_target=queue_target)
     result = Run()
     pending = list(range(operations - 1, -1, -1))
     attempts: dict[int, int] = {}
@@ -683,6 +735,7 @@ async def drive_s3(
     result.rejected = s3.rejected
     result.failures = limiter.failures
     result.cancellations = limiter.cancellations
+    result.marks = limiter.marks
     # Every 503 became exactly one loss event, unless a timeout cancelled it first.
     if cancel_every:
         assert limiter.losses <= s3.rejected
@@ -724,34 +777,68 @@ OPERATIONS = 2400  # ~30 s of virtual time at 80 parts/s
 
 
 @pytest.mark.parametrize("reject_above", [24, 48])
-def test_cubic_is_held_between_beta_and_the_rejection_limit(reject_above: int) -> None:
-    """CUBIC is loss-based: the 503s, not the delay, bound it.
+def test_cubic_without_marks_is_held_between_beta_and_the_rejection_limit(
+    reject_above: int,
+) -> None:
+    """Without a delay signal CUBIC is loss-based: the 503s bound it.
 
     After each congestion event RFC 9438 §4.6 sets cwnd = beta_cubic (0.7) x W_max,
-    and W_max is where the 503s start, so the mean sits in [0.7, 1] x limit.
-    With the limit at 2 x knee (the analogue of a one-BDP buffer) that is
-    [1.4, 2] x knee: near the knee, below the rejection limit.
+    and W_max is where the 503s start, so the mean sits in [0.7, 1] x limit,
+    far above the knee when the limit is 4 x knee.
     """
     result = run(drive_s3(Cubic(mss=PART), operations=OPERATIONS, reject_above=reject_above))
     mean = second_half_mean(result.concurrency)
     assert 0.7 * reject_above <= mean <= reject_above, mean
-    if reject_above == 24:
-        assert 0.7 * KNEE <= mean <= 2.0 * KNEE, mean
-    assert result.rejected <= 0.05 * OPERATIONS
     check_every_operation_ran_once(result, OPERATIONS)
 
 
 @pytest.mark.parametrize("reject_above", [24, 48])
-def test_bbr_settles_near_the_knee_whatever_the_rejection_limit(reject_above: int) -> None:
+def test_cubic_with_standing_queue_marks_settles_near_the_knee(reject_above: int) -> None:
+    """With the limiter's CE marks CUBIC answers the delay, not the 503s.
+
+    Marks start where durations rise CODEL_TARGET (10%) above the minimum, at or
+    below the knee, and RFC 9438 §4.6 cuts to 0.7 x that: the mean lies in the
+    same [0.7, 2] x knee band as BBR's, whatever the rejection limit, and the
+    only 503s are slow start's overshoot.
+    """
+    result = run(
+        drive_s3(
+            Cubic(mss=PART),
+            operations=OPERATIONS,
+            reject_above=reject_above,
+            queue_target=CODEL_TARGET,
+        )
+    )
+    mean = second_half_mean(result.concurrency)
+    assert 0.7 * KNEE <= mean <= 2.0 * KNEE, mean
+    assert mean <= KNEE, mean  # below the knee, not between it and the limit
+    assert result.rejected <= 0.01 * OPERATIONS
+    assert result.marks > 0
+    check_every_operation_ran_once(result, OPERATIONS)
+
+
+@pytest.mark.parametrize("queue_target", [None, CODEL_TARGET])
+@pytest.mark.parametrize("reject_above", [24, 48])
+def test_bbr_settles_near_the_knee_whatever_the_rejection_limit(
+    reject_above: int, queue_target: float | None
+) -> None:
     """BBR is model-based: it keeps at most cwnd_gain x BDP in flight.
 
     draft-ietf-ccwg-bbr sets cwnd = cwnd_gain (2) x max_bw x min_rtt, and
     max_bw x min_rtt here is the knee (80 MiB/s x 0.15 s = 12 parts), so the mean
     stays in [0.7, 2] x knee even when the endpoint would accept 4 x knee;
-    the rejections are Startup's overshoot, a small fraction.
+    the rejections are Startup's overshoot, a small fraction. The limiter's CE
+    marks change nothing: draft-ietf-ccwg-bbr §3.7 specifies no ECN response.
     """
     controller = BBR(mss=PART, rng=random.Random(1))
-    result = run(drive_s3(controller, operations=OPERATIONS, reject_above=reject_above))
+    result = run(
+        drive_s3(
+            controller,
+            operations=OPERATIONS,
+            reject_above=reject_above,
+            queue_target=queue_target,
+        )
+    )
     mean = second_half_mean(result.concurrency)
     assert 0.7 * KNEE <= mean <= 2.0 * KNEE, mean
     assert result.rejected <= 0.05 * OPERATIONS

@@ -189,3 +189,28 @@ def test_bad_input_raises_and_leaves_state_alone() -> None:
         ctl.on_loss(LossEvent(0.1, MSS, 0, 0.0))
     assert ctl.cwnd == cwnd
     assert ctl.state == "SlowStart"
+
+
+def test_a_ce_mark_halves_the_window_once_per_window_of_sends() -> None:
+    """RFC 3168 §6.1.2 and RFC 9002 §7.1 / B.7: an ACK of a CE-marked send is a congestion event.
+
+    FlightSize is the flight before that ACK (the marked data was delivered):
+    ssthresh = cwnd = 40 * MSS / 2. Marks on sends from before the reduction do not
+    reduce again; a mark on a send made after it does.
+    """
+    ctl = NewReno(mss=MSS, initial_window=40 * MSS)
+    ctl.on_ack(AckSample(0.2, MSS, 39 * MSS, 0.1, 0.1, None, True))
+    assert (ctl.cwnd, ctl.ssthresh, ctl.state) == (20 * MSS, 20 * MSS, "Recovery")
+    ctl.on_ack(AckSample(0.21, MSS, 38 * MSS, 0.15, 0.1, None, True))  # same window
+    assert ctl.cwnd == 20 * MSS
+    ack(ctl, 0.3, sent_time=0.2)  # a send made after the reduction ends recovery
+    assert ctl.state == "CongestionAvoidance"
+    ctl.on_ack(AckSample(0.4, MSS, 19 * MSS, 0.3, 0.1, None, True))
+    assert (ctl.cwnd, ctl.ssthresh) == (10 * MSS, 10 * MSS)
+
+
+def test_an_unmarked_ack_is_unchanged_by_the_ce_field() -> None:
+    marked, plain = NewReno(mss=MSS), NewReno(mss=MSS)
+    marked.on_ack(AckSample(0.1, MSS, 9 * MSS, 0.0, 0.1, None, False))
+    plain.on_ack(AckSample(0.1, MSS, 9 * MSS, 0.0, 0.1))
+    assert marked.cwnd == plain.cwnd == 11 * MSS

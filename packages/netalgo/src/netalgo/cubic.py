@@ -18,6 +18,10 @@ What comes from where:
   ``cwnd_prior = cwnd``, ``cwnd = max(ssthresh, 2)``, ``ssthresh = max(ssthresh, 2)``.
   Fast convergence (section 4.7): ``W_max = cwnd * (1 + beta) / 2`` when
   ``cwnd < W_max``, else ``W_max = cwnd``.
+* ECN (section 4.6, RFC 3168 section 6.1.2): an ACK with ``ce_marked`` set is a
+  congestion event and gets the same multiplicative decrease with ``beta_cubic``
+  (NewReno's once-per-window rule). RFC 8511's gentler ``beta_ecn`` (ABE) is an
+  Experimental alternative this module does not take.
 * Timeout (section 4.8): ``ssthresh`` as in 4.6, ``cwnd`` to one SMSS as Reno
   does (RFC 5681 LW); the first congestion avoidance stage afterwards uses
   ``K = 0``, ``W_max = W_est = cwnd_epoch``.

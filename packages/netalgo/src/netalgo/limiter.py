@@ -14,6 +14,28 @@ typical operation size (``Cubic(mss=8 * 2**20)`` for 8 MiB parts): its
 segment-based constants (initial window, CUBIC's ``C``, BBR's minimum window
 of 4 packets) then count operations, as they count packets on a wire.
 
+Standing-queue marks (``queue_target``): a loss-based controller (CUBIC,
+NewReno) hears only the rejections, so it fills the endpoint up to its
+rejection limit, well past the knee where more concurrency stops adding
+throughput and only adds delay. With ``queue_target`` set, the limiter acts
+as an AQM does at a bottleneck and marks completions Congestion Experienced
+(``AckSample.ce_marked``, the ECN-CE of RFC 3168 section 5) when the
+operations' durations show a standing queue, with CoDel's rule (RFC 8289):
+the *queue delay* is an operation's duration minus the windowed minimum
+duration; marking starts once every completion for a whole interval (one
+minimum duration, RFC 8289 section 4.2's "on the order of" an RTT) had a queue
+delay of at least ``queue_target`` times the minimum duration (section 4.3:
+a target of 5-10% of the interval; :data:`CODEL_TARGET` is 10%), and stops at
+the first completion below it (section 5.5's ``first_above_time``). Every
+completion in that state is marked; the controller answers at most once per
+window of sends (RFC 3168 section 6.1.2), as for a loss. NewReno and CUBIC
+reduce on a mark; BBR does not: draft-ietf-ccwg-bbr section 3.7 specifies no
+ECN response, and BBR already bounds its flight at ``cwnd_gain`` times the
+BDP it measures from the same minimum duration. Marks are off by default:
+compare operations of one size (a duration minimum set by a small operation
+makes every large one look queued), and on a jittery service choose a target
+above its normal spread of durations.
+
 :func:`fixed` is the baseline for comparisons: a controller with an unbounded
 byte window that declares ``max_ops``. The limiter honours ``max_ops`` on any
 controller that has one (:class:`OperationLimited`), so it needs no special
@@ -40,6 +62,7 @@ if TYPE_CHECKING:
     from netalgo.protocols import SentPacket
 
 __all__ = [
+    "CODEL_TARGET",
     "UNBOUNDED_CWND",
     "FixedConcurrency",
     "Limiter",
@@ -51,6 +74,12 @@ __all__ = [
 
 UNBOUNDED_CWND: Final = sys.maxsize
 """The byte window of a controller that limits operations, not bytes (:func:`fixed`)."""
+
+CODEL_TARGET: Final = 0.1
+"""A standing-queue target of 10% of the minimum duration: the upper end of RFC 8289
+section 4.3's 5-10% of the interval. Window-clocked operations start in bursts and their
+transfers overlap, so durations rise a little below the throughput knee; 5% there holds
+CUBIC at 0.63 of the knee, 10% at 0.71 (docs/netalgo.md, the limiter section)."""
 
 MIN_RTT_WINDOW: Final = 300.0
 """Seconds over which the limiter's minimum RTT is kept: Linux's ``tcp_min_rtt_wlen``
@@ -219,6 +248,9 @@ class Limiter:
     :class:`netalgo.testing.VirtualTimeLoop`). ``classify`` decides which
     exceptions are congestion; ``max_ops`` caps concurrency on top of the
     controller (the smaller of it and the controller's own ``max_ops`` wins).
+    ``queue_target`` (a fraction of the minimum duration, e.g.
+    :data:`CODEL_TARGET`) turns on the standing-queue marks described in
+    the module docstring; ``None`` (the default) never marks.
 
     Operations that fail without congestion or are cancelled get neither an
     ack nor a loss: they leave flight silently, and the next sample's
@@ -234,11 +266,14 @@ class Limiter:
         "_controller",
         "_estimator",
         "_failures",
+        "_first_above",
         "_last_admit",
         "_losses",
+        "_marks",
         "_max_ops",
         "_min_rtt",
         "_ops",
+        "_queue_target",
         "_time",
         "_timer",
         "_waiters",
@@ -252,6 +287,7 @@ class Limiter:
         classify: Callable[[BaseException], bool] = default_classify,
         max_ops: int | None = None,
         min_rtt_window: float = MIN_RTT_WINDOW,
+        queue_target: float | None = None,
     ) -> None:
         if not isinstance(controller, CongestionController):
             raise TypeError(f"controller must satisfy CongestionController, got {controller!r}")
@@ -263,6 +299,11 @@ class Limiter:
         self._classify = classify
         self._max_ops = limit
         self._min_rtt = WindowedMinFilter(positive("min_rtt_window", min_rtt_window))
+        self._queue_target = (
+            None if queue_target is None else positive("queue_target", queue_target)
+        )
+        self._first_above: float | None = None
+        self._marks = 0
         self._estimator = DeliveryRateEstimator()
         self._time = Clock()
         self._waiters: deque[_Waiter] = deque()
@@ -325,6 +366,16 @@ class Limiter:
     def acks(self) -> int:
         """Operations completed (each gave the controller an ack sample)."""
         return self._acks
+
+    @property
+    def marks(self) -> int:
+        """Completions marked congestion-experienced (a standing queue; see ``queue_target``)."""
+        return self._marks
+
+    @property
+    def queue_target(self) -> float | None:
+        """The standing-queue target as a fraction of the minimum duration, or ``None``."""
+        return self._queue_target
 
     @property
     def losses(self) -> int:
@@ -448,8 +499,16 @@ class Limiter:
                 rtt = duration if duration > 0.0 else None
                 min_rtt = self._min_rtt.update(rtt, now) if rtt is not None else self._min_rtt.get()
                 rate = self._estimator.on_ack(now, (packet,), min_rtt=min_rtt)
+                marked = (
+                    self._queue_target is not None
+                    and rtt is not None
+                    and min_rtt is not None
+                    and self._standing_queue(now, rtt, min_rtt)
+                )
+                if marked:
+                    self._marks += 1
                 self._controller.on_ack(
-                    AckSample(now, nbytes, self._bytes, packet.sent_time, rtt, rate)
+                    AckSample(now, nbytes, self._bytes, packet.sent_time, rtt, rate, marked)
                 )
             elif outcome == _CONGESTED:
                 self._losses += 1
@@ -463,6 +522,23 @@ class Limiter:
                 self._cancellations += 1
         finally:
             self._dispatch()
+
+    def _standing_queue(self, now: float, rtt: float, min_rtt: float) -> bool:
+        """RFC 8289 section 5.5's test: a queue delay above target for a whole interval.
+
+        The interval is the minimum duration; the first completion at or above
+        target starts it, one below target ends it.
+        """
+        target = self._queue_target
+        assert target is not None
+        if rtt - min_rtt < target * min_rtt:
+            self._first_above = None
+            return False
+        first_above = self._first_above
+        if first_above is None:
+            self._first_above = now + min_rtt
+            return False
+        return now >= first_above
 
     def __repr__(self) -> str:
         return (

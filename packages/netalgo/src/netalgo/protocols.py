@@ -101,6 +101,14 @@ class AckSample(NamedTuple):
     """The RTT sample this ACK gives, or ``None`` (ambiguous under Karn's rule)."""
     rate: RateSample | None = None
     """The delivery-rate sample, where the sender keeps one (BBR needs it)."""
+    ce_marked: bool = False
+    """The acknowledged send was marked Congestion Experienced (ECN-CE, RFC 3168 §5).
+
+    The data arrived, but a queue on the path signalled congestion: a loss-based
+    controller answers as it answers a loss, at most once per round (RFC 3168
+    §6.1.2, RFC 9002 §7.1). :class:`netalgo.limiter.Limiter` sets it when an
+    operation's duration shows a standing queue; the simulator never does.
+    """
 
 
 class LossEvent(NamedTuple):

@@ -20,6 +20,10 @@
   a send made before the current recovery began does not reduce again; the
   window does not grow during recovery; recovery ends at the first ACK of a send
   made after recovery began (the "full acknowledgment" of ``recover``).
+* ECN (RFC 3168 section 6.1.2; RFC 9002 sections 7.1 and B.7): an ACK whose
+  ``ce_marked`` is set is a congestion event like a loss (the same reduction,
+  recovery and one-per-window rule keyed on the marked send's time), but the data
+  was delivered: FlightSize is the flight before that ACK.
 * Retransmission timeout (RFC 5681 section 3.1, equation 4 and the loss window
   LW): ``ssthresh`` as for a loss (held, not halved again, if this window already
   reduced it) and ``cwnd = 1 SMSS``; then slow start. All timeout events for sends
@@ -171,6 +175,11 @@ class NewReno:
         if rtt is not None:
             srtt = self._srtt
             self._srtt = rtt if srtt is None else srtt + _RTT_GAIN * (rtt - srtt)
+        if sample.ce_marked and sent_time >= self._recovery_start:
+            # RFC 3168 §6.1.2, RFC 9002 §7.1: a CE mark is a congestion event, once per
+            # window of sends; the acknowledged bytes still count as outstanding then.
+            self._congestion_event(now, in_flight + acked)
+            return
         if self._in_recovery:
             if sent_time < self._recovery_start:
                 return  # partial ACK: no growth during recovery (RFC 6582 section 3.2 step 5)
@@ -198,9 +207,7 @@ class NewReno:
         sent_time = finite("sent_time", event.sent_time)
         now = self._clock.advance(event.now)
         flight_size = in_flight + lost
-        if self._hystart is not None:
-            self._hystart.on_congestion()
-            self._hystart = None
+        self._end_hystart()
         if event.is_timeout:
             if sent_time < self._timeout_start:
                 return  # part of a timeout already answered
@@ -213,6 +220,17 @@ class NewReno:
             return
         if sent_time < self._recovery_start:
             return  # same window of sends: one reduction per recovery (RFC 6582)
+        self._congestion_event(now, flight_size)
+
+    def _end_hystart(self) -> None:
+        # RFC 9406 section 4.2: loss or ECN-CE in (conservative) slow start ends HyStart++.
+        if self._hystart is not None:
+            self._hystart.on_congestion()
+            self._hystart = None
+
+    def _congestion_event(self, now: float, flight_size: int) -> None:
+        """A loss or CE mark from the current window of sends: enter recovery and reduce once."""
+        self._end_hystart()
         self._recovery_start = now
         self._in_recovery = True
         self._ca_bytes_acked = 0

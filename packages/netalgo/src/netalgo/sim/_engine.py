@@ -406,7 +406,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
             delivery_rate = rs.delivery_rate
             if delivery_rate > 0.0:
                 s.last_rate = delivery_rate
-            ctrl.on_ack(_make(AckSample, (now, size, inflight, sent_time, sample, rs)))
+            ctrl.on_ack(_make(AckSample, (now, size, inflight, sent_time, sample, rs, False)))
             # RFC 6298 (5.2, 5.3): stop the timer when all is acknowledged, else restart it.
             s.rto_deadline = now + s.rto if out else _INF
             if s.wake_at == _INF:  # else a pacing or application wake-up is due: it sends then
