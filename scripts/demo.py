@@ -1,4 +1,4 @@
-"""The README's main job: archive a tree to S3 with ``cargoship`` and get it back, step by step.
+"""The README's main job: cargoship archives a tree to S3 and back, objectfs mounts the bucket.
 
 ``python scripts/demo.py`` starts its own S3 server (moto's server mode on
 loopback) behind a byte-counting proxy (the WAN emulator's ``lan`` profile:
@@ -8,12 +8,22 @@ and a 4 MiB binary), then runs the real ``cargoship`` command against it:
 
     ship -> inventory -> restore one file (--include) -> restore all -> verify -> verify --quick
 
-It prints what each step cost (seconds, requests, bytes sent and fetched as the
-proxy counted them on the wire), compares the restored tree with the source,
-exits 1 if they differ, and stops everything it started.
+and then mounts the same bucket with the real ``objectfs`` command and works in
+it with ordinary tools (see ``demo_objectfs.py``):
 
-    python scripts/demo.py                  # the cargoship demo
-    python scripts/demo.py --json           # one JSON document instead of the table
+    mount -> cp -r -> ls -l -> append -> mv a file -> mv a directory -> diff / cmp
+          -> objectfs stats -> objectfs unmount
+
+It prints what each step cost (seconds, requests, bytes sent and fetched as the
+proxy counted them on the wire), compares the restored tree with the source and
+the bucket with the tree as edited through the mount, exits 1 if either
+differs, and stops everything it started. A failed step ends the demo with one
+line on stderr and exit 1; without /dev/fuse it says so and exits 1; Ctrl-C
+(or SIGTERM) unmounts, stops the servers and exits 130.
+
+    python scripts/demo.py                  # the whole demo
+    python scripts/demo.py --json           # one JSON document with every step
+    python scripts/demo.py objectfs         # only the objectfs steps
     python scripts/demo.py transfer         # s3opt against boto3 through the `far` profile
     python scripts/demo.py transfer --size 64 --profile wan --json
 """
@@ -26,14 +36,22 @@ import json
 import os
 import random
 import shutil
-import subprocess
+import signal
 import sys
 import sysconfig
 import tempfile
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+
+from demo_objectfs import (
+    PREFIX,
+    MountSession,
+    compare_objects,
+    expected_objects,
+    fuse_problem,
+    stored_objects,
+)
+from demo_steps import Counters, Step, StepError, console_script, human, print_table, run_step
 
 from s3opt.testing import MotoServer
 
@@ -44,23 +62,9 @@ from wanem import WanEmulatorProcess  # noqa: E402 - the benchmarks folder is no
 
 PROFILES = ("lan", "wan", "far", "throttled", "lossy")
 STDLIB_PACKAGES = ("email", "json", "asyncio")
-BUCKET = "cargoship-demo"
+BUCKET = "demo"
 BINARY_SIZE = 4 << 20
 ONE_FILE = "email/message.py"
-COMMAND_TIMEOUT = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One cargoship command of the demo and what it cost."""
-
-    name: str
-    command: str
-    seconds: float
-    requests: int
-    bytes_sent: int
-    bytes_fetched: int
-    result: dict[str, Any]
 
 
 # -- the sample tree ------------------------------------------------------------------------------
@@ -102,106 +106,97 @@ def trees_equal(left: Path, right: Path) -> list[str]:
     return differences
 
 
-# -- running cargoship ----------------------------------------------------------------------------
+# -- the demo -----------------------------------------------------------------------------------
 
 
-def cargoship_command() -> list[str]:
-    """The ``cargoship`` console script of this interpreter's environment."""
-    script = Path(sys.executable).parent / "cargoship"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cargoship"]
+def cargoship_steps(source: Path, work: Path, proxy: Counters, env: dict[str, str]) -> list[Step]:
+    """ship -> inventory -> restore one file -> restore all -> verify -> verify --quick."""
+    cargoship = console_script("cargoship")
+
+    def step(name: str, *args: str) -> Step:
+        argv = [*cargoship, *args, "--json"]
+        shown = "cargoship " + " ".join(args)
+        return run_step("cargoship", name, argv, proxy, env, json_output=True, shown=shown)
+
+    url = f"s3://{BUCKET}/archives"
+    ship = step("ship", "ship", str(source), url)
+    archive = f"{url}/{ship.result['archive']}"
+    return [
+        ship,
+        step("inventory", "inventory", url),
+        step("restore one file", "restore", archive, str(work / "one-file"), "--include", ONE_FILE),
+        step("restore all", "restore", archive, str(work / "restored")),
+        step("verify", "verify", archive),
+        step("verify --quick", "verify", archive, "--quick"),
+    ]
 
 
-def run_step(name: str, args: list[str], proxy: WanEmulatorProcess, env: dict[str, str]) -> Step:
-    """Run ``cargoship ARGS --json`` and measure it through the proxy's counters."""
-    print(f"demo: cargoship {' '.join(args)}", file=sys.stderr, flush=True)
-    before = proxy.counters()
-    started = time.monotonic()
-    run = subprocess.run(
-        [*cargoship_command(), *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-        env=env,
-    )
-    seconds = time.monotonic() - started
-    after = proxy.counters()
-    if run.returncode != 0:
-        raise SystemExit(
-            f"demo: `cargoship {' '.join(args)}` failed ({run.returncode}):\n{run.stderr}"
-        )
-    return Step(
-        name=name,
-        command="cargoship " + " ".join(args),
-        seconds=seconds,
-        requests=after["requests"] - before["requests"],
-        bytes_sent=after["bytes_up"] - before["bytes_up"],
-        bytes_fetched=after["bytes_down"] - before["bytes_down"],
-        result=json.loads(run.stdout),
-    )
+def restore_problems(source: Path, work: Path) -> list[str]:
+    """What cargoship's restores got wrong, checked against the source tree."""
+    problems = trees_equal(source, work / "restored")
+    if not filecmp.cmp(source / ONE_FILE, work / "one-file" / ONE_FILE, shallow=False):
+        problems.append(f"--include restored a different {ONE_FILE}")
+    return problems
 
 
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def print_table(steps: list[Step], source_bytes: int) -> None:
-    print(f"{'step':<22} {'seconds':>8} {'requests':>9} {'sent':>11} {'fetched':>11}")
-    for step in steps:
-        print(
-            f"{step.name:<22} {step.seconds:>8.2f} {step.requests:>9} "
-            f"{human(step.bytes_sent):>11} {human(step.bytes_fetched):>11}"
-        )
-    print(f"\nsource tree: {human(source_bytes)}; seconds include starting the command")
-
-
-def cargoship_demo(json_mode: bool) -> int:
-    with tempfile.TemporaryDirectory(prefix="cargoship-demo-") as scratch:
+def run_demo(json_mode: bool, *, cargoship: bool) -> int:
+    """The cargoship steps (unless ``cargoship`` is false), then the objectfs steps."""
+    problem = fuse_problem()
+    if problem is not None:
+        raise StepError(f"{problem}; the demo mounts the bucket with objectfs")
+    with tempfile.TemporaryDirectory(prefix="demo-") as scratch:
         work = Path(scratch)
         source = work / "source"
         build_sample_tree(source)
-        source_bytes = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+        source_bytes = sum(
+            p.lstat().st_size for p in source.rglob("*") if p.is_file() and not p.is_symlink()
+        )
+        steps: list[Step] = []
         with MotoServer() as server, WanEmulatorProcess("lan", server.endpoint_url) as proxy:
             server.make_bucket(BUCKET)
             env = {**os.environ, **server.env, "AWS_ENDPOINT_URL": proxy.endpoint_url}
-            url = f"s3://{BUCKET}/archives"
-            steps = [run_step("ship", ["ship", str(source), url], proxy, env)]
-            archive = f"{url}/{steps[0].result['archive']}"
-            one, whole = work / "one-file", work / "restored"
-            steps += [
-                run_step("inventory", ["inventory", url], proxy, env),
-                run_step(
-                    "restore one file",
-                    ["restore", archive, str(one), "--include", ONE_FILE],
-                    proxy,
-                    env,
-                ),
-                run_step("restore all", ["restore", archive, str(whole)], proxy, env),
-                run_step("verify", ["verify", archive], proxy, env),
-                run_step("verify --quick", ["verify", archive, "--quick"], proxy, env),
-            ]
-        problems = trees_equal(source, whole)
-        if not filecmp.cmp(source / ONE_FILE, one / ONE_FILE, shallow=False):
-            problems.append(f"--include restored a different {ONE_FILE}")
+            if cargoship:
+                steps += cargoship_steps(source, work, proxy, env)
+            steps += MountSession(work, source, BUCKET, proxy, env, detailed_stats=json_mode).run()
+            # Straight from the server, past the proxy: no step's traffic.
+            stored = stored_objects(server.endpoint_url, server.env, BUCKET)
+        restored = restore_problems(source, work) if cargoship else []
+        in_bucket = compare_objects(expected_objects(source), stored)
+        bucket = {"objects": len(stored), "bytes": sum(map(len, stored.values()))}
         if json_mode:
             doc = {
                 "source_bytes": source_bytes,
                 "steps": [asdict(s) for s in steps],
-                "problems": problems,
+                "bucket": bucket,
+                "problems": restored + in_bucket,
             }
             print(json.dumps(doc, indent=2))
         else:
-            print_table(steps, source_bytes)
-            verdict = "differs from" if problems else "is identical to"
-            print(f"the restored tree {verdict} the source")
-        for problem in problems:
-            print(f"demo: {problem}", file=sys.stderr)
-        return 1 if problems else 0
+            print_report(steps, source_bytes)
+            if cargoship:
+                verdict = "differs from" if restored else "is identical to"
+                print(f"cargoship: the restored tree {verdict} the source")
+            verdict = "differs from" if in_bucket else "matches"
+            print(
+                f"objectfs: after unmounting, s3://{BUCKET}/{PREFIX}/ ({bucket['objects']} "
+                f"objects, {human(bucket['bytes'])}) {verdict} the tree as edited"
+            )
+        for line in restored + in_bucket:
+            print(f"demo: {line}", file=sys.stderr)
+        return 1 if restored or in_bucket else 0
+
+
+def print_report(steps: list[Step], source_bytes: int) -> None:
+    """The step tables, then what ``ls -l`` and ``objectfs stats`` printed."""
+    for tool in ("cargoship", "objectfs"):
+        chosen = [s for s in steps if s.tool == tool]
+        if chosen:
+            print_table(tool, chosen)
+    for step in steps:
+        if step.name in ("ls -l", "objectfs stats"):
+            print(f"\n$ {step.command}\n{step.result['stdout'].rstrip()}")
+    print(f"\nsource tree: {human(source_bytes)}; seconds include starting each command;")
+    print("sent and fetched: bytes on the wire to and from S3 while the step ran")
 
 
 # -- the transfer demo (s3opt against boto3) ------------------------------------------------------
@@ -234,13 +229,30 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["transfer"]:
         return transfer_demo(argv[1:])
+    only_objectfs = argv[:1] == ["objectfs"]
     parser = argparse.ArgumentParser(
-        description="Ship a sample tree to a local S3 server with cargoship and get it back.",
-        epilog="The s3opt-vs-boto3 transfer demo: python scripts/demo.py transfer --help",
+        prog="demo.py objectfs" if only_objectfs else "demo.py",
+        description=(
+            "Mount a local S3 server's bucket with objectfs and work in it with ordinary tools."
+            if only_objectfs
+            else "Ship a sample tree to a local S3 server with cargoship and get it back, "
+            "then mount the bucket with objectfs and work in it with ordinary tools."
+        ),
+        epilog="Also: python scripts/demo.py objectfs --help (only the mount), "
+        "python scripts/demo.py transfer --help (s3opt against boto3)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    args = parser.parse_args(argv)
-    return cargoship_demo(args.json)
+    args = parser.parse_args(argv[1:] if only_objectfs else argv)
+    # SIGTERM takes Ctrl-C's path: unmount, stop the servers, remove the scratch folder.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return run_demo(args.json, cargoship=not only_objectfs)
+    except StepError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demo: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
