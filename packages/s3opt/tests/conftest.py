@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+import pytest_asyncio
 
 from s3opt.config import S3Config
+from s3opt.local import LocalStore
+from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
 
 
@@ -30,3 +36,31 @@ def bucket(moto_server: MotoServer) -> str:
 def s3_config(moto_server: MotoServer) -> S3Config:
     """An S3Config for the moto server: fake credentials, path-style, short timeouts and retries."""
     return moto_server.config()
+
+
+@pytest.fixture
+def boto3_client(moto_server: MotoServer) -> Any:
+    """An independent client (boto3) to check what the server holds without s3opt."""
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest_asyncio.fixture(params=["local", "s3"])
+async def either_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[S3Store | LocalStore]:
+    """Each store in turn under the key prefix ``p/``: a LocalStore in a temporary
+    directory, then an S3Store on the moto server (small multipart threshold: 5 MiB)."""
+    if request.param == "local":
+        yield LocalStore(tmp_path / "root", prefix="p/", fsync=False)
+        return
+    bucket: str = request.getfixturevalue("bucket")
+    config: S3Config = request.getfixturevalue("s3_config")
+    small = config.model_copy(update={"multipart_threshold": 5 * 2**20, "part_size_min": 5 * 2**20})
+    async with S3Store.open(f"s3://{bucket}/p/", small) as store:
+        yield store

@@ -37,6 +37,7 @@ from s3opt.errors import (
     NoSuchBucketError,
     NoSuchKeyError,
     NoSuchUploadError,
+    ObjectChangedError,
     S3OptError,
     ThrottledError,
     TransientError,
@@ -180,7 +181,7 @@ async def test_real_moto_deny_policy_is_access_denied(s3_config: S3Config, bucke
         ("InvalidDigest", 400, ChecksumMismatchError),
         ("InvalidArgument", 400, S3OptError),
         ("EntityTooSmall", 400, S3OptError),
-        ("PreconditionFailed", 412, S3OptError),
+        ("PreconditionFailed", 412, ObjectChangedError),
     ],
 )
 def test_client_error_table(code: str, status: int, expected: type[S3OptError]) -> None:
@@ -198,6 +199,13 @@ def test_404_without_code_names_key_or_bucket() -> None:
     without = classify(_client_error("404", 404), bucket="b", key=None, operation="head_bucket")
     assert isinstance(with_key, NoSuchKeyError)
     assert isinstance(without, NoSuchBucketError)
+
+
+def test_412_without_code_is_an_object_change() -> None:
+    # A HEAD with If-Match gets 412 and no body, so botocore's code is the status.
+    typed = classify(_client_error("412", 412), bucket="b", key="k", operation="head_object")
+    assert isinstance(typed, ObjectChangedError)
+    assert not is_retryable(typed)
 
 
 def test_unknown_4xx_keeps_its_code_and_is_fatal() -> None:

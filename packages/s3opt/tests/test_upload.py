@@ -515,3 +515,16 @@ async def test_upload_to_a_missing_bucket_is_typed_and_not_retried(
     snapshot = recorder.snapshot()
     assert "s3opt.retries" not in snapshot
     assert sum(v for v in snapshot["s3opt.requests"].values() if isinstance(v, int)) == 1
+
+
+@pytest.mark.asyncio
+async def test_single_puts_feed_the_transmit_counter_and_throughput(
+    s3_config: S3Config, bucket: str
+) -> None:
+    recorder = MetricsRecorder()
+    async with _store(s3_config, bucket, recorder) as store:
+        await store.put("one", b"x" * 1000)
+        await store.upload("two", b"y" * 500)  # below the threshold: one PUT as well
+    snapshot = recorder.snapshot()
+    assert snapshot["s3opt.io"]["network.io.direction=transmit"] == 1500
+    assert _number(snapshot["s3opt.throughput"]["network.io.direction=transmit"]) > 0

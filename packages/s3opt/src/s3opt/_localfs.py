@@ -21,7 +21,7 @@ import os
 import stat
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -204,15 +204,18 @@ def prune(root: Path, directory: Path) -> None:
 
 @dataclass(slots=True)
 class Sidecar:
-    """What a sidecar records beyond the file itself: ETag, SHA-256, user metadata, storage class.
+    """What a sidecar records beyond the file itself: ETag, SHA-256, user metadata, storage
+    class, tags.
 
-    Records written before storage classes were kept have none: they read as STANDARD.
+    Records written before storage classes and tags were kept have neither: they read
+    as STANDARD, untagged.
     """
 
     etag: str
     sha256: str
     metadata: dict[str, str]
     storage_class: str = "STANDARD"
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class Hasher:
@@ -260,11 +263,13 @@ def read_sidecar(data_path: Path, full_key: str, st: os.stat_result) -> Sidecar 
         return None
     metadata = record.get("metadata")
     storage_class = record.get("storage_class", "STANDARD")
+    tags = record.get("tags")
     return Sidecar(
         etag=str(record.get("etag")),
         sha256=str(record.get("sha256")),
         metadata=dict(metadata) if isinstance(metadata, dict) else {},
         storage_class=str(storage_class),
+        tags=dict(tags) if isinstance(tags, dict) else {},
     )
 
 
@@ -284,6 +289,7 @@ def write_sidecar(
         "sha256": sidecar.sha256,
         "metadata": sidecar.metadata,
         "storage_class": sidecar.storage_class,
+        "tags": sidecar.tags,
         "ino": st.st_ino,
         "mtime_ns": st.st_mtime_ns,
     }

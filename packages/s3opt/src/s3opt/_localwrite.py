@@ -58,7 +58,10 @@ class PendingWrite:
         self.hasher.update(chunk)
 
     def commit(
-        self, metadata: Mapping[str, str], storage_class: str = "STANDARD"
+        self,
+        metadata: Mapping[str, str],
+        storage_class: str = "STANDARD",
+        tags: Mapping[str, str] | None = None,
     ) -> tuple[os.stat_result, Sidecar]:
         """Put the object in place; its data file's status and what its sidecar records."""
         self.file.flush()
@@ -72,6 +75,7 @@ class PendingWrite:
             sha256=self.hasher.sha256.hexdigest(),
             metadata=dict(metadata),
             storage_class=storage_class,
+            tags=dict(tags or {}),
         )
         with self.lock:
             meta_tmp = write_sidecar(self.directory, self.full_key, st, sidecar, fsync=self.fsync)

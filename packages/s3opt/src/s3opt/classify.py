@@ -11,7 +11,9 @@ Three classes (DESIGN.md "Transfers"):
   while retries last; :class:`s3opt._requests.Requester` turns it into
   :class:`EndpointUnavailableError` when they run out.
 * **fatal**: everything else, never retried: NoSuchBucket, NoSuchKey (and 404
-  on HEAD), NoSuchUpload, 403s, digest and checksum mismatches, and any other
+  on HEAD), NoSuchUpload, 403s, 412 PreconditionFailed (a conditional request on an
+  object that changed: :class:`ObjectChangedError`), digest and checksum
+  mismatches, and any other
   4xx as a plain :class:`S3OptError` carrying the S3 code.
 
 The typed error's ``__cause__`` is the original exception, so
@@ -49,6 +51,7 @@ from s3opt.errors import (
     NoSuchBucketError,
     NoSuchKeyError,
     NoSuchUploadError,
+    ObjectChangedError,
     S3OptError,
     ThrottledError,
     TransientError,
@@ -169,6 +172,11 @@ def _from_client_error(
         if key is not None:
             return NoSuchKeyError(f"{operation} {where}: no such key (404)", **kw)
         return NoSuchBucketError(f"{operation} {where}: no such bucket {bucket!r} (404)", **kw)
+    if code == "PreconditionFailed" or status == 412:
+        # HEAD answers have no body: a 412 there carries no code.
+        return ObjectChangedError(
+            f"{operation} {where}: the object changed (its ETag is not the one asked for)", **kw
+        )
     if code == "InvalidObjectState":
         # A GET of an object in GLACIER / DEEP_ARCHIVE that was not restored: S3 answers 403.
         return InvalidObjectStateError(

@@ -8,15 +8,15 @@ three classes of S3 failure (DESIGN.md "Transfers") map to the hierarchy:
   congestion signal to the limiter);
 * transient failures (500, 502, 504, timeouts, resets) -> :class:`TransientError`
   (retried with backoff);
-* fatal failures (400, 403, 404, checksum mismatch) -> the other subclasses,
-  never retried.
+* fatal failures (400, 403, 404, 412, checksum mismatch) -> the other
+  subclasses, never retried.
 
 When retries run out, the last retryable error is raised as is: its type says
 what kept failing. Input refused before anything is sent raises
 :class:`InvalidS3UrlError` (a URL), :class:`InvalidKeyError` (a key),
-:class:`InvalidMetadataError` (user metadata), :class:`InvalidStorageClassError`
-(a storage class name) or :class:`InvalidRestoreTierError` (a retrieval tier),
-each also a :class:`ValueError`.
+:class:`InvalidMetadataError` (user metadata), :class:`InvalidTagsError` (object
+tags), :class:`InvalidStorageClassError` (a storage class name) or
+:class:`InvalidRestoreTierError` (a retrieval tier), each also a :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ __all__ = [
     "InvalidRestoreTierError",
     "InvalidS3UrlError",
     "InvalidStorageClassError",
+    "InvalidTagsError",
     "NoSuchBucketError",
     "NoSuchKeyError",
     "NoSuchUploadError",
+    "ObjectChangedError",
     "S3OptError",
     "SourceChangedError",
     "ThrottledError",
@@ -80,6 +82,12 @@ class InvalidMetadataError(S3OptError, ValueError):
     """User metadata S3 would refuse: non-string or non-ASCII names and values."""
 
 
+class InvalidTagsError(S3OptError, ValueError):
+    """Object tags S3 would refuse: more than 10, a key not 1-128 or a value over 256
+    characters, characters outside letters, digits, spaces and ``_ . : / = + - @``,
+    or a key in AWS's reserved ``aws:`` namespace."""
+
+
 class InvalidStorageClassError(S3OptError, ValueError):
     """A storage class name S3 does not know (see :data:`s3opt.protocols.STORAGE_CLASSES`)."""
 
@@ -105,6 +113,14 @@ class NoSuchKeyError(S3OptError):
 
 class NoSuchUploadError(S3OptError):
     """A multipart upload to resume no longer exists (completed, aborted or expired)."""
+
+
+class ObjectChangedError(S3OptError):
+    """The object no longer has the ETag a conditional request named (412 PreconditionFailed).
+
+    Raised by ``get_range(..., if_match=etag)`` once the object was overwritten:
+    the caller's view of it is stale, and retrying would not help.
+    """
 
 
 class AccessDeniedError(S3OptError):

@@ -18,10 +18,12 @@ On-disk layout, chosen so a plain ``ls`` shows the objects:
   renames, when ``a/...`` keys arrive; ``a.%mig`` names the directory while
   the move is under way, and lookups check it so a crash loses nothing).
 * Metadata lives in a sidecar ``<dir>/.%meta/<name>.json``: size, ETag (MD5
-  hex), ``sha256``, user metadata, storage class and the data file's identity (inode, size,
-  mtime). A sidecar whose identity does not match the file (a crash between
-  the two renames, or a file copied in by hand) is ignored: the ETag is then
-  computed from the bytes and the metadata is empty.
+  hex), ``sha256``, user metadata, storage class, tags and the data file's identity
+  (inode, size, mtime). Tags are only kept (:meth:`LocalStore.object_tags` reads
+  them back): a directory has no lifecycle rules to act on them. A sidecar
+  whose identity does not match the file (a crash between the two renames, or
+  a file copied in by hand) is ignored: the ETag is then computed from the
+  bytes and the metadata is empty.
 * Writes are atomic: the bytes go to ``.%tmp-*`` in the destination
   directory, are fsync'd, then renamed over the target, and the directory is
   fsync'd. A reader never sees a half-written object; a crash leaves at most a
@@ -60,8 +62,15 @@ from s3opt._localfs import (
 from s3opt._localwrite import PendingWrite
 from s3opt.errors import InvalidKeyError as InvalidKeyError
 from s3opt.errors import InvalidMetadataError as InvalidMetadataError
-from s3opt.errors import NoSuchKeyError, SourceChangedError
-from s3opt.protocols import CommonPrefix, ObjectInfo, Source, check_key, check_storage_class
+from s3opt.errors import NoSuchKeyError, ObjectChangedError, SourceChangedError
+from s3opt.protocols import (
+    CommonPrefix,
+    ObjectInfo,
+    Source,
+    check_key,
+    check_storage_class,
+    check_tags,
+)
 
 __all__ = ["InvalidKeyError", "InvalidMetadataError", "LocalStore"]
 
@@ -174,13 +183,18 @@ class LocalStore:
         st = os.lstat(path)
         sidecar = read_sidecar(path, full_key, st)
         if sidecar is None:
-            # No trustworthy record: hash the bytes (a file put there by hand, or a crash).
-            hasher = Hasher()
             with open(path, "rb") as src:
-                while chunk := src.read(CHUNK_SIZE):
-                    hasher.update(chunk)
-            sidecar = Sidecar(hasher.md5.hexdigest(), hasher.sha256.hexdigest(), {})
+                sidecar = _hashed(src)
         return self._object_info(full_key, st, sidecar, with_metadata=with_metadata)
+
+    def _sidecar_of_open(self, src: BinaryIO, full_key: str) -> Sidecar:
+        """The record of the open file ``src``: its sidecar if that matches it, else hashed
+        from its bytes (with no metadata)."""
+        path = data_path(self._root, full_key)
+        sidecar = None
+        if path is not None:
+            sidecar = read_sidecar(path, full_key, os.fstat(src.fileno()))
+        return sidecar if sidecar is not None else _hashed(src)
 
     def _open(self, key: str) -> tuple[Any, str]:
         full_key = self._full(key)
@@ -193,13 +207,13 @@ class LocalStore:
             raise self._missing(key) from None
         return os.fdopen(fd, "rb"), full_key
 
-    def _open_with_metadata(self, key: str) -> tuple[Any, dict[str, str]]:
+    def _open_with_sidecar(self, key: str) -> tuple[Any, Sidecar]:
         src, full_key = self._open(key)
-        path = data_path(self._root, full_key)
-        sidecar = None
-        if path is not None:
-            sidecar = read_sidecar(path, full_key, os.fstat(src.fileno()))
-        return src, sidecar.metadata if sidecar else {}
+        try:
+            return src, self._sidecar_of_open(src, full_key)
+        except BaseException:
+            src.close()
+            raise
 
     def _head_sync(self, key: str) -> ObjectInfo:
         full_key = self._full(key)
@@ -215,24 +229,36 @@ class LocalStore:
         """Size, ETag, checksum and metadata of ``key``; :class:`NoSuchKeyError` if absent."""
         return await _in_thread(self._head_sync, key)
 
-    def _range_sync(self, key: str, offset: int, size: int) -> bytes:
-        src, _ = self._open(key)
+    def _range_sync(self, key: str, offset: int, size: int, if_match: str | None) -> bytes:
+        src, full_key = self._open(key)
         with src:
+            if if_match is not None:
+                etag = self._sidecar_of_open(src, full_key).etag
+                if etag != if_match.strip('"'):
+                    raise ObjectChangedError(
+                        f"get_range {key!r} in {self!r}: the object changed (ETag {etag!r}, "
+                        f"not {if_match!r})",
+                        key=key,
+                        code="PreconditionFailed",
+                    )
             length = os.fstat(src.fileno()).st_size
             src.seek(offset)
             data: bytes = src.read(max(0, min(size, length - offset)))
             return data
 
-    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
         """``size`` bytes from ``offset``: fewer at the end, ``b""`` from the end on.
 
         Like :meth:`s3opt.S3Store.get_range` (and ``pread``): a range past the
         end is empty rather than S3's 416 InvalidRange; a missing key is still
-        :class:`NoSuchKeyError`.
+        :class:`NoSuchKeyError`. With ``if_match`` the bytes come from the open file
+        only if its ETag is that one, else :class:`ObjectChangedError` (S3's 412).
         """
         if offset < 0 or size < 0:
             raise ValueError(f"offset and size must be >= 0, got offset={offset} size={size}")
-        return await _in_thread(self._range_sync, key, offset, size)
+        return await _in_thread(self._range_sync, key, offset, size, if_match)
 
     async def get(self, key: str) -> AsyncIterator[bytes]:
         """The whole object in chunks of up to 1 MiB, read from one open file (one version)."""
@@ -267,15 +293,17 @@ class LocalStore:
         chunks: AsyncIterator[bytes],
         metadata: Mapping[str, str] | None,
         storage_class: str | None,
+        tags: Mapping[str, str] | None,
     ) -> ObjectInfo:
         full_key = self._full(key)
         checked = self._check_metadata(key, metadata)
         kept_class = "STANDARD" if storage_class is None else check_storage_class(storage_class)
+        kept_tags = {} if tags is None else check_tags(tags, key=key)
         pending = await _in_thread(_PendingWrite, self._root, self._lock, full_key, self._fsync)
         try:
             async for chunk in chunks:
                 await _in_thread(pending.write, chunk)
-            st, sidecar = await _in_thread(pending.commit, checked, kept_class)
+            st, sidecar = await _in_thread(pending.commit, checked, kept_class, kept_tags)
         except BaseException:
             await _in_thread(pending.abort)
             raise
@@ -288,15 +316,17 @@ class LocalStore:
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store ``data`` under ``key`` atomically, replacing any object there.
 
         ``storage_class`` is only recorded (and reported by :meth:`head`): a
         directory has no tiers, so the bytes stay readable whatever the class.
+        ``tags`` are checked as S3 would (:class:`s3opt.errors.InvalidTagsError`) and
+        recorded (:meth:`object_tags`); nothing acts on them.
         """
-        return await self._store(
-            key, _one(data if isinstance(data, bytes) else bytes(data)), metadata, storage_class
-        )
+        data = data if isinstance(data, bytes) else bytes(data)
+        return await self._store(key, _one(data), metadata, storage_class, tags)
 
     async def upload(
         self,
@@ -305,18 +335,20 @@ class LocalStore:
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store bytes, a local file, or an async stream of chunks, one chunk in memory at a time.
 
         A file that changes while it is copied raises :class:`SourceChangedError`
-        and stores nothing. ``storage_class`` is recorded as by :meth:`put`.
+        and stores nothing. ``storage_class`` and ``tags`` are recorded as by :meth:`put`.
         """
         if isinstance(source, bytes | bytearray | memoryview):
-            return await self._store(key, _one(bytes(source)), metadata, storage_class)
+            return await self._store(key, _one(bytes(source)), metadata, storage_class, tags)
         if isinstance(source, Path):
-            return await self._upload_file(key, source, metadata, storage_class)
+            return await self._upload_file(key, source, metadata, storage_class, tags)
         if hasattr(source, "__aiter__"):
-            return await self._store(key, _checked_chunks(source, key), metadata, storage_class)
+            chunks = _checked_chunks(source, key)
+            return await self._store(key, chunks, metadata, storage_class, tags)
         raise TypeError(f"upload source must be bytes, a Path or an async iterable, not {source!r}")
 
     async def _upload_file(
@@ -325,6 +357,7 @@ class LocalStore:
         path: Path,
         metadata: Mapping[str, str] | None,
         storage_class: str | None,
+        tags: Mapping[str, str] | None,
     ) -> ObjectInfo:
         src = await _in_thread(_open_binary, path)
         try:
@@ -353,27 +386,48 @@ class LocalStore:
                     f"{path} changed while it was copied to {key!r}: nothing stored", key=key
                 )
 
-            return await self._store(key, chunks(), metadata, storage_class)
+            return await self._store(key, chunks(), metadata, storage_class, tags)
         finally:
             src.close()
 
-    async def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
-        """Copy ``src_key`` to ``dst_key`` with its metadata (S3's ``MetadataDirective=COPY``).
+    async def copy(
+        self, src_key: str, dst_key: str, *, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """Copy ``src_key`` to ``dst_key`` with its tags, as S3's CopyObject does.
 
-        The copy is STANDARD whatever the source's class, as CopyObject without
-        ``StorageClass`` does on S3.
+        ``metadata=None`` copies the source's metadata (``MetadataDirective=COPY``) and
+        the copy is STANDARD whatever the source's class, as CopyObject without
+        ``StorageClass`` makes it. A mapping replaces the metadata (``REPLACE``) and
+        keeps the source's storage class; ``src_key == dst_key`` is allowed then. The
+        bytes are copied from one open version of the source into a new file.
         """
         self._full(dst_key)
-        src, metadata = await _in_thread(self._open_with_metadata, src_key)
+        src, sidecar = await _in_thread(self._open_with_sidecar, src_key)
         try:
 
             async def chunks() -> AsyncIterator[bytes]:
                 while chunk := await _in_thread(src.read, CHUNK_SIZE):
                     yield chunk
 
-            return await self._store(dst_key, chunks(), metadata, None)
+            if metadata is None:
+                return await self._store(dst_key, chunks(), sidecar.metadata, None, sidecar.tags)
+            kept_class = sidecar.storage_class
+            return await self._store(dst_key, chunks(), metadata, kept_class, sidecar.tags)
         finally:
             src.close()
+
+    def _tags_sync(self, key: str) -> dict[str, str]:
+        src, full_key = self._open(key)
+        with src:
+            return dict(self._sidecar_of_open(src, full_key).tags)
+
+    async def object_tags(self, key: str) -> dict[str, str]:
+        """The tags recorded for ``key`` (``{}`` when none); :class:`NoSuchKeyError` if absent.
+
+        What :meth:`s3opt.S3Store.object_tags` gives for S3; LocalStore is not a
+        :class:`s3opt.ColdStorage` (it has no archive tiers or lifecycle rules).
+        """
+        return await _in_thread(self._tags_sync, key)
 
     def _delete_sync(self, full_keys: list[str]) -> None:
         with self._lock:
@@ -445,6 +499,17 @@ class LocalStore:
 
 def _open_binary(path: Path) -> BinaryIO:
     return path.open("rb")
+
+
+def _hashed(src: BinaryIO) -> Sidecar:
+    """A record for a file with no trustworthy sidecar (put there by hand, or a crash):
+    its ETag and SHA-256 from its bytes, read with ``pread`` so ``src``'s position stays."""
+    hasher = Hasher()
+    offset = 0
+    while chunk := os.pread(src.fileno(), CHUNK_SIZE, offset):
+        hasher.update(chunk)
+        offset += len(chunk)
+    return Sidecar(hasher.md5.hexdigest(), hasher.sha256.hexdigest(), {})
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

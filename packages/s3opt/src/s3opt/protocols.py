@@ -11,21 +11,31 @@ sizes and offsets are bytes.
 
 The values the Protocols accept are checked here, once for every store:
 storage class names (:func:`check_storage_class`), retrieval tiers
-(:func:`check_restore_tier`) and S3's key rules (:func:`check_key`).
+(:func:`check_restore_tier`), S3's key rules (:func:`check_key`) and object
+tags (:func:`check_tags`).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
-from s3opt.errors import InvalidKeyError, InvalidRestoreTierError, InvalidStorageClassError
+from s3opt.errors import (
+    InvalidKeyError,
+    InvalidRestoreTierError,
+    InvalidStorageClassError,
+    InvalidTagsError,
+)
 
 __all__ = [
     "MAX_KEY_BYTES",
+    "MAX_TAGS",
+    "MAX_TAG_KEY_CHARS",
+    "MAX_TAG_VALUE_CHARS",
     "RESTORE_TIERS",
     "STORAGE_CLASSES",
     "ColdStorage",
@@ -38,6 +48,7 @@ __all__ = [
     "check_key",
     "check_restore_tier",
     "check_storage_class",
+    "check_tags",
 ]
 
 STORAGE_CLASSES: Final = (
@@ -62,6 +73,15 @@ RESTORE_TIERS: Final = ("Expedited", "Standard", "Bulk")
 
 MAX_KEY_BYTES: Final = 1024
 """S3's limit on the UTF-8 length of a key (User Guide, "Naming Amazon S3 objects")."""
+
+MAX_TAGS: Final = 10
+"""Tags one object may carry (User Guide, "Categorizing your storage using tags")."""
+MAX_TAG_KEY_CHARS: Final = 128
+"""Longest tag key, in Unicode characters (same section); keys are at least 1 long."""
+MAX_TAG_VALUE_CHARS: Final = 256
+"""Longest tag value, in Unicode characters (same section); values may be empty."""
+_RESERVED_TAG_PREFIX: Final = "aws:"
+_TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
 
 
 def check_storage_class(storage_class: str) -> str:
@@ -107,6 +127,50 @@ def check_key(key: str, *, where: str, what: str = "key") -> str:
         shown = key if isinstance(key, str) else None
         raise InvalidKeyError(f"{what} {key!r} {problem}: refused by {where}", key=shown)
     return key
+
+
+def _tag_problem(name: object, value: object) -> str | None:
+    """What makes one tag unacceptable to S3 (``None`` when nothing does)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        return "keys and values must be strings"
+    try:
+        name.encode("utf-8")
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if not 1 <= len(name) <= MAX_TAG_KEY_CHARS:
+        return f"key must be 1 to {MAX_TAG_KEY_CHARS} characters"
+    if len(value) > MAX_TAG_VALUE_CHARS:
+        return f"value must be at most {MAX_TAG_VALUE_CHARS} characters"
+    if name.lower().startswith(_RESERVED_TAG_PREFIX):
+        return f"keys starting with {_RESERVED_TAG_PREFIX!r} are reserved for AWS"
+    for char in name + value:
+        if char not in _TAG_PUNCTUATION and unicodedata.category(char)[0] not in "LNZ":
+            return f"{char!r} is not allowed (letters, digits, spaces and _ . : / = + - @ are)"
+    return None
+
+
+def check_tags(tags: Mapping[str, str], *, key: str | None = None) -> dict[str, str]:
+    """``tags`` as a dict if S3 accepts them as an object's tag set, else :class:`InvalidTagsError`.
+
+    S3's limits (User Guide, "Categorizing your storage using tags"): at most
+    :data:`MAX_TAGS` tags; a key of 1 to 128 and a value of 0 to 256 Unicode
+    characters, both valid UTF-8; keys beginning ``aws:`` are AWS's. Characters:
+    letters, digits and spaces of any script and ``_ . : / = + - @`` (AWS's
+    tagging rules, "Tag naming limits and requirements"; S3 answers others with
+    400 InvalidTag). ``key`` (the object) only names the
+    target in the error.
+    """
+    checked = dict(tags)
+    if len(checked) > MAX_TAGS:
+        raise InvalidTagsError(
+            f"{len(checked)} tags for {key!r}: S3 allows at most {MAX_TAGS} per object", key=key
+        )
+    for name, value in checked.items():
+        problem = _tag_problem(name, value)
+        if problem is not None:
+            raise InvalidTagsError(f"tag {name!r}={value!r} of {key!r}: {problem}", key=key)
+    return checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +236,15 @@ class ObjectStore(Protocol):
         """Size, ETag and metadata of ``key``; :class:`s3opt.errors.NoSuchKeyError` if absent."""
         ...
 
-    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
         """``size`` bytes of ``key`` from ``offset`` (fewer only at the end of the object).
 
-        The low-latency path for random reads: one request, no read-ahead.
+        The low-latency path for random reads: one request, no read-ahead. With
+        ``if_match`` (an ETag as :attr:`ObjectInfo.etag` gives it) the read succeeds
+        only while the object still has that ETag, else
+        :class:`s3opt.errors.ObjectChangedError`: reads of one version never mix.
         """
         ...
 
@@ -190,11 +259,15 @@ class ObjectStore(Protocol):
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store a small object in one request.
 
         ``storage_class`` is one of :data:`STORAGE_CLASSES` (S3's default, STANDARD,
         when ``None``); an unknown name raises :class:`InvalidStorageClassError`.
+        ``tags`` become the object's tag set (what lifecycle rules can filter on);
+        tags S3 would refuse raise :class:`InvalidTagsError` (see :func:`check_tags`).
+        Both are checked before anything is sent.
         """
         ...
 
@@ -205,8 +278,11 @@ class ObjectStore(Protocol):
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        """Store an object of any size: one PUT when small, else a verified multipart upload."""
+        """Store an object of any size: one PUT when small, else a verified multipart upload.
+
+        ``storage_class`` and ``tags`` as for :meth:`put`."""
         ...
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
@@ -217,8 +293,17 @@ class ObjectStore(Protocol):
         """One level under ``prefix`` (``"a/b/"``): its objects and sub-prefixes, in key order."""
         ...
 
-    async def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
-        """Server-side copy in the store (multipart above 5 GiB): no data passes the client."""
+    async def copy(
+        self, src_key: str, dst_key: str, *, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """Server-side copy in the store (multipart above 5 GiB): no data passes the client.
+
+        ``metadata=None`` copies the source's user metadata (S3's
+        ``MetadataDirective=COPY``); the copy is STANDARD. A mapping replaces it by
+        exactly that metadata (``REPLACE``), keeping the source's Content-Type and
+        storage class; ``src_key == dst_key`` then changes an object's metadata without
+        sending its data again. Tags are copied either way.
+        """
         ...
 
     async def delete(self, keys: Iterable[str]) -> None:
@@ -254,4 +339,9 @@ class ColdStorage(Protocol):
 
     async def put_lifecycle_rules(self, rules: Sequence[Mapping[str, Any]]) -> None:
         """Replace the bucket's lifecycle rules by exactly ``rules`` (``[]`` removes them all)."""
+        ...
+
+    async def object_tags(self, key: str) -> dict[str, str]:
+        """The object's tag set (GetObjectTagging); :class:`s3opt.errors.NoSuchKeyError` if
+        absent."""
         ...

@@ -39,7 +39,7 @@ from s3opt._aws import open_client
 from s3opt._requests import Requester
 from s3opt.config import S3Config
 from s3opt.control import initial_window, make_limiter
-from s3opt.errors import AccessDeniedError, NoSuchKeyError, S3OptError
+from s3opt.errors import AccessDeniedError, NoSuchKeyError, ObjectChangedError, S3OptError
 from s3opt.health import EndpointHealth
 from s3opt.protocols import (
     CommonPrefix,
@@ -48,9 +48,11 @@ from s3opt.protocols import (
     Source,
     check_key,
     check_storage_class,
+    check_tags,
 )
 from s3opt.transfer.cold import (
     lifecycle_rules,
+    object_tags,
     part_checksums,
     put_lifecycle_rules,
     request_restore,
@@ -180,11 +182,12 @@ class S3Store:
 
     @contextmanager
     def _keys_as_given(self) -> Iterator[None]:
-        """Make a :class:`NoSuchKeyError` name the key as the caller did (relative to the
-        store's prefix, as LocalStore's do); its message keeps the full ``s3://`` URL."""
+        """Make a :class:`NoSuchKeyError` or :class:`ObjectChangedError` name the key as the
+        caller did (relative to the store's prefix, as LocalStore's do); its message keeps
+        the full ``s3://`` URL."""
         try:
             yield
-        except NoSuchKeyError as exc:
+        except (NoSuchKeyError, ObjectChangedError) as exc:
             if exc.key is not None and exc.key.startswith(self._prefix):
                 exc.key = exc.key[len(self._prefix) :]
             raise
@@ -202,18 +205,26 @@ class S3Store:
             )
         return info_from_head(key, reply)
 
-    async def get_range(self, key: str, offset: int, size: int) -> bytes:
-        """``size`` bytes from ``offset`` in one request (fewer at the end, none past it)."""
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
+        """``size`` bytes from ``offset`` in one request (fewer at the end, none past it).
+
+        ``if_match``: an ETag (:attr:`ObjectInfo.etag`) sent as ``If-Match``; S3 answers
+        412 once the object has another, raised as :class:`ObjectChangedError` (not
+        retried).
+        """
         if offset < 0 or size < 0:
             raise ValueError(f"offset and size must be >= 0, got {offset} and {size}")
         if size == 0:
             return b""
         full = self._full(key)
+        params: dict[str, Any] = {"Range": f"bytes={offset}-{offset + size - 1}"}
+        if if_match is not None:
+            params["IfMatch"] = f'"{if_match.strip(chr(34))}"'
         try:
             with self._keys_as_given():
-                reply = await self._context.call(
-                    "get_object", key=full, Range=f"bytes={offset}-{offset + size - 1}"
-                )
+                reply = await self._context.call("get_object", key=full, **params)
         except S3OptError as exc:
             if exc.code == "InvalidRange":
                 return b""
@@ -241,21 +252,27 @@ class S3Store:
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """One verified PUT (up to 5 GiB; use :meth:`upload` for anything large).
 
         ``storage_class`` (one of :data:`s3opt.protocols.STORAGE_CLASSES`) is sent as
-        ``x-amz-storage-class``; ``None`` leaves S3's default, STANDARD.
+        ``x-amz-storage-class``; ``None`` leaves S3's default, STANDARD. ``tags`` are
+        sent as ``x-amz-tagging`` (checked first: :func:`s3opt.protocols.check_tags`).
         """
         full = self._full(key)
         if storage_class is not None:
             check_storage_class(storage_class)
+        if tags is not None:
+            tags = check_tags(tags, key=key)
         if len(data) > MAX_PUT_SIZE:
             raise ValueError(
                 f"put s3://{self.bucket}/{full}: {len(data)} bytes exceeds S3's 5 GiB single-PUT "
                 "limit; use upload()"
             )
-        info = await put_single(self._context, full, bytes(data), metadata, storage_class)
+        info = await put_single(
+            self._context, full, bytes(data), metadata, storage_class, tags=tags
+        )
         return self._relative(info)
 
     async def upload(
@@ -265,6 +282,7 @@ class S3Store:
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
         resume_state: Path | None = None,
     ) -> ObjectInfo:
         """Store ``source`` (bytes, a file, or an async stream): one PUT or a multipart upload.
@@ -275,23 +293,43 @@ class S3Store:
         same bytes again: recorded parts are checked by SHA-256 and not resent, and
         a difference raises :class:`s3opt.errors.SourceChangedError` (nothing is
         stored). The state file is removed on success. See :mod:`s3opt.transfer.upload`.
+
+        ``tags`` (checked first, as by :meth:`put`) travel on PutObject or
+        CreateMultipartUpload: a resumed upload keeps the metadata, storage class
+        and tags it was started with.
         """
         full = self._full(key)
         if storage_class is not None:
             check_storage_class(storage_class)
+        if tags is not None:
+            tags = check_tags(tags, key=key)
         context = self._context
         if isinstance(source, Path):
             info = await upload_file(
-                context, full, source, metadata, storage_class, resume_state=resume_state
+                context,
+                full,
+                source,
+                metadata,
+                storage_class,
+                tags=tags,
+                resume_state=resume_state,
             )
         elif isinstance(source, AsyncIterable):
             info = await upload_stream(
-                context, full, source, metadata, storage_class, resume_state=resume_state
+                context,
+                full,
+                source,
+                metadata,
+                storage_class,
+                tags=tags,
+                resume_state=resume_state,
             )
         elif resume_state is not None:
             raise ValueError("resume_state needs a local file (a Path) or a stream as the source")
         elif isinstance(source, bytes | bytearray | memoryview):
-            info = await upload_bytes(context, full, bytes(source), metadata, storage_class)
+            info = await upload_bytes(
+                context, full, bytes(source), metadata, storage_class, tags=tags
+            )
         else:
             raise TypeError(
                 f"upload source must be bytes, a Path or an async iterable of bytes, "
@@ -304,11 +342,19 @@ class S3Store:
         src_key: str,
         dst_key: str,
         *,
+        metadata: Mapping[str, str] | None = None,
         multipart_threshold: int | None = None,
         part_size: int | None = None,
     ) -> ObjectInfo:
-        """Server-side copy; multipart at ``multipart_threshold`` bytes (default: above 5 GiB)."""
-        kwargs: dict[str, Any] = {"part_size": part_size}
+        """Server-side copy; multipart at ``multipart_threshold`` bytes (default: above 5 GiB).
+
+        ``metadata=None`` copies the source's user metadata (``MetadataDirective=COPY``);
+        a mapping replaces it (``REPLACE``) and keeps the source's Content-Type and
+        storage class. ``store.copy(key, key, metadata=...)`` changes an object's
+        metadata in place without sending its bytes. See
+        :mod:`s3opt.transfer.server_copy`.
+        """
+        kwargs: dict[str, Any] = {"metadata": metadata, "part_size": part_size}
         if multipart_threshold is not None:
             kwargs["multipart_threshold"] = multipart_threshold
         with self._keys_as_given():
@@ -447,6 +493,12 @@ class S3Store:
         :meth:`lifecycle_rules` first to change one.
         """
         await put_lifecycle_rules(self._context, rules)
+
+    async def object_tags(self, key: str) -> dict[str, str]:
+        """The object's tag set (GetObjectTagging; ``{}`` when it has none);
+        :class:`s3opt.errors.NoSuchKeyError` if ``key`` does not exist."""
+        with self._keys_as_given():
+            return await object_tags(self._context, self._full(key))
 
     # -- multipart housekeeping ------------------------------------------------------------
 

@@ -14,6 +14,8 @@ the limiter.
   multipart object with the checksum S3 verified for each, 1,000 parts a page.
 * Get/Put/DeleteBucketLifecycle(Configuration) (S3 API Reference): the rules
   are the bucket's, not the store prefix's; their ``Filter`` prefixes are full keys.
+* GetObjectTagging (S3 API Reference, "GetObjectTagging"): an object's tag set,
+  which lifecycle rules can filter on (``Filter.And.Tags``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from s3opt.transfer.context import TransferContext
 __all__ = [
     "PARTS_PAGE",
     "lifecycle_rules",
+    "object_tags",
     "part_checksums",
     "put_lifecycle_rules",
     "request_restore",
@@ -155,3 +158,9 @@ async def put_lifecycle_rules(context: TransferContext, rules: Sequence[Mapping[
         key=None,
         LifecycleConfiguration={"Rules": [dict(rule) for rule in rules]},
     )
+
+
+async def object_tags(context: TransferContext, key: str) -> dict[str, str]:
+    """The tag set of ``key`` (``{}`` when it has none)."""
+    reply = await context.call("get_object_tagging", key=key)
+    return {str(tag["Key"]): str(tag["Value"]) for tag in reply.get("TagSet") or ()}

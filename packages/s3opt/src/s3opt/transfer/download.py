@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from s3opt._requests import BODY_BYTES, BodySink
-from s3opt.errors import ChecksumMismatchError, S3OptError
+from s3opt.errors import ChecksumMismatchError, ObjectChangedError, S3OptError
 from s3opt.protocols import ObjectInfo, RestoreStatus
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.multipart import etag_is_md5, etag_of
@@ -218,16 +218,14 @@ async def _ranged_get(
         params["IfMatch"] = f'"{etag}"'
     try:
         return await context.call("get_object", key=key, nbytes=length, sink=sink, **params)
-    except S3OptError as exc:
-        if exc.code == "PreconditionFailed":
-            raise ChecksumMismatchError(
-                f"download of s3://{context.bucket}/{key}: the object changed during the "
-                f"download (ETag is no longer {etag!r})",
-                bucket=context.bucket,
-                key=key,
-                code=exc.code,
-            ) from exc
-        raise
+    except ObjectChangedError as exc:
+        raise ChecksumMismatchError(
+            f"download of s3://{context.bucket}/{key}: the object changed during the "
+            f"download (ETag is no longer {etag!r})",
+            bucket=context.bucket,
+            key=key,
+            code=exc.code,
+        ) from exc
 
 
 def _short(

@@ -19,6 +19,8 @@ import asyncio
 import base64
 import io
 import logging
+import time
+import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,8 +39,10 @@ __all__ = [
     "PartBody",
     "etag_is_md5",
     "etag_of",
+    "object_params",
     "part_info",
     "put_single",
+    "tagging_header",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -60,11 +64,23 @@ def etag_is_md5(response: Mapping[str, Any]) -> bool:
     return not sse.startswith("aws:kms") and not response.get("SSECustomerAlgorithm")
 
 
-def _object_params(metadata: Mapping[str, str] | None, storage_class: str | None) -> dict[str, Any]:
+def tagging_header(tags: Mapping[str, str]) -> str:
+    """``x-amz-tagging``: the tag set as URL query parameters, every reserved byte
+    percent-encoded (S3 API Reference, PutObject, "x-amz-tagging")."""
+    return urllib.parse.urlencode(dict(tags), quote_via=urllib.parse.quote)
+
+
+def object_params(
+    metadata: Mapping[str, str] | None,
+    storage_class: str | None,
+    tags: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """What PutObject and CreateMultipartUpload carry about the object beyond its bytes."""
     params: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
     if storage_class is not None:
         params["StorageClass"] = storage_class
+    if tags:
+        params["Tagging"] = tagging_header(tags)
     return params
 
 
@@ -101,8 +117,14 @@ async def put_single(
     data: bytes,
     metadata: Mapping[str, str] | None,
     storage_class: str | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
 ) -> ObjectInfo:
-    """Store ``data`` with one verified PUT (``key`` is the full S3 key)."""
+    """Store ``data`` with one verified PUT (``key`` is the full S3 key).
+
+    Counted like a multipart upload: its bytes in the transmit counter, its rate
+    in the throughput metric."""
+    started = time.monotonic()
     digest = await asyncio.to_thread(digest_part, data)
     response = await context.call(
         "put_object",
@@ -110,10 +132,11 @@ async def put_single(
         nbytes=len(data),
         Body=data,
         **_checksum_params(digest),
-        **_object_params(metadata, storage_class),
+        **object_params(metadata, storage_class, tags),
     )
     etag = _check_etag(context, key, response, digest.etag, "PUT")
     context.record_sent(len(data))
+    context.record_throughput("transmit", len(data), started)
     return ObjectInfo(
         key=key,
         size=len(data),
@@ -173,6 +196,8 @@ class MultipartUpload:
         key: str,
         metadata: Mapping[str, str] | None,
         storage_class: str | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> MultipartUpload:
         """An upload whose CreateMultipartUpload is still on its way (one round trip).
 
@@ -184,7 +209,7 @@ class MultipartUpload:
         """
         upload = cls(context, key, "")
         upload._pending = asyncio.ensure_future(
-            cls.create(context, key, metadata, storage_class=storage_class)
+            cls.create(context, key, metadata, storage_class=storage_class, tags=tags)
         )
         return upload
 
@@ -206,18 +231,22 @@ class MultipartUpload:
         metadata: Mapping[str, str] | None,
         *,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
         checksums: bool = True,
         **params: Any,
     ) -> MultipartUpload:
         """Start a multipart upload whose parts carry SHA-256 checksums (unless ``checksums``
-        is false: server-side copies, whose parts never pass the client)."""
+        is false: server-side copies, whose parts never pass the client).
+
+        ``metadata``, ``storage_class`` and ``tags`` belong to the object from here: a
+        resumed upload keeps what it was created with."""
         if checksums:
             params["ChecksumAlgorithm"] = CHECKSUM_ALGORITHM
         response = await context.call(
             "create_multipart_upload",
             key=key,
             **params,
-            **_object_params(metadata, storage_class),
+            **object_params(metadata, storage_class, tags),
         )
         upload_id = str(response["UploadId"])
         _logger.debug("s3://%s/%s: multipart upload %s", context.bucket, key, upload_id)

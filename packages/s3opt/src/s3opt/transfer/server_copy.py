@@ -2,21 +2,36 @@
 
 No object data passes the client. The source is pinned by ``If-Match`` on
 the ETag seen at the start, so a source replaced mid-copy fails instead of
-producing a mix; a failed multipart copy is aborted. Metadata and content
-type are carried over (``MetadataDirective=COPY`` for the single request,
-copied explicitly into the multipart upload).
+producing a mix; a failed multipart copy is aborted.
+
+What the copy carries (S3 API Reference, CopyObject, "x-amz-metadata-directive"):
+
+* without new metadata: the source's user metadata and content headers
+  (``MetadataDirective=COPY`` for the single request, given explicitly to
+  CreateMultipartUpload for a multipart copy); the storage class is S3's default;
+* with new metadata: exactly that user metadata (``MetadataDirective=REPLACE``,
+  or CreateMultipartUpload's ``Metadata``). ``REPLACE`` resets every header it
+  is not given, so the source's content headers (Content-Type and kin) and its
+  storage class are given back explicitly. Copying an object onto itself this way
+  changes its metadata without moving its bytes.
+
+Tags: CopyObject copies them (``x-amz-tagging-directive`` defaults to ``COPY``);
+a multipart copy reads them (GetObjectTagging) and gives them to
+CreateMultipartUpload.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-from s3opt.errors import ChecksumMismatchError, S3OptError
+from s3opt.errors import ChecksumMismatchError, ObjectChangedError, S3OptError
 from s3opt.protocols import ObjectInfo
+from s3opt.transfer.cold import object_tags
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.download import info_from_head
-from s3opt.transfer.multipart import MultipartUpload, etag_of
+from s3opt.transfer.multipart import MultipartUpload, etag_of, object_params
 from s3opt.transfer.parts import MAX_PUT_SIZE, choose_part_size, plan_parts
 from s3opt.transfer.resume import PartRecord
 
@@ -24,13 +39,33 @@ __all__ = ["copy_object"]
 
 _logger = logging.getLogger(__name__)
 
+CONTENT_HEADERS: Final = (
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "ContentType",
+)
+"""The HEAD fields a copy with new user metadata keeps from its source (REPLACE would
+drop them)."""
+
+
+def _content_headers(head: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: head[name] for name in CONTENT_HEADERS if head.get(name)}
+
+
+def _kept_storage_class(head: Mapping[str, Any]) -> str | None:
+    """The source's storage class to give a REPLACE copy (HEAD omits STANDARD)."""
+    found = head.get("StorageClass")
+    return str(found) if found else None
+
 
 def _pinned(context: TransferContext, src: str, etag: str) -> dict[str, Any]:
     return {"CopySource": {"Bucket": context.bucket, "Key": src}, "CopySourceIfMatch": f'"{etag}"'}
 
 
 def _source_changed(context: TransferContext, src: str, dst: str, exc: S3OptError) -> Exception:
-    if exc.code == "PreconditionFailed":
+    if isinstance(exc, ObjectChangedError):
         return ChecksumMismatchError(
             f"copy s3://{context.bucket}/{src} -> {dst}: the source changed during the copy",
             bucket=context.bucket,
@@ -45,31 +80,46 @@ async def copy_object(
     src: str,
     dst: str,
     *,
+    metadata: Mapping[str, str] | None = None,
     multipart_threshold: int = MAX_PUT_SIZE + 1,
     part_size: int | None = None,
 ) -> ObjectInfo:
     """Copy ``src`` to ``dst`` (full keys) in the context's bucket; returns ``dst``'s info.
 
-    Objects of ``multipart_threshold`` bytes or more (default: above S3's
-    5 GiB CopyObject limit) are copied in parts of ``part_size`` (default
+    ``metadata``: ``None`` keeps the source's, a mapping replaces it (see the
+    module doc). Objects of ``multipart_threshold`` bytes or more (default: above
+    S3's 5 GiB CopyObject limit) are copied in parts of ``part_size`` (default
     from the object size) through the limiter.
     """
     head = await context.call("head_object", key=src)
     size = int(head.get("ContentLength", 0))
     etag = etag_of(head)
-    if size < multipart_threshold:
-        try:
-            await context.call(
-                "copy_object", key=dst, MetadataDirective="COPY", **_pinned(context, src, etag)
-            )
-        except S3OptError as exc:
-            raise _source_changed(context, src, dst, exc) from exc
-        return info_from_head(dst, await context.call("head_object", key=dst))
-    return await _copy_parts(context, src, dst, head, part_size)
+    if size >= multipart_threshold:
+        return await _copy_parts(context, src, dst, head, metadata, part_size)
+    if metadata is None:
+        params: dict[str, Any] = {"MetadataDirective": "COPY"}
+    else:
+        params = {
+            "MetadataDirective": "REPLACE",
+            # Metadata={} must still be sent: REPLACE with no metadata clears it.
+            "Metadata": dict(metadata),
+            **_content_headers(head),
+            **object_params(None, _kept_storage_class(head)),
+        }
+    try:
+        await context.call("copy_object", key=dst, **params, **_pinned(context, src, etag))
+    except S3OptError as exc:
+        raise _source_changed(context, src, dst, exc) from exc
+    return info_from_head(dst, await context.call("head_object", key=dst))
 
 
 async def _copy_parts(
-    context: TransferContext, src: str, dst: str, head: dict[str, Any], part_size: int | None
+    context: TransferContext,
+    src: str,
+    dst: str,
+    head: dict[str, Any],
+    new_metadata: Mapping[str, str] | None,
+    part_size: int | None,
 ) -> ObjectInfo:
     size = int(head.get("ContentLength", 0))
     etag = etag_of(head)
@@ -78,11 +128,21 @@ async def _copy_parts(
         part_size = choose_part_size(
             size, min_part=config.part_size_min, max_part=config.part_size_max
         )
-    metadata = dict(head.get("Metadata") or {})
-    extra: dict[str, Any] = {}
-    if head.get("ContentType"):
-        extra["ContentType"] = head["ContentType"]
-    upload = await MultipartUpload.create(context, dst, metadata, checksums=False, **extra)
+    if new_metadata is None:
+        metadata = dict(head.get("Metadata") or {})
+        storage_class = None
+    else:
+        metadata = dict(new_metadata)
+        storage_class = _kept_storage_class(head)
+    upload = await MultipartUpload.create(
+        context,
+        dst,
+        metadata,
+        storage_class=storage_class,
+        tags=await object_tags(context, src),
+        checksums=False,
+        **_content_headers(head),
+    )
     records: dict[int, PartRecord] = {}
     inflight = InFlight(context)
 

@@ -18,6 +18,9 @@
 * A local file is read once, part by part, and checked (size, mtime in ns,
   inode) before each part and after the last: a change aborts the upload with
   :class:`SourceChangedError`; a mix of old and new bytes is never stored.
+* Metadata, storage class and tags travel on CreateMultipartUpload, so a
+  resumed upload keeps those it was started with; the ones given when it is
+  resumed are not sent again (the resume state does not record them).
 """
 
 from __future__ import annotations
@@ -178,11 +181,13 @@ async def upload_bytes(
     data: bytes,
     metadata: Mapping[str, str] | None,
     storage_class: str | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
 ) -> ObjectInfo:
     """Store ``data`` (one PUT below the threshold, multipart above)."""
     size = len(data)
     if size < context.config.multipart_threshold:
-        return await put_single(context, key, bytes(data), metadata, storage_class)
+        return await put_single(context, key, bytes(data), metadata, storage_class, tags=tags)
     part_size = context.part_size_for(size)
     view = memoryview(data)
 
@@ -190,7 +195,7 @@ async def upload_bytes(
         for span in plan_parts(size, part_size):
             yield span.number, bytes(view[span.offset : span.offset + span.length])
 
-    upload = MultipartUpload.starting(context, key, metadata, storage_class)
+    upload = MultipartUpload.starting(context, key, metadata, storage_class, tags=tags)
     return await _run(context, upload, parts(), {}, metadata, size=lambda: size)
 
 
@@ -226,6 +231,7 @@ async def upload_file(
     metadata: Mapping[str, str] | None,
     storage_class: str | None = None,
     *,
+    tags: Mapping[str, str] | None = None,
     resume_state: Path | None = None,
 ) -> ObjectInfo:
     """Store the file at ``path``; with ``resume_state``, resumably (see the module doc)."""
@@ -254,13 +260,13 @@ async def upload_file(
             check()
             if data is None:
                 raise _changed(context, key, path, "shrank")
-            return await put_single(context, key, data, metadata, storage_class)
+            return await put_single(context, key, data, metadata, storage_class, tags=tags)
         if resumed is None and resume_state is None:
-            upload = MultipartUpload.starting(context, key, metadata, storage_class)
+            upload = MultipartUpload.starting(context, key, metadata, storage_class, tags=tags)
             state = ResumeState(context.bucket, key, "", context.part_size_for(size), identity)
         elif resumed is None:
             upload = await MultipartUpload.create(
-                context, key, metadata, storage_class=storage_class
+                context, key, metadata, storage_class=storage_class, tags=tags
             )
             state = ResumeState(
                 context.bucket, key, upload.upload_id, context.part_size_for(size), identity
@@ -424,6 +430,7 @@ async def upload_stream(
     metadata: Mapping[str, str] | None,
     storage_class: str | None = None,
     *,
+    tags: Mapping[str, str] | None = None,
     resume_state: Path | None = None,
 ) -> ObjectInfo:
     """Store a stream of unknown length with memory bounded by the window plus one part.
@@ -445,16 +452,20 @@ async def upload_stream(
     if cutter.ended and len(cutter.buffer) < config.multipart_threshold:
         if resume_state is not None and resume_state.exists():
             await _forget_stream_upload(context, key, resume_state)
-        return await put_single(context, key, bytes(cutter.buffer), metadata, storage_class)
+        return await put_single(
+            context, key, bytes(cutter.buffer), metadata, storage_class, tags=tags
+        )
     if resume_state is None:
-        upload = MultipartUpload.starting(context, key, metadata, storage_class)
+        upload = MultipartUpload.starting(context, key, metadata, storage_class, tags=tags)
         plain = cutter.parts(config.part_size_min)
         return await _run(context, upload, plain, {}, metadata, size=lambda: cutter.total)
     resumed = None
     if resume_state.exists():
         resumed = await _resume_stream(context, key, resume_state)
     if resumed is None:
-        upload = await MultipartUpload.create(context, key, metadata, storage_class=storage_class)
+        upload = await MultipartUpload.create(
+            context, key, metadata, storage_class=storage_class, tags=tags
+        )
         base = stream_part_size(1, config.part_size_min)
         state = ResumeState(context.bucket, key, upload.upload_id, base, None)
     else:
