@@ -309,7 +309,12 @@ def test_lifecycle_keeps_the_bucket_s_other_rules(
     assert invoke("ship", str(sample_tree), url, "-q", env=env).exit_code == 0
 
     dry = invoke("lifecycle", url, "--archive-after", "90d", "--dry-run", "--json", env=env)
-    assert json.loads(dry.stdout)["applied"] is False
+    planned = json.loads(dry.stdout)
+    assert (planned["applied"], planned["untagged"], planned["expiration_rule"]) == (
+        False,
+        [],
+        None,
+    )
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert [r["ID"] for r in rules] == ["logs-expire"]
 
@@ -318,10 +323,11 @@ def test_lifecycle_keeps_the_bucket_s_other_rules(
     assert "StorageClass: DEEP_ARCHIVE" in result.stdout
     assert "monthly cost now" in result.stdout
     by_id = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
-    assert set(by_id) == {"logs-expire", "cargoship:archives/"}
+    assert set(by_id) == {"logs-expire", "cargoship:archives/", "cargoship-expire:archives/"}
     ours = by_id["cargoship:archives/"]
     assert ours["Transitions"] == [{"Days": 84, "StorageClass": "DEEP_ARCHIVE"}]
-    assert ours["Expiration"] == {"Days": 365}
+    assert ours["Filter"]["And"]["Tags"] == [{"Key": "cargoship-role", "Value": "archive"}]
+    assert by_id["cargoship-expire:archives/"]["Expiration"] == {"Days": 365}
     assert by_id["logs-expire"]["Expiration"] == {"Days": 30}
 
 

@@ -17,8 +17,9 @@ import pytest
 
 from blobcodec.errors import UnknownCodecError
 from cargoship.errors import UnreadableFilesError
-from cargoship.estimate import estimate, sample_blocks
+from cargoship.estimate import estimate
 from cargoship.pack import TarPacker, plan_duplicates
+from cargoship.sample import sample_blocks
 from cargoship.scan import scan
 
 GB = 2**30
@@ -46,8 +47,17 @@ def test_sample_blocks_are_spread_evenly_and_cut_at_file_ends() -> None:
         (2, 100, 10),
         (2, 200, 10),
     ]
-    # Starts at 0 and 100: a block starting 5 bytes before its file's end is cut there.
-    assert list(sample_blocks([105, 95], 20, block=10)) == [(0, 0, 10), (0, 100, 5)]
+    # Starts at 0 and 100: a block starting 5 bytes before its file's end goes on into the next
+    # file, as the tar stream does; the last file's end cuts the last block.
+    assert list(sample_blocks([105, 95], 20, block=10)) == [(0, 0, 10), (0, 100, 5), (1, 0, 5)]
+    assert list(sample_blocks([3, 0, 4, 2, 191], 20, block=10)) == [
+        (0, 0, 3),
+        (2, 0, 4),
+        (3, 0, 2),
+        (4, 0, 1),
+        (4, 91, 10),
+    ]
+    assert list(sample_blocks([100, 5], 20, block=10)) == [(0, 0, 10), (0, 52, 10)]
     assert list(sample_blocks([95, 105], 20, block=10)) == [(0, 0, 10), (1, 5, 10)]
     # Small trees are read whole, a block at a time.
     assert list(sample_blocks([25, 0, 3], 1000, block=10)) == [

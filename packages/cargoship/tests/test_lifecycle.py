@@ -11,17 +11,23 @@ import pytest
 from cargoship.errors import CargoshipError
 from cargoship.lifecycle import (
     apply_lifecycle,
-    build_rule,
+    build_rules,
+    expiry_rule_id,
     merge_rules,
     parse_days,
     plan_lifecycle,
+    project_cost,
     rule_id,
 )
-from s3opt import LocalStore, ObjectStore, S3Store
+from cargoship.ship import ShipOptions, ship
+from s3opt import LocalStore, ObjectInfo, ObjectStore, S3Store
 from s3opt.pricing import PriceTable
 
 KIB = 1024
 MIB = 1024 * KIB
+
+ARCHIVE_TAG = {"Key": "cargoship-role", "Value": "archive"}
+OUR_FILTER = {"And": {"Prefix": "archives/", "Tags": [ARCHIVE_TAG]}}
 
 OTHER_RULE = {
     "ID": "expire-logs",
@@ -46,15 +52,29 @@ def test_parse_days_refuses_and_names_the_text(text: str) -> None:
 
 
 def test_rule_shape_follows_the_s3_api() -> None:
-    rule = build_rule("archives", archive_after_days=90, to="DEEP_ARCHIVE", expire_after_days=3650)
-    assert rule == {
-        "ID": "cargoship:archives/",
-        "Filter": {"Prefix": "archives/"},
-        "Status": "Enabled",
-        "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
-        "Expiration": {"Days": 3650},
-    }
-    assert "Expiration" not in build_rule("a/", archive_after_days=0, to="GLACIER")
+    # S3 API Reference, LifecycleRuleFilter / LifecycleRuleAndOperator: Prefix AND Tags.
+    rules = build_rules(
+        "archives", archive_after_days=90, to="DEEP_ARCHIVE", expire_after_days=3650
+    )
+    assert rules == [
+        {
+            "ID": "cargoship:archives/",
+            "Filter": OUR_FILTER,
+            "Status": "Enabled",
+            "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
+        },
+        {  # archive, index and inventory expire together
+            "ID": "cargoship-expire:archives/",
+            "Filter": {"Prefix": "archives/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 3650},
+        },
+    ]
+    assert [rule["ID"] for rule in build_rules("a/", archive_after_days=0, to="GLACIER")] == [
+        "cargoship:a/"
+    ]
+    # The bucket's root: the tag alone (an And needs two conditions).
+    assert build_rules("", archive_after_days=1)[0]["Filter"] == {"Tag": ARCHIVE_TAG}
 
 
 def test_rule_id_stays_within_s3s_255_characters() -> None:
@@ -62,6 +82,8 @@ def test_rule_id_stays_within_s3s_255_characters() -> None:
     assert len(rule_id(long_prefix)) <= 255
     assert rule_id(long_prefix) != rule_id("p" * 601 + "/")
     assert rule_id("x/") == "cargoship:x/"
+    assert len(expiry_rule_id(long_prefix)) <= 255
+    assert expiry_rule_id("x/") == "cargoship-expire:x/"
 
 
 @pytest.mark.parametrize(
@@ -80,36 +102,47 @@ def test_rules_s3_would_refuse_are_refused(
     days: int, to: str, expire: int | None, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        build_rule("p/", archive_after_days=days, to=to, expire_after_days=expire)
+        build_rules("p/", archive_after_days=days, to=to, expire_after_days=expire)
 
 
 def test_ia_at_thirty_days_is_allowed() -> None:
-    rule = build_rule("p/", archive_after_days=30, to="STANDARD_IA")
+    (rule,) = build_rules("p/", archive_after_days=30, to="STANDARD_IA")
     assert rule["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
 
 
 def test_early_deletion_is_warned_not_refused(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="cargoship.lifecycle"):
-        build_rule(
+        build_rules(
             "p/", archive_after_days=10, to="DEEP_ARCHIVE", expire_after_days=100, minimum_days=180
         )
     assert "early deletion" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="cargoship.lifecycle"):
-        build_rule(
+        build_rules(
             "p/", archive_after_days=10, to="DEEP_ARCHIVE", expire_after_days=190, minimum_days=180
         )
     assert caplog.text == ""
 
 
-def test_merge_replaces_our_rule_in_place_and_keeps_the_others() -> None:
-    first = build_rule("a/", archive_after_days=90)
+def test_merge_replaces_our_rules_in_place_and_keeps_the_others() -> None:
+    first = build_rules("a/", archive_after_days=90, expire_after_days=400)
     tail = {"ID": "z", "Filter": {"Prefix": "z/"}, "Status": "Enabled", "Expiration": {"Days": 5}}
-    merged = merge_rules([OTHER_RULE, first, tail], build_rule("a/", archive_after_days=7))
-    assert [rule["ID"] for rule in merged] == ["expire-logs", "cargoship:a/", "z"]
+    other_prefix = build_rules("b/", archive_after_days=1)
+    existing = [OTHER_RULE, *first, *other_prefix, tail]
+    merged = merge_rules(existing, build_rules("a/", archive_after_days=7), "a")
+    # Our expiration rule is gone with the rerun that asked for none; b/'s rule is not ours.
+    assert [rule["ID"] for rule in merged] == ["expire-logs", "cargoship:a/", "cargoship:b/", "z"]
     assert merged[1]["Transitions"] == [{"Days": 7, "StorageClass": "DEEP_ARCHIVE"}]
     assert merged[0] == OTHER_RULE
-    assert merged[2] == tail
+    assert merged[2:] == [*other_prefix, tail]
+    again = merge_rules(merged, build_rules("a/", archive_after_days=7, expire_after_days=9), "a/")
+    assert [rule["ID"] for rule in again] == [
+        "expire-logs",
+        "cargoship:a/",
+        "cargoship-expire:a/",
+        "cargoship:b/",
+        "z",
+    ]
 
 
 def test_overlapping_rules_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
@@ -123,12 +156,16 @@ def test_overlapping_rules_are_warned_about(caplog: pytest.LogCaptureFixture) ->
     disabled = {**nested, "ID": "off", "Status": "Disabled"}
     with caplog.at_level(logging.WARNING, logger="cargoship.lifecycle"):
         merge_rules(
-            [OTHER_RULE, whole_bucket, nested, disabled], build_rule("a/", archive_after_days=1)
+            [OTHER_RULE, whole_bucket, nested, disabled],
+            build_rules("a/", archive_after_days=1, expire_after_days=2),
+            "a/",
         )
     assert "'all'" in caplog.text
     assert "'deeper'" in caplog.text
     assert "expire-logs" not in caplog.text
     assert "'off'" not in caplog.text
+    assert "'cargoship:a/'" not in caplog.text  # our two rules overlap each other by design
+    assert "'cargoship-expire:a/'" not in caplog.text
 
 
 # -- against moto's S3 server ------------------------------------------------------------------
@@ -151,7 +188,7 @@ async def test_plan_then_apply_merges_with_an_existing_rule(store: ObjectStore) 
         OTHER_RULE,
         {
             "ID": "cargoship:archives/",
-            "Filter": {"Prefix": "archives/"},
+            "Filter": OUR_FILTER,
             "Status": "Enabled",
             "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
         },
@@ -172,32 +209,85 @@ async def test_rerunning_replaces_our_rule_instead_of_adding_one(store: ObjectSt
         ),
     )
     rules = await _rules(store)
-    assert [rule["ID"] for rule in rules] == ["expire-logs", "cargoship:archives/"]
+    assert [rule["ID"] for rule in rules] == [
+        "expire-logs",
+        "cargoship:archives/",
+        "cargoship-expire:archives/",
+    ]
     assert rules[1]["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER"}]
-    assert rules[1]["Expiration"] == {"Days": 400}
+    assert rules[1]["Filter"] == OUR_FILTER
+    assert rules[2]["Expiration"] == {"Days": 400}
+    assert rules[2]["Filter"] == {"Prefix": "archives/"}
 
 
 @pytest.mark.asyncio
 async def test_projected_cost_before_and_after(store: ObjectStore) -> None:
-    # 2 MiB goes to DEEP_ARCHIVE; 100 KiB is under S3's 128 KiB transition minimum and stays;
-    # 1 MiB already in DEEP_ARCHIVE stays; 512 KiB in GLACIER moves down to DEEP_ARCHIVE.
-    await store.put("big.tar.zst", b"a" * (2 * MIB))
-    await store.put("small.inventory.yaml", b"b" * (100 * KIB))
-    await store.put("old.tar.zst", b"c" * MIB, storage_class="DEEP_ARCHIVE")
-    await store.put("mid.tar.zst", b"d" * (512 * KIB), storage_class="GLACIER")
+    # Tagged archive objects move: 2 MiB goes to DEEP_ARCHIVE; 100 KiB is under S3's 128 KiB
+    # transition minimum and stays; 1 MiB already in DEEP_ARCHIVE stays. Untagged objects
+    # stay: a 300 KiB index, an archive shipped before tagging, 512 KiB of other data.
+    role = {"cargoship-role": "archive"}
+    await store.put("20250101T000000Z.tar.zst", b"a" * (2 * MIB), tags=role)
+    await store.put("20250102T000000Z.tar", b"b" * (100 * KIB), tags=role)
+    await store.put("20250103T000000Z.tar.gz", b"c" * MIB, storage_class="DEEP_ARCHIVE", tags=role)
+    await store.put("20250103T000000Z.index", b"e" * (300 * KIB))
+    await store.put("20240101T000000Z.tar.zst", b"f" * (200 * KIB))  # shipped before tagging
+    await store.put("notes/data.bin", b"d" * (512 * KIB), storage_class="GLACIER")
     prices = PriceTable.load()
     plan = await plan_lifecycle(store, prefix="archives", archive_after_days=90)
     expected_before = (
-        prices.monthly_storage(2 * MIB + 100 * KIB, 2, "STANDARD")
+        prices.monthly_storage(2 * MIB + 600 * KIB, 4, "STANDARD")
         + prices.monthly_storage(MIB, 1, "DEEP_ARCHIVE")
         + prices.monthly_storage(512 * KIB, 1, "GLACIER")
     )
-    expected_after = prices.monthly_storage(100 * KIB, 1, "STANDARD") + prices.monthly_storage(
-        2 * MIB + MIB + 512 * KIB, 3, "DEEP_ARCHIVE"
+    expected_after = (
+        prices.monthly_storage(600 * KIB, 3, "STANDARD")
+        + prices.monthly_storage(2 * MIB + MIB, 2, "DEEP_ARCHIVE")
+        + prices.monthly_storage(512 * KIB, 1, "GLACIER")
     )
     assert plan.cost_before == pytest.approx(expected_before)
     assert plan.cost_after == pytest.approx(expected_after)
     assert plan.cost_after < plan.cost_before
+    assert plan.untagged == ("20240101T000000Z.tar.zst",)
+
+
+def test_a_transition_moves_objects_only_down_the_waterfall() -> None:
+    prices = PriceTable.load()
+    glacier = ObjectInfo("a.tar.zst", 512 * KIB, "e", storage_class="GLACIER")
+    deep = ObjectInfo("b.tar.zst", 512 * KIB, "e", storage_class="DEEP_ARCHIVE")
+    moving = {"a.tar.zst", "b.tar.zst"}
+    assert project_cost([glacier, deep], prices, to="DEEP_ARCHIVE", moving=moving) == (
+        pytest.approx(prices.monthly_storage(MIB, 2, "DEEP_ARCHIVE"))
+    )
+    assert project_cost([glacier, deep], prices, to="GLACIER", moving=moving) == (
+        pytest.approx(project_cost([glacier, deep], prices))
+    )
+    assert project_cost([glacier], prices, to="DEEP_ARCHIVE") == pytest.approx(
+        prices.monthly_storage(512 * KIB, 1, "GLACIER")
+    )
+
+
+@pytest.mark.asyncio
+async def test_ship_tags_only_the_archive_object_and_the_rule_matches_only_it(
+    store: ObjectStore, sample_tree: Path
+) -> None:
+    assert isinstance(store, S3Store)
+    shipped = await ship(store, sample_tree, ShipOptions(compression="none"))
+    keys = shipped.keys
+    assert await store.object_tags(keys.archive) == {"cargoship-role": "archive"}
+    assert await store.object_tags(keys.index) == {}
+    assert await store.object_tags(keys.inventory) == {}
+    plan = await plan_lifecycle(store, prefix="archives", archive_after_days=90)
+    assert plan.untagged == ()
+    await apply_lifecycle(store, plan)
+    # S3's filter semantics: a key matches And when it has the prefix and every listed tag.
+    (rule,) = await _rules(store)
+    conditions = rule["Filter"]["And"]  # type: ignore[index]
+    for key, moves in ((keys.archive, True), (keys.index, False), (keys.inventory, False)):
+        tags = await store.object_tags(key)
+        matches = ("archives/" + key).startswith(conditions["Prefix"]) and all(
+            tags.get(tag["Key"]) == tag["Value"] for tag in conditions["Tags"]
+        )
+        assert matches is moves, key
 
 
 @pytest.mark.asyncio

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import os
 import shutil
 import stat
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from blobcodec.index import TarIndexer
+from blobcodec.seekable import SeekableWriter
 from cargoship.errors import SourceChangedError, UnreadableFilesError
 from cargoship.inventory import EntryType, InventoryEntry
 from cargoship.pack import TarPacker
@@ -186,6 +191,46 @@ def test_the_same_tree_packs_to_the_same_bytes(tmp_path: Path) -> None:
     os.utime(source / "docs/readme.txt", ns=(1, 1_700_000_000_123_456_789))
     _pack(source, tmp_path / "two.tar")
     assert (tmp_path / "one.tar").read_bytes() == (tmp_path / "two.tar").read_bytes()
+
+
+def test_a_plain_tar_is_indexed_as_blobcodecs_tar_parser_and_tarfile_read_it(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    _build_tree(source)
+    _, packer = _pack(source, tmp_path / "out.tar")
+    index = packer.index()
+    assert index is not None
+    tar_bytes = (tmp_path / "out.tar").read_bytes()
+    assert (index.size, index.compressed_size, index.frame_count) == (
+        len(tar_bytes),
+        len(tar_bytes),
+        0,
+    )
+    assert index.seek_table_sha256 == "sha256:" + hashlib.sha256(b"").hexdigest()
+
+    # blobcodec's own parser of the same bytes: every field alike but the frames (there are none).
+    indexer = TarIndexer(SeekableWriter(io.BytesIO(), threads=1))
+    indexer.write(tar_bytes)
+    parsed = [dataclasses.replace(m, frames=range(0)) for m in indexer.close().members]
+    assert list(index.members) == parsed
+    # Python's tarfile: same members in order, data at the same archive offsets.
+    with tarfile.open(tmp_path / "out.tar", encoding="utf-8", errors="surrogateescape") as tar:
+        found = [(info.name, info.offset_data, info.size if info.isreg() else 0) for info in tar]
+    assert [(m.path, m.offset, m.size) for m in index.members] == found
+    readme = index.lookup("docs/readme.txt")
+    assert tar_bytes[readme.offset : readme.offset + readme.size] == b"hello\n"
+    assert readme.sha256 == "sha256:" + hashlib.sha256(b"hello\n").hexdigest()
+
+
+def test_a_compressed_archive_is_not_indexed_by_the_packer(tmp_path: Path) -> None:
+    _file(tmp_path / "src/a", b"aaaa")
+    packer = TarPacker(io.BytesIO(), compression="zstd", archived_at=WHEN)
+    for entry in _entries(tmp_path / "src"):
+        packer.add(entry)
+    packer.close()
+    assert packer.index() is None
 
 
 def _entries(root: Path) -> list[SourceEntry]:

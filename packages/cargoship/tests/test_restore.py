@@ -167,6 +167,30 @@ async def test_include_fetches_only_the_frames_of_one_file(
 
 
 @pytest.mark.asyncio
+async def test_include_on_an_uncompressed_archive_reads_only_that_member(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    (source / "data").mkdir(parents=True)
+    contents = [os.urandom(64 << 10) for _ in range(64)]
+    for number, data in enumerate(contents):
+        (source / "data" / f"{number:02d}.bin").write_bytes(data)
+    shipped = await ship(store, source, ShipOptions(compression="none"))
+    archive_size = (await store.head(shipped.keys.archive)).size
+    index_size = (await store.head(shipped.keys.index)).size
+    dest = tmp_path / "restored"
+
+    report = await restore(store, shipped.keys.name, dest, RestoreOptions(include=("data/37.bin",)))
+
+    assert [p.relative_to(dest).as_posix() for p in dest.rglob("*")] == ["data", "data/37.bin"]
+    assert (dest / "data" / "37.bin").read_bytes() == contents[37]
+    assert report.verified == 1
+    # The index, then one ranged GET of exactly the member's 64 KiB: not the 4 MiB archive.
+    assert report.bytes_fetched == index_size + (64 << 10), (report.bytes_fetched, archive_size)
+    assert report.bytes_fetched < archive_size // 20
+
+
+@pytest.mark.asyncio
 async def test_existing_files_are_kept_unless_overwrite(
     store: ObjectStore, sample_tree: Path, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ import pytest
 
 from blobcodec.index import ArchiveIndex
 from cargoship.errors import CargoshipError, IntegrityError, UnreadableFilesError
+from cargoship.estimate import estimate
 from cargoship.inventory import EntryType, Inventory
 from cargoship.layout import list_archives, load_inventory
 from cargoship.scan import SourceEntry, scan
@@ -254,11 +255,15 @@ async def test_lz4_gzip_and_none_archives_open_with_their_own_tools(
     assert archive.startswith(magic)
     _untar(archive, tmp_path / "out", *tool)
     assert _snapshot(tmp_path / "out") == _snapshot(sample_tree)
-    assert f"archives/{keys.index}" not in _keys(moto_server, bucket)
     assert report.inventory is not None
-    assert report.inventory.archive.index_key is None
     if compression == "none":
+        # A plain tar is indexed too (its member offsets are the archive's): ranged restores.
         assert len(archive) == report.inventory.archive.tar_size
+        assert report.inventory.archive.index_key == keys.index
+        assert f"archives/{keys.index}" in _keys(moto_server, bucket)
+    else:
+        assert report.inventory.archive.index_key is None
+        assert f"archives/{keys.index}" not in _keys(moto_server, bucket)
 
 
 # -- unreadable files -------------------------------------------------------------------------
@@ -387,6 +392,19 @@ async def test_dry_run_reports_the_numbers_and_uploads_nothing(
     assert report.bytes_stored > 0
     assert _keys(moto_server, bucket) == []
     assert not state_dir.exists()
+
+
+@pytest.mark.asyncio
+async def test_dry_run_projects_with_the_ratio_estimate_measures(
+    local_store: LocalStore, sample_tree: Path, state_dir: Path
+) -> None:
+    dry = await ship(local_store, sample_tree, ShipOptions(dry_run=True, state_dir=state_dir))
+    plain = await ship(local_store, sample_tree, ShipOptions(compression="none"))
+    figures = estimate(sample_tree)  # checked against the zstd tool in test_estimate
+    assert plain.inventory is not None
+    # One sampler: the tar stream less the duplicates, over estimate's ratio for the same files.
+    expected = round((plain.inventory.archive.tar_size - figures.dedup_bytes) / figures.ratio)
+    assert dry.bytes_stored == expected
 
 
 @pytest.mark.asyncio

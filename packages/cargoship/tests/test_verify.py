@@ -77,6 +77,25 @@ async def test_verify_checks_gzip_archives_through_the_stream(
 
 
 @pytest.mark.asyncio
+async def test_verify_checks_an_uncompressed_archive_against_its_index(
+    store: ObjectStore, sample_tree: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions(compression="none"))
+    report = await verify(store, shipped.keys.name)  # every member's offset and size vs tarfile's
+    archive = await store.head(shipped.keys.archive)
+    assert (report.files, report.frames) == (5, 0)
+    assert report.bytes_fetched == archive.size + (await store.head(shipped.keys.index)).size
+    data = await _read(store, shipped.keys.archive)
+    start = bytes(data).index(b"line 00000001:")  # inside data/big.txt
+    data[start] ^= 0x01
+    await store.put(shipped.keys.archive, bytes(data))
+
+    with pytest.raises(IntegrityError) as caught:
+        await verify(store, shipped.keys.name)
+    assert "data/big.txt" in str(caught.value)
+
+
+@pytest.mark.asyncio
 async def test_quick_verify_catches_a_changed_upload(store: ObjectStore, sample_tree: Path) -> None:
     shipped = await ship(store, sample_tree, ShipOptions())
     report = await verify(store, shipped.keys.name, quick=True)

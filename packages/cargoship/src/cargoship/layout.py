@@ -9,6 +9,10 @@ Each ship writes, directly under the prefix (keys relative to it)::
 ``<name>`` is the UTC time the ship started, ``20261121T101500Z``, so names
 sort in time order. An archive is complete exactly when its inventory exists:
 an archive object without one is what an interrupted ship leaves.
+
+The archive object, and only it, carries the object tag :data:`ARCHIVE_TAGS`
+(``cargoship-role=archive``), set at upload: ``cargoship lifecycle`` filters
+its transition rule on it, so the index and inventory stay in STANDARD.
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
+    "ARCHIVE_TAGS",
+    "ARCHIVE_TAG_KEY",
+    "ARCHIVE_TAG_VALUE",
     "INDEX_SUFFIX",
     "INVENTORY_SUFFIX",
     "ArchiveKeys",
     "archive_name",
+    "is_archive_key",
     "list_archives",
     "load_inventory",
 ]
@@ -41,6 +49,10 @@ ARCHIVE_SUFFIXES: Final[Mapping[str, str]] = MappingProxyType(
     {"zstd": ".tar.zst", "lz4": ".tar.lz4", "gzip": ".tar.gz", "none": ".tar"}
 )
 """The archive object's suffix for each codec."""
+ARCHIVE_TAG_KEY: Final = "cargoship-role"
+ARCHIVE_TAG_VALUE: Final = "archive"
+ARCHIVE_TAGS: Final[Mapping[str, str]] = MappingProxyType({ARCHIVE_TAG_KEY: ARCHIVE_TAG_VALUE})
+"""The object tag set of every archive object ship uploads (never of its index or inventory)."""
 INDEX_SUFFIX: Final = ".index"
 INVENTORY_SUFFIX: Final = ".inventory.yaml"
 
@@ -111,6 +123,16 @@ def archive_name(segment: str) -> str:
     raise ArchiveNotFoundError(
         f"{segment!r} is not an archive name (a UTC time like 20261121T101500Z, "
         "optionally with an archive suffix)"
+    )
+
+
+def is_archive_key(key: str) -> bool:
+    """Whether the last segment of ``key`` is an archive object's name: ``<name>.tar.zst``,
+    ``.tar.lz4``, ``.tar.gz`` or ``.tar``, at any depth (other prefixes' archives too)."""
+    base = key.rsplit("/", 1)[-1]
+    return any(
+        base.endswith(suffix) and _is_name(base[: -len(suffix)])
+        for suffix in ARCHIVE_SUFFIXES.values()
     )
 
 

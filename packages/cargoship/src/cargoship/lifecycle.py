@@ -2,16 +2,35 @@
 
 ``cargoship lifecycle s3://bucket/prefix --archive-after 90d`` writes one rule
 (S3 User Guide, "Managing the lifecycle of objects"; S3 API Reference,
-PutBucketLifecycleConfiguration, "LifecycleRule")::
+PutBucketLifecycleConfiguration, "LifecycleRule" and "LifecycleRuleAndOperator")::
 
-    {"ID": "cargoship:<prefix>", "Filter": {"Prefix": "<prefix>"}, "Status": "Enabled",
-     "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
-     "Expiration": {"Days": 3650}}            # only with expire_after_days
+    {"ID": "cargoship:<prefix>", "Status": "Enabled",
+     "Filter": {"And": {"Prefix": "<prefix>",
+                        "Tags": [{"Key": "cargoship-role", "Value": "archive"}]}},
+     "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}]}
+
+The tag (:data:`cargoship.layout.ARCHIVE_TAGS`) is set by ``ship`` on archive
+objects only, so the member index and inventory under the same prefix never
+move to a cold class: browsing and planning never need a retrieval. An empty
+prefix (the bucket's root) filters on the tag alone (``{"Tag": ...}``).
+
+With ``expire_after_days`` a second rule expires *every* object under the
+prefix, archive, index and inventory together (an expiration filtered on the
+tag would delete archives and leave inventories describing them)::
+
+    {"ID": "cargoship-expire:<prefix>", "Filter": {"Prefix": "<prefix>"},
+     "Status": "Enabled", "Expiration": {"Days": 3650}}
 
 Lifecycle rules belong to the whole bucket and PutBucketLifecycleConfiguration
 replaces all of them, so the plan reads the rules already there and merges:
-the rule with our ID is replaced where it stands, every other rule is kept
-as it is. Re-running therefore updates our rule instead of adding a second.
+rules with our two IDs for the prefix are replaced where the first stood
+(or dropped: a rerun without an expiration removes the old one), every other
+rule is kept as it is. Re-running therefore updates our rules instead of
+adding more.
+
+Archives shipped before archive objects were tagged carry no tag, so the rule
+does not move them: the plan lists them (:attr:`LifecyclePlan.untagged`), and
+``docs/cargoship.md`` shows how to tag them.
 
 What S3 refuses is refused here first, with a message naming the value
 (API Reference, "Transition" and "LifecycleExpiration"):
@@ -29,13 +48,13 @@ allows overlapping rules and resolves their conflicts itself (expiration
 wins over transition, the colder class wins between transitions).
 
 The cost projection covers the objects under the store now: ``cost_before``
-prices each in its current class, ``cost_after`` once the rule has moved
-them. S3's default for new lifecycle configurations keeps objects under
-128 KiB where they are (``TransitionDefaultMinimumObjectSize`` =
-``all_storage_classes_128K``); a transition only goes down S3's waterfall of
-classes, never up. The projection ignores the expiration (after it there is
-nothing left to price). Note that the rule matches every key under the
-prefix: a member index or inventory of 128 KiB or more moves with its archive.
+prices each in its current class, ``cost_after`` once the rule has moved the
+tagged archive objects (found with GetObjectTagging on each key that is named
+like an archive object and that the transition would move). S3's default for
+new lifecycle configurations keeps objects under 128 KiB where they are
+(``TransitionDefaultMinimumObjectSize`` = ``all_storage_classes_128K``); a
+transition only goes down S3's waterfall of classes, never up. The projection
+ignores the expiration (after it there is nothing left to price).
 """
 
 from __future__ import annotations
@@ -43,23 +62,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from cargoship.errors import CargoshipError
+from cargoship.layout import ARCHIVE_TAG_KEY, ARCHIVE_TAG_VALUE, is_archive_key
 from s3opt.pricing import PriceTable
 from s3opt.protocols import ColdStorage, ObjectInfo, ObjectStore
 
 __all__ = [
     "DAY_UNITS",
+    "EXPIRY_ID_PREFIX",
     "IA_MINIMUM_DAYS",
     "RULE_ID_PREFIX",
     "TRANSITION_MINIMUM_SIZE",
     "TRANSITION_TARGETS",
     "LifecyclePlan",
     "apply_lifecycle",
-    "build_rule",
+    "build_rules",
+    "expiry_rule_id",
     "merge_rules",
     "parse_days",
     "plan_lifecycle",
@@ -70,7 +92,9 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 RULE_ID_PREFIX: Final = "cargoship:"
-"""Our rules' IDs start with this; the rest is the prefix they cover."""
+"""Our transition rules' IDs start with this; the rest is the prefix they cover."""
+EXPIRY_ID_PREFIX: Final = "cargoship-expire:"
+"""Our expiration rules' IDs start with this; the rest is the prefix they cover."""
 
 TRANSITION_TARGETS: Final = (
     "STANDARD_IA",
@@ -115,12 +139,22 @@ def parse_days(text: str) -> int:
     return int(number) * DAY_UNITS[unit or "d"]
 
 
-def rule_id(prefix: str) -> str:
-    """Our rule's ID for ``prefix``: ``cargoship:<prefix>`` (a digest when that is too long)."""
-    candidate = RULE_ID_PREFIX + prefix
+def _id(start: str, prefix: str) -> str:
+    candidate = start + prefix
     if len(candidate) <= _MAX_RULE_ID:
         return candidate
-    return f"{RULE_ID_PREFIX}sha256:{hashlib.sha256(prefix.encode()).hexdigest()}"
+    return f"{start}sha256:{hashlib.sha256(prefix.encode()).hexdigest()}"
+
+
+def rule_id(prefix: str) -> str:
+    """Our transition rule's ID for ``prefix``: ``cargoship:<prefix>`` (a digest when that is
+    too long)."""
+    return _id(RULE_ID_PREFIX, prefix)
+
+
+def expiry_rule_id(prefix: str) -> str:
+    """Our expiration rule's ID for ``prefix``: ``cargoship-expire:<prefix>`` (or a digest)."""
+    return _id(EXPIRY_ID_PREFIX, prefix)
 
 
 def _normalized_prefix(prefix: str) -> str:
@@ -128,15 +162,16 @@ def _normalized_prefix(prefix: str) -> str:
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
-def build_rule(
+def build_rules(
     prefix: str,
     *,
     archive_after_days: int,
     to: str = "DEEP_ARCHIVE",
     expire_after_days: int | None = None,
     minimum_days: int = 0,
-) -> dict[str, Any]:
-    """Our rule for ``prefix``, after the checks S3 would make (ValueError naming the value).
+) -> list[dict[str, Any]]:
+    """Our rules for ``prefix`` (the transition, then the expiration when asked for), after
+    the checks S3 would make (ValueError naming the value).
 
     ``minimum_days`` is the target class's minimum storage duration: an
     expiration sooner after the transition is logged as billed early deletion.
@@ -154,12 +189,15 @@ def build_rule(
             f"only after at least {IA_MINIMUM_DAYS} days"
         )
     full = _normalized_prefix(prefix)
-    rule: dict[str, Any] = {
-        "ID": rule_id(full),
-        "Filter": {"Prefix": full},
-        "Status": "Enabled",
-        "Transitions": [{"Days": archive_after_days, "StorageClass": to}],
-    }
+    tag = {"Key": ARCHIVE_TAG_KEY, "Value": ARCHIVE_TAG_VALUE}
+    rules: list[dict[str, Any]] = [
+        {
+            "ID": rule_id(full),
+            "Filter": {"And": {"Prefix": full, "Tags": [tag]}} if full else {"Tag": tag},
+            "Status": "Enabled",
+            "Transitions": [{"Days": archive_after_days, "StorageClass": to}],
+        }
+    ]
     if expire_after_days is not None:
         if expire_after_days <= archive_after_days:
             raise ValueError(
@@ -175,8 +213,15 @@ def build_rule(
                 to,
                 minimum_days,
             )
-        rule["Expiration"] = {"Days": expire_after_days}
-    return rule
+        rules.append(
+            {
+                "ID": expiry_rule_id(full),
+                "Filter": {"Prefix": full},
+                "Status": "Enabled",
+                "Expiration": {"Days": expire_after_days},
+            }
+        )
+    return rules
 
 
 def _rule_prefix(rule: Mapping[str, Any]) -> str:
@@ -191,21 +236,22 @@ def _rule_prefix(rule: Mapping[str, Any]) -> str:
 
 
 def merge_rules(
-    existing: Sequence[Mapping[str, Any]], rule: Mapping[str, Any]
+    existing: Sequence[Mapping[str, Any]], rules: Sequence[Mapping[str, Any]], prefix: str
 ) -> list[dict[str, Any]]:
-    """``existing`` with ``rule`` replacing the rule of the same ID in place, or appended.
+    """``existing`` with our ``rules`` for ``prefix`` in place of the rules holding our IDs
+    for it (where the first of those stood), or appended.
 
     Every other rule is kept unchanged; enabled ones whose prefix overlaps
-    ``rule``'s are logged as warnings (S3 applies both, see the module doc).
+    ours are logged as warnings (S3 applies both, see the module doc).
     """
-    ours = str(rule["ID"])
-    prefix = _rule_prefix(rule)
+    prefix = _normalized_prefix(prefix)
+    ours = {rule_id(prefix), expiry_rule_id(prefix)}
     merged: list[dict[str, Any]] = []
     replaced = False
     for other in existing:
-        if other.get("ID") == ours:
+        if other.get("ID") in ours:
             if not replaced:
-                merged.append(dict(rule))
+                merged.extend(dict(rule) for rule in rules)
                 replaced = True
             continue
         merged.append(dict(other))
@@ -220,7 +266,7 @@ def merge_rules(
                 prefix,
             )
     if not replaced:
-        merged.append(dict(rule))
+        merged.extend(dict(rule) for rule in rules)
     if len(merged) > _MAX_RULES:
         raise ValueError(
             f"the bucket would have {len(merged)} lifecycle rules; S3 allows {_MAX_RULES}"
@@ -243,13 +289,20 @@ def _class_after(info: ObjectInfo, to: str) -> str:
 
 
 def project_cost(
-    objects: Sequence[ObjectInfo], prices: PriceTable, *, to: str | None = None
+    objects: Sequence[ObjectInfo],
+    prices: PriceTable,
+    *,
+    to: str | None = None,
+    moving: Collection[str] = (),
 ) -> float:
-    """Monthly storage cost of ``objects``: as they are, or (``to``) once moved to that class."""
+    """Monthly storage cost of ``objects``: as they are, or (``to``) once the keys in
+    ``moving`` have been moved to that class."""
     by_class: dict[str, tuple[int, int]] = {}
     for info in objects:
         storage_class = (
-            _class_after(info, to) if to is not None else info.storage_class or "STANDARD"
+            _class_after(info, to)
+            if to is not None and info.key in moving
+            else info.storage_class or "STANDARD"
         )
         size, count = by_class.get(storage_class, (0, 0))
         by_class[storage_class] = (size + info.size, count + 1)
@@ -261,12 +314,17 @@ def project_cost(
 
 @dataclass(frozen=True, slots=True)
 class LifecyclePlan:
-    """Our rule, the bucket's whole merged rule list, and the monthly cost before and after."""
+    """Our rules, the bucket's whole merged rule list, the monthly cost before and after,
+    and the archive objects the rule cannot move because they carry no tag."""
 
-    rule: dict[str, Any]
+    ours: list[dict[str, Any]]
+    """The transition rule, then the expiration rule when one was asked for."""
     rules: list[dict[str, Any]]
     cost_before: float
     cost_after: float
+    untagged: tuple[str, ...]
+    """Store-relative keys of archive objects without :data:`~cargoship.layout.ARCHIVE_TAGS`
+    (shipped before ship tagged them): the rule leaves them in their class."""
 
 
 def _cold(store: ObjectStore) -> ColdStorage:
@@ -283,28 +341,51 @@ async def plan_lifecycle(
     to: str = "DEEP_ARCHIVE",
     expire_after_days: int | None = None,
 ) -> LifecyclePlan:
-    """Build our rule for ``prefix`` (the store's full key prefix in the bucket), merge it with
-    the bucket's rules and price the store's objects before and after. Changes nothing.
+    """Build our rules for ``prefix`` (the store's full key prefix in the bucket), merge them
+    with the bucket's rules, find the archive objects they move (by their tag) and price the
+    store's objects before and after. Changes nothing.
 
     ValueError for a rule S3 would refuse; :class:`CargoshipError` for a store without
     lifecycle rules (``file://``).
     """
     cold = _cold(store)
     prices = PriceTable.load()
-    rule = build_rule(
+    ours = build_rules(
         prefix,
         archive_after_days=archive_after_days,
         to=to,
         expire_after_days=expire_after_days,
         minimum_days=prices.minimum_days(to),
     )
-    rules = merge_rules(await cold.lifecycle_rules(), rule)
+    rules = merge_rules(await cold.lifecycle_rules(), ours, prefix)
     objects = [info async for info in store.list()]
+    tagged: set[str] = set()
+    untagged: list[str] = []
+    for info in objects:
+        # Only objects the transition could still move are asked for their tags: one request
+        # each, and none for archives already in the target class or colder.
+        if is_archive_key(info.key) and _class_after(info, to) != (
+            info.storage_class or "STANDARD"
+        ):
+            tags = await cold.object_tags(info.key)
+            if tags.get(ARCHIVE_TAG_KEY) == ARCHIVE_TAG_VALUE:
+                tagged.add(info.key)
+            else:
+                untagged.append(info.key)
+    if untagged:
+        _logger.warning(
+            "%d archive object(s) under %r carry no %s=%s tag; the rule does not move them",
+            len(untagged),
+            prefix,
+            ARCHIVE_TAG_KEY,
+            ARCHIVE_TAG_VALUE,
+        )
     return LifecyclePlan(
-        rule=rule,
+        ours=ours,
         rules=rules,
         cost_before=project_cost(objects, prices),
-        cost_after=project_cost(objects, prices, to=to),
+        cost_after=project_cost(objects, prices, to=to, moving=tagged),
+        untagged=tuple(untagged),
     )
 
 
@@ -312,5 +393,7 @@ async def apply_lifecycle(store: ObjectStore, plan: LifecyclePlan) -> None:
     """Write ``plan.rules`` as the bucket's lifecycle configuration."""
     await _cold(store).put_lifecycle_rules(plan.rules)
     _logger.info(
-        "lifecycle rule %r written (%d rules in the bucket)", plan.rule["ID"], len(plan.rules)
+        "lifecycle rule(s) %s written (%d rules in the bucket)",
+        ", ".join(repr(rule["ID"]) for rule in plan.ours),
+        len(plan.rules),
     )

@@ -33,6 +33,16 @@ refuses GNU/pax sparse members, and ranged restores of single members need
 their bytes in place. zstd turns runs of zeros into a few bytes, so holes cost
 almost nothing stored; stock tar restores the content exactly (not sparse).
 
+**The member index of an uncompressed archive.** A plain tar's member
+offsets are the archive object's offsets, so for ``compression="none"`` the
+packer records each member as it writes it (the fields
+:class:`blobcodec.index.Member` holds, as blobcodec's tar parser would read
+them back from these headers) and :meth:`TarPacker.index` returns the
+:class:`blobcodec.index.ArchiveIndex`: no frames, and the SHA-256 of zero bytes
+for the seek table an uncompressed archive does not have. Compressed archives
+are indexed by their codec instead (seekable zstd through
+:class:`blobcodec.index.TarIndexer`) or not at all (lz4, gzip).
+
 **Files that change.** A file is opened and checked (regular, same size and
 mtime as scanned) *before* its header is written; failing that,
 :class:`~cargoship.errors.UnreadableFilesError` leaves the stream intact and
@@ -53,7 +63,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from blobcodec.checksum import Sha256
+from blobcodec.checksum import Sha256, sha256_tag
+from blobcodec.index import ArchiveIndex, Member, MemberType
 from blobcodec.seekable import WritableBinary
 from cargoship.errors import SourceChangedError, UnreadableFilesError
 from cargoship.inventory import EntryType, InventoryEntry
@@ -306,6 +317,7 @@ class TarPacker:
         self._by_content: dict[tuple[str, tuple[int, int, int, int, int]], _Stored] = {}
         self._failure: SourceChangedError | None = None
         self._closed = False
+        self._members: list[Member] | None = [] if compression == "none" else None
 
     def plan(self, entries: Sequence[SourceEntry]) -> None:
         """Find the duplicates among ``entries`` (:func:`plan_duplicates`) before writing."""
@@ -321,11 +333,12 @@ class TarPacker:
         """
         self._check_open()
         if entry.type is EntryType.DIRECTORY:
-            self._write_header(entry, _DIRECTORY, name_suffix=b"/")
+            offset = self._write_header(entry, _DIRECTORY, name_suffix=b"/")
+            self._index_member(entry, "directory", offset)
             return self._inventory_entry(entry, EntryType.DIRECTORY)
         if entry.type is EntryType.SYMLINK:
-            target = os.fsencode(entry.link or "")
-            self._write_header(entry, _SYMLINK, link=target)
+            offset = self._write_header(entry, _SYMLINK, link=os.fsencode(entry.link or ""))
+            self._index_member(entry, "symlink", offset, link=entry.link or "")
             return self._inventory_entry(entry, EntryType.SYMLINK, link=entry.link)
         stored = self._by_inode.get(entry.inode)
         if stored is None and entry.name in self._planned:
@@ -334,7 +347,8 @@ class TarPacker:
                 stored = None
         if stored is not None and stored.size == entry.size:
             return self._add_link(entry, stored)
-        checksum = self._add_file(entry)
+        checksum, offset = self._add_file(entry)
+        self._index_member(entry, "file", offset, size=entry.size, sha256=checksum)
         record = _Stored(entry.name, checksum, entry.size)
         if entry.inode in self._shared_inodes:
             self._by_inode.setdefault(entry.inode, record)
@@ -348,18 +362,34 @@ class TarPacker:
         self._write(bytes(2 * BLOCK_SIZE))
         self._closed = True
 
+    def index(self) -> ArchiveIndex | None:
+        """The member index of the closed uncompressed archive (see the module docstring);
+        None for a compressed one, which its codec indexes."""
+        if self._members is None:
+            return None
+        if not self._closed:
+            raise ValueError("the tar packer is not closed: the index is not complete")
+        return ArchiveIndex(
+            self._members,
+            frame_count=0,
+            size=self.tar_size,
+            compressed_size=self.tar_size,
+            seek_table_sha256=sha256_tag(b""),
+        )
+
     # -- members ---------------------------------------------------------------------------
 
     def _add_link(self, entry: SourceEntry, stored: _Stored) -> InventoryEntry:
-        self._write_header(entry, _HARDLINK, link=os.fsencode(stored.name))
+        offset = self._write_header(entry, _HARDLINK, link=os.fsencode(stored.name))
+        self._index_member(entry, "hardlink", offset, link=stored.name)
         self.bytes_in += entry.size
         self.dedup_bytes += entry.size
         return self._inventory_entry(
             entry, EntryType.HARDLINK, checksum=stored.checksum, link=stored.name
         )
 
-    def _add_file(self, entry: SourceEntry) -> str:
-        """Stream one file's member; its content checksum."""
+    def _add_file(self, entry: SourceEntry) -> tuple[str, int]:
+        """Stream one file's member; its content checksum and where its data starts."""
         try:
             fd = os.open(entry.path, _OPEN_FLAGS)
         except OSError as exc:
@@ -368,7 +398,7 @@ class TarPacker:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode) or _changed(entry, before):
                 raise UnreadableFilesError((entry.name,), "changed since it was scanned")
-            self._write_header(entry, _REGULAR, size=entry.size)
+            offset = self._write_header(entry, _REGULAR, size=entry.size)
             digest = Sha256()
             remaining = entry.size
             problem = None
@@ -393,7 +423,7 @@ class TarPacker:
             self._failure = SourceChangedError((entry.name,), f"{problem}; archive abandoned")
             raise self._failure
         self.bytes_in += entry.size
-        return digest.tag()
+        return digest.tag(), offset
 
     def _write_header(
         self,
@@ -403,7 +433,8 @@ class TarPacker:
         size: int = 0,
         link: bytes = b"",
         name_suffix: bytes = b"",
-    ) -> None:
+    ) -> int:
+        """Write the member's header; the offset of its data (where the header ends)."""
         header = _Header(
             name=os.fsencode(entry.name) + name_suffix,
             typeflag=typeflag,
@@ -415,6 +446,36 @@ class TarPacker:
             link=link,
         )
         self._write(header.encode())
+        return self.tar_size
+
+    def _index_member(
+        self,
+        entry: SourceEntry,
+        kind: MemberType,
+        offset: int,
+        *,
+        size: int = 0,
+        link: str = "",
+        sha256: str | None = None,
+    ) -> None:
+        """Record the member just written, for :meth:`index` (uncompressed archives only)."""
+        if self._members is None:
+            return
+        self._members.append(
+            Member(
+                path=entry.name,
+                type=kind,
+                size=size,
+                mode=entry.mode,
+                mtime=float(_pax_time(entry.mtime_ns)),  # as a reader parses the pax record
+                uid=entry.uid,
+                gid=entry.gid,
+                link=link,
+                offset=offset,
+                frames=range(0),
+                sha256=sha256,
+            )
+        )
 
     def _inventory_entry(
         self,

@@ -26,7 +26,13 @@ from cargoship.cli._output import (
 from cargoship.errors import CargoshipError
 from cargoship.estimate import estimate
 from cargoship.inventory import Inventory, format_time
-from cargoship.layout import ARCHIVE_SUFFIXES, archive_name, load_inventory
+from cargoship.layout import (
+    ARCHIVE_SUFFIXES,
+    ARCHIVE_TAG_KEY,
+    ARCHIVE_TAG_VALUE,
+    archive_name,
+    load_inventory,
+)
 from cargoship.lifecycle import (
     TRANSITION_TARGETS,
     LifecyclePlan,
@@ -189,9 +195,12 @@ Examples:
 
 \b
 Durations: 90d, 12w, 6m (30 days), 1y (365 days). The rule (ID
-cargoship:<prefix>) is merged with the bucket's other rules, never
-replacing them; running again updates it. Costs are monthly, for the
-objects under the prefix now, from s3opt's price table.
+cargoship:<prefix>) moves only archive objects (tagged
+cargoship-role=archive by ship), never their index or inventory; with
+--expire-after a second rule (cargoship-expire:<prefix>) deletes all of
+an archive's objects together. Both are merged with the bucket's other
+rules, never replacing them; running again updates them. Costs are
+monthly, for the objects under the prefix now, from s3opt's price table.
 """
 
 
@@ -206,7 +215,7 @@ objects under the prefix now, from s3opt's price table.
     metavar="DURATION",
     callback=_days,
     required=True,
-    help="Move objects to the --to class this long after they were written.",
+    help="Move archive objects to the --to class this long after they were written.",
 )
 @click.option(
     "--to",
@@ -220,7 +229,7 @@ objects under the prefix now, from s3opt's price table.
     "--expire-after",
     metavar="DURATION",
     callback=_days,
-    help="Delete objects this long after they were written.",
+    help="Delete the prefix's objects this long after they were written.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the rule and the costs; change nothing.")
 @click.option("--json", "json_mode", is_flag=True, help=_JSON_HELP)
@@ -264,24 +273,35 @@ def lifecycle_command(
     if out.json_mode:
         out.document(
             {
-                "rule": plan.rule,
+                "rule": plan.ours[0],
+                "expiration_rule": plan.ours[1] if len(plan.ours) > 1 else None,
                 "rules": plan.rules,
                 "cost_before": plan.cost_before,
                 "cost_after": plan.cost_after,
+                "untagged": list(plan.untagged),
                 "applied": not dry_run,
             }
         )
         return
     if not out.quiet:
-        click.echo(yaml.safe_dump(plan.rule, sort_keys=False).rstrip())
+        click.echo(yaml.safe_dump_all(plan.ours, sort_keys=False).rstrip())
+    rows = [
+        ("monthly cost now", human_money(plan.cost_before)),
+        ("once moved", human_money(plan.cost_after)),
+    ]
+    if plan.untagged:
+        rows.append(
+            (
+                "not moved",
+                f"{len(plan.untagged)} untagged archive(s), first {plan.untagged[0]}: "
+                f"tag them {ARCHIVE_TAG_KEY}={ARCHIVE_TAG_VALUE} (docs/cargoship.md)",
+            )
+        )
     out.summary(
         "dry run, nothing written"
         if dry_run
         else f"written ({len(plan.rules)} rule(s) in the bucket)",
-        [
-            ("monthly cost now", human_money(plan.cost_before)),
-            ("once moved", human_money(plan.cost_after)),
-        ],
+        rows,
     )
 
 

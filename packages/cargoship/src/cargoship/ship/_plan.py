@@ -12,10 +12,10 @@ from blobcodec import get_codec, names
 from cargoship.errors import CargoshipError, UnreadableFilesError
 from cargoship.inventory import Inventory, InventoryEntry
 from cargoship.layout import load_inventory
+from cargoship.sample import choose_codec
 from cargoship.scan import SourceEntry, scan
 from cargoship.ship._incremental import newest_inventory, unchanged_entries
 from cargoship.ship._model import ShipOptions
-from cargoship.ship._sample import choose_codec, sample_tree
 from cargoship.ship._state import ShipState
 from s3opt import ObjectStore
 from s3opt.protocols import check_storage_class
@@ -84,7 +84,7 @@ async def make_plan(
         compression, level = resumed.compression, resumed.level
     elif options.compression == "auto":
         pending = [entry for entry in entries if entry.name not in carried]
-        compression, level = choose_codec(await asyncio.to_thread(sample_tree, pending))
+        compression, level = await asyncio.to_thread(choose_codec, pending)
     else:
         compression, level = options.compression, options.level
     try:

@@ -22,12 +22,12 @@ from blobcodec.index import ArchiveIndex
 from blobcodec.seekable import WritableBinary
 from cargoship.errors import IntegrityError, SourceChangedError, UnreadableFilesError
 from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
-from cargoship.layout import ArchiveKeys
+from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys
 from cargoship.pack import TarPacker
+from cargoship.sample import measure_ratio
 from cargoship.scan import SourceEntry
 from cargoship.ship._model import ShipOptions, ShipProgress, ShipReport
 from cargoship.ship._plan import ShipPlan, make_plan, source_dir
-from cargoship.ship._sample import compressed_ratio, sample_tree
 from cargoship.ship._state import ShipState, previous_state
 from cargoship.ship._stream import ArchiveStream, open_codec
 from s3opt import ObjectInfo, ObjectStore, S3Store
@@ -169,11 +169,15 @@ def _pack_entries(
 
 def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipReport:
     """The numbers a ship would give: the tree is read and hashed (duplicates found as a
-    ship finds them) but not compressed; the stored size is estimated from a sample."""
+    ship finds them) but not compressed; the stored size is the tar stream less the
+    duplicates, divided by the ratio measured on :mod:`cargoship.sample`'s sample (the
+    one ``estimate`` measures)."""
     now = datetime.now(UTC)
     packer = TarPacker(_Discard(), compression=plan.compression, archived_at=now)
     entries, skipped = _pack_entries(packer, plan, skip_unreadable)
-    ratio = compressed_ratio(sample_tree(plan.to_pack), plan.compression, plan.level)
+    linked = {entry.path for entry in entries if entry.type is EntryType.HARDLINK}
+    stored_files = [entry for entry in plan.to_pack if entry.name not in linked]
+    _, ratio = measure_ratio(stored_files, plan.compression, plan.level)
     stored = round((packer.tar_size - packer.dedup_bytes) / ratio)
     return ShipReport(
         keys=ArchiveKeys.new(plan.compression, now),
@@ -258,7 +262,9 @@ async def _ship(
                 before=lambda entry: tap.begin(packer.bytes_in, entry.size),
                 after=lambda: report(packer.bytes_in),
             )
-            index = codec.finish()
+            index = codec.finish()  # seekable zstd's
+            if index is None:
+                index = packer.index()  # a plain tar's (None for lz4 and gzip)
         except BaseException:
             codec.abort()
             raise
@@ -329,11 +335,16 @@ async def _upload(
     storage_class: str,
     state: ShipState | None,
 ) -> ObjectInfo:
+    """Upload the archive stream, tagged :data:`ARCHIVE_TAGS` (what lifecycle rules match)."""
     if isinstance(store, S3Store) and state is not None:
         return await store.upload(
-            key, stream, storage_class=storage_class, resume_state=state.upload_state
+            key,
+            stream,
+            storage_class=storage_class,
+            tags=ARCHIVE_TAGS,
+            resume_state=state.upload_state,
         )
-    return await store.upload(key, stream, storage_class=storage_class)
+    return await store.upload(key, stream, storage_class=storage_class, tags=ARCHIVE_TAGS)
 
 
 def _check_upload(key: str, info: ObjectInfo, size: int, checksum: str) -> None:
