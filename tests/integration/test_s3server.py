@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.s3server import AUTHORIZATION, S3Server
+from benchmarks.s3server import AUTHORIZATION, S3Server, measure_complete
 from s3opt.testing import MotoServer
 
 MiB = 1024 * 1024
@@ -114,3 +114,13 @@ def test_ranged_get_time_does_not_grow_with_object_size(server: S3Server) -> Non
     # moto as shipped: ~200 ms for the big one (it reads all 256 MiB); patched: a few ms.
     assert big_seconds < 4 * small_seconds + 0.03, (small_seconds, big_seconds)
     assert big_seconds < 0.1, big_seconds
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_completed_uploads_read_back_with_the_right_etag_and_checksum(patched: bool) -> None:
+    """The completion patch keeps moto's results: measure_complete raises unless the bytes,
+    size, md5-of-md5s ETag and sha256-of-sha256s checksum equal values computed with hashlib,
+    for a SHA-256-checksummed upload and a default one, on the patched and the stock server."""
+    with S3Server(patched=patched) as running:
+        seconds = measure_complete(running.port, parts=3, part_mib=5)
+    assert set(seconds) == {"sha256", "default"}

@@ -20,14 +20,17 @@ The client is configured for s3opt's own retry loop and limiter:
   CRC that S3 verifies.
 * S3 Transfer Acceleration (``config.accelerate``) is used only when the
   bucket has it enabled; otherwise the normal endpoint is used and a warning
-  logged (see :func:`open_client`).
+  logged. When it is used, the normal endpoint's client stays open as the
+  fallback (see :func:`open_endpoints`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiobotocore.config import AioConfig
@@ -49,6 +52,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ChecksumError as BotoChecksumError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.loaders import Loader, create_loader
 
 if TYPE_CHECKING:
     from aiobotocore.session import ClientCreatorContext
@@ -61,6 +65,7 @@ else:
     from aiobotocore.client import AioBaseClient as S3Client
 
 __all__ = [
+    "ACCELERATED_ENDPOINT",
     "AioConfig",
     "AioReadTimeoutError",
     "AiohttpConnectionError",
@@ -72,6 +77,7 @@ __all__ = [
     "ConnectTimeoutError",
     "ConnectionClosedError",
     "EndpointConnectionError",
+    "Endpoints",
     "FlexibleChecksumError",
     "HTTPClientError",
     "NoCredentialsError",
@@ -80,9 +86,24 @@ __all__ = [
     "S3Client",
     "client_config",
     "open_client",
+    "open_endpoints",
 ]
 
 _logger = logging.getLogger(__name__)
+
+ACCELERATED_ENDPOINT = "s3-accelerate.amazonaws.com"
+"""The Transfer Acceleration endpoint botocore addresses as ``<bucket>.s3-accelerate...``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """The clients a store talks through: ``primary`` for every request, and while
+    Transfer Acceleration is in use, ``fallback`` on the normal endpoint."""
+
+    primary: S3Client
+    primary_endpoint: str
+    fallback: S3Client | None = None
+    fallback_endpoint: str | None = None
 
 
 def client_config(config: S3Config, *, accelerate: bool = False) -> AioConfig:
@@ -107,20 +128,51 @@ def client_config(config: S3Config, *, accelerate: bool = False) -> AioConfig:
     )
 
 
+_loaders: dict[str | None, Loader] = {}
+_loaders_lock = threading.Lock()
+
+
+def _shared_loader(data_path: str | None) -> Loader:
+    """One botocore data loader per data path for the whole process.
+
+    A new session parses botocore's JSON models (the S3 service model, endpoint
+    rules, partitions) again through its own loader: ~170 ms of every store
+    opened. The loader only reads and caches those files, so sessions can share
+    it across threads and event loops; the sessions themselves (credentials,
+    whose refresh locks belong to a loop) stay one per client.
+    """
+    with _loaders_lock:
+        loader = _loaders.get(data_path)
+        if loader is None:
+            loader = _loaders[data_path] = create_loader(data_path)
+        return loader
+
+
 def _session(config: S3Config) -> AioSession:
     # A profile only selects credentials/region from the shared files; explicit keys win.
-    return AioSession(profile=config.profile) if config.profile else AioSession()
+    session = AioSession(profile=config.profile) if config.profile else AioSession()
+    session.register_component(
+        "data_loader", _shared_loader(session.get_config_variable("data_path"))
+    )
+    return session
 
 
 def _create(
-    session: AioSession, config: S3Config, *, accelerate: bool
+    session: AioSession, config: S3Config, *, accelerate: bool, endpoint_url: str | None = None
 ) -> ClientCreatorContext[S3Client]:
+    """A client for the normal endpoint, the accelerated one, or ``endpoint_url`` standing
+    in for the accelerated one (an ordinary client: botocore refuses acceleration with a
+    custom endpoint)."""
     secret = config.secret_access_key
     token = config.session_token
+    if endpoint_url is None:
+        endpoint_url = None if accelerate else config.endpoint_url
+    else:
+        accelerate = False
     return session.create_client(
         "s3",
         region_name=config.region,
-        endpoint_url=None if accelerate else config.endpoint_url,
+        endpoint_url=endpoint_url,
         aws_access_key_id=config.access_key_id,
         aws_secret_access_key=secret.get_secret_value() if secret is not None else None,
         aws_session_token=token.get_secret_value() if token is not None else None,
@@ -142,16 +194,20 @@ async def _acceleration_enabled(client: S3Client, bucket: str) -> bool:
 
 
 @asynccontextmanager
-async def _open(config: S3Config, bucket: str | None) -> AsyncIterator[S3Client]:
+async def _open(
+    config: S3Config, bucket: str | None, accelerated_endpoint_url: str | None
+) -> AsyncIterator[Endpoints]:
     session = _session(config)
-    want_accelerate = config.accelerate and config.endpoint_url is None
-    if config.accelerate and config.endpoint_url is not None:
+    normal = config.endpoint_url or "s3.amazonaws.com"
+    stand_in = accelerated_endpoint_url is not None
+    want_accelerate = config.accelerate and (config.endpoint_url is None or stand_in)
+    if config.accelerate and not want_accelerate:
         _logger.warning(
             "transfer acceleration ignored: a custom endpoint_url (%s) is set", config.endpoint_url
         )
     async with _create(session, config, accelerate=False) as client:
         if not want_accelerate:
-            yield client
+            yield Endpoints(client, normal)
             return
         if bucket is not None and "." in bucket:
             _logger.warning(
@@ -159,23 +215,28 @@ async def _open(config: S3Config, bucket: str | None) -> AsyncIterator[S3Client]
                 "using the normal endpoint",
                 bucket,
             )
-            yield client
+            yield Endpoints(client, normal)
             return
         if bucket is not None and not await _acceleration_enabled(client, bucket):
             _logger.warning(
                 "transfer acceleration is not enabled on bucket %s: using the normal endpoint",
                 bucket,
             )
-            yield client
+            yield Endpoints(client, normal)
             return
-    async with _create(session, config, accelerate=True) as accelerated:
-        yield accelerated
+        accelerated_cm = _create(
+            session, config, accelerate=True, endpoint_url=accelerated_endpoint_url
+        )
+        async with accelerated_cm as accelerated:
+            yield Endpoints(
+                accelerated, accelerated_endpoint_url or ACCELERATED_ENDPOINT, client, normal
+            )
 
 
-def open_client(
-    config: S3Config, *, bucket: str | None = None
-) -> AbstractAsyncContextManager[S3Client]:
-    """Open an aiobotocore S3 client for ``config``: ``async with open_client(cfg) as client:``.
+def open_endpoints(
+    config: S3Config, *, bucket: str | None = None, accelerated_endpoint_url: str | None = None
+) -> AbstractAsyncContextManager[Endpoints]:
+    """Open the :class:`Endpoints` for ``config``: ``async with open_endpoints(cfg) as ep:``.
 
     Credentials: ``config.access_key_id`` / ``secret_access_key`` / ``session_token``
     when set, else botocore's standard chain (environment, ``config.profile`` or the
@@ -184,7 +245,24 @@ def open_client(
     Transfer acceleration: with ``config.accelerate`` and ``bucket`` given, the
     bucket's acceleration status is read first; when it is not ``Enabled`` (or
     cannot be read, or the bucket name has dots, or a custom ``endpoint_url`` is
-    set) the normal endpoint is used and a warning is logged. Without ``bucket``
-    the accelerated endpoint is used as asked.
+    set) only the normal endpoint is opened and a warning is logged. Without
+    ``bucket`` the accelerated endpoint is used as asked. Either way the normal
+    endpoint's client is kept as ``fallback``.
+
+    ``accelerated_endpoint_url`` stands in for the acceleration endpoint (tests point
+    it at a loopback port while ``config.endpoint_url`` is a local S3 server).
     """
-    return _open(config, bucket)
+    return _open(config, bucket, accelerated_endpoint_url)
+
+
+@asynccontextmanager
+async def _primary(config: S3Config, bucket: str | None) -> AsyncIterator[S3Client]:
+    async with open_endpoints(config, bucket=bucket) as endpoints:
+        yield endpoints.primary
+
+
+def open_client(
+    config: S3Config, *, bucket: str | None = None
+) -> AbstractAsyncContextManager[S3Client]:
+    """The primary client of :func:`open_endpoints` alone (no fallback)."""
+    return _primary(config, bucket)

@@ -13,6 +13,12 @@ For each attempt, in this order:
 4. a failure is classified (:mod:`s3opt.classify`) and raised *inside* the
    slot, so the limiter sees the throttle, timeout or reset as a loss.
 
+With a :class:`Fallback` (the normal endpoint while the primary one is S3
+Transfer Acceleration), an attempt goes to the fallback when the primary's
+breaker is open, or when this request's last attempt failed at the primary for
+the endpoint's own reasons (:func:`s3opt.health.is_endpoint_failure`); the
+first such switch is logged once, as a warning.
+
 The retry loop (full-jitter backoff under the deadline, :mod:`s3opt.retry`)
 sleeps *outside* the slot: a backing-off request holds no window. Fatal
 errors are raised at once; when retries run out the last error is raised as
@@ -28,6 +34,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from s3opt._aws import S3Client
@@ -40,14 +47,14 @@ from s3opt.classify import (
     target,
 )
 from s3opt.errors import EndpointUnavailableError, S3OptError, ThrottledError
+from s3opt.health import EndpointHealth, is_endpoint_failure
 from s3opt.retry import RetryBudget, RetryPolicy
 
 if TYPE_CHECKING:
     from opsmetrics import Metrics
     from s3opt.config import S3Config
-    from s3opt.health import EndpointHealth
 
-__all__ = ["BODY_BYTES", "SINK_CHUNK", "BodySink", "Requester", "operation_name"]
+__all__ = ["BODY_BYTES", "SINK_CHUNK", "BodySink", "Fallback", "Requester", "operation_name"]
 
 _logger = logging.getLogger(__name__)
 
@@ -74,8 +81,17 @@ def operation_name(operation: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in operation.split("_"))
 
 
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """Where attempts go while the primary endpoint is failing: a client and its health."""
+
+    client: S3Client
+    health: EndpointHealth
+
+
 class Requester:
-    """Makes S3 requests through one aiobotocore client with s3opt's retry, timeout and breaker."""
+    """Makes S3 requests through one aiobotocore client with s3opt's retry, timeout and
+    breaker (and a :class:`Fallback` client while the primary endpoint is down)."""
 
     def __init__(
         self,
@@ -83,6 +99,7 @@ class Requester:
         config: S3Config,
         *,
         health: EndpointHealth,
+        fallback: Fallback | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -91,6 +108,8 @@ class Requester:
         self._client = client
         self._config = config
         self._health = health
+        self._fallback = fallback
+        self._fell_back = False
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
@@ -100,7 +119,12 @@ class Requester:
 
     @property
     def health(self) -> EndpointHealth:
+        """The primary endpoint's health."""
         return self._health
+
+    @property
+    def fallback(self) -> Fallback | None:
+        return self._fallback
 
     async def call(
         self,
@@ -123,28 +147,26 @@ class Requester:
         replaced by its length under :data:`BODY_BYTES` (each attempt restarts the
         sink at offset 0: see :data:`BodySink`).
         """
-        method = getattr(self._client, operation, None)
-        if method is None or operation.startswith("_"):
+        if operation.startswith("_") or getattr(self._client, operation, None) is None:
             raise ValueError(f"the S3 client has no operation {operation!r}")
         if key is not None:
             params.setdefault("Key", key)
         per_attempt = self._config.read_timeout if timeout is None else timeout
         budget = self._policy.begin()
+        failed_at_primary: S3OptError | None = None
         while True:
-            try:
-                self._health.before_attempt(bucket=bucket, key=key)
-            except EndpointUnavailableError as exc:
-                raise EndpointUnavailableError(
-                    f"{operation} {target(bucket, key)}: {exc}", bucket=bucket, key=key
-                ) from None
+            client, health = self._route(operation, bucket, key, failed_at_primary)
+            method = getattr(client, operation)
             error = await self._attempt(
-                method, operation, bucket, key, attempt, params, per_attempt, budget, sink
+                method, health, operation, bucket, key, attempt, params, per_attempt, budget, sink
             )
             if not isinstance(error, S3OptError):
                 return error
+            if health is self._health and is_endpoint_failure(error):
+                failed_at_primary = error
             delay = budget.next_delay() if is_retryable(error) else None
             if delay is None:
-                raise self._final(error, operation, bucket, key, budget)
+                raise self._final(error, health, operation, bucket, key, budget)
             self._count_retry(operation, error)
             _logger.debug(
                 "%s %s: retry %d in %.3fs after %s",
@@ -156,9 +178,40 @@ class Requester:
             )
             await self._sleep(delay)
 
+    def _route(
+        self, operation: str, bucket: str, key: str | None, failed_at_primary: S3OptError | None
+    ) -> tuple[S3Client, EndpointHealth]:
+        """The client and health for the next attempt (admitted by that endpoint's breaker)."""
+        fallback = self._fallback
+        reason = None if failed_at_primary is None else error_type(failed_at_primary)
+        try:
+            if fallback is None or reason is None:
+                try:
+                    self._health.before_attempt(bucket=bucket, key=key)
+                    return self._client, self._health
+                except EndpointUnavailableError:
+                    if fallback is None:
+                        raise
+                    reason = "circuit breaker open"
+            if not self._fell_back:
+                self._fell_back = True
+                _logger.warning(
+                    "endpoint %s is failing (%s): falling back to %s while it is down",
+                    self._health.endpoint,
+                    reason,
+                    fallback.health.endpoint,
+                )
+            fallback.health.before_attempt(bucket=bucket, key=key)
+            return fallback.client, fallback.health
+        except EndpointUnavailableError as exc:
+            raise EndpointUnavailableError(
+                f"{operation} {target(bucket, key)}: {exc}", bucket=bucket, key=key
+            ) from None
+
     async def _attempt(
         self,
         method: Callable[..., Awaitable[dict[str, Any]]],
+        health: EndpointHealth,
         operation: str,
         bucket: str,
         key: str | None,
@@ -185,19 +238,19 @@ class Requester:
                 except Exception as exc:
                     raise classify(exc, bucket=bucket, key=key, operation=operation) from exc
         except asyncio.CancelledError:
-            self._health.on_abandoned()
+            health.on_abandoned()
             raise
         except _SinkError as exc:  # the caller's own failure: not the endpoint's, not retried
-            self._health.on_abandoned()
+            health.on_abandoned()
             raise exc.error from None
         except S3OptError as exc:
             outcome = exc
-            self._health.on_failure(exc)
+            health.on_failure(exc)
             self._record(operation, started, status=error_status(exc), error=error_type(exc))
             if isinstance(exc, ThrottledError):
                 self._count_throttle(operation, exc)
         else:
-            self._health.on_success(self._clock() - started)
+            health.on_success(self._clock() - started)
             status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
             self._record(operation, started, status=status if isinstance(status, int) else None)
             outcome = response
@@ -206,6 +259,7 @@ class Requester:
     def _final(
         self,
         error: S3OptError,
+        health: EndpointHealth,
         operation: str,
         bucket: str,
         key: str | None,
@@ -215,7 +269,7 @@ class Requester:
         if is_retryable(error) and is_connect_failure(error):
             reason = str(error).removeprefix(f"{operation} {target(bucket, key)}: ")
             final = EndpointUnavailableError(
-                f"{operation} {target(bucket, key)}: endpoint {self._health.endpoint} is "
+                f"{operation} {target(bucket, key)}: endpoint {health.endpoint} is "
                 f"unavailable: {reason}; gave up after {budget.attempts} attempts "
                 f"in {budget.elapsed:.1f}s",
                 bucket=bucket,

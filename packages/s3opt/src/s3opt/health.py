@@ -31,7 +31,7 @@ from s3opt.errors import EndpointUnavailableError, S3OptError, ThrottledError, T
 if TYPE_CHECKING:
     from s3opt.config import S3Config
 
-__all__ = ["BreakerState", "CircuitBreaker", "EndpointHealth", "Ewma"]
+__all__ = ["BreakerState", "CircuitBreaker", "EndpointHealth", "Ewma", "is_endpoint_failure"]
 
 _logger = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ def _reason(error: S3OptError) -> str:
     text = str(error)
     head, sep, rest = text.partition(": ")
     return rest if sep and " s3://" in head else text
+
+
+def is_endpoint_failure(error: S3OptError) -> bool:
+    """Whether ``error`` says the endpoint itself is in trouble (connect failure, 5xx,
+    timeout, reset), as opposed to an answer (a throttle or a fatal 4xx)."""
+    return isinstance(error, TransientError) and not isinstance(error, ThrottledError)
 
 
 class Ewma:
@@ -222,7 +228,7 @@ class EndpointHealth:
     def on_failure(self, error: S3OptError) -> None:
         """An attempt failed with the (classified) ``error``."""
         self.error_rate.update(1.0)
-        if isinstance(error, TransientError) and not isinstance(error, ThrottledError):
+        if is_endpoint_failure(error):
             self._last_reason = _reason(error)
             self.breaker.record_failure()
         else:

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from netalgo.limiter import Limiter
-from s3opt._aws import open_client
-from s3opt._requests import Requester
+from s3opt._aws import open_endpoints
+from s3opt._requests import Fallback, Requester
 from s3opt.config import S3Config
 from s3opt.control import initial_window, make_limiter
 from s3opt.errors import AccessDeniedError, NoSuchKeyError, ObjectChangedError, S3OptError
@@ -87,6 +87,12 @@ class PendingUpload:
     initiated: datetime | None
 
 
+def _health(endpoint: str, config: S3Config) -> EndpointHealth:
+    return EndpointHealth(
+        endpoint, failure_threshold=config.circuit_failures, cooldown=config.circuit_cooldown
+    )
+
+
 def _reserved_connections(max_connections: int) -> int:
     """Connections kept from the limiter for metadata requests and random reads."""
     return min(4, max_connections // 8)
@@ -134,13 +140,19 @@ class S3Store:
             max_ops=max(1, config.max_connections - _reserved_connections(config.max_connections)),
             initial_window=initial_window(config.part_size_min),
         )
-        health = EndpointHealth(
-            config.endpoint_url or "s3.amazonaws.com",
-            failure_threshold=config.circuit_failures,
-            cooldown=config.circuit_cooldown,
-        )
-        async with open_client(config, bucket=url.bucket) as client:
-            requester = Requester(client, config, health=health, metrics=metrics)
+        async with open_endpoints(config, bucket=url.bucket) as endpoints:
+            fallback = None
+            if endpoints.fallback is not None and endpoints.fallback_endpoint is not None:
+                fallback = Fallback(
+                    endpoints.fallback, _health(endpoints.fallback_endpoint, config)
+                )
+            requester = Requester(
+                endpoints.primary,
+                config,
+                health=_health(endpoints.primary_endpoint, config),
+                fallback=fallback,
+                metrics=metrics,
+            )
             context = TransferContext(requester, limiter, url.bucket, config, metrics)
             yield cls(url, config, context)
 
