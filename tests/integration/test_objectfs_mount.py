@@ -12,13 +12,16 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -468,3 +471,276 @@ def test_cli_background_stats_and_unmount(moto: MotoServer, bucket: str, tmp_pat
     assert missing.stderr.count("\n") == 1
     assert "no-such-bucket-here" in missing.stderr
     assert not os.path.ismount(where)
+
+
+# -- metrics, a full cache disk, and stop signals during start-up (issue 6, session 3) ----------
+
+OBJECTFS = Path(sys.executable).parent / "objectfs"
+"""The console script, as users run it."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def prometheus_samples(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``name{labels} value`` lines of http://127.0.0.1:PORT/metrics (text format 0.0.4)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+        if match is None or line.startswith("#"):
+            continue
+        pairs = frozenset(
+            re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match[2] or "")
+        )
+        samples[match[1], pairs] = float(match[3])
+    return samples
+
+
+def series(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **wanted: str
+) -> float:
+    """The sum of ``name``'s samples whose labels include ``wanted``."""
+    return sum(
+        value
+        for (family, pairs), value in samples.items()
+        if family == name and set(wanted.items()) <= pairs
+    )
+
+
+@pytest.mark.slow
+def test_metrics_endpoint_shows_cache_and_operation_series(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * 2**20 + 5)
+    s3_client(moto).put_object(Bucket=bucket, Key="work/m.bin", Body=data)
+    port = free_port()
+    with mounted(moto, bucket, tmp_path, "--metrics-port", str(port)) as mount:
+        assert (mount.path / "m.bin").read_bytes() == data
+        (mount.path / "w.txt").write_bytes(b"12345")
+        samples = prometheus_samples(port)
+        stats = mount.stats()
+    lookups = "objectfs_cache_lookups_total"
+    l1_hits = series(samples, lookups, objectfs_cache_level="l1", objectfs_cache_result="hit")
+    l1_misses = series(samples, lookups, objectfs_cache_level="l1", objectfs_cache_result="miss")
+    assert l1_misses >= 1  # the first block
+    assert l1_hits >= 1  # blocks read ahead were in memory when the reader asked
+    # The endpoint and `objectfs stats` count the same lookups.
+    assert l1_hits == stats["cache"]["l1"]["hits"]
+    assert l1_misses == stats["cache"]["lookups"] - stats["cache"]["l1"]["hits"]
+    # A program read the file and wrote 5 bytes: the kernel asked for exactly that.
+    io = "objectfs_io_bytes_total"
+    assert series(samples, io, objectfs_io_direction="read") == len(data)
+    assert series(samples, io, objectfs_io_direction="write") == 5
+    durations = "objectfs_operation_duration_seconds_count"
+    assert series(samples, durations, objectfs_operation="read") >= 1
+    assert series(samples, durations, objectfs_operation="write") >= 1
+    assert series(samples, durations, objectfs_operation="lookup") >= 1
+    assert series(samples, "s3opt_requests_total", rpc_method="GetObject") >= 1
+
+
+@pytest.mark.slow
+def test_full_cache_disk_degrades_to_uncached_reads(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    files = {f"f{i}.bin": os.urandom(3 * 2**20 + i) for i in range(3)}
+    client = s3_client(moto)
+    for name, data in files.items():
+        client.put_object(Bucket=bucket, Key=f"work/{name}", Body=data)
+    small = tmp_path / "small-cache"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", small], check=True)
+    try:
+        mount = Mount(
+            moto, f"s3://{bucket}/work", tmp_path / "mnt", small, "--memory-cache-size", "1M"
+        )
+        try:
+            # 2 MiB of disk for 9 MiB of blocks: the first file fills it, the rest is uncached.
+            for name, data in files.items():
+                assert (mount.path / name).read_bytes() == data
+            stats = mount.stats()
+            assert shutil.disk_usage(small).free < 1024 * 1024  # the cache disk did fill up
+            assert stats["requests"]["GET"] >= 3 * 4  # each 1 MiB block of each file from S3
+            assert stats["cache"]["l2"]["hits"] == 0
+            assert stats["bytes"]["read"] == sum(len(d) for d in files.values())
+        finally:
+            mount.stop()
+        log = mount.log()
+        assert mount.process.returncode == 0, log
+        assert "ERROR" not in log, log
+        assert "Traceback" not in log, log
+        assert "No space left on device" in log  # the one warning that L2 is disabled
+    finally:
+        subprocess.run(["umount", small], check=False)
+
+
+def processes_naming(path: Path) -> list[int]:
+    """Pids of live processes whose command line contains ``path``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if str(path).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("mode", "sig"),
+    [("-f", signal.SIGINT), ("-f", signal.SIGTERM), ("background", signal.SIGINT)],
+)
+def test_stop_signal_before_the_mount_is_ready(
+    tmp_path: Path, mode: str, sig: signal.Signals
+) -> None:
+    where = tmp_path / "mnt"
+    where.mkdir()
+    log = tmp_path / "start.log"
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens: S3 calls retry
+    args = [OBJECTFS, "-v", "--log-file", log, "--cache-dir", tmp_path / "c",
+            "--endpoint-url", unreachable, "s3://some-bucket/x", where]  # fmt: skip
+    if mode == "-f":
+        args.insert(1, "-f")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    process = subprocess.Popen(
+        [str(a) for a in args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + MOUNT_WAIT
+        while "connecting to s3://some-bucket/x" not in (log.read_text() if log.exists() else ""):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "objectfs never started connecting"
+            time.sleep(0.05)
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + sig
+    assert out == ""
+    assert err == f"objectfs: interrupted by {sig.name} before the mount was ready\n"
+    assert not in_mount_table(where)
+    deadline = time.monotonic() + 30  # a background daemon stops too, not only the command
+    while processes_naming(where):
+        assert time.monotonic() < deadline, f"still running: {processes_naming(where)}"
+        time.sleep(0.1)
+
+
+# -- metadata and read-path speed: counted requests, not timings -----------------------------
+
+
+def requests_during(mount: Mount, action: Any) -> dict[str, int]:
+    """The S3 requests (by type, non-zero only) the mount made while ``action()`` ran."""
+    before = mount.stats()["requests"]
+    action()
+    after = mount.stats()["requests"]
+    return {kind: after[kind] - before[kind] for kind in after if after[kind] != before[kind]}
+
+
+def test_a_second_ls_l_makes_no_s3_request(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    client = s3_client(moto)
+    names = [f"f{i:03d}" for i in range(300)]
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda n: client.put_object(Bucket=bucket, Key=f"work/many/{n}", Body=n.encode()),
+                names,
+            )
+        )
+    # One object with s3fs's mode header: ls must show it, so the listing HEADs objects.
+    client.put_object(Bucket=bucket, Key="work/many/f000", Body=b"f000", Metadata={"mode": "33152"})
+    with mounted(moto, bucket, tmp_path, "--metadata-ttl", "120") as mount:
+        listing: list[str] = []
+        cold = requests_during(mount, lambda: listing.append(run("ls", "-l", mount.path / "many")))
+        warm = requests_during(mount, lambda: listing.append(run("ls", "-l", mount.path / "many")))
+    lines = listing[0].splitlines()[1:]  # "total ..." first
+    assert [line.split()[-1] for line in lines] == names
+    assert lines[0].startswith("-rw------- ")  # 33152 = S_IFREG | 0o600
+    assert all(line.startswith("-rw-r--r-- ") for line in lines[1:])  # no header: 0644
+    assert cold.get("HEAD", 0) >= 300  # every object described once
+    assert warm == {}
+    assert listing[1] == listing[0]
+
+
+def test_a_random_4k_read_fetches_64k_at_most(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * 2**20)
+    s3_client(moto).put_object(Bucket=bucket, Key="work/r.bin", Body=data)
+    offset = 366 * 4096  # mid-block, page-aligned: the kernel asks for exactly this page
+    with mounted(moto, bucket, tmp_path) as mount:
+        fd = os.open(mount.path / "r.bin", os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # as fio does for random reads
+            before = mount.stats()
+            assert os.pread(fd, 4096, offset) == data[offset : offset + 4096]
+            after = mount.stats()
+            # Two pages back is the same 64 KiB fragment [1,441,792, 1,507,328): from memory.
+            assert os.pread(fd, 4096, offset - 8192) == data[offset - 8192 : offset - 4096]
+            last = mount.stats()
+        finally:
+            os.close(fd)
+    assert after["requests"]["GET"] - before["requests"]["GET"] == 1
+    assert 0 < after["bytes"]["fetched"] - before["bytes"]["fetched"] <= 64 * 1024
+    assert last["requests"]["GET"] == after["requests"]["GET"]
+
+
+def test_chmod_is_one_server_side_copy(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+    client = s3_client(moto)
+    client.put_object(Bucket=bucket, Key="work/c.txt", Body=b"unchanged")
+    with mounted(moto, bucket, tmp_path) as mount:
+        path = mount.path / "c.txt"
+        path.stat()
+        made = requests_during(mount, lambda: (os.chmod(path, 0o600), os.utime(path, (5, 7))))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert made.get("COPY") == 2
+    assert "GET" not in made
+    assert "PUT" not in made
+    head = client.head_object(Bucket=bucket, Key="work/c.txt")
+    assert head["Metadata"]["mode"] == str(stat.S_IFREG | 0o600)
+    assert head["Metadata"]["mtime"] == "7"
+    assert client.get_object(Bucket=bucket, Key="work/c.txt")["Body"].read() == b"unchanged"
+
+
+def test_files_created_in_a_new_directory_need_no_lookups(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    with mounted(moto, bucket, tmp_path) as mount:
+        (mount.path / "fresh").mkdir()
+
+        def make() -> None:
+            for i in range(20):
+                (mount.path / "fresh" / f"n{i}").write_bytes(b"%d" % i)
+
+        made = requests_during(mount, make)
+    # One PUT per file: the kernel's lookup before each create is answered by the new
+    # directory's (empty) listing and the names the mount added to it.
+    assert made == {"PUT": 20}
+    stored = objects(moto, bucket, "work/fresh/")
+    assert stored == {"work/fresh/": b"", **{f"work/fresh/n{i}": b"%d" % i for i in range(20)}}
+
+
+def test_an_object_overwritten_mid_read_is_never_mixed(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = s3_client(moto)
+    first, second = os.urandom(3 * 2**20), os.urandom(3 * 2**20)
+    client.put_object(Bucket=bucket, Key="work/v.bin", Body=first)
+    with mounted(moto, bucket, tmp_path) as mount:
+        fd = os.open(mount.path / "v.bin", os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+            assert os.pread(fd, 4096, 0) == first[:4096]
+            client.put_object(Bucket=bucket, Key="work/v.bin", Body=second)  # same size
+            with pytest.raises(OSError, match=r"Stale|Input/output") as raised:
+                os.pread(fd, 4096, 2 * 2**20)
+            assert raised.value.errno in (errno.ESTALE, errno.EIO)
+        finally:
+            os.close(fd)
+        # The next open sees the new version whole.
+        assert (mount.path / "v.bin").read_bytes() == second

@@ -40,6 +40,8 @@ m.s3_throttle(operation="UploadPart", reason="SlowDown")
 m.cache_lookup(level="l1", hit=True)
 m.cache_lookup(level="l2", hit=False)
 m.fs_operation(operation="read", duration=0.0002)
+m.fs_io(direction="read", nbytes=8192)
+m.fs_io(direction="write", nbytes=10)
 m.archive_input(1000)
 m.archive_stored(400, codec="zstd")
 m.archive_deduplicated(500)
@@ -63,6 +65,7 @@ FAMILIES = {
     "s3opt.throttles": ("s3opt_throttles_total", "counter"),
     "objectfs.cache.lookups": ("objectfs_cache_lookups_total", "counter"),
     "objectfs.operation.duration": ("objectfs_operation_duration_seconds", "histogram"),
+    "objectfs.io": ("objectfs_io_bytes_total", "counter"),
     "cargoship.archive.input": ("cargoship_archive_input_bytes_total", "counter"),
     "cargoship.archive.stored": ("cargoship_archive_stored_bytes_total", "counter"),
     "cargoship.archive.deduplicated": ("cargoship_archive_deduplicated_bytes_total", "counter"),
@@ -115,6 +118,8 @@ def expected_samples() -> dict[tuple[str, Labels], float]:
         ): 1,
         ("objectfs_operation_duration_seconds_count", labels(objectfs_operation="read")): 1,
         ("objectfs_operation_duration_seconds_sum", labels(objectfs_operation="read")): 0.0002,
+        ("objectfs_io_bytes_total", labels(objectfs_io_direction="read")): 8192,
+        ("objectfs_io_bytes_total", labels(objectfs_io_direction="write")): 10,
         ("cargoship_archive_input_bytes_total", labels()): 1000,
         ("cargoship_archive_stored_bytes_total", labels(cargoship_codec="zstd")): 400,
         ("cargoship_archive_deduplicated_bytes_total", labels()): 500,

@@ -77,6 +77,9 @@ def test_retries_throttles_cache_fs_and_archive(recorder: MetricsRecorder) -> No
     m.cache_lookup(level="l2", hit=True)
     m.fs_operation(operation="read", duration=0.00005)
     m.fs_operation(operation="lookup", duration=0.002, error_type="ENOENT")
+    m.fs_io(direction="read", nbytes=4096)
+    m.fs_io(direction="read", nbytes=100)
+    m.fs_io(direction="write", nbytes=7)
     m.archive_input(1000)
     m.archive_input(24)
     m.archive_stored(300, codec="zstd")
@@ -99,6 +102,10 @@ def test_retries_throttles_cache_fs_and_archive(recorder: MetricsRecorder) -> No
     assert isinstance(lookup, dict)
     assert read["counts"][0] == 1  # 50 µs <= 100 µs, the first bound
     assert lookup["counts"][catalog.FS_OPERATION_DURATION_BUCKETS.index(0.0025)] == 1
+    assert snap["objectfs.io"] == {
+        "objectfs.io.direction=read": 4196,
+        "objectfs.io.direction=write": 7,
+    }
     assert snap["cargoship.archive.input"] == {"": 1024}
     assert snap["cargoship.archive.stored"] == {"cargoship.codec=zstd": 300}
     assert snap["cargoship.archive.deduplicated"] == {"": 512}

@@ -45,14 +45,16 @@ class CountingStore(LocalStore):
         self.most_active = 0
         self.gate: asyncio.Event | None = None
 
-    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
         self.ranges.append((key, offset, size))
         self.active += 1
         self.most_active = max(self.most_active, self.active)
         try:
             if self.gate is not None:
                 await self.gate.wait()
-            return await super().get_range(key, offset, size)
+            return await super().get_range(key, offset, size, if_match=if_match)
         finally:
             self.active -= 1
 
@@ -62,9 +64,11 @@ class CountingS3Store(S3Store):
 
     ranges: list[tuple[str, int, int]]
 
-    async def get_range(self, key: str, offset: int, size: int) -> bytes:
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
         self.ranges.append((key, offset, size))
-        return await super().get_range(key, offset, size)
+        return await super().get_range(key, offset, size, if_match=if_match)
 
 
 def reader_for(

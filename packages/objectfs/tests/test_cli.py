@@ -26,6 +26,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         (["--umask", "9"], "umask"),
         (["--metadata-ttl", "-1"], "metadata_ttl"),
         (["--controller", "warp"], "controller"),
+        (["-o", "block_size=64M"], "32 x 64.0 MiB = 2.0 GiB for read-ahead"),
+        (["--memory-limit", "128M"], "memory_limit 128.0 MiB is too small"),
+        (["--memory-limit", "512M", "--memory-cache-size", "400M"], "does not fit"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(

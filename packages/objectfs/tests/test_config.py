@@ -10,6 +10,7 @@ from objectfs.config import (
     ConfigError,
     MountOptions,
     default_cache_dir,
+    format_size,
     parse_mount_options,
     parse_size,
 )
@@ -33,6 +34,15 @@ def test_parse_size_binary_units(text: str, expected: int) -> None:
     assert parse_size(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (268_435_456, "256.0 MiB"),
+     (2_147_483_648, "2.0 GiB"), (1024**5, "1.0 PiB"), (1024**6, "1024.0 PiB")],
+)  # fmt: skip
+def test_format_size_binary_units(count: int, text: str) -> None:
+    assert format_size(count) == text
+
+
 @pytest.mark.parametrize("text", ["", "-1", "1.5G", "10X", "G", "1iB", "ten"])
 def test_parse_size_refuses_and_names_the_text(text: str) -> None:
     with pytest.raises(ValueError, match="not a size") as info:
@@ -50,7 +60,7 @@ def test_defaults_match_the_documented_values(monkeypatch: pytest.MonkeyPatch) -
     assert options.block_size == 2**20
     assert options.max_readahead == 64 * 2**20
     assert options.umask == 0o022
-    assert options.metadata_ttl == 5.0
+    assert options.metadata_ttl == 300.0
     assert options.request_timeout == 30.0
     assert not options.read_only
     assert not options.allow_other

@@ -9,6 +9,7 @@ import pyfuse3
 import pytest
 
 from objectfs.errors import as_errno, bounded, errno_of
+from objectfs.stats import FsCounters
 from s3opt.errors import (
     AccessDeniedError,
     EndpointUnavailableError,
@@ -55,6 +56,24 @@ def test_as_errno_raises_only_fuse_errors() -> None:
 def test_as_errno_lets_cancellation_through() -> None:
     with pytest.raises(asyncio.CancelledError), as_errno("test"):
         raise asyncio.CancelledError
+
+
+def test_as_errno_times_and_counts_each_call() -> None:
+    counters = FsCounters()
+    with as_errno("getattr", counters):
+        pass
+    with pytest.raises(pyfuse3.FUSEError), as_errno("lookup", counters):
+        raise NoSuchKeyError("gone")
+    with pytest.raises(pyfuse3.FUSEError), as_errno("lookup", counters):
+        raise pyfuse3.FUSEError(errno.ENOTDIR)
+    with pytest.raises(asyncio.CancelledError), as_errno("read", counters):
+        raise asyncio.CancelledError  # no reply was sent: not an operation
+    snap = counters.snapshot()["operations"]
+    assert {name: (t["count"], t["errors"]) for name, t in snap.items()} == {
+        "getattr": (1, 0),
+        "lookup": (2, 2),
+    }
+    assert 0 <= snap["getattr"]["seconds"] < 1
 
 
 @pytest.mark.asyncio

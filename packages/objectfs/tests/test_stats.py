@@ -8,6 +8,7 @@ import time
 import pytest
 
 from objectfs.stats import FsCounters, format_stats
+from opsmetrics.testing import MetricsRecorder
 
 
 def counters() -> FsCounters:
@@ -47,7 +48,8 @@ def test_snapshot_ratios_and_totals() -> None:
         "misses": 2,
         "hit_ratio": 0.8,
     }
-    assert snap["bytes"] == {"read": 3 * 1024 * 1024, "fetched": 1536, "written": 0}
+    assert snap["bytes"] == {"read": 3 * 1024 * 1024, "fetched": 1536, "written": 0, "staged": 0}
+    assert snap["operations"] == {}
     assert snap["requests"] == {"HEAD": 1, "GET": 2, "PUT": 0, "LIST": 0, "COPY": 0, "DELETE": 0}
     assert 2.0 <= snap["uptime_seconds"] < 60
     assert json.loads(json.dumps(snap)) == snap
@@ -91,3 +93,66 @@ def test_table_is_aligned_and_shows_each_figure() -> None:
     }
     value_columns = {len(line) - len(line[line.index("  ") :].lstrip()) for line in lines}
     assert len(value_columns) == 1
+
+
+def test_each_count_reaches_opsmetrics_once() -> None:
+    with MetricsRecorder() as recorder:
+        stats = FsCounters(metrics=recorder.metrics)
+        for _ in range(3):
+            stats.l1_hit()
+        stats.l2_hit()
+        stats.miss(l2_checked=True)
+        stats.miss(l2_checked=False)  # no L2 cache: only L1 was asked
+        stats.add_read(4096)
+        stats.add_read(10)
+        stats.add_staged(7)
+        stats.add_fetched(2048)  # recorded by the S3 store itself, not here
+        stats.add_written(99)
+        stats.request("GET")
+        stats.operation("read", 0.0002)
+        stats.operation("lookup", 0.003, "ENOENT")
+        stats.operation("lookup", 0.001)
+        snap = recorder.snapshot()
+    assert snap["objectfs.cache.lookups"] == {
+        "objectfs.cache.level=l1,objectfs.cache.result=hit": 3,
+        "objectfs.cache.level=l1,objectfs.cache.result=miss": 3,
+        "objectfs.cache.level=l2,objectfs.cache.result=hit": 1,
+        "objectfs.cache.level=l2,objectfs.cache.result=miss": 1,
+    }
+    assert snap["objectfs.io"] == {
+        "objectfs.io.direction=read": 4106,
+        "objectfs.io.direction=write": 7,
+    }
+    durations = snap["objectfs.operation.duration"]
+    assert set(durations) == {
+        "objectfs.operation=read",
+        "objectfs.operation=lookup",
+        "error.type=ENOENT,objectfs.operation=lookup",
+    }
+    failed = durations["error.type=ENOENT,objectfs.operation=lookup"]
+    assert isinstance(failed, dict)
+    assert (failed["count"], failed["sum"]) == (1, 0.003)
+    assert set(snap) == {"objectfs.cache.lookups", "objectfs.io", "objectfs.operation.duration"}
+    # The counters themselves, as ``objectfs stats`` shows them.
+    assert (stats.l1_hits, stats.l2_hits, stats.misses) == (3, 1, 2)
+    assert (stats.bytes_read, stats.bytes_staged) == (4106, 7)
+    assert (stats.bytes_fetched, stats.bytes_written) == (2048, 99)
+
+
+def test_operations_in_snapshot_and_table() -> None:
+    stats = FsCounters()
+    stats.operation("read", 0.002)
+    stats.operation("read", 0.004)
+    stats.operation("getattr", 0.0005, "ENOENT")
+    snap = stats.snapshot()
+    assert snap["operations"] == {
+        "getattr": {"count": 1, "errors": 1, "seconds": 0.0005},
+        "read": {"count": 2, "errors": 0, "seconds": pytest.approx(0.006)},
+    }
+    lines = format_stats(snap).splitlines()
+    assert [line.split("  ", 1)[0] for line in lines[-2:]] == [
+        "operation getattr",
+        "operation read",
+    ]
+    assert lines[-1].split("  ", 1)[1].strip() == "2 (0 failed), mean 3.00 ms"
+    assert lines[-2].split("  ", 1)[1].strip() == "1 (1 failed), mean 0.50 ms"

@@ -107,19 +107,3 @@ async def test_unlinked_and_renamed_files(tmp_path: Path, local_store: LocalStor
     names = [info.key async for info in local_store.list("")]
     assert names == ["c/b"]
     writeback.close()
-
-
-@pytest.mark.asyncio
-async def test_rewrite_keeps_contents_and_changes_headers(
-    tmp_path: Path, local_store: LocalStore
-) -> None:
-    await local_store.put("f", b"data", metadata={"mode": "33188"})
-    writeback = WriteBack(local_store, tmp_path / "staging")
-    staged = writeback.open("f", size=4, attributes=ATTRS, source=lambda: local_store.get("f"))
-    changed = Attributes(mode=stat.S_IFREG | 0o600, uid=1, gid=2, mtime_ns=5 * 10**9)
-    await staged.rewrite(changed)
-    await writeback.release(staged)
-    assert await body(local_store, "f") == b"data"
-    head = await local_store.head("f")
-    assert head.metadata["mode"] == "33152"
-    assert head.metadata["mtime"] == "5"

@@ -41,6 +41,8 @@ __all__ = [
     "CONGESTION_WINDOW",
     "CONTROLLER",
     "ERROR_TYPE",
+    "FS_IO",
+    "FS_IO_DIRECTION",
     "FS_OPERATION",
     "FS_OPERATION_DURATION",
     "FS_OPERATION_DURATION_BUCKETS",
@@ -212,6 +214,12 @@ FS_OPERATION = AttributeSpec(
     str,
     "FUSE operation, e.g. lookup, getattr, read, write, readdir",
 )
+FS_IO_DIRECTION = AttributeSpec(
+    "objectfs.io.direction",
+    str,
+    "read (bytes programs read from the mount) or write (bytes programs wrote to it)",
+    frozenset({"read", "write"}),
+)
 CODEC = AttributeSpec(
     "cargoship.codec",
     str,
@@ -326,6 +334,14 @@ FS_OPERATION_DURATION = MetricSpec(
     frozenset({"objectfs.operation"}),
     FS_OPERATION_DURATION_BUCKETS,
 )
+FS_IO = MetricSpec(
+    "objectfs.io",
+    MetricKind.COUNTER,
+    "By",
+    "File bytes programs read from and wrote to the mount, whichever cache served them",
+    (FS_IO_DIRECTION,),
+    frozenset({"objectfs.io.direction"}),
+)
 ARCHIVE_INPUT = MetricSpec(
     "cargoship.archive.input",
     MetricKind.COUNTER,
@@ -361,6 +377,7 @@ CATALOG: Mapping[str, MetricSpec] = MappingProxyType(
             S3_THROTTLES,
             CACHE_LOOKUPS,
             FS_OPERATION_DURATION,
+            FS_IO,
             ARCHIVE_INPUT,
             ARCHIVE_STORED,
             ARCHIVE_DEDUPLICATED,

@@ -20,13 +20,14 @@ from opsmetrics import catalog
 from opsmetrics._version import __version__
 from opsmetrics.catalog import AttributeValue, MetricKind, MetricSpec
 
-__all__ = ["INSTRUMENTATION_SCOPE", "CacheLevel", "IoDirection", "Metrics"]
+__all__ = ["INSTRUMENTATION_SCOPE", "CacheLevel", "FsIoDirection", "IoDirection", "Metrics"]
 
 INSTRUMENTATION_SCOPE = "opsmetrics"
 """The OpenTelemetry instrumentation scope (meter name) every metric is recorded under."""
 
 IoDirection = Literal["transmit", "receive"]
 CacheLevel = Literal["l1", "l2"]
+FsIoDirection = Literal["read", "write"]
 
 
 class Metrics:
@@ -159,6 +160,10 @@ class Metrics:
         if error_type is not None:
             attrs["error.type"] = error_type
         self.record(catalog.FS_OPERATION_DURATION, duration, attrs)
+
+    def fs_io(self, *, direction: FsIoDirection, nbytes: int) -> None:
+        """``nbytes`` of file data programs read from (``read``) or wrote to the mount."""
+        self.record(catalog.FS_IO, nbytes, {"objectfs.io.direction": direction})
 
     # Archives (cargoship) -------------------------------------------------
 

@@ -9,7 +9,9 @@
 Options are read, lowest precedence first, from the defaults, ``--config
 FILE`` (YAML), ``-o opt[,opt=val]`` and the flags. Errors print one line on
 stderr. Exit codes: 0 success, 1 failure (mount, unmount, S3), 2 bad usage
-or options.
+or options (a memory limit the options cannot fit in included), 128 + the
+signal's number when SIGINT (130) or SIGTERM (143) stops a mount before it
+is ready.
 
 In the background (the default) the command returns once the mount answers,
 with 0, or 1 and the reason if it could not be made; the daemon then logs to
@@ -26,10 +28,11 @@ import logging
 import logging.handlers
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -37,6 +40,7 @@ from typing import Any, Final, NoReturn
 import click
 
 from objectfs._version import __version__
+from objectfs.budget import plan_memory
 from objectfs.config import ConfigError, MountOptions, parse_mount_options
 from objectfs.errors import bounded
 from objectfs.fs import PID_XATTR, STATS_XATTR
@@ -60,6 +64,7 @@ EXIT_USAGE: Final = 2
 UNMOUNT_WAIT: Final = 600.0
 """Seconds ``objectfs unmount`` waits for the daemon to finish uploading."""
 _READY: Final = b"ready\n"
+_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 _DEBUG_LOGGERS: Final = ("objectfs", "s3opt", "pyfuse3")
 
 
@@ -69,6 +74,41 @@ class _CommandError(Exception):
     def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _interrupted(signum: int) -> _CommandError:
+    """The error a stop signal before the mount is ready ends the command with."""
+    name = signal.Signals(signum).name
+    return _CommandError(f"interrupted by {name} before the mount was ready", 128 + signum)
+
+
+@contextlib.contextmanager
+def _stoppable_start() -> Iterator[None]:
+    """While mounting, make SIGINT and SIGTERM cancel the start and end it with one line.
+
+    Once the mount is made, :func:`objectfs.mount.serve` installs its own
+    handlers (flush, then unmount) in place of these.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        raise _interrupted(received[0]) from None
+    finally:
+        for signum in _STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 def _setup_logging(verbose: int, log_file: Path | None, *, daemon: bool) -> None:
@@ -124,16 +164,19 @@ async def _mount(
     target: str, s3: S3Config, mountpoint: Path, options: MountOptions, ready: Callable[[], None]
 ) -> None:
     url = parse_url(target)
+    metrics = Metrics()
     opened: AbstractAsyncContextManager[ObjectStore]
     if isinstance(url, S3Url):
         fsname = str(url)
-        opened = S3Store.open(url, s3, metrics=Metrics())
+        opened = S3Store.open(url, s3, metrics=metrics)
     else:
         fsname = url.path.as_uri()
         opened = open_store(url)
-    async with opened as store:
-        await _probe(store, options.request_timeout, fsname)
-        await serve(store, mountpoint, options, fsname=fsname, ready=ready)
+    with _stoppable_start():
+        _logger.info("connecting to %s", fsname)
+        async with opened as store:
+            await _probe(store, options.request_timeout, fsname)
+            await serve(store, mountpoint, options, fsname=fsname, ready=ready, metrics=metrics)
 
 
 def _start_metrics(options: MountOptions) -> None:
@@ -166,13 +209,8 @@ def _run_mount(
     pid = os.fork()
     if pid > 0:
         os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            report = pipe.read()
-        if report == _READY:
-            return
-        os.waitpid(pid, 0)
-        message = report.decode("utf-8", "replace").strip() or "the daemon exited before mounting"
-        raise _CommandError(message)
+        _await_daemon(pid, read_end)
+        return
     os.close(read_end)
     os.setsid()
     os.chdir("/")
@@ -193,8 +231,37 @@ def _run_mount(
         _logger.error("%s", exc)
         with contextlib.suppress(OSError):
             os.write(write_end, f"{exc}\n".encode())
-        os._exit(EXIT_FAILURE)
+        os._exit(exc.code if isinstance(exc, _CommandError) else EXIT_FAILURE)
     os._exit(0)
+
+
+def _await_daemon(pid: int, read_end: int) -> None:
+    """In the parent: wait for the daemon's report on the pipe; fail with its reason.
+
+    SIGINT or SIGTERM while waiting is passed on to the daemon as SIGTERM (it
+    stops its start, or unmounts if it just got ready) and ends the command.
+    """
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, forward) for signum in _STOP_SIGNALS}
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            report = pipe.read()
+        if report == _READY and not received:
+            return
+        os.waitpid(pid, 0)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        raise _interrupted(received[0])
+    message = report.decode("utf-8", "replace").strip() or "the daemon exited before mounting"
+    raise _CommandError(message)
 
 
 _CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
@@ -237,6 +304,7 @@ def mount_command(
     """Mount TARGET (s3://bucket[/prefix]) at MOUNTPOINT."""
     try:
         options = _options(config, o_options, flags)
+        plan_memory(options)
         s3 = S3Config.load(endpoint_url=endpoint_url, region=region, controller=controller)
         parse_url(target)
     except (ConfigError, S3ConfigError, S3OptError, ValueError) as exc:

@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "MountOptions",
     "default_cache_dir",
+    "format_size",
     "parse_mount_options",
     "parse_size",
 ]
@@ -48,6 +49,19 @@ def parse_size(text: str) -> int:
     return int(number) * _UNITS[unit.lower()]
 
 
+_UNIT_NAMES: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def format_size(count: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``: binary units (IEC 80000-13), one decimal above bytes."""
+    value = float(count)
+    for unit in _UNIT_NAMES[:-1]:
+        if abs(value) < 1024:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} {_UNIT_NAMES[-1]}"
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/objectfs``, else ``~/.cache/objectfs`` (XDG Base Directory spec)."""
     base = os.environ.get("XDG_CACHE_HOME")
@@ -70,8 +84,8 @@ class MountOptions(BaseModel):
     memory_cache_size: int = Field(default=256 * MiB, ge=0)
     """The L1 memory block cache's bound."""
     memory_limit: int = Field(default=1 * GiB, gt=0)
-    """The daemon's memory budget: L1 plus read-ahead must fit in it."""
-    metadata_ttl: float = Field(default=5.0, ge=0)
+    """The daemon's memory budget, split by :func:`objectfs.budget.plan_memory`."""
+    metadata_ttl: float = Field(default=300.0, ge=0)
     block_size: int = Field(default=1 * MiB, ge=4 * KiB, le=64 * MiB)
     max_readahead: int = Field(default=64 * MiB, ge=0)
     uid: int | None = Field(default=None, ge=0)

@@ -16,6 +16,10 @@ TimeoutError, TransientError, Throttled,    EIO
 EndpointUnavailableError, other S3 errors
 OSError (local staging)                     its own errno
 ==========================================  ==========
+
+Given the mount's :class:`objectfs.stats.FsCounters`, :func:`as_errno` also
+times the operation and counts it (``objectfs.operation.duration``, with the
+errno name as ``error.type`` when it fails).
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import asyncio
 import contextlib
 import errno
 import logging
+import time
 from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
 import pyfuse3
 
+from objectfs.stats import FsCounters
 from s3opt.errors import (
     AccessDeniedError,
     InvalidKeyError,
@@ -64,32 +70,42 @@ def errno_of(exc: BaseException) -> int:
 
 
 @contextlib.contextmanager
-def as_errno(operation: str) -> Iterator[None]:
+def as_errno(operation: str, counters: FsCounters | None = None) -> Iterator[None]:
     """Run a handler's body; re-raise whatever escapes it as ``FUSEError`` (cancellation aside).
 
     Expected failures (absent objects) are logged at debug level, the rest as
-    warnings with the operation's name, once per failed call.
+    warnings with the operation's name, once per failed call. With
+    ``counters``, the call is timed and counted under ``operation`` (a
+    cancelled call is not: it got no reply).
     """
+    started = time.perf_counter()
+    failure: int | None = None
     try:
         yield
-    except pyfuse3.FUSEError:
+    except pyfuse3.FUSEError as exc:
+        failure = exc.errno
         raise
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        counters = None
         raise
     except Exception as exc:
-        code = errno_of(exc)
-        level = logging.DEBUG if code == errno.ENOENT else logging.WARNING
+        failure = errno_of(exc)
+        level = logging.DEBUG if failure == errno.ENOENT else logging.WARNING
         if isinstance(exc, S3OptError | TimeoutError | OSError):
             _logger.log(
                 level,
                 "%s: %s (%s)",
                 operation,
                 exc or type(exc).__name__,
-                errno.errorcode.get(code, code),
+                errno.errorcode.get(failure, failure),
             )
         else:
             _logger.exception("%s: unexpected error", operation)
-        raise pyfuse3.FUSEError(code) from exc
+        raise pyfuse3.FUSEError(failure) from exc
+    finally:
+        if counters is not None:
+            error = None if failure is None else errno.errorcode.get(failure, str(failure))
+            counters.operation(operation, time.perf_counter() - started, error)
 
 
 async def bounded(call: Awaitable[T], timeout: float, what: str) -> T:

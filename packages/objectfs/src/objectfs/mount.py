@@ -25,9 +25,11 @@ from pathlib import Path
 import pyfuse3
 import pyfuse3.asyncio
 
+from objectfs.budget import plan_memory
 from objectfs.config import MountOptions
 from objectfs.fs import build_filesystem
 from objectfs.stats import FsCounters
+from opsmetrics import Metrics
 from s3opt.protocols import ObjectStore
 
 __all__ = ["MountError", "mount_cache_dir", "serve"]
@@ -75,18 +77,28 @@ async def serve(
     *,
     fsname: str,
     ready: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Mount ``store`` at ``mountpoint`` and serve it until unmounted or signalled.
 
     ``ready`` is called once the mount answers. SIGTERM and SIGINT flush the
-    dirty files, end the FUSE loop and unmount. Raises :class:`MountError`
-    if the mount cannot be made (bad mountpoint, cache folder in use).
+    dirty files, end the FUSE loop and unmount. Cache lookups, file bytes and
+    operations are also recorded into ``metrics`` when given. Raises
+    :class:`MountError` if the mount cannot be made (bad mountpoint, cache
+    folder in use), :class:`objectfs.config.ConfigError` if the options do
+    not fit in the memory limit.
     """
+    budget = plan_memory(options)
+    _logger.info("%s", budget.describe())
     pyfuse3.asyncio.enable()
     with _locked(mount_cache_dir(options, fsname)):
-        counters = FsCounters()
+        counters = FsCounters(metrics=metrics)
         fs = build_filesystem(
-            store, options, cache_dir=mount_cache_dir(options, fsname), counters=counters
+            store,
+            options,
+            cache_dir=mount_cache_dir(options, fsname),
+            counters=counters,
+            budget=budget,
         )
         try:
             pyfuse3.init(fs, str(mountpoint), _fuse_options(options, fsname))

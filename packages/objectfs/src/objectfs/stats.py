@@ -1,20 +1,38 @@
-"""What a mount has done: cache hits by level, bytes moved, S3 requests by type.
+"""What a mount has done: cache hits by level, bytes moved, S3 requests, FUSE operations.
 
 :class:`FsCounters` is the one source of these numbers: the block reader and
-the filesystem bump it on the event loop (no locks: one loop), the Prometheus
-exporter reads it, and ``objectfs stats MOUNTPOINT`` prints
-:func:`format_stats` of its :meth:`FsCounters.snapshot`, a JSON-able dict::
+the filesystem bump it through its methods on the event loop (no locks: one
+loop), and each method also records the matching OpenTelemetry metric when
+the counters were given an :class:`opsmetrics.Metrics`, so callers use one
+API for both. ``objectfs stats MOUNTPOINT`` prints :func:`format_stats` of
+its :meth:`FsCounters.snapshot`, a JSON-able dict::
 
     {"uptime_seconds": 12.5,
      "cache": {"lookups": 10, "l1": {"hits": 6, "ratio": 0.6},
                "l2": {"hits": 2, "ratio": 0.5}, "misses": 2, "hit_ratio": 0.8},
-     "bytes": {"read": ..., "fetched": ..., "written": ...},
+     "bytes": {"read": ..., "fetched": ..., "written": ..., "staged": ...},
      "requests": {"GET": 2, "HEAD": 1, ...},
      "request_cost": {"usd": 1.2e-06, "storage_class": "STANDARD",
-                      "region": "us-east-1", "prices_as_of": "..."}}
+                      "region": "us-east-1", "prices_as_of": "..."},
+     "operations": {"read": {"count": 40, "errors": 0, "seconds": 0.012}, ...}}
 
 The L1 ratio is over all block lookups, the L2 ratio over the lookups that
 missed L1 (those are the ones L2 sees). A ratio is ``None`` before any lookup.
+
+What reaches opsmetrics, and as what:
+
+=====================================  =============================================
+``l1_hit()``                           ``objectfs.cache.lookups`` l1 hit
+``l2_hit()``                           l1 miss, l2 hit
+``miss(l2_checked=...)``               l1 miss, and l2 miss when L2 was asked
+``add_read(n)``, ``add_staged(n)``     ``objectfs.io`` read / write
+``operation(name, seconds, errno)``    ``objectfs.operation.duration`` (``error.type``
+                                       the errno name when it failed)
+``request()``, ``add_fetched()``,      not recorded here: the S3 store records every
+``add_written()``                      request and byte itself (``s3opt.requests``,
+                                       ``s3opt.io``); recording them again would count
+                                       them twice
+=====================================  =============================================
 
 The request cost is an estimate at S3 STANDARD list prices (s3opt.pricing):
 PUT and COPY at the PUT rate, LIST at the same rate, GET and HEAD at the GET
@@ -30,9 +48,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from objectfs.config import format_size
+from opsmetrics import Metrics
 from s3opt.pricing import PriceTable
 
-__all__ = ["PRICED_CLASS", "REQUEST_KINDS", "FsCounters", "format_stats"]
+__all__ = ["PRICED_CLASS", "REQUEST_KINDS", "FsCounters", "OperationTotals", "format_stats"]
 
 REQUEST_KINDS: Final = ("HEAD", "GET", "PUT", "LIST", "COPY", "DELETE")
 """The S3 request types counted, in the order :func:`format_stats` prints them."""
@@ -47,13 +67,26 @@ def _prices() -> PriceTable:
     return PriceTable.load()
 
 
+@dataclass
+class OperationTotals:
+    """How often one FUSE operation ran, how often it failed, and its total time."""
+
+    count: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
 @dataclass
 class FsCounters:
-    """Running totals of one mount; mutate only from its event loop."""
+    """Running totals of one mount; mutate only from its event loop, through the methods.
+
+    ``metrics``, when given, also receives each count as the metric the module
+    docstring names (``None``: counted here only).
+    """
 
     l1_hits: int = 0
     l2_hits: int = 0
@@ -65,16 +98,74 @@ class FsCounters:
     """Bytes received from S3."""
     bytes_written: int = 0
     """Bytes sent to S3."""
+    bytes_staged: int = 0
+    """Bytes programs wrote into files of the mount (staged on disk until uploaded)."""
     requests: Counter[str] = field(default_factory=Counter)
     """S3 requests by type (:data:`REQUEST_KINDS`)."""
+    operations: dict[str, OperationTotals] = field(default_factory=dict)
+    """FUSE operations by name (``lookup``, ``read``, ...)."""
     started: float = field(default_factory=time.monotonic)
     """When counting began (``time.monotonic``), for the uptime and throughput."""
+    metrics: Metrics | None = field(default=None, compare=False, repr=False)
+
+    def l1_hit(self) -> None:
+        """A block lookup answered from memory."""
+        self.l1_hits += 1
+        if self.metrics is not None:
+            self.metrics.cache_lookup(level="l1", hit=True)
+
+    def l2_hit(self) -> None:
+        """A block lookup that missed L1 and was answered from disk."""
+        self.l2_hits += 1
+        if self.metrics is not None:
+            self.metrics.cache_lookup(level="l1", hit=False)
+            self.metrics.cache_lookup(level="l2", hit=True)
+
+    def miss(self, *, l2_checked: bool) -> None:
+        """A block lookup that neither cache answered; ``l2_checked``: L2 exists and was asked."""
+        self.misses += 1
+        if self.metrics is not None:
+            self.metrics.cache_lookup(level="l1", hit=False)
+            if l2_checked:
+                self.metrics.cache_lookup(level="l2", hit=False)
+
+    def add_read(self, nbytes: int) -> None:
+        """``nbytes`` returned to a reader of the mount."""
+        self.bytes_read += nbytes
+        if self.metrics is not None:
+            self.metrics.fs_io(direction="read", nbytes=nbytes)
+
+    def add_staged(self, nbytes: int) -> None:
+        """``nbytes`` a program wrote into a file of the mount."""
+        self.bytes_staged += nbytes
+        if self.metrics is not None:
+            self.metrics.fs_io(direction="write", nbytes=nbytes)
+
+    def add_fetched(self, nbytes: int) -> None:
+        """``nbytes`` received from S3 (the store records its own ``s3opt.io``)."""
+        self.bytes_fetched += nbytes
+
+    def add_written(self, nbytes: int) -> None:
+        """``nbytes`` sent to S3 (the store records its own ``s3opt.io``)."""
+        self.bytes_written += nbytes
 
     def request(self, kind: str, n: int = 1) -> None:
         """Count ``n`` S3 requests of ``kind`` (one of :data:`REQUEST_KINDS`)."""
         if kind not in REQUEST_KINDS:
             raise ValueError(f"unknown S3 request kind {kind!r}; expected one of {REQUEST_KINDS}")
         self.requests[kind] += n
+
+    def operation(self, name: str, seconds: float, error: str | None = None) -> None:
+        """One FUSE operation that took ``seconds``; ``error``: its errno name if it failed."""
+        totals = self.operations.get(name)
+        if totals is None:
+            totals = self.operations[name] = OperationTotals()
+        totals.count += 1
+        totals.seconds += seconds
+        if error is not None:
+            totals.errors += 1
+        if self.metrics is not None:
+            self.metrics.fs_operation(operation=name, duration=seconds, error_type=error)
 
     def snapshot(self) -> dict[str, Any]:
         """The counters now, as plain JSON-able values (see the module docstring)."""
@@ -92,9 +183,14 @@ class FsCounters:
                 "read": self.bytes_read,
                 "fetched": self.bytes_fetched,
                 "written": self.bytes_written,
+                "staged": self.bytes_staged,
             },
             "requests": {kind: self.requests[kind] for kind in REQUEST_KINDS},
             "request_cost": self._request_cost(),
+            "operations": {
+                name: {"count": t.count, "errors": t.errors, "seconds": t.seconds}
+                for name, t in sorted(self.operations.items())
+            },
         }
 
     def _request_cost(self) -> dict[str, Any]:
@@ -113,25 +209,15 @@ class FsCounters:
         }
 
 
-_UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def _size_text(count: float) -> str:
-    """``1536`` -> ``"1.5 KiB"`` (binary units, IEC 80000-13)."""
-    value = float(count)
-    for unit in _UNITS[:-1]:
-        if abs(value) < 1024:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} {_UNITS[-1]}"
-
-
 def _percent(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio * 100:.1f}%"
 
 
 def format_stats(snapshot: Mapping[str, Any]) -> str:
-    """The table ``objectfs stats`` prints for a :meth:`FsCounters.snapshot`, one row a line."""
+    """The table ``objectfs stats`` prints for a :meth:`FsCounters.snapshot`, one row a line.
+
+    FUSE operations come last, one row each, in name order.
+    """
     cache = snapshot["cache"]
     moved = snapshot["bytes"]
     uptime = float(snapshot["uptime_seconds"])
@@ -148,8 +234,8 @@ def format_stats(snapshot: Mapping[str, Any]) -> str:
         ("written to S3", "written"),
     ):
         amount = int(moved[name])
-        rate = f", {_size_text(amount / uptime)}/s" if uptime > 0 else ""
-        rows.append((f"bytes {label}", f"{_size_text(amount)}{rate}"))
+        rate = f", {format_size(amount / uptime)}/s" if uptime > 0 else ""
+        rows.append((f"bytes {label}", f"{format_size(amount)}{rate}"))
     requests: Mapping[str, int] = snapshot["requests"]
     for kind, count in requests.items():
         rows.append((f"S3 {kind} requests", str(count)))
@@ -161,5 +247,12 @@ def format_stats(snapshot: Mapping[str, Any]) -> str:
             f"{cost['region']}, as of {cost['prices_as_of']})",
         )
     )
+    operations: Mapping[str, Mapping[str, Any]] = snapshot.get("operations", {})
+    for name, totals in operations.items():
+        count = int(totals["count"])
+        mean = float(totals["seconds"]) / count * 1000 if count else 0.0
+        rows.append(
+            (f"operation {name}", f"{count} ({totals['errors']} failed), mean {mean:.2f} ms")
+        )
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)

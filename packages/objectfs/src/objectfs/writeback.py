@@ -110,13 +110,6 @@ class StagedFile:
             self.size = size
             self._touch()
 
-    async def rewrite(self, attributes: Attributes) -> None:
-        """Give the file new ``attributes``: it is uploaded whole with them at the next upload."""
-        async with self._lock:
-            await self._load(self.size)
-            self.attributes = attributes
-            self.dirty = True
-
     def _touch(self) -> None:
         self.dirty = True
         self.attributes = replace(self.attributes, mtime_ns=time.time_ns())

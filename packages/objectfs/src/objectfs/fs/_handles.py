@@ -66,3 +66,9 @@ class HandleTable:
         for handle in self.files.values():
             if handle.key == old or handle.key.startswith(below):
                 handle.key = new + handle.key[len(old) :]
+
+    def changed(self, key: str, etag: str) -> None:
+        """The object ``key`` was rewritten with the same bytes (new headers): a new ETag."""
+        for handle in self.files.values():
+            if handle.key == key:
+                handle.etag = etag

@@ -6,7 +6,11 @@ Each handler resolves inodes to paths (:mod:`objectfs.inodes`), asks the
 ``FUSEError``. Consistency: attributes and listings are cached for the
 metadata TTL (also in the kernel), but ``open`` always revalidates with a
 HEAD, so a file changed or deleted elsewhere is seen at the next open
-(close-to-open consistency, as NFS offers).
+(close-to-open consistency, as NFS offers); when the object is not the
+version the mount knew, the kernel is told to drop its attributes and pages
+of it too. Entries and attributes learned from a listing go to the kernel
+with the ``readdir`` reply (FUSE READDIRPLUS), so ``ls -l`` after a listing
+makes no further requests to the daemon.
 
 What S3 cannot do gets a fixed errno: ``link`` EPERM (link(2): "the
 filesystem does not support the creation of hard links"), ``rename`` with
@@ -39,6 +43,7 @@ from objectfs.meta import encode_xattrs
 from objectfs.readahead import SequentialDetector
 from objectfs.stats import FsCounters
 from objectfs.writeback import WriteBack
+from s3opt.protocols import ObjectInfo
 
 __all__ = ["PID_XATTR", "STATS_XATTR", "ObjectFs"]
 
@@ -133,7 +138,7 @@ class ObjectFs(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        with as_errno("lookup"):
+        with as_errno("lookup", self._counters):
             parent = self._path(parent_inode)
             if name == b".":
                 path = parent
@@ -154,7 +159,7 @@ class ObjectFs(pyfuse3.Operations):
             self._inodes.forget(inode, count)
 
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        with as_errno("getattr"):
+        with as_errno("getattr", self._counters):
             return self._entry(inode, await self._node(self._path(inode)))
 
     async def setattr(
@@ -165,7 +170,7 @@ class ObjectFs(pyfuse3.Operations):
         fh: int | None,
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
-        with as_errno("setattr"):
+        with as_errno("setattr", self._counters):
             self._writable()
             node = await self._node(self._path(inode))
             if fields.update_size:
@@ -195,14 +200,14 @@ class ObjectFs(pyfuse3.Operations):
     # -- directories -----------------------------------------------------------------------
 
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        with as_errno("opendir"):
+        with as_errno("opendir", self._counters):
             node = await self._node(self._path(inode))
             if not node.is_dir:
                 raise pyfuse3.FUSEError(errno.ENOTDIR)
             return self._handles.add_dir(DirStream(node.path))
 
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
-        with as_errno("readdir"):
+        with as_errno("readdir", self._counters):
             stream = self._handles.dirs[fh]
             if stream.entries is None or start_id != stream.position:
                 await self._restart(stream, start_id)
@@ -239,7 +244,7 @@ class ObjectFs(pyfuse3.Operations):
     async def mkdir(
         self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        with as_errno("mkdir"):
+        with as_errno("mkdir", self._counters):
             self._writable()
             path = self._child(parent_inode, name)
             if await self._ns.resolve(path) is not None:
@@ -249,7 +254,7 @@ class ObjectFs(pyfuse3.Operations):
             return self._learned(await self._tree.mkdir(path, attributes))
 
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        with as_errno("rmdir"):
+        with as_errno("rmdir", self._counters):
             self._writable()
             node = await self._node(self._child(parent_inode, name))
             if not node.is_dir:
@@ -257,7 +262,7 @@ class ObjectFs(pyfuse3.Operations):
             await self._tree.rmdir(node)
 
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        with as_errno("unlink"):
+        with as_errno("unlink", self._counters):
             self._writable()
             node = await self._node(self._child(parent_inode, name))
             if node.is_dir:
@@ -267,7 +272,7 @@ class ObjectFs(pyfuse3.Operations):
     async def symlink(
         self, parent_inode: int, name: bytes, target: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        with as_errno("symlink"):
+        with as_errno("symlink", self._counters):
             self._writable()
             path = self._child(parent_inode, name)
             if await self._ns.resolve(path) is not None:
@@ -276,7 +281,7 @@ class ObjectFs(pyfuse3.Operations):
             return self._learned(await self._tree.symlink(path, target, attributes))
 
     async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
-        with as_errno("readlink"):
+        with as_errno("readlink", self._counters):
             node = await self._node(self._path(inode))
             if not node.is_symlink:
                 raise pyfuse3.FUSEError(errno.EINVAL)
@@ -293,7 +298,7 @@ class ObjectFs(pyfuse3.Operations):
         flags: int,
         ctx: pyfuse3.RequestContext,
     ) -> None:
-        with as_errno("rename"):
+        with as_errno("rename", self._counters):
             self._writable()
             if flags & pyfuse3.RENAME_EXCHANGE:
                 raise pyfuse3.FUSEError(errno.EINVAL)
@@ -335,17 +340,20 @@ class ObjectFs(pyfuse3.Operations):
         )
 
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        with as_errno("open"):
+        with as_errno("open", self._counters):
             path = self._path(inode)
             writing = bool(flags & _WRITE_FLAGS)
             if writing or flags & os.O_TRUNC:
                 self._writable()
+            known = self._ns.cached_etag(path)
             node = await self._ns.resolve(path, fresh=True)
             if node is None:
                 self._ns.forget(path, gone=True)
                 raise pyfuse3.FUSEError(errno.ENOENT)
             if node.is_dir:
                 raise pyfuse3.FUSEError(errno.EISDIR)
+            if node.staged is None and node.etag != known:
+                self._kernel_forgets(inode)
             staged = None
             if writing:
                 source = None if node.info is None else (lambda: self._store.get(path))
@@ -357,6 +365,15 @@ class ObjectFs(pyfuse3.Operations):
             handle = FileHandle(inode, path, node.etag, node.size, self._detector(), staged)
             return pyfuse3.FileInfo(fh=self._handles.add_file(handle))
 
+    def _kernel_forgets(self, inode: int) -> None:
+        """Drop the kernel's attributes and pages of ``inode``: the object changed (or may
+        have) since the kernel learned them, and its size must come from the HEAD just made
+        (close-to-open). Safe on the loop: the mount has no kernel writeback cache."""
+        try:
+            pyfuse3.invalidate_inode(inode, attr_only=False)
+        except OSError as exc:
+            _logger.debug("invalidating inode %d: %s", inode, exc)
+
     async def create(
         self,
         parent_inode: int,
@@ -365,7 +382,16 @@ class ObjectFs(pyfuse3.Operations):
         flags: int,
         ctx: pyfuse3.RequestContext,
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        with as_errno("create"):
+        """Create a file: staged locally, it reaches S3 at its first flush (close or fsync).
+
+        No empty object is PUT now (s3fs writes one so that other clients see the
+        name at once): that costs a request and a round trip per file, and the
+        close uploads the file anyway. Other clients see the file once it is
+        closed or fsynced, as close-to-open consistency promises. The kernel's
+        lookup before ``create`` is answered by the parent's cached listing
+        when there is one (see :class:`Namespace`).
+        """
+        with as_errno("create", self._counters):
             self._writable()
             path = self._child(parent_inode, name)
             attributes = self._ns.default_attributes(
@@ -374,31 +400,39 @@ class ObjectFs(pyfuse3.Operations):
             staged = self._writeback.open(path, size=0, attributes=attributes, source=None)
             if staged.size:
                 await staged.truncate(0)
-            self._ns.forget(path)
             node = Node(path, staged.attributes, 0, None, staged)
             entry = self._learned(node)
             handle = FileHandle(entry.st_ino, path, "", 0, self._detector(), staged)
             return pyfuse3.FileInfo(fh=self._handles.add_file(handle)), entry
 
     async def read(self, fh: int, off: int, size: int) -> bytes:
-        with as_errno("read"):
+        with as_errno("read", self._counters):
             handle = self._handles.files[fh]
             staged = self._writeback.get(handle.key)
             if staged is not None and staged.loaded:
                 data = staged.read(off, size)
-                self._counters.bytes_read += len(data)
+                self._counters.add_read(len(data))
                 return data
-            readahead = handle.detector.observe(off, size)
+            detector = handle.detector
+            readahead = detector.observe(off, size)
             return await self._reader.read(
-                handle.key, handle.etag, handle.size, off, size, readahead=readahead
+                handle.key,
+                handle.etag,
+                handle.size,
+                off,
+                size,
+                readahead=readahead,
+                sequential=detector.sequential,
             )
 
     async def write(self, fh: int, off: int, buf: bytes) -> int:
-        with as_errno("write"):
+        with as_errno("write", self._counters):
             staged = self._handles.files[fh].staged
             if staged is None:
                 raise pyfuse3.FUSEError(errno.EBADF)
-            return await staged.write(off, buf)
+            written = await staged.write(off, buf)
+            self._counters.add_staged(written)
+            return written
 
     async def _upload(self, handle: FileHandle) -> None:
         staged = handle.staged
@@ -406,36 +440,36 @@ class ObjectFs(pyfuse3.Operations):
             return
         info = await staged.upload(self._store)
         if info is not None:
-            self._uploaded(handle.key, info.etag, info.size)
+            self._uploaded(handle.key, info)
 
-    def _uploaded(self, key: str, etag: str, size: int) -> None:
+    def _uploaded(self, key: str, info: ObjectInfo) -> None:
         self._reader.forget(key)
-        self._ns.forget(key)
+        self._ns.learned(key, info)
         for handle in self._handles.files.values():
             if handle.key == key:
-                handle.etag, handle.size = etag, size
+                handle.etag, handle.size = info.etag, info.size
 
     async def flush(self, fh: int) -> None:
-        with as_errno("flush"):
+        with as_errno("flush", self._counters):
             await self._upload(self._handles.files[fh])
 
     async def fsync(self, fh: int, datasync: bool) -> None:
-        with as_errno("fsync"):
+        with as_errno("fsync", self._counters):
             await self._upload(self._handles.files[fh])
 
     async def release(self, fh: int) -> None:
         handle = self._handles.files.pop(fh, None)
         if handle is None or handle.staged is None:
             return
-        with as_errno("release"):
+        with as_errno("release", self._counters):
             info = await self._writeback.release(handle.staged)
             if info is not None:
-                self._uploaded(handle.key, info.etag, info.size)
+                self._uploaded(handle.key, info)
 
     # -- extended attributes ---------------------------------------------------------------
 
     async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
-        with as_errno("getxattr"):
+        with as_errno("getxattr", self._counters):
             if inode == pyfuse3.ROOT_INODE and name == STATS_XATTR:
                 return json.dumps(self._counters.snapshot()).encode()
             if inode == pyfuse3.ROOT_INODE and name == PID_XATTR:
@@ -449,14 +483,14 @@ class ObjectFs(pyfuse3.Operations):
             return value
 
     async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> Sequence[bytes]:
-        with as_errno("listxattr"):
+        with as_errno("listxattr", self._counters):
             node = await self._node(self._path(inode))
             return [os.fsencode(name) for name in sorted(node.attributes.xattrs)]
 
     async def setxattr(
         self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext
     ) -> None:
-        with as_errno("setxattr"):
+        with as_errno("setxattr", self._counters):
             self._writable()
             if not name.startswith(_USER):
                 raise pyfuse3.FUSEError(errno.ENOTSUP)
@@ -468,7 +502,7 @@ class ObjectFs(pyfuse3.Operations):
             await self._tree.set_attributes(node, replace(node.attributes, xattrs=xattrs))
 
     async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        with as_errno("removexattr"):
+        with as_errno("removexattr", self._counters):
             self._writable()
             if not name.startswith(_USER):
                 raise pyfuse3.FUSEError(errno.ENOTSUP)

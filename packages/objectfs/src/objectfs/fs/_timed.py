@@ -53,15 +53,16 @@ class TimedStore:
         self._counters.request("HEAD")
         return await bounded(self._store.head(key), self._timeout, f"HEAD {key}")
 
-    async def get_range(self, key: str, offset: int, size: int) -> bytes:
-        return await bounded(
-            self._store.get_range(key, offset, size), self._timeout, f"GET {key} @{offset}"
-        )
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
+        call = self._store.get_range(key, offset, size, if_match=if_match)
+        return await bounded(call, self._timeout, f"GET {key} @{offset}")
 
     async def get(self, key: str) -> AsyncGenerator[bytes, None]:
         self._counters.request("GET")
         async for chunk in self._stream(self._store.get(key), f"GET {key}"):
-            self._counters.bytes_fetched += len(chunk)
+            self._counters.add_fetched(len(chunk))
             yield chunk
 
     async def put(
@@ -71,10 +72,11 @@ class TimedStore:
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         self._counters.request("PUT")
-        self._counters.bytes_written += len(data)
-        call = self._store.put(key, data, metadata=metadata, storage_class=storage_class)
+        self._counters.add_written(len(data))
+        call = self._store.put(key, data, metadata=metadata, storage_class=storage_class, tags=tags)
         return await bounded(call, self._timeout, f"PUT {key}")
 
     async def upload(
@@ -84,6 +86,7 @@ class TimedStore:
         *,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """An upload of any size: ``timeout`` allowed for each 8 MiB it carries (at least once)."""
         self._counters.request("PUT")
@@ -92,9 +95,11 @@ class TimedStore:
         else:
             size = len(source) if isinstance(source, bytes) else 0
         limit = self._timeout * max(1, -(-size // _UPLOAD_SLICE))
-        call = self._store.upload(key, source, metadata=metadata, storage_class=storage_class)
+        call = self._store.upload(
+            key, source, metadata=metadata, storage_class=storage_class, tags=tags
+        )
         info = await bounded(call, limit, f"PUT {key}")
-        self._counters.bytes_written += info.size
+        self._counters.add_written(info.size)
         return info
 
     async def list(self, prefix: str = "") -> AsyncGenerator[ObjectInfo, None]:
@@ -117,11 +122,13 @@ class TimedStore:
         if count == 0:
             self._counters.request("LIST")
 
-    async def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+    async def copy(
+        self, src_key: str, dst_key: str, *, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """Server-side copy; ``metadata`` replaces the headers (``src_key == dst_key`` allowed)."""
         self._counters.request("COPY")
-        return await bounded(
-            self._store.copy(src_key, dst_key), self._timeout, f"COPY {src_key} -> {dst_key}"
-        )
+        call = self._store.copy(src_key, dst_key, metadata=metadata)
+        return await bounded(call, self._timeout, f"COPY {src_key} -> {dst_key}")
 
     async def delete(self, keys: Iterable[str]) -> None:
         batch = list(keys)

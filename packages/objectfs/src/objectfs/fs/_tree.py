@@ -4,12 +4,15 @@ S3 has no rename: a file is copied (server-side, headers kept) and the old
 key deleted; a directory is every key under its prefix, copied and deleted
 in batches. A directory rename is therefore **not atomic**: a crash or an
 S3 failure midway leaves some keys at the new name and the rest at the old
-one (retrying the rename finishes it), and other clients may see both.
+one, and other clients may see both. Retrying does not finish it: the old
+directory still exists (with the keys not yet moved), and the new name now
+exists too, so ``rename`` over it fails with ENOTEMPTY; the keys left
+behind must be moved one by one (``mv old/* new/``).
 
 Changing a file's attributes (chmod, chown, utimens, xattrs) rewrites its
-headers. s3opt's ``ObjectStore.copy`` keeps the source's headers, so the
-object is rewritten through a staging file: fetched, then uploaded with the
-new headers (a directory's marker is simply put again).
+headers with a server-side copy of the object onto itself with the new
+headers (CopyObject, ``x-amz-metadata-directive: REPLACE``): no data passes
+through the mount. A directory's marker is simply put again.
 """
 
 from __future__ import annotations
@@ -57,15 +60,21 @@ class Tree:
         self._handles = handles
 
     async def mkdir(self, path: str, attributes: Attributes) -> Node:
-        """Create directory ``path`` as a marker object ``path/`` carrying its headers."""
+        """Create the empty directory ``path`` as a marker object ``path/``."""
+        node = await self._put_marker(path, attributes)
+        self._ns.made_empty(path)
+        return node
+
+    async def _put_marker(self, path: str, attributes: Attributes) -> Node:
+        """Put directory ``path``'s marker object ``path/`` carrying ``attributes``."""
         info = await self._store.put(dir_prefix(path), b"", metadata=encode_attributes(attributes))
-        self._ns.forget(path)
+        self._ns.learned(path, info)
         return self._ns.node_of(path, info)
 
     async def symlink(self, path: str, target: bytes, attributes: Attributes) -> Node:
         """Create a symlink as s3fs does: the target is the body, the mode says S_IFLNK."""
         info = await self._store.put(path, target, metadata=encode_attributes(attributes))
-        self._ns.forget(path)
+        self._ns.learned(path, info)
         return self._ns.node_of(path, info)
 
     async def unlink(self, node: Node) -> None:
@@ -97,7 +106,7 @@ class Tree:
         await self._keep_parent(node.path)
 
     def _gone(self, path: str) -> None:
-        self._ns.forget(path, gone=True)
+        self._ns.removed(path)
         self._inodes.remove(path)
 
     async def _keep_parent(self, path: str) -> None:
@@ -107,7 +116,7 @@ class Tree:
             return
         node = await self._ns.resolve(parent)
         if node is not None and node.marker is None:
-            await self.mkdir(parent, node.attributes)
+            await self._put_marker(parent, node.attributes)
 
     async def rename(self, source: Node, target: str, replaced: Node | None) -> None:
         """Move ``source`` to ``target`` (whatever ``replaced`` was there is overwritten)."""
@@ -171,21 +180,17 @@ class Tree:
         if node.is_dir:
             if not node.path:
                 raise pyfuse3.FUSEError(errno.EPERM)  # the mount's root has no object to hold them
-            await self.mkdir(node.path, attributes)
-            return replace(node, attributes=attributes)
+            return await self._put_marker(node.path, attributes)
         if node.info is None:
             return replace(node, attributes=attributes)
         key = node.path
-        staged = self._writeback.open(
-            key, size=node.size, attributes=attributes, source=lambda: self._store.get(key)
-        )
-        try:
-            await staged.rewrite(attributes)
-        finally:
-            await self._writeback.release(staged)
+        info = await self._store.copy(key, key, metadata=encode_attributes(attributes))
+        if staged is not None:
+            staged.attributes = attributes  # a clean staged file uploads them too, if written
         self._reader.forget(key)
-        self._ns.forget(key)
-        return replace(node, attributes=attributes)
+        self._ns.learned(key, info)
+        self._handles.changed(key, info.etag)
+        return replace(node, attributes=attributes, info=info)
 
     async def truncate(self, node: Node, size: int) -> Node:
         """Cut or extend the file ``node`` to ``size`` bytes (uploaded now if no handle has it)."""
@@ -201,7 +206,10 @@ class Tree:
         try:
             await staged.truncate(size)
         finally:
-            await self._writeback.release(staged)
+            info = await self._writeback.release(staged)
         self._reader.forget(key)
-        self._ns.forget(key)
+        if info is None:
+            self._ns.forget(key)
+        else:
+            self._ns.learned(key, info)
         return replace(node, size=size, attributes=staged.attributes, staged=None)
