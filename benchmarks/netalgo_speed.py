@@ -11,6 +11,9 @@ noisy; the best run is the least disturbed one):
   acknowledgements) of :mod:`netalgo.sim` running each controller on a
   50 Mbit/s, 40 ms link.
 
+BBR's probe timing is randomised (draft-ietf-ccwg-bbr section 5.3.3.8); its
+generator is seeded here, so every run simulates the same events.
+
     python benchmarks/netalgo_speed.py             # the table
     python benchmarks/netalgo_speed.py --json      # one JSON document
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -40,9 +44,9 @@ CONTROLLERS: dict[str, Callable[[], CongestionController]] = {
     "NewReno": lambda: NewReno(mss=MSS),
     "CUBIC": lambda: Cubic(mss=MSS),
     "CUBIC+HyStart++": lambda: Cubic(mss=MSS, hystart=True),
-    "BBR (draft)": lambda: BBR(mss=MSS),
-    "BBR (linux_v3)": lambda: BBR(mss=MSS, profile="linux_v3"),
-    "BBR (v1)": lambda: BBR(mss=MSS, profile="v1"),
+    "BBR (draft)": lambda: BBR(mss=MSS, rng=random.Random(1)),
+    "BBR (linux_v3)": lambda: BBR(mss=MSS, profile="linux_v3", rng=random.Random(1)),
+    "BBR (v1)": lambda: BBR(mss=MSS, profile="v1", rng=random.Random(1)),
 }
 
 

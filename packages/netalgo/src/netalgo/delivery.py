@@ -113,6 +113,11 @@ class DeliveryRateEstimator:
             positive_int("size", size)
             non_negative_int("bytes_in_flight", bytes_in_flight)
             raise ValueError(f"bytes_in_flight must be >= size ({size}), got {bytes_in_flight!r}")
+        return self._snapshot(now, size, bytes_in_flight)
+
+    def _snapshot(self, now: float, size: int, bytes_in_flight: int) -> SentPacket:
+        """OnPacketSent for checked input (:meth:`on_sent` checks; :mod:`netalgo.sim` calls it
+        directly, owning its clock and sending whole packets)."""
         if bytes_in_flight == size:
             self._first_send_time = self._delivered_time = now
         return _make(
@@ -177,25 +182,46 @@ class DeliveryRateEstimator:
                 or (p.sent_time == newest.sent_time and p.delivered >= newest.delivered)
             ):
                 newest = p
-        if newest is not None:
-            self._delivered += newly_acked
-            self._delivered_time = now
-            self._first_send_time = newest.sent_time
-        delivered = self._delivered
-        # Clear the app-limited mark once the bubble is acknowledged and gone (section 3.4).
-        if self._app_limited and delivered > self._app_limited:
-            self._app_limited = 0
         if newest is None:
             # Nothing delivered on this ACK: no sample.
+            delivered = self._delivered
+            if self._app_limited and delivered > self._app_limited:
+                self._app_limited = 0
             return RateSample(
                 0.0, self._app_limited != 0, 0.0, 0, 0, 0.0, 0.0, 0.0, 0, 0, 0, newly_lost
             )
-        send_elapsed = newest.sent_time - newest.first_sent_time
-        ack_elapsed = now - newest.delivered_time
+        return self._sample(now, newest, newly_acked, min_rtt, newly_lost)
+
+    def _sample(
+        self,
+        now: float,
+        newest: SentPacket,
+        newly_acked: int,
+        min_rtt: float | None,
+        newly_lost: int,
+    ) -> RateSample:
+        """GenerateRateSample for checked input: ``newest`` is the most recently sent of the
+        ``newly_acked`` bytes this ACK delivers.
+
+        :meth:`on_ack` calls it after its checks; :mod:`netalgo.sim`, which owns
+        its clock and acknowledges one packet per ACK, calls it directly.
+        """
+        # One unpacking reads the snapshot's fields faster than eight attribute lookups.
+        sent_time, _, prior_delivered, prior_time, first_sent_time, is_app_limited, tx, lost = (
+            newest
+        )
+        self._delivered = delivered = self._delivered + newly_acked
+        self._delivered_time = now
+        self._first_send_time = sent_time
+        # Clear the app-limited mark once the bubble is acknowledged and gone (section 3.4).
+        if self._app_limited and delivered > self._app_limited:
+            self._app_limited = 0
+        send_elapsed = sent_time - first_sent_time
+        ack_elapsed = now - prior_time
         # Use the longer of the two intervals: neither the send nor the ACK
         # rate can exceed the real delivery rate over a full interval.
         interval = send_elapsed if send_elapsed > ack_elapsed else ack_elapsed
-        sample_delivered = delivered - newest.delivered
+        sample_delivered = delivered - prior_delivered
         if interval <= 0.0 or (min_rtt is not None and interval < min_rtt):
             rate = 0.0
         else:
@@ -204,15 +230,15 @@ class DeliveryRateEstimator:
             RateSample,
             (
                 rate,
-                newest.is_app_limited,
+                is_app_limited,
                 interval,
                 sample_delivered,
-                newest.delivered,
-                newest.delivered_time,
+                prior_delivered,
+                prior_time,
                 send_elapsed,
                 ack_elapsed,
-                newest.tx_in_flight,
-                self._lost - newest.lost,
+                tx,
+                self._lost - lost,
                 newly_acked,
                 newly_lost,
             ),

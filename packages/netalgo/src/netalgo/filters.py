@@ -68,9 +68,8 @@ class _WindowedFilter:
 
         The caller has checked ``key`` (finite) and ``t`` (finite, never
         decreasing): :meth:`update` does, and BBR passes rates it has checked
-        with its own round and cycle counters.
+        with its own round and cycle counters. It leaves ``_last_t`` to :meth:`update`.
         """
-        self._last_t = t
         if key >= self._k0 or t - self._t2 > self._window:
             # A new best (or an equal one), or nothing left in the window: start over.
             self._t0 = self._t1 = self._t2 = t
@@ -123,6 +122,7 @@ class WindowedMaxFilter(_WindowedFilter):
         """Add a sample taken at ``t`` (never decreasing) and return the best in the window."""
         if not (_NEG_INF < value < _INF and self._last_t <= t < _INF):
             self._check(value, t)
+        self._last_t = t
         return self._update(value, t)
 
 
@@ -144,4 +144,5 @@ class WindowedMinFilter(_WindowedFilter):
         """Add a sample taken at ``t`` (never decreasing) and return the best in the window."""
         if not (_NEG_INF < value < _INF and self._last_t <= t < _INF):
             self._check(value, t)
+        self._last_t = t
         return -self._update(-value, t)

@@ -17,7 +17,6 @@ from netalgo.bbr._model import (
     PROBE_RTT,
     RTT_RESOLUTION,
     STARTUP,
-    STATE_NAMES,
     BbrModel,
 )
 from netalgo.bbr._profiles import BbrProfile
@@ -49,7 +48,7 @@ class BBR(BbrModel):
     @property
     def cwnd(self) -> int:
         """C.cwnd in bytes."""
-        return int(self._cwnd)
+        return self._cwnd_bytes
 
     @property
     def pacing_rate(self) -> float:
@@ -59,7 +58,7 @@ class BBR(BbrModel):
     @property
     def state(self) -> str:
         """BBR.state: "Startup", "Drain", "ProbeBW_DOWN" ... "ProbeRTT"."""
-        return STATE_NAMES[self._state]
+        return self._state
 
     def on_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
         """OnTransmit(): HandleRestartFromIdle() (section 5.4.1); also tracks C.is_cwnd_limited."""
@@ -103,13 +102,10 @@ class BBR(BbrModel):
         (each under its draft name) so one ACK costs few calls, and the longer
         ones are called only when their guard holds.
         """
-        rs = sample.rate
+        # One unpacking reads the fields faster than six attribute lookups.
+        now, acked, inflight, sent_time, rtt, rs, _ = sample
         if rs is None:
             raise ValueError("sample.rate must be a RateSample: BBR needs delivery-rate samples")
-        now = sample.now
-        acked = sample.acked_bytes
-        inflight = sample.bytes_in_flight
-        rtt = sample.rtt
         rate = rs.delivery_rate
         clock = self._clock
         if (
@@ -140,7 +136,7 @@ class BBR(BbrModel):
         )
         self._rs_rate = rate
         self._newly_acked = acked
-        if self._in_recovery and sample.sent_time > self._recovery_start:
+        if self._in_recovery and sent_time > self._recovery_start:
             # Loss recovery ends when a send made after it began is acknowledged (5.6.4.4).
             self._in_recovery = False
             self._rto_recovery = False
@@ -316,6 +312,7 @@ class BBR(BbrModel):
         if bound < cwnd:
             cwnd = bound if bound > min_pipe_cwnd else float(min_pipe_cwnd)
         self._cwnd = cwnd
+        self._cwnd_bytes = int(cwnd)
 
     def _check_ack(
         self, now: float, acked: int, inflight: int, rtt: float | None, rate: float
@@ -361,6 +358,7 @@ class BBR(BbrModel):
             cap = float(inflight + self._mss)  # C.cwnd = C.inflight + 1 packet
             if cap < self._cwnd:
                 self._cwnd = cap
+                self._cwnd_bytes = int(cap)
         elif not self._in_recovery:
             self._save_cwnd()  # OnEnterFastRecovery()
             self._save_state_upon_loss()
@@ -394,6 +392,7 @@ class BBR(BbrModel):
         now = self._clock.advance(now)
         if self._prior_cwnd > self._cwnd:
             self._cwnd = self._prior_cwnd
+            self._cwnd_bytes = int(self._prior_cwnd)
         self._in_recovery = False
         self._rto_recovery = False
         self._is_loss_in_round = False

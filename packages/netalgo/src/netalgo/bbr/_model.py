@@ -22,17 +22,15 @@ INF = math.inf
 RTT_RESOLUTION = 1e-6
 """Seconds: RTT samples closer than this are equal (Linux's tcp_mstamp counts microseconds)."""
 
-# BBR.state (section 5.1.1).
-STARTUP, DRAIN, PROBE_BW_DOWN, PROBE_BW_CRUISE, PROBE_BW_REFILL, PROBE_BW_UP, PROBE_RTT = range(7)
-STATE_NAMES = (
-    "Startup",
-    "Drain",
-    "ProbeBW_DOWN",
-    "ProbeBW_CRUISE",
-    "ProbeBW_REFILL",
-    "ProbeBW_UP",
-    "ProbeRTT",
-)
+# BBR.state (section 5.1.1), held as the name the public ``state`` reports: reading
+# it costs no lookup, and comparing the interned names is an identity check.
+STARTUP = "Startup"
+DRAIN = "Drain"
+PROBE_BW_DOWN = "ProbeBW_DOWN"
+PROBE_BW_CRUISE = "ProbeBW_CRUISE"
+PROBE_BW_REFILL = "ProbeBW_REFILL"
+PROBE_BW_UP = "ProbeBW_UP"
+PROBE_RTT = "ProbeRTT"
 PROBE_BW_STATES = frozenset((PROBE_BW_DOWN, PROBE_BW_CRUISE, PROBE_BW_REFILL, PROBE_BW_UP))
 # BBR.ack_phase (section 2.14).
 _ACKS_INIT, _ACKS_REFILLING, _ACKS_PROBE_STARTING, _ACKS_PROBE_FEEDBACK, _ACKS_PROBE_STOPPING = (
@@ -56,6 +54,7 @@ class BbrModel:
         "_bw_shortterm",
         "_clock",
         "_cwnd",
+        "_cwnd_bytes",
         "_cwnd_gain",
         "_cwnd_limited_cur",
         "_cwnd_limited_prev",
@@ -172,7 +171,7 @@ class BbrModel:
         self._probe_rtt_done_stamp = 0.0
         self._probe_rtt_round_done = False
         self._prior_cwnd = 0.0
-        self._undo_state: int | None = None
+        self._undo_state: str | None = None
         self._undo_bw_shortterm = 0.0
         self._undo_inflight_shortterm = 0.0
         self._undo_inflight_longterm = 0.0
@@ -201,6 +200,7 @@ class BbrModel:
         self._delivered = 0
         self._lost = 0
         self._cwnd = float(self._initial_cwnd)
+        self._cwnd_bytes = self._initial_cwnd  # int(C.cwnd), what the public cwnd reports
         self._cwnd_limited_cur = False
         self._cwnd_limited_prev = False
         self._in_recovery = False
@@ -489,21 +489,6 @@ class BbrModel:
         self._bw_probe_up_rounds = min(self._bw_probe_up_rounds + 1, 30)
         self._probe_up_acked_per_inc = max(self._cwnd / growth_this_round, float(self._mss))
 
-    def _is_time_to_probe_bw(self, now: float) -> bool:
-        """IsTimeToProbeBW() with IsRenoCoexistenceProbeTime() (section 5.3.3.8.3)."""
-        if now > self._cycle_stamp + self._bw_probe_wait:
-            self._start_probe_bw_refill()
-            return True
-        # TargetInflight() = min(BBR.bdp, C.cwnd), counted in packets as Linux counts it.
-        bdp = self._bdp
-        cwnd = self._cwnd
-        reno_rounds = int((cwnd if cwnd < bdp else bdp) / self._mss)
-        max_rounds = self._profile.bw_probe_max_rounds
-        if self._rounds_since_probe_up >= (max_rounds if max_rounds < reno_rounds else reno_rounds):
-            self._start_probe_bw_refill()
-            return True
-        return False
-
     def _update_probe_bw_cycle_phase(
         self, now: float, rs: RateSample, app_limited: bool, inflight: int
     ) -> None:
@@ -538,16 +523,29 @@ class BbrModel:
                     self._probe_inflight_longterm_upward()
         if not in_probe_bw:
             return
-        if state == PROBE_BW_DOWN:
-            if self._is_time_to_probe_bw(now):
+        if state in (PROBE_BW_DOWN, PROBE_BW_CRUISE):
+            # IsTimeToProbeBW() with IsRenoCoexistenceProbeTime() (section 5.3.3.8.3), on
+            # every ACK in DOWN and CRUISE: written out here rather than called.
+            if now > self._cycle_stamp + self._bw_probe_wait:
+                self._start_probe_bw_refill()
+                return
+            # TargetInflight() = min(BBR.bdp, C.cwnd), counted in packets as Linux counts it.
+            bdp = self._bdp
+            cwnd = self._cwnd
+            reno_rounds = int((cwnd if cwnd < bdp else bdp) / self._mss)
+            max_rounds = self._profile.bw_probe_max_rounds
+            if self._rounds_since_probe_up >= (
+                max_rounds if max_rounds < reno_rounds else reno_rounds
+            ):
+                self._start_probe_bw_refill()
                 return
             # IsTimeToCruise().
-            if inflight <= self._inflight_with_headroom and inflight <= self._inflight(
-                self._max_bw, 1.0
+            if (
+                state == PROBE_BW_DOWN
+                and inflight <= self._inflight_with_headroom
+                and inflight <= self._inflight(self._max_bw, 1.0)
             ):
                 self._start_probe_bw_cruise()
-        elif state == PROBE_BW_CRUISE:
-            self._is_time_to_probe_bw(now)
         elif state == PROBE_BW_REFILL:
             if self._round_start:
                 self._is_bw_probe_sample = True
@@ -615,6 +613,7 @@ class BbrModel:
         self._probe_rtt_min_stamp = now
         if self._prior_cwnd > self._cwnd:
             self._cwnd = self._prior_cwnd  # RestoreCwnd()
+            self._cwnd_bytes = int(self._prior_cwnd)
         self._bw_shortterm = INF  # ResetShortTermModel()
         self._inflight_shortterm = INF
         if not self._full_bw_reached:

@@ -282,7 +282,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
         ctrl = s.ctrl
         cwnd_of = s.cwnd_of
         pacing_of = s.pacing_of
-        est = s.est
+        snapshot = s.est._snapshot
         mss = s.mss
         app_rate = s.app_rate
         while True:
@@ -300,7 +300,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
             if app_rate:
                 missing = mss - (app_rate * (now - s.start) - s.app_sent)
                 if missing > _APP_SLACK:
-                    est.on_app_limited(inflight)  # draft-cheng section 3.4
+                    s.est.on_app_limited(inflight)  # draft-cheng section 3.4
                     wake = now + missing / app_rate  # when the application has a packet
                     if wake < s.wake_at:
                         s.wake_at = wake
@@ -314,7 +314,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
             inflight += mss
             s.inflight = inflight
             seq = s.seq = s.seq + 1
-            s.outstanding.append((seq, est.on_sent(now, mss, inflight)))
+            s.outstanding.append((seq, snapshot(now, mss, inflight)))
             if not s.timed_seq:
                 s.timed_seq = seq
             ctrl.on_sent(now, mss, inflight)
@@ -402,7 +402,8 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                 s.rtt.update(sample, now)
                 s.rto = s.rtt.rto
                 s.timed_seq = 0
-            rs = s.est.on_ack(now, (packet,), min_rtt=s.min_rtt, newly_lost=newly_lost)
+            # One packet per ACK, in time order: the estimator's unchecked sampling step.
+            rs = s.est._sample(now, packet, size, s.min_rtt, newly_lost)
             delivery_rate = rs.delivery_rate
             if delivery_rate > 0.0:
                 s.last_rate = delivery_rate
