@@ -147,3 +147,33 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tiny_tmpfs: Path) ->
     assert "No space left on device" in message
     assert "\n" not in message
     assert os.listdir(tiny_tmpfs) == []
+
+
+def test_files_in_one_directory_reuse_its_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restoring 200 files six directories deep opens each directory once after creating it
+    (not once per file and path segment), and closing the extractor releases every
+    descriptor it kept."""
+    directory_opens = 0
+    real_open = os.open
+
+    def counting_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        nonlocal directory_opens
+        if flags & os.O_DIRECTORY:
+            directory_opens += 1
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    extractor = Extractor(tmp_path / "dest", overwrite=False)
+    monkeypatch.setattr(os, "open", counting_open)
+    try:
+        for number in range(200):
+            data = b"%d" % number
+            extractor.write_file(_entry(f"a/b/c/d/e/f/{number}.txt", EntryType.FILE, data), [data])
+    finally:
+        monkeypatch.undo()
+        extractor.close()
+    assert directory_opens <= 2 * 6, directory_opens  # a failed open, mkdir, open: once each
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert (tmp_path / "dest/a/b/c/d/e/f/199.txt").read_bytes() == b"199"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cargoship.errors import InventoryFormatError
 from cargoship.inventory import (
@@ -241,6 +244,151 @@ def test_loads_refuses_what_is_not_an_inventory(data: bytes, message: str) -> No
 
 def test_loads_refuses_a_document_over_the_size_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _inventory().dumps_yaml()
-    monkeypatch.setattr("cargoship.inventory.MAX_INVENTORY_BYTES", len(data) - 1)
+    monkeypatch.setattr("cargoship.inventory._document.MAX_INVENTORY_BYTES", len(data) - 1)
     with pytest.raises(InventoryFormatError, match=f"inventory of {len(data)} bytes is larger"):
         Inventory.loads(data)
+
+
+# -- large inventories: the batched writer and reader ----------------------------------------
+
+TRICKY_NAMES = (
+    "plain/name.txt",
+    "ünïcödé/日本語.txt",
+    'it\'s "quoted".txt',
+    "colon: space",
+    "colon:inside",
+    "ends with colon:",
+    ":leading-colon",
+    " leading space",
+    "trailing space ",
+    "# hash first",
+    "hash # inside",
+    "line\nbreak",
+    "tab\there",
+    "- dash space",
+    "-dash",
+    "---document",
+    "...dots",
+    "123",
+    "0644",
+    "1e3",
+    "0x1F",
+    "true",
+    "no",
+    "null",
+    "~",
+    "=",
+    "<<",
+    "2025-07-27",
+    "2025-07-27T10:00:00Z",
+    "[brackets]",
+    "{braces}",
+    "*star",
+    "&amp",
+    "!bang",
+    "%percent",
+    "@at",
+    "`tick",
+    "|pipe",
+    ">gt",
+    "a,b",
+    "a?b",
+    "nbsp\xa0inside",
+    "\u2028separator",
+    "bell\x07",
+    "caf\udce9-latin1",  # a non-UTF-8 byte: path plus path_b64
+)
+
+
+def _whole_document_yaml(inventory: Inventory) -> bytes:
+    """What one yaml.dump of the whole document gives (the writer's reference), with the
+    dumper the inventory has always used: libyaml's when PyYAML has it."""
+    text: str = yaml.dump(
+        inventory.to_json(),
+        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 16,
+    )
+    return text.encode("utf-8")
+
+
+def _many(names: list[str], *, links: bool = True) -> Inventory:
+    base = _inventory()
+    entries = [
+        InventoryEntry(name, EntryType.FILE, index, SUM_A, "zstd", WHEN, 0o644, index)
+        for index, name in enumerate(names)
+    ]
+    if links:
+        entries += [
+            InventoryEntry(
+                f"link/{index}", EntryType.SYMLINK, 0, None, "zstd", WHEN, 0o777, 1, link=name
+            )
+            for index, name in enumerate(names)
+        ]
+    return Inventory(base.archive, base.totals, tuple(entries))
+
+
+def test_the_batched_yaml_is_byte_identical_to_one_whole_document_dump() -> None:
+    from cargoship.inventory._write import BATCH_ENTRIES
+
+    names = [*TRICKY_NAMES, *(f"bulk/{i:05d}" for i in range(BATCH_ENTRIES + 7))]
+    inventory = _many(names)
+    assert len(inventory.entries) > 2 * BATCH_ENTRIES  # several batches, joined
+    data = inventory.dumps_yaml()
+    assert data == _whole_document_yaml(inventory)
+    assert b"".join(inventory.yaml_pieces()) == data
+    assert Inventory.loads(data) == inventory
+    assert yaml.safe_load(data) == inventory.to_json()
+    empty = Inventory(inventory.archive, inventory.totals, ())
+    assert empty.dumps_yaml() == _whole_document_yaml(empty)
+    assert Inventory.loads(empty.dumps_yaml()) == empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12).filter(lambda s: "\x00" not in s), max_size=8))
+def test_any_name_is_written_as_the_whole_document_dump_writes_it(names: list[str]) -> None:
+    names = [f"n{index}/{name}" for index, name in enumerate(names)]
+    inventory = _many(names)
+    assert inventory.dumps_yaml() == _whole_document_yaml(inventory)
+
+
+def test_documents_the_batched_reader_cannot_split_load_whole() -> None:
+    """A quoted scalar spanning lines with ``- `` at column 0, an alias into the head and
+    explicit tags: each read as PyYAML's whole-document loader reads it."""
+    head = _inventory().dumps_yaml().split(b"files:\n")[0]
+    item = (
+        b"  size: 1\n  checksum: %s\n  compression: zstd\n  archived_at: '2025-07-27T10:00:00Z'\n"
+        b"  type: file\n  mode: '0644'\n  mtime_ns: 5\n" % SUM_A.encode()
+    )
+    split_scalar = head + b'files:\n- path: "first\n- second"\n' + item
+    inventory = Inventory.loads(split_scalar)
+    assert [entry.path for entry in inventory.entries] == ["first - second"]
+
+    tagged = head + b"files:\n- path: !!str 123\n" + item.replace(b"size: 1", b"size: !!int '7'")
+    assert Inventory.loads(tagged).entry("123").size == 7
+
+    aliased = head.replace(b"compression: zstd", b"compression: &codec zstd", 1)
+    aliased += b"files:\n- path: a\n" + item.replace(b"compression: zstd", b"compression: *codec")
+    assert Inventory.loads(aliased).entry("a").compression == "zstd"
+
+
+def test_writing_and_reading_a_large_inventory_stay_small_in_memory() -> None:
+    """4,000 entries: a whole-document yaml.dump peaks near 20 MiB and yaml.load near 30 MiB
+    (PyYAML's nodes for every scalar); in batches each stays a few MiB."""
+    count = 4000
+    inventory = _many([f"dir{i // 100}/file-{i}.dat" for i in range(count)], links=False)
+    tracemalloc.start()
+    try:
+        data = inventory.dumps_yaml()
+        _, written_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        loaded = Inventory.loads(data)
+        _, read_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(loaded.entries) == count
+    assert written_peak < 2 * len(data) + (2 << 20), (written_peak, len(data))
+    assert read_peak - before < 8 << 20, read_peak - before

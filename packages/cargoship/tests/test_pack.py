@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from blobcodec.index import TarIndexer
 from blobcodec.seekable import SeekableWriter
@@ -284,3 +285,65 @@ def test_a_file_that_shrinks_while_read_spoils_the_archive(tmp_path: Path) -> No
             packer.close()
     finally:
         sink.file.close()
+
+
+def test_the_packer_indexes_a_seekable_archive_as_blobcodec_parses_it(tmp_path: Path) -> None:
+    """The index the packer records while writing equals the one blobcodec's TarIndexer
+    builds by parsing the same tar stream: members, frames, sizes and seek table."""
+    source = tmp_path / "source"
+    source.mkdir()
+    _build_tree(source)
+    entries = _entries(source)
+    archive = io.BytesIO()
+    writer = SeekableWriter(archive, frame_size=4096, threads=1)
+    packer = TarPacker(writer, compression="zstd", archived_at=WHEN, frame_size=writer.frame_size)
+    packer.plan(entries)
+    for entry in entries:
+        packer.add(entry)
+    packer.close()
+    writer.close()
+    index = packer.index(writer)
+    assert index is not None
+
+    tar_bytes = zstandard.ZstdDecompressor().stream_reader(
+        io.BytesIO(archive.getvalue()), read_across_frames=True
+    )
+    indexer = TarIndexer(SeekableWriter(io.BytesIO(), frame_size=4096, threads=1))
+    indexer.write(tar_bytes.read())
+    parsed = indexer.close()
+    assert index.frame_count > 10  # members spread over many frames
+    assert list(index.members) == list(parsed.members)
+    assert (index.frame_count, index.size, index.compressed_size, index.seek_table_sha256) == (
+        parsed.frame_count,
+        parsed.size,
+        parsed.compressed_size,
+        parsed.seek_table_sha256,
+    )
+    assert index.compressed_size == len(archive.getvalue())
+
+
+def test_each_file_is_read_once_unless_it_may_be_a_copy_that_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored file is read once (while written), a copy once (hashed, then linked); only a
+    file of the same size and metadata as an earlier one but other bytes is read twice."""
+    source = tmp_path / "source"
+    for name, data in (("a/x", b"same!"), ("b/x", b"same!"), ("c", b"1234"), ("d", b"5678")):
+        _file(source / name, data, mtime_ns=1_700_000_000_000_000_000)
+    entries = _entries(source)
+    opened: dict[str, int] = {}
+    real_open = os.open
+
+    def counting_open(path: str | bytes, flags: int, mode: int = 0o777) -> int:
+        name = os.path.relpath(os.fsdecode(path), source)
+        opened[name] = opened.get(name, 0) + 1
+        return real_open(path, flags, mode)
+
+    packer = TarPacker(io.BytesIO(), compression="none", archived_at=WHEN)
+    monkeypatch.setattr(os, "open", counting_open)
+    packer.plan(entries)
+    added = {entry.path: entry.type for entry in (packer.add(entry) for entry in entries)}
+    monkeypatch.undo()
+    assert added["b/x"] is EntryType.HARDLINK
+    assert added["d"] is EntryType.FILE
+    assert opened == {"a/x": 1, "b/x": 1, "c": 1, "d": 2}

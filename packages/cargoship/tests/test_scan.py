@@ -50,7 +50,7 @@ def test_entries_carry_the_lstat_fields(tmp_path: Path) -> None:
     entries = {entry.name: entry for entry in _scan(tmp_path)[0]}
     info = os.lstat(data)
     assert entries["data.bin"] == SourceEntry(
-        path=data,
+        fspath=os.fsencode(data),
         name="data.bin",
         type=EntryType.FILE,
         size=5,

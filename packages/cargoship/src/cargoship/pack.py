@@ -16,32 +16,35 @@ pax extended header (typeflag ``x``, "pax Extended Header") with these records:
 No atime, ctime, user or group names are written, so the same tree always
 gives byte-identical output. The archive ends with two zero blocks.
 
-**Duplicates.** :meth:`TarPacker.plan` finds them before writing: files are
-grouped by size and by what a hard link shares (permission bits, owner,
-group, mtime), and only groups with more than one distinct file are hashed.
+**Duplicates.** :meth:`TarPacker.plan` finds the candidates before writing:
+files are grouped by size and by what a hard link shares (permission bits,
+owner, group, mtime); in a group with more than one distinct file, every file
+after the group's first is hashed just before it is written, so a stored
+file is read once and a copy once.
 A hard link cannot give two paths different metadata, so copies that differ
 in mode or mtime are stored again: a restore with stock ``tar`` must give
 back exactly what was shipped. Later copies become hard-link members (typeflag
 ``1``) naming the first copy, which GNU tar and every POSIX tar restore as
 hard links. Paths that are already hard links to one inode in the source are
-linked the same way without hashing. A planned copy is linked only if its
-``lstat`` still matches the scan and its planned hash matches the stored copy's
-hash computed while writing; otherwise it is stored in full.
+linked the same way without hashing. A copy is linked only if its ``lstat``
+still matches the scan and its hash matches the stored copy's hash computed
+while writing; otherwise it is stored in full.
 
 **Sparse files** are stored plainly, holes as zeros: blobcodec's member index
 refuses GNU/pax sparse members, and ranged restores of single members need
 their bytes in place. zstd turns runs of zeros into a few bytes, so holes cost
 almost nothing stored; stock tar restores the content exactly (not sparse).
 
-**The member index of an uncompressed archive.** A plain tar's member
-offsets are the archive object's offsets, so for ``compression="none"`` the
-packer records each member as it writes it (the fields
-:class:`blobcodec.index.Member` holds, as blobcodec's tar parser would read
-them back from these headers) and :meth:`TarPacker.index` returns the
-:class:`blobcodec.index.ArchiveIndex`: no frames, and the SHA-256 of zero bytes
-for the seek table an uncompressed archive does not have. Compressed archives
-are indexed by their codec instead (seekable zstd through
-:class:`blobcodec.index.TarIndexer`) or not at all (lz4, gzip).
+**The member index.** The packer records each member as it writes it (the
+fields :class:`blobcodec.index.Member` holds, as blobcodec's tar parser would
+read them back from these headers, with the SHA-256 it computed anyway) and
+:meth:`TarPacker.index` returns the :class:`blobcodec.index.ArchiveIndex`.
+For ``compression="none"`` member offsets are the archive object's offsets:
+no frames, and the SHA-256 of zero bytes for the seek table an uncompressed
+archive does not have. For seekable zstd the frames of each member follow from
+its offsets and the frame size; recording them here rather than parsing the
+stream again (:class:`blobcodec.index.TarIndexer`) saves a second SHA-256 of
+every byte and a Python pass over the tar. lz4 and gzip archives have no index.
 
 **Files that change.** A file is opened and checked (regular, same size and
 mtime as scanned) *before* its header is written; failing that,
@@ -65,7 +68,7 @@ from typing import Final
 
 from blobcodec.checksum import Sha256, sha256_tag
 from blobcodec.index import ArchiveIndex, Member, MemberType
-from blobcodec.seekable import WritableBinary
+from blobcodec.seekable import SeekableWriter, WritableBinary
 from cargoship.errors import SourceChangedError, UnreadableFilesError
 from cargoship.inventory import EntryType, InventoryEntry
 from cargoship.layout import ARCHIVE_SUFFIXES
@@ -214,7 +217,7 @@ def _hash_file(entry: SourceEntry) -> str | None:
     """The ``"sha256:<hex>"`` of a file's content; None if it cannot be read now."""
     digest = Sha256()
     try:
-        fd = os.open(entry.path, _OPEN_FLAGS)
+        fd = os.open(entry.fspath, _OPEN_FLAGS)
     except OSError:
         return None
     try:
@@ -259,13 +262,22 @@ class DuplicatePlan:
         return found
 
 
-def plan_duplicates(entries: Sequence[SourceEntry]) -> DuplicatePlan:
-    """Find the files of ``entries`` that could be copies: hash only those that might be.
+@dataclass(frozen=True, slots=True)
+class _CopyGroups:
+    """Files that may be copies of one another, by size and link metadata alone (no reads)."""
 
-    Files are grouped by size and link-shared metadata (what a hard link cannot
-    change: mode, owner, group, mtime); a group with one distinct inode needs no
-    hashing. Empty files are never linked by content.
-    """
+    shared_inodes: frozenset[tuple[int, int]]
+    """Inodes reached by several paths."""
+    grouped: frozenset[str]
+    """Files of a group of at least two inodes with the same size and link metadata."""
+    later: frozenset[str]
+    """The files of ``grouped`` whose inode is not the first of its group (in order): the
+    only ones that can equal an earlier file, so the only ones hashed before writing."""
+
+
+def _copy_groups(entries: Sequence[SourceEntry]) -> _CopyGroups:
+    """Group ``entries`` by size and what a hard link shares (mode, owner, group, mtime); a
+    group with one distinct inode holds no copies. Empty files are never linked by content."""
     paths_per_inode: defaultdict[tuple[int, int], int] = defaultdict(int)
     groups: defaultdict[tuple[int, int, int, int, int], dict[tuple[int, int], list[str]]]
     groups = defaultdict(dict)
@@ -275,17 +287,35 @@ def plan_duplicates(entries: Sequence[SourceEntry]) -> DuplicatePlan:
         paths_per_inode[entry.inode] += 1
         if entry.size:
             groups[_link_key(entry)].setdefault(entry.inode, []).append(entry.name)
-    by_name = {entry.name: entry for entry in entries if entry.type is EntryType.FILE}
-    hashes: dict[str, str] = {}
+    grouped: list[str] = []
+    later: list[str] = []
     for inodes in groups.values():
         if len(inodes) < 2:
             continue
-        for names in inodes.values():
-            checksum = _hash_file(by_name[names[0]])
-            if checksum is not None:
-                hashes.update(dict.fromkeys(names, checksum))
+        for position, names in enumerate(inodes.values()):
+            grouped.extend(names)
+            if position:
+                later.extend(names)
     shared = frozenset(inode for inode, count in paths_per_inode.items() if count > 1)
-    return DuplicatePlan(shared, hashes)
+    return _CopyGroups(shared, frozenset(grouped), frozenset(later))
+
+
+def plan_duplicates(entries: Sequence[SourceEntry]) -> DuplicatePlan:
+    """Find the files of ``entries`` that could be copies (:func:`_copy_groups`) and hash
+    them, one path per inode: what ``estimate`` needs up front (the packer hashes only the
+    later files of a group, as it reaches them)."""
+    groups = _copy_groups(entries)
+    hashes: dict[str, str] = {}
+    hashed: dict[tuple[int, int], str | None] = {}
+    for entry in entries:
+        if entry.type is not EntryType.FILE or entry.name not in groups.grouped:
+            continue
+        if entry.inode not in hashed:
+            hashed[entry.inode] = _hash_file(entry)
+        checksum = hashed[entry.inode]
+        if checksum is not None:
+            hashes[entry.name] = checksum
+    return DuplicatePlan(groups.shared_inodes, hashes)
 
 
 class TarPacker:
@@ -296,9 +326,21 @@ class TarPacker:
     rules, sparse files and files that change while read) and is
     deterministic. Call :meth:`plan` with every entry first to find
     duplicates, then :meth:`add` each entry in order, then :meth:`close`.
+
+    The packer records the member index as it writes (no parse of its own
+    output): always for ``compression="none"``, and for seekable zstd when
+    given the ``frame_size`` of the :class:`~blobcodec.seekable.SeekableWriter`
+    its tar stream goes through (see :meth:`index`).
     """
 
-    def __init__(self, sink: WritableBinary, *, compression: str, archived_at: datetime) -> None:
+    def __init__(
+        self,
+        sink: WritableBinary,
+        *,
+        compression: str,
+        archived_at: datetime,
+        frame_size: int | None = None,
+    ) -> None:
         if compression not in ARCHIVE_SUFFIXES:
             known = ", ".join(ARCHIVE_SUFFIXES)
             raise ValueError(f"unknown compression {compression!r}; expected one of {known}")
@@ -311,19 +353,20 @@ class TarPacker:
         """Content bytes not stored because they were hard-linked to a stored copy."""
         self.tar_size = 0
         """Bytes of tar stream written to the sink so far."""
-        self._planned: dict[str, str] = {}  # name -> content hash from plan()
-        self._shared_inodes: set[tuple[int, int]] = set()  # inodes with several paths
+        self._groups = _CopyGroups(frozenset(), frozenset(), frozenset())
         self._by_inode: dict[tuple[int, int], _Stored] = {}
         self._by_content: dict[tuple[str, tuple[int, int, int, int, int]], _Stored] = {}
         self._failure: SourceChangedError | None = None
         self._closed = False
-        self._members: list[Member] | None = [] if compression == "none" else None
+        indexed = compression == "none" or (compression == "zstd" and frame_size is not None)
+        self._members: list[Member] | None = [] if indexed else None
+        self._frame_size = frame_size if compression == "zstd" else None
 
     def plan(self, entries: Sequence[SourceEntry]) -> None:
-        """Find the duplicates among ``entries`` (:func:`plan_duplicates`) before writing."""
-        found = plan_duplicates(entries)
-        self._shared_inodes = set(found.shared_inodes)
-        self._planned = dict(found.hashes)
+        """Find the files among ``entries`` that may be copies (same size and link metadata)
+        before writing; each is hashed when :meth:`add` reaches it, only if an earlier file
+        may hold the same bytes, so a stored file is read once."""
+        self._groups = _copy_groups(entries)
 
     def add(self, entry: SourceEntry) -> InventoryEntry:
         """Write ``entry``'s member and return its inventory entry.
@@ -341,8 +384,10 @@ class TarPacker:
             self._index_member(entry, "symlink", offset, link=entry.link or "")
             return self._inventory_entry(entry, EntryType.SYMLINK, link=entry.link)
         stored = self._by_inode.get(entry.inode)
-        if stored is None and entry.name in self._planned:
-            stored = self._by_content.get((self._planned[entry.name], _link_key(entry)))
+        if stored is None and entry.name in self._groups.later:
+            planned = _hash_file(entry)
+            if planned is not None:
+                stored = self._by_content.get((planned, _link_key(entry)))
             if stored is not None and not _unchanged(entry):
                 stored = None
         if stored is not None and stored.size == entry.size:
@@ -350,9 +395,9 @@ class TarPacker:
         checksum, offset = self._add_file(entry)
         self._index_member(entry, "file", offset, size=entry.size, sha256=checksum)
         record = _Stored(entry.name, checksum, entry.size)
-        if entry.inode in self._shared_inodes:
+        if entry.inode in self._groups.shared_inodes:
             self._by_inode.setdefault(entry.inode, record)
-        if entry.name in self._planned:
+        if entry.name in self._groups.grouped:
             self._by_content.setdefault((checksum, _link_key(entry)), record)
         return self._inventory_entry(entry, EntryType.FILE, checksum=checksum)
 
@@ -362,19 +407,41 @@ class TarPacker:
         self._write(bytes(2 * BLOCK_SIZE))
         self._closed = True
 
-    def index(self) -> ArchiveIndex | None:
-        """The member index of the closed uncompressed archive (see the module docstring);
-        None for a compressed one, which its codec indexes."""
+    def index(self, seekable: SeekableWriter | None = None) -> ArchiveIndex | None:
+        """The member index of the closed archive, or None when the packer keeps none.
+
+        Uncompressed: member offsets are archive offsets, no frames, and the SHA-256 of
+        zero bytes for the seek table there is none of. Seekable zstd: pass the closed
+        :class:`~blobcodec.seekable.SeekableWriter` the tar stream went through; each
+        member's frames are those its data spans (frame ``n`` holds tar bytes
+        ``n * frame_size`` up to the next), as :class:`blobcodec.index.TarIndexer` finds them.
+        """
         if self._members is None:
             return None
         if not self._closed:
             raise ValueError("the tar packer is not closed: the index is not complete")
+        if self._frame_size is None:
+            return ArchiveIndex(
+                self._members,
+                frame_count=0,
+                size=self.tar_size,
+                compressed_size=self.tar_size,
+                seek_table_sha256=sha256_tag(b""),
+            )
+        if seekable is None or seekable.frame_size != self._frame_size:
+            raise ValueError(f"the index needs the closed SeekableWriter of {self._frame_size}")
+        table = seekable.table
+        if table.decompressed_size != self.tar_size:
+            raise ValueError(
+                f"the seekable archive holds {table.decompressed_size} bytes, "
+                f"the tar stream {self.tar_size}"
+            )
         return ArchiveIndex(
             self._members,
-            frame_count=0,
-            size=self.tar_size,
-            compressed_size=self.tar_size,
-            seek_table_sha256=sha256_tag(b""),
+            frame_count=len(table.frames),
+            size=table.decompressed_size,
+            compressed_size=seekable.bytes_out,
+            seek_table_sha256=sha256_tag(table.encode()),
         )
 
     # -- members ---------------------------------------------------------------------------
@@ -391,7 +458,7 @@ class TarPacker:
     def _add_file(self, entry: SourceEntry) -> tuple[str, int]:
         """Stream one file's member; its content checksum and where its data starts."""
         try:
-            fd = os.open(entry.path, _OPEN_FLAGS)
+            fd = os.open(entry.fspath, _OPEN_FLAGS)
         except OSError as exc:
             raise UnreadableFilesError((entry.name,), exc.strerror or str(exc)) from None
         try:
@@ -472,10 +539,17 @@ class TarPacker:
                 gid=entry.gid,
                 link=link,
                 offset=offset,
-                frames=range(0),
+                frames=self._frames(offset, size),
                 sha256=sha256,
             )
         )
+
+    def _frames(self, offset: int, size: int) -> range:
+        """The frames holding ``size`` bytes of data at tar ``offset`` (none: empty range)."""
+        if self._frame_size is None:
+            return range(0)
+        first = offset // self._frame_size
+        return range(first, (offset + size - 1) // self._frame_size + 1 if size else first)
 
     def _inventory_entry(
         self,
@@ -521,7 +595,7 @@ def _changed(entry: SourceEntry, now: os.stat_result) -> bool:
 def _unchanged(entry: SourceEntry) -> bool:
     """Whether the path still is the file that was scanned and hashed (by ``lstat``)."""
     try:
-        now = os.lstat(entry.path)
+        now = os.lstat(entry.fspath)
     except OSError:
         return False
     return not _changed(entry, now) and (now.st_dev, now.st_ino) == entry.inode

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -253,7 +253,12 @@ async def _ship(
     def pack(sink: WritableBinary) -> _Packed:
         codec = open_codec(sink, plan.compression, plan.level, options.threads)
         tap = _ProgressTap(codec, report)
-        packer = TarPacker(tap, compression=plan.compression, archived_at=archived_at)
+        packer = TarPacker(
+            tap,
+            compression=plan.compression,
+            archived_at=archived_at,
+            frame_size=codec.frame_size,
+        )
         try:
             entries, skipped = _pack_entries(
                 packer,
@@ -262,9 +267,7 @@ async def _ship(
                 before=lambda entry: tap.begin(packer.bytes_in, entry.size),
                 after=lambda: report(packer.bytes_in),
             )
-            index = codec.finish()  # seekable zstd's
-            if index is None:
-                index = packer.index()  # a plain tar's (None for lz4 and gzip)
+            index = packer.index(codec.finish())  # None for lz4 and gzip
         except BaseException:
             codec.abort()
             raise
@@ -309,9 +312,8 @@ async def _ship(
         ),
         entries=packed.entries,
     )
-    inventory_data = inventory.dumps_yaml()
-    await store.put(keys.inventory, inventory_data, storage_class=_HOT_CLASS)
-    extra += len(inventory_data)
+    stored = await store.upload(keys.inventory, _yaml_stream(inventory), storage_class=_HOT_CLASS)
+    extra += stored.size
     _logger.info("shipped %s: %d bytes in, %d stored", keys.archive, packed.bytes_in, info.size)
     return ShipReport(
         keys=keys,
@@ -326,6 +328,14 @@ async def _ship(
         monthly_cost=_monthly_cost(info.size, extra, plan.storage_class),
         storage_class=plan.storage_class,
     )
+
+
+async def _yaml_stream(inventory: Inventory) -> AsyncIterator[bytes]:
+    """The inventory's YAML a batch of entries at a time, each batch written in a thread:
+    never the whole document in memory (33 MB of YAML for 100,000 entries)."""
+    pieces = inventory.yaml_pieces()
+    while piece := await asyncio.to_thread(next, pieces, b""):
+        yield piece
 
 
 async def _upload(

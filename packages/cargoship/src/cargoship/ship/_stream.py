@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Final, Generic, Protocol, Self, TypeVar
 
-from blobcodec.index import ArchiveIndex, TarIndexer
 from blobcodec.registry import get_codec
 from blobcodec.seekable import SeekableWriter, WritableBinary
 
@@ -58,12 +57,17 @@ class StreamStoppedError(Exception):
 class CodecSink(Protocol):
     """Where the tar stream goes: a codec compressing into the archive stream."""
 
+    @property
+    def frame_size(self) -> int | None:
+        """Tar bytes per seekable zstd frame; None for a codec without frames."""
+        ...
+
     def write(self, data: bytes, /) -> object:
         """Compress the next bytes of the tar stream."""
         ...
 
-    def finish(self) -> ArchiveIndex | None:
-        """End the compressed stream; the member index for seekable zstd, else None."""
+    def finish(self) -> SeekableWriter | None:
+        """End the compressed stream; the closed writer (its seek table) for seekable zstd."""
         ...
 
     def abort(self) -> None:
@@ -72,24 +76,32 @@ class CodecSink(Protocol):
 
 
 class _SeekableSink:
-    """Seekable zstd (blobcodec.seekable), indexed as it goes (blobcodec.index.TarIndexer)."""
+    """Seekable zstd (blobcodec.seekable); the packer records the member index."""
 
     def __init__(self, dst: WritableBinary, level: int | None, threads: int) -> None:
-        writer = SeekableWriter(dst, level=3 if level is None else level, threads=threads or None)
-        self._indexer = TarIndexer(writer)
+        self._writer = SeekableWriter(
+            dst, level=3 if level is None else level, threads=threads or None
+        )
+
+    @property
+    def frame_size(self) -> int:
+        return self._writer.frame_size
 
     def write(self, data: bytes, /) -> object:
-        return self._indexer.write(data)
+        return self._writer.write(data)
 
-    def finish(self) -> ArchiveIndex:
-        return self._indexer.close()
+    def finish(self) -> SeekableWriter:
+        self._writer.close()
+        return self._writer
 
     def abort(self) -> None:
-        self._indexer.abort()
+        self._writer.abort()
 
 
 class _PlainSink:
     """One ordinary stream of a blobcodec codec (lz4 frame, gzip member, or no compression)."""
+
+    frame_size = None
 
     def __init__(self, dst: WritableBinary, compression: str, level: int | None) -> None:
         self._dst = dst
@@ -112,8 +124,8 @@ def open_codec(dst: WritableBinary, compression: str, level: int | None, threads
     """A :class:`CodecSink` compressing into ``dst``.
 
     ``zstd``: the seekable format, ``threads`` frames compressed in parallel
-    (0: one per core), with the member index. ``lz4``, ``gzip``, ``none``: one
-    ordinary stream of that format, which its own tool reads.
+    (0: one per core). ``lz4``, ``gzip``, ``none``: one ordinary stream of that
+    format, which its own tool reads.
     """
     if compression == "zstd":
         return _SeekableSink(dst, level, threads)

@@ -1,0 +1,441 @@
+"""Reading and validating an inventory document (see :mod:`cargoship.inventory`).
+
+YAML is read with PyYAML's C loader when it is there. Loading a whole
+document of 85,000 entries at once builds a node for every scalar (with its
+source marks) before any Python object: most of a GiB and half a minute. A
+document laid out as :func:`~cargoship.inventory._write.yaml_pieces`
+writes it (``files:`` the last top-level key, its items ``- ...`` at column 0,
+no other line at column 0 after it) is loaded in pieces instead: the head,
+then :data:`BATCH_ITEMS` items at a time, each batch turned into entries and
+dropped. Each batch must load as a list of exactly the items counted in it,
+so a split that YAML would not make (inside a quoted scalar, a flow
+collection, an alias to the head) is caught, and such a document is loaded
+whole, as any other YAML is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import yaml
+
+from blobcodec.checksum import parse_sha256_tag
+from cargoship.errors import InventoryFormatError
+from cargoship.inventory._records import (
+    INVENTORY_FORMAT,
+    TIME_FORMAT,
+    ArchiveRecord,
+    EntryType,
+    InventoryEntry,
+    Totals,
+)
+from cargoship.layout import ARCHIVE_SUFFIXES, ArchiveKeys
+from s3opt.protocols import STORAGE_CLASSES, PartInfo
+
+__all__ = ["BATCH_ITEMS", "parse_document"]
+
+BATCH_ITEMS: Final = 2000
+"""File items loaded from YAML at a time."""
+
+_CODECS: Final = tuple(ARCHIVE_SUFFIXES)
+_MAX_INT64: Final = (1 << 63) - 1
+_MAX_PARTS: Final = 10_000  # S3's limit on the parts of a multipart upload
+_TIME_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_NAME_RE: Final = re.compile(r"\d{8}T\d{6}Z")
+_MODE_RE: Final = re.compile(r"[0-7]{4}")
+
+_FILES_KEY: Final = re.compile(rb"^files:[ \t]*\r?\n", re.MULTILINE)
+_ITEM_START: Final = re.compile(rb"^- ", re.MULTILINE)
+_OTHER_TOP_LINE: Final = re.compile(rb"^(?!- |[ \t]|#|\r?$)", re.MULTILINE)
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_Document = tuple[ArchiveRecord, Totals, tuple[InventoryEntry, ...]]
+
+
+class _NotBatchableError(Exception):
+    """The YAML is not laid out so that it can be loaded in batches (load it whole)."""
+
+
+def parse_document(data: bytes) -> _Document:
+    """The record, totals and entries of a YAML or JSON inventory (JSON when it starts with
+    ``{``); InventoryFormatError if anything is off."""
+    if data.lstrip()[:1] == b"{":
+        try:
+            raw = json.loads(data, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise InventoryFormatError(f"inventory is not valid JSON: {exc}") from None
+        return _whole(raw)
+    try:
+        return _batched(data)
+    except _NotBatchableError:
+        return _whole(_load_yaml(data))
+
+
+def _load_yaml(text: bytes) -> object:
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader (C or Python)
+    except (yaml.YAMLError, RecursionError) as exc:
+        problem = " ".join(str(exc).split())
+        raise InventoryFormatError(f"inventory is not valid YAML: {problem}") from None
+
+
+def _batched(data: bytes) -> _Document:
+    """Load the head, then the file items in batches (see the module docstring)."""
+    found = _FILES_KEY.search(data)
+    if found is None:
+        raise _NotBatchableError
+    body = memoryview(data)[found.end() :]
+    if _OTHER_TOP_LINE.search(body):
+        raise _NotBatchableError
+    starts = [match.start() for match in _ITEM_START.finditer(body)]
+    if not starts:
+        raise _NotBatchableError
+    try:
+        head = yaml.load(data[: found.start()], Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        raise _NotBatchableError from None
+    if not isinstance(head, dict) or "files" in head:
+        raise _NotBatchableError
+    bounds = [0, *starts[BATCH_ITEMS::BATCH_ITEMS], len(body)]
+
+    def batches() -> Iterator[list[Any]]:
+        for number, (start, end) in enumerate(itertools.pairwise(bounds)):
+            text = bytes(body[start:end])
+            try:
+                try:
+                    items: object = _load_flat_items(text)
+                except _NotFlatError:
+                    items = yaml.load(text, Loader=_Loader)
+            except (yaml.YAMLError, RecursionError):
+                raise _NotBatchableError from None
+            expected = len(starts[number * BATCH_ITEMS : (number + 1) * BATCH_ITEMS])
+            if not isinstance(items, list) or len(items) != expected:
+                raise _NotBatchableError
+            yield items
+
+    return _document(head, batches())
+
+
+class _NotFlatError(Exception):
+    """The YAML uses more than :func:`_load_flat_items` reads (load it with PyYAML's loader)."""
+
+
+_FLAT_STREAM: Final = (
+    yaml.StreamStartEvent,
+    yaml.DocumentStartEvent,
+    yaml.SequenceStartEvent,
+)
+
+
+def _load_flat_items(text: bytes) -> list[dict[Any, Any]]:
+    """A block sequence of flat mappings of scalars, as ``yaml.safe_load`` would give it,
+    read from the C parser's events with no node graph; :class:`_NotFlatError` for anything
+    else (anchors, aliases, tags, nested collections), which PyYAML's loader then reads.
+
+    PyYAML's own loader composes a node per scalar and constructs it in Python; for the
+    inventory's ~10 scalars per file that is most of the cost of reading it.
+    """
+    parser = _Loader(text)
+    next_event: Callable[[], Any] = parser.get_event  # PyYAML is untyped
+    try:
+        for kind in _FLAT_STREAM:
+            event = next_event()
+            if (
+                type(event) is not kind
+                or getattr(event, "anchor", None)
+                or getattr(event, "tag", None)
+            ):
+                raise _NotFlatError
+        items: list[dict[Any, Any]] = []
+        while True:
+            event = next_event()
+            if type(event) is yaml.SequenceEndEvent:
+                break
+            if type(event) is not yaml.MappingStartEvent or event.anchor or event.tag:
+                raise _NotFlatError
+            item: dict[Any, Any] = {}
+            while type(event := next_event()) is not yaml.MappingEndEvent:
+                key = _scalar_value(event)
+                item[key] = _scalar_value(next_event())
+            items.append(item)
+        if type(next_event()) is not yaml.DocumentEndEvent or parser.check_event(
+            yaml.DocumentStartEvent
+        ):
+            raise _NotFlatError
+        return items
+    finally:
+        parser.dispose()
+
+
+_CONSTRUCTOR: Final = yaml.constructor.SafeConstructor()
+_RESOLVE: Final[Callable[..., str]] = yaml.resolver.Resolver().resolve  # PyYAML is untyped
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_PLAIN_TYPES: Final = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null", "timestamp")
+)
+
+
+def _scalar_value(event: object) -> Any:
+    """The value of a scalar event as SafeLoader constructs it (YAML 1.1 implicit types)."""
+    if type(event) is not yaml.ScalarEvent or event.anchor or event.tag:
+        raise _NotFlatError
+    value: str = event.value
+    if event.style:  # quoted or block scalar: always a string
+        return value
+    if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+        return int(value)
+    tag = _RESOLVE(yaml.ScalarNode, value, (True, False))
+    if tag == _STR_TAG:
+        return value
+    if tag not in _PLAIN_TYPES:
+        raise _NotFlatError  # '<<' merge keys, '=' values
+    return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+
+
+def _whole(raw: object) -> _Document:
+    top = _Fields(raw, "the document", ("format", "archive", "totals", "files"), ())
+    files = top.sequence("files")
+    return _document({key: value for key, value in top.raw.items() if key != "files"}, [files])
+
+
+def _document(head: object, batches: Iterable[list[Any]]) -> _Document:
+    """Validate the head (every top-level key but ``files``) and the file items, batch by
+    batch, each item turned into an entry as it is reached."""
+    top = _Fields(head, "the document", ("format", "archive", "totals"), ())
+    if top.raw["format"] != INVENTORY_FORMAT:
+        raise top.fail("format", f"{top.raw['format']!r} is not {INVENTORY_FORMAT!r}")
+    archive = _record(top.raw["archive"])
+    totals = _totals(top.raw["totals"])
+    entries: list[InventoryEntry] = []
+    seen: set[str] = set()
+    for batch in batches:
+        for item in batch:
+            entry = _entry(item, len(entries))
+            if entry.path in seen:
+                raise InventoryFormatError(
+                    f"inventory: files[{len(entries)}]: path {entry.path!r} repeats"
+                )
+            seen.add(entry.path)
+            entries.append(entry)
+        batch.clear()  # the raw items go as soon as they are entries
+    return archive, totals, tuple(entries)
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_time(text: str) -> datetime | None:
+    """``2025-07-27T10:00:00Z`` as an aware datetime (one object per distinct text), or None."""
+    if not _TIME_RE.fullmatch(text):
+        return None
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number an inventory may hold")
+
+
+class _Fields:
+    """Typed reads from one mapping of the document; every error names ``where`` and the key."""
+
+    def __init__(self, raw: object, where: str, keys: tuple[str, ...], optional: tuple[str, ...]):
+        if not isinstance(raw, dict):
+            raise InventoryFormatError(f"inventory: {where} must be a mapping")
+        unknown = [str(key) for key in raw if key not in keys and key not in optional]
+        if unknown:
+            raise InventoryFormatError(f"inventory: {where} has unknown key(s) {unknown}")
+        missing = [key for key in keys if key not in raw]
+        if missing:
+            raise InventoryFormatError(f"inventory: {where} lacks {', '.join(missing)}")
+        self.raw: dict[Any, Any] = raw
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> InventoryFormatError:
+        return InventoryFormatError(f"inventory: {self.where}: {key} {problem}")
+
+    def has(self, key: str) -> bool:
+        return self.raw.get(key) is not None
+
+    def integer(self, key: str, low: int = 0, high: int = _MAX_INT64) -> int:
+        value = self.raw[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be an integer, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be in {low}..{high}, got {value}")
+        return value
+
+    def string(self, key: str) -> str:
+        value = self.raw[key]
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise self.fail(key, f"must be a non-empty string without NUL, got {value!r}")
+        return value
+
+    def text(self, key: str) -> str:
+        """A name that may carry non-UTF-8 bytes in ``<key>_b64`` (see the module docstring)."""
+        shown = self.string(key)
+        if f"{key}_b64" not in self.raw:
+            return shown
+        encoded = self.raw[f"{key}_b64"]
+        try:
+            raw = base64.b64decode(str(encoded).encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise self.fail(f"{key}_b64", "is not base64") from None
+        if raw.decode("utf-8", "backslashreplace") != shown or b"\x00" in raw:
+            raise self.fail(f"{key}_b64", f"does not hold the bytes {key} shows")
+        return raw.decode("utf-8", "surrogateescape")
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw[key]
+        if value not in allowed:
+            raise self.fail(key, f"must be one of {', '.join(allowed)}, got {value!r}")
+        return str(value)
+
+    def pattern(self, key: str, regex: re.Pattern[str], what: str) -> str:
+        value = self.raw[key]
+        if not isinstance(value, str) or not regex.fullmatch(value):
+            raise self.fail(key, f"must be {what}, got {value!r}")
+        return value
+
+    def checksum(self, key: str) -> str:
+        value = self.raw[key]
+        try:
+            parse_sha256_tag(value if isinstance(value, str) else "")
+        except ValueError:
+            problem = f"must be 'sha256:' and 64 lowercase hex digits, got {value!r}"
+            raise self.fail(key, problem) from None
+        return str(value)
+
+    def name(self, key: str) -> str:
+        return self.pattern(key, _NAME_RE, "an archive name like 20261121T101500Z")
+
+    def time(self, key: str) -> datetime:
+        value = self.raw[key]
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value  # a hand-edited YAML timestamp with a zone
+        if isinstance(value, str) and (moment := _utc_time(value)) is not None:
+            return moment
+        raise self.fail(key, f"must be a UTC time like 2025-07-27T10:00:00Z, got {value!r}")
+
+    def sequence(self, key: str, limit: int = _MAX_INT64) -> list[Any]:
+        value = self.raw[key]
+        if not isinstance(value, list):
+            raise self.fail(key, "must be a list")
+        if len(value) > limit:
+            raise self.fail(key, f"has {len(value)} items, more than {limit}")
+        return value
+
+
+def _relative_path(fields: _Fields, key: str) -> str:
+    path = fields.text(key)
+    if path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")):
+        raise fields.fail(key, f"must be a relative path without '.', '..' or '//', got {path!r}")
+    return path
+
+
+_RECORD_KEYS: Final = (
+    *("name", "key", "index_key", "compression", "level", "storage_class", "created_at"),
+    *("source", "size", "tar_size", "etag", "checksum", "parts", "base"),
+)
+
+
+def _record(raw: object) -> ArchiveRecord:
+    fields = _Fields(raw, "archive", _RECORD_KEYS, ("source_b64",))
+    name = fields.name("name")
+    compression = fields.choice("compression", _CODECS)
+    expected = ArchiveKeys(name, compression)
+    key = fields.choice("key", (expected.archive,))
+    index_key = fields.choice("index_key", (expected.index,)) if fields.has("index_key") else None
+    parts = []
+    for number, item in enumerate(fields.sequence("parts", _MAX_PARTS), start=1):
+        part = _Fields(item, f"archive.parts[{number - 1}]", ("number", "size", "checksum"), ())
+        parts.append(
+            PartInfo(
+                number=part.integer("number", number, number),
+                size=part.integer("size"),
+                checksum=part.checksum("checksum"),
+            )
+        )
+    return ArchiveRecord(
+        name=name,
+        key=key,
+        index_key=index_key,
+        compression=compression,
+        level=fields.integer("level", -(1 << 17), 22) if fields.has("level") else None,
+        storage_class=fields.choice("storage_class", STORAGE_CLASSES),
+        created_at=fields.time("created_at"),
+        source=fields.text("source"),
+        size=fields.integer("size"),
+        tar_size=fields.integer("tar_size"),
+        etag=fields.string("etag"),
+        checksum=fields.checksum("checksum") if fields.has("checksum") else None,
+        parts=tuple(parts),
+        base=fields.name("base") if fields.has("base") else None,
+    )
+
+
+def _totals(raw: object) -> Totals:
+    keys = ("files", "bytes_in", "bytes_stored", "dedup_bytes", "skipped")
+    fields = _Fields(raw, "totals", keys, ())
+    skipped = [
+        _Fields(item, f"totals.skipped[{index}]", ("path",), ("path_b64",)).text("path")
+        for index, item in enumerate(fields.sequence("skipped"))
+    ]
+    return Totals(
+        files=fields.integer("files"),
+        bytes_in=fields.integer("bytes_in"),
+        bytes_stored=fields.integer("bytes_stored"),
+        dedup_bytes=fields.integer("dedup_bytes"),
+        skipped=tuple(skipped),
+    )
+
+
+_ENTRY_KEYS: Final = (
+    *("path", "size", "checksum", "compression", "archived_at"),
+    *("type", "mode", "mtime_ns"),
+)
+_ENTRY_OPTIONAL: Final = ("path_b64", "link", "link_b64", "archive")
+
+
+def _entry(raw: object, index: int) -> InventoryEntry:
+    shown = raw.get("path") if isinstance(raw, dict) else None
+    where = f"files[{index}]" + (f" ({shown!r})" if isinstance(shown, str) else "")
+    fields = _Fields(raw, where, _ENTRY_KEYS, _ENTRY_OPTIONAL)
+    kind = EntryType(fields.choice("type", tuple(member.value for member in EntryType)))
+    has_content = kind in (EntryType.FILE, EntryType.HARDLINK)
+    checksum = fields.checksum("checksum") if has_content else None
+    if not has_content and fields.has("checksum"):
+        raise fields.fail("checksum", f"must be null for a {kind.value}")
+    size = fields.integer("size")
+    if not has_content and size:
+        raise fields.fail("size", f"must be 0 for a {kind.value}, got {size}")
+    link: str | None = None
+    if kind is EntryType.SYMLINK:
+        link = fields.text("link") if "link" in fields.raw else None
+    elif kind is EntryType.HARDLINK:
+        link = _relative_path(fields, "link") if "link" in fields.raw else None
+    elif "link" in fields.raw:
+        raise fields.fail("link", f"is not allowed for a {kind.value}")
+    if link is None and kind in (EntryType.SYMLINK, EntryType.HARDLINK):
+        raise fields.fail("link", f"is required for a {kind.value}")
+    return InventoryEntry(
+        path=_relative_path(fields, "path"),
+        type=kind,
+        size=size,
+        checksum=checksum,
+        compression=fields.choice("compression", _CODECS),
+        archived_at=fields.time("archived_at"),
+        mode=int(fields.pattern("mode", _MODE_RE, "four octal digits like '0644'"), 8),
+        mtime_ns=fields.integer("mtime_ns", -(1 << 63), _MAX_INT64),
+        link=link,
+        archive=fields.name("archive") if fields.has("archive") else None,
+    )
