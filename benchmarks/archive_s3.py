@@ -260,11 +260,13 @@ def run_benchmark(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                             cwd = source if tool == "restic" else None
                             row = Row(dataset, profile, tool, direction)
                             rows.append(row)
-                            measured = run_measured(command, env, timeout=TIMEOUT, cwd=cwd)
+                            measured = run_measured(command, env, timeout=args.timeout, cwd=cwd)
                             row.seconds = measured.seconds
                             row.peak_rss_mib = measured.peak_rss_mib
                             row.ok = measured.status == 0
                             row.error = "" if row.ok else measured.stderr_tail.strip()[-200:]
+                            if measured.seconds >= args.timeout:
+                                row.error = f"stopped after {args.timeout:g} s (--timeout)"
                             if direction == "archive":
                                 row.stored_bytes = _stored_bytes(server, prefix)
                                 if tool == "cargoship" and row.ok:
@@ -344,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--big-size", type=int, default=1100, help="MiB of the big dataset")
     parser.add_argument("--small-files", type=int, default=20_000)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        help="seconds any one command may run before it is stopped and reported as such",
+    )
     parser.add_argument("--no-install", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
