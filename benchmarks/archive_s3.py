@@ -8,14 +8,14 @@ One run puts, side by side on the same moto server behind the same emulated path
 * ``restic backup`` / ``restic restore latest`` to an S3 repository on the same server.
 
 Two datasets built from files on this machine: ``big`` (at least 1 GiB: two copies of the
-Python standard library, this checkout's site-packages and some large shared libraries)
-and ``small`` (20,000 small files from the standard library). Each row: wall time, bytes
-stored (every object under the tool's prefix, listed from moto directly), peak memory of
-the command and its children (``measure.py``). Every restore is compared with the source
-tree (content of every file). Then one ``cargoship restore --include`` of a single file of
-the big archive, with the bytes it fetched, and for the stored-size target ``zstd -3`` of
-cargoship's own tar (``--compression none``: same headers, same deduplicated members) and of a
-GNU tar of each dataset (no deduplication).
+Python standard library, this checkout's site-packages and some large shared libraries) and
+``small`` (20,000 files of at most 64 KiB from the standard library and site-packages). Each
+row: wall time, bytes stored (every object under the tool's prefix, listed from moto
+directly), peak memory of the command and its children (``measure.py``). Every restore is
+compared with the source tree (content of every file). Then one ``cargoship restore
+--include`` of a single file of the big archive, with the bytes it fetched, and for the
+stored-size target ``zstd -3`` of cargoship's own tar (``--compression none``: same headers,
+same deduplicated members) and of a GNU tar of each dataset (no deduplication).
 
     python benchmarks/archive_s3.py                       # big + small, wan + far
     python benchmarks/archive_s3.py --datasets small --profiles wan --big-size 256
@@ -99,15 +99,23 @@ def build_dataset(name: str, dest: Path, *, big_bytes: int, small_files: int) ->
         _copy_until(sources, dest, big_bytes)
     else:
         count = 0
-        for path in sorted(stdlib.rglob("*.py")):
-            if "site-packages" in path.parts or path.stat().st_size > 64 * 1024:
-                continue
-            target = dest / path.relative_to(stdlib)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            count += 1
+        sources = [stdlib, Path(sysconfig.get_paths()["purelib"])]
+        for number, source in enumerate(sources):
+            for path in sorted(source.rglob("*")):
+                if (number == 0 and "site-packages" in path.parts) or path.is_symlink():
+                    continue
+                if not path.is_file() or path.stat().st_size > 64 * 1024:
+                    continue
+                target = dest / f"{number}-{source.name}" / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                count += 1
+                if count >= small_files:
+                    break
             if count >= small_files:
                 break
+        if count < small_files:
+            raise SystemExit(f"archive_s3: only {count} small files found, {small_files} asked")
     files = [p for p in dest.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
 
