@@ -192,10 +192,10 @@ def remove_complete_ceiling() -> None:
       UploadPart's thread, overlapping the other parts' transfers), not at completion;
     * the parts are joined once (moto copies each part four times and the whole twice).
     """
-    from moto.s3 import models
     from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
     from moto.s3.models import FakeKey, FakeMultipart, MultipartChecksumBuilder
     from moto.s3.utils import compute_checksum
+    from moto.settings import S3_UPLOAD_PART_MIN_SIZE
 
     if getattr(FakeMultipart, "_s3bench_patched", False):
         return
@@ -233,7 +233,7 @@ def remove_complete_ceiling() -> None:
             part_etag = "" if part is None else part.etag.replace('"', "")
             if part is None or part_etag != etag.replace('"', ""):
                 raise InvalidPart()
-            if parts and parts[-1].contentsize < models.S3_UPLOAD_PART_MIN_SIZE:
+            if parts and parts[-1].contentsize < S3_UPLOAD_PART_MIN_SIZE:
                 raise EntityTooSmall()
             md5s.extend(bytes.fromhex(part_etag))
             parts.append(part)

@@ -696,7 +696,12 @@ def test_chmod_is_one_server_side_copy(moto: MotoServer, bucket: str, tmp_path: 
     with mounted(moto, bucket, tmp_path) as mount:
         path = mount.path / "c.txt"
         path.stat()
-        made = requests_during(mount, lambda: (os.chmod(path, 0o600), os.utime(path, (5, 7))))
+
+        def change_attributes() -> None:
+            os.chmod(path, 0o600)
+            os.utime(path, (5, 7))
+
+        made = requests_during(mount, change_attributes)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert made.get("COPY") == 2
     assert "GET" not in made
