@@ -143,6 +143,8 @@ class MountSession:
     env: dict[str, str]
     detailed_stats: bool
     steps: list[Step] = field(default_factory=list)
+    daemon: int | None = None
+    """The mount daemon's process id, once mounted (the root's ``user.objectfs.pid``)."""
 
     @property
     def mountpoint(self) -> Path:
@@ -170,6 +172,7 @@ class MountSession:
                     new_session=True,
                 )
             self._wait_until_mounted()
+            self.daemon = int(os.getxattr(self.mountpoint, "user.objectfs.pid"))
             self._step("cp -r", ["cp", "-r", "source", project])
             self._step("ls -l", ["ls", "-l", project])
             self._step(
@@ -191,6 +194,7 @@ class MountSession:
                 raise StepError(f"{self.mountpoint} is still mounted after `objectfs unmount`")
         finally:
             self._unmount_if_mounted()
+            self._wait_for_daemon()
         return self.steps
 
     def _step(self, name: str, argv: list[str], **options: Any) -> None:
@@ -207,6 +211,18 @@ class MountSession:
         wait(
             lambda: os.path.ismount(self.mountpoint), MOUNT_WAIT, f"{self.mountpoint} to be mounted"
         )
+
+    def _wait_for_daemon(self) -> None:
+        """Return once the daemon has exited (a lazy unmount leaves it serving open files)."""
+        if self.daemon is None:
+            return
+        deadline = time.monotonic() + UNMOUNT_WAIT
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.daemon, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def _unmount_if_mounted(self) -> None:
         """After a failure or Ctrl-C: ``objectfs unmount``, then a lazy unmount if that fails."""
