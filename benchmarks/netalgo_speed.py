@@ -1,7 +1,8 @@
 """How fast netalgo's controllers and simulator run in CPython, on one core.
 
-Two measurements, each the best of ``--repeat`` runs (the machine is shared and
-noisy; the best run is the least disturbed one):
+Two measurements, each the best of ``--repeat`` runs, timed in CPU seconds of this
+process (``time.process_time``: the machine is shared, and CPU time does not count the
+time other processes hold the core; the best run is the least disturbed one):
 
 * per-event cost of each controller: ``on_ack`` calls per second over a
   recorded trace of acknowledgements (a bulk flow on a 100 Mbit/s, 40 ms path,
@@ -108,7 +109,7 @@ def time_on_ack(make: Callable[[], CongestionController], trace: list[Event]) ->
     """Seconds spent in ``on_ack`` over the trace (losses are fed but not timed)."""
     controller = make()
     on_ack, on_loss = controller.on_ack, controller.on_loss
-    clock = time.perf_counter
+    clock = time.process_time
     spent = 0.0
     batch: list[AckSample] = []
     for is_ack, event in trace:
@@ -130,9 +131,9 @@ def time_on_ack(make: Callable[[], CongestionController], trace: list[Event]) ->
 def time_sim(make: Callable[[], CongestionController], seconds: float) -> tuple[int, float]:
     link = Link(rate=50e6 / 8, base_rtt=RTT, buffer=int(50e6 / 8 * RTT))
     sim = Simulation(link, [Flow(make(), mss=MSS)], seed=1)
-    started = time.perf_counter()
+    started = time.process_time()
     result = sim.run(seconds)
-    return result.events, time.perf_counter() - started
+    return result.events, time.process_time() - started
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,8 @@ The pass marks are published ones:
 * random loss: the Reno / CUBIC response functions hold a loss-based
   controller near 3.6% of a 100 Mbit/s, 40 ms link at 1% loss, while BBR,
   which does not take every loss as a signal to back off multiplicatively,
-  keeps the link busy: BBRv1 at least 80%, the BBRv3 profiles at least 70%
-  (their own per-round loss response predicts about 75%; see below).
+  keeps the link busy: BBRv1 at least 80%, the BBRv3 profiles at least 75%
+  (their own per-round loss response predicts 75-80% at 40 ms; see below).
 """
 
 from __future__ import annotations
@@ -94,15 +94,16 @@ def test_response_function_arithmetic() -> None:
 
 
 # BBR under 1% random loss. BBRv1 ignores loss: it must keep >= 80% (the pass mark).
-# The draft (BBRv3) and Linux BBRv3 profiles cut their short-term bounds on every round
-# with loss while cruising (BBRAdaptLowerBoundsFromCongestion: bw_lo = max(bw_latest,
-# beta * bw_lo)); since a round with loss p delivers (1 - p) of what it sent, bw_lo
-# shrinks by (1 - p) per round until the next bandwidth probe restores it. Probes come
-# every min(2-3 s, 63 rounds) = 50-63 rounds at 40 ms, so the mean over a cycle of N
-# rounds is (1 - 0.99^N) / (0.01 N) = 0.79 (N = 50) to 0.75 (N = 63), less ~2% for
-# ProbeRTT: the draft itself predicts about 0.73-0.77 here, so its mark is 0.70; still
-# twenty times NewReno's and CUBIC's 3.6%.
-BBR_LOSS_MARKS = {"v1": 0.80, "draft": 0.70, "linux_v3": 0.70}
+# The draft (BBRv3) and Linux BBRv3 cut their short-term bounds once per lossy round while
+# cruising (AdaptLowerBoundsFromCongestion, draft section 5.5.10.3: bw_shortterm =
+# max(bw_latest, 0.7 bw_shortterm)); bw_latest, the best delivery rate of the round, is below
+# the rate CRUISE paces at (1% pacing margin, section 5.6.2, and the round's own losses), so
+# bw_shortterm ratchets down ~0.5% a round from DOWN's 0.89 until the next probe
+# (min(2-3 s, 63 rounds)) or ProbeRTT restores it: 0.75-0.80 of the link at 40 ms. The
+# derivation is in test_bbr_sim.py and docs/netalgo.md ("BBR under random loss"); Linux's
+# tcp_bbr.c v3 does the same and the linux_v3 profile measures the same. Both profiles still
+# deliver twenty times NewReno's and CUBIC's 3.6%.
+BBR_LOSS_MARKS = {"v1": 0.80, "draft": 0.75, "linux_v3": 0.75}
 
 
 @pytest.mark.slow

@@ -239,6 +239,24 @@ def test_dropped_packet_declared_lost_by_the_next_ack() -> None:
     assert result.flows[0].transitions[:2] == [(0.0, "open"), (2 * RTT0, "loss")]
 
 
+def test_rate_samples_account_for_every_packet_in_flight_under_random_loss() -> None:
+    # draft-ietf-ccwg-bbr section 4.5.1 / draft-cheng-iccrg-delivery-rate-estimation 3.3:
+    # RS.tx_in_flight is what was in flight when the ACKed packet P was sent (P included),
+    # RS.delivered what was delivered between P's send and its ACK, RS.lost what was marked
+    # lost in that time. On a FIFO link every packet in flight at P's send is delivered or
+    # declared lost before P's ACK (a later ACK reveals a drop), and nothing sent after P is
+    # ACKed before it, so tx_in_flight == delivered + lost for every sample, exactly.
+    controller = FixedWindow(40 * MSS)
+    result = run_one(controller, 3.0, loss=0.02, seed=5)
+    assert result.link.loss_drops > 20
+    samples = [a.rate for a in controller.acks if a.rate is not None]
+    assert len(samples) == len(controller.acks) > 1000
+    assert sum(rs.lost for rs in samples) > 0
+    for rs in samples:
+        assert rs.tx_in_flight == rs.delivered + rs.lost
+        assert not rs.is_app_limited  # a bulk sender is never application-limited
+
+
 def test_rto_declares_everything_lost_when_no_later_ack_comes() -> None:
     # Stop-and-wait (window one packet), every 2nd packet dropped: a drop has no later
     # packet to reveal it, so the RFC 6298 timer must. After the first RTT sample R0 = RTT0:
