@@ -15,6 +15,7 @@ The pass marks are published ones:
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 
 import pytest
@@ -27,15 +28,18 @@ from netalgo.sim import Flow, Link, SimResult, Simulation, jain_index
 
 MSS = 1460
 
-CONTROLLERS: dict[str, Callable[[], CongestionController]] = {
-    "BBR": lambda: BBR(mss=MSS),
-    "CUBIC": lambda: Cubic(mss=MSS),
-    "NewReno": lambda: NewReno(mss=MSS),
+# Each controller is made for one flow from that flow's number. BBR draws its bandwidth-probe
+# wait at random (PickProbeWait, draft section 5.3.3.8.3): each flow gets its own seeded
+# generator, so every run of a test is the same run.
+CONTROLLERS: dict[str, Callable[[int], CongestionController]] = {
+    "BBR": lambda flow: BBR(mss=MSS, rng=random.Random(flow)),
+    "CUBIC": lambda flow: Cubic(mss=MSS),
+    "NewReno": lambda flow: NewReno(mss=MSS),
 }
 
 
 def run(
-    make: Callable[[], CongestionController],
+    make: Callable[[int], CongestionController],
     *,
     rate: float,
     rtt: float,
@@ -47,7 +51,7 @@ def run(
     bdp = int(rate * rtt)
     link = Link(rate=rate, base_rtt=rtt, buffer=bdp, loss=loss)
     # Starts staggered by 100 ms so the flows do not move in lock step.
-    senders = [Flow(make(), mss=MSS, start=0.1 * i) for i in range(flows)]
+    senders = [Flow(make(i + 1), mss=MSS, start=0.1 * i) for i in range(flows)]
     return Simulation(link, senders, seed=seed).run(duration)
 
 
@@ -110,7 +114,7 @@ BBR_LOSS_MARKS = {"v1": 0.80, "draft": 0.75, "linux_v3": 0.75}
 @pytest.mark.parametrize("profile", sorted(BBR_LOSS_MARKS))
 def test_bbr_keeps_the_link_busy_under_random_loss(profile: str) -> None:
     result = run(
-        lambda: BBR(mss=MSS, profile=profile),
+        lambda flow: BBR(mss=MSS, profile=profile, rng=random.Random(flow)),
         rate=LOSSY_RATE,
         rtt=LOSSY_RTT,
         flows=1,

@@ -86,7 +86,8 @@ class BBR(BbrModel):
                 self._set_pacing_rate_with_gain(1.0)
             elif state == PROBE_RTT:
                 self._check_probe_rtt_done(now)
-        if bytes_in_flight + self._mss > self._cwnd:
+        # inflight + 1 packet > C.cwnd; for whole bytes, comparing with int(C.cwnd) is the same.
+        if bytes_in_flight + self._mss > self._cwnd_bytes:
             self._cwnd_limited_cur = True
 
     def _check_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
@@ -102,11 +103,12 @@ class BBR(BbrModel):
         (each under its draft name) so one ACK costs few calls, and the longer
         ones are called only when their guard holds.
         """
-        # One unpacking reads the fields faster than six attribute lookups.
+        # One unpacking of each NamedTuple reads its fields faster than attribute lookups.
         now, acked, inflight, sent_time, rtt, rs, _ = sample
         if rs is None:
             raise ValueError("sample.rate must be a RateSample: BBR needs delivery-rate samples")
-        rate = rs.delivery_rate
+        (rate, rs_app_limited, _, rs_delivered, prior_delivered, _, _, _, tx_in_flight, rs_lost,
+         _, rs_newly_lost) = rs  # fmt: skip
         clock = self._clock
         if (
             clock.last <= now < INF
@@ -124,24 +126,21 @@ class BBR(BbrModel):
             self._start(now)
         p = self._profile
         # C.delivered: the controller's own count, kept in step with the estimator's.
-        rs_delivered = rs.delivered
-        prior_delivered = rs.prior_delivered
         delivered = self._delivered + acked
         if prior_delivered + rs_delivered > delivered:
             delivered = prior_delivered + rs_delivered
         self._delivered = delivered
         # Samples from ProbeRTT count as application-limited (HandleProbeRTT, 5.3.4.3).
-        app_limited = rs.is_app_limited or (
+        app_limited = rs_app_limited or (
             self._app_limited_lo <= prior_delivered <= self._app_limited_hi
         )
-        self._rs_rate = rate
-        self._newly_acked = acked
         if self._in_recovery and sent_time > self._recovery_start:
             # Loss recovery ends when a send made after it began is acknowledged (5.6.4.4).
             self._in_recovery = False
             self._rto_recovery = False
             if self._prior_cwnd > self._cwnd:
                 self._cwnd = self._prior_cwnd  # RestoreCwnd()
+                self._cwnd_bytes = int(self._prior_cwnd)
 
         # UpdateLatestDeliverySignals() (5.5.10.3).
         if rate > self._bw_latest:
@@ -181,7 +180,7 @@ class BBR(BbrModel):
 
         if p.extra_acked_filter_len:
             # UpdateACKAggregation() (5.5.9).
-            if self._full_bw_reached and not self._extra_acked_steady:
+            if not self._extra_acked_steady and self._full_bw_reached:
                 self._widen_extra_acked_filter()
             bw = self._bw
             expected = bw * (now - self._extra_acked_interval_start)
@@ -213,23 +212,27 @@ class BBR(BbrModel):
                 self._enter_probe_bw(now)
         if self._full_bw_reached:
             if p.gain_cycle is None:
-                self._update_probe_bw_cycle_phase(now, rs, app_limited, inflight)
+                self._update_probe_bw_cycle_phase(
+                    now, app_limited, inflight, acked, rate, tx_in_flight, rs_lost
+                )
             elif self._state in PROBE_BW_STATES:
-                self._update_v1_cycle_phase(now, inflight, rs.newly_lost > 0)
+                self._update_v1_cycle_phase(now, inflight, rs_newly_lost > 0)
 
         # UpdateMinRTT() (5.3.4.3). A sample must be lower by the clock
         # resolution to count as lower: RTTs that differ only by floating-point
         # noise are equal (Linux keeps whole microseconds).
-        expired = now > self._probe_rtt_min_stamp + p.probe_rtt_interval  # BBR.probe_rtt_expired
-        if rtt is not None and (rtt < self._probe_rtt_min_delay - RTT_RESOLUTION or expired):
+        # The deadlines (stamp + ProbeRTTInterval, stamp + MinRTTFilterLen) are kept as values.
+        # BBR.min_rtt only exceeds BBR.probe_rtt_min_delay just after the latter is set.
+        expired = now > self._probe_rtt_expiry  # BBR.probe_rtt_expired
+        lower = False  # BBR.probe_rtt_min_delay < BBR.min_rtt
+        if rtt is not None and (rtt < self._probe_rtt_min_floor or expired):
             self._probe_rtt_min_delay = rtt
-            self._probe_rtt_min_stamp = now
-        if (
-            self._probe_rtt_min_delay < self._min_rtt
-            or now > self._min_rtt_stamp + p.min_rtt_filter_len
-        ):
+            self._probe_rtt_min_floor = rtt - RTT_RESOLUTION
+            self._set_probe_rtt_min_stamp(now)
+            lower = rtt < self._min_rtt
+        if lower or now > self._min_rtt_expiry:
             self._min_rtt = self._probe_rtt_min_delay
-            self._min_rtt_stamp = self._probe_rtt_min_stamp
+            self._min_rtt_expiry = self._probe_rtt_min_stamp + p.min_rtt_filter_len
         # CheckProbeRTT() (5.3.4.3).
         if expired or self._state == PROBE_RTT:
             self._check_probe_rtt(now, expired, inflight)
@@ -247,46 +250,32 @@ class BBR(BbrModel):
             bw = self._bw_shortterm
         self._bw = bw
 
-        # UpdateControlParameters(): SetPacingRate(), SetSendQuantum(), SetCwnd() (5.6).
+        # UpdateControlParameters() (5.6): SetPacingRate(), SetSendQuantum(), then SetCwnd().
         if rtt is not None and not self._has_seen_rtt:
             # InitPacingRate() with the first RTT sample as C.srtt (section 5.6.2).
             self._has_seen_rtt = True
             self._pacing_rate = p.startup_pacing_gain * self._initial_cwnd / rtt
-        # SetPacingRateWithGain(BBR.pacing_gain) (5.6.2).
         full_bw_reached = self._full_bw_reached
-        pacing_rate = self._pacing_gain * bw * self._pacing_margin / 100.0
-        if full_bw_reached or pacing_rate > self._pacing_rate:
-            self._pacing_rate = pacing_rate
-        else:
-            pacing_rate = self._pacing_rate
-        # SetSendQuantum() (5.6.3).
-        mss = self._mss
-        quantum = pacing_rate * p.send_quantum_time
-        if quantum > p.send_quantum_max:
-            quantum = float(p.send_quantum_max)
-        if quantum < 2 * mss:
-            quantum = 2 * mss
-        self._send_quantum = quantum
-        # SetCwnd() (5.6.4.5). BBR.max_inflight is BDPMultiple(BBR.cwnd_gain) +
-        # BBR.extra_acked through QuantizationBudget() (5.6.4.2).
         state = self._state
-        min_rtt = self._min_rtt
-        if min_rtt == INF:
-            cap = float(self._initial_cwnd)
-        else:
-            self._bdp = bdp = bw * min_rtt
-            cap = self._cwnd_gain * bdp
-        cap += self._extra_acked
-        offload_budget = self._offload_quanta * quantum
-        if offload_budget > cap:
-            cap = offload_budget
+        # The pacing rate, the send quantum and BBR.max_inflight are functions of these
+        # inputs alone (and of the pacing rate they last set): they are recomputed only
+        # when one of them changed, which in ProbeBW is under 1% of ACKs.
+        inputs = (
+            bw,
+            self._pacing_gain,
+            self._cwnd_gain,
+            self._min_rtt,
+            self._extra_acked,
+            state,
+            full_bw_reached,
+            self._pacing_rate,
+        )
+        if inputs != self._control_inputs:
+            self._update_control_parameters(bw, state, full_bw_reached)
+        cap = self._max_inflight
         min_pipe_cwnd = self._min_pipe_cwnd
-        if min_pipe_cwnd > cap:
-            cap = min_pipe_cwnd
-        if state == PROBE_BW_UP:
-            cap += 2 * mss
-        self._max_inflight = cap
-        cwnd = self._cwnd
+        # SetCwnd() (5.6.4.5).
+        cwnd = prior_cwnd = self._cwnd
         if full_bw_reached:
             cwnd += acked
             if cwnd > cap:
@@ -312,7 +301,8 @@ class BBR(BbrModel):
         if bound < cwnd:
             cwnd = bound if bound > min_pipe_cwnd else float(min_pipe_cwnd)
         self._cwnd = cwnd
-        self._cwnd_bytes = int(cwnd)
+        if cwnd != prior_cwnd:  # else int(cwnd) is what _cwnd_bytes holds
+            self._cwnd_bytes = int(cwnd)
 
     def _check_ack(
         self, now: float, acked: int, inflight: int, rtt: float | None, rate: float
@@ -325,6 +315,56 @@ class BBR(BbrModel):
             positive("sample.rtt", rtt)
         if not 0.0 <= rate < INF:
             raise ValueError(f"sample.rate.delivery_rate must be finite and >= 0, got {rate!r}")
+
+    def _update_control_parameters(self, bw: float, state: str, full_bw_reached: bool) -> None:
+        """SetPacingRate(), SetSendQuantum() and BBR.max_inflight for SetCwnd() (section 5.6).
+
+        :meth:`on_ack` calls it when an input changed, and records the inputs it
+        saw (the pacing rate as this sets it).
+        """
+        p = self._profile
+        # SetPacingRateWithGain(BBR.pacing_gain) (5.6.2).
+        pacing_rate = self._pacing_gain * bw * self._pacing_margin / 100.0
+        if full_bw_reached or pacing_rate > self._pacing_rate:
+            self._pacing_rate = pacing_rate
+        else:
+            pacing_rate = self._pacing_rate
+        # SetSendQuantum() (5.6.3).
+        mss = self._mss
+        quantum = pacing_rate * p.send_quantum_time
+        if quantum > p.send_quantum_max:
+            quantum = float(p.send_quantum_max)
+        if quantum < 2 * mss:
+            quantum = 2 * mss
+        self._send_quantum = quantum
+        # BBR.max_inflight is BDPMultiple(BBR.cwnd_gain) + BBR.extra_acked through
+        # QuantizationBudget() (5.6.4.2).
+        min_rtt = self._min_rtt
+        if min_rtt == INF:
+            cap = float(self._initial_cwnd)
+        else:
+            self._bdp = bdp = bw * min_rtt
+            cap = self._cwnd_gain * bdp
+        cap += self._extra_acked
+        offload_budget = self._offload_quanta * quantum
+        if offload_budget > cap:
+            cap = offload_budget
+        min_pipe_cwnd = self._min_pipe_cwnd
+        if min_pipe_cwnd > cap:
+            cap = min_pipe_cwnd
+        if state == PROBE_BW_UP:
+            cap += 2 * mss
+        self._max_inflight = cap
+        self._control_inputs = (
+            bw,
+            self._pacing_gain,
+            self._cwnd_gain,
+            min_rtt,
+            self._extra_acked,
+            state,
+            full_bw_reached,
+            self._pacing_rate,
+        )
 
     def on_loss(self, event: LossEvent) -> None:
         """HandleLostPacket() (section 5.5.10.2) and the recovery cwnd steps of section 5.6.4.4."""

@@ -48,11 +48,13 @@ class BbrModel:
         "_bdp",
         "_bw",
         "_bw_latest",
+        "_bw_probe_due",
         "_bw_probe_up_acked",
         "_bw_probe_up_rounds",
         "_bw_probe_wait",
         "_bw_shortterm",
         "_clock",
+        "_control_inputs",
         "_cwnd",
         "_cwnd_bytes",
         "_cwnd_gain",
@@ -92,9 +94,8 @@ class BbrModel:
         "_max_inflight",
         "_min_pipe_cwnd",
         "_min_rtt",
-        "_min_rtt_stamp",
+        "_min_rtt_expiry",
         "_mss",
-        "_newly_acked",
         "_next_round_delivered",
         "_offload_quanta",
         "_pacing_gain",
@@ -104,7 +105,9 @@ class BbrModel:
         "_prev_probe_too_high",
         "_prior_cwnd",
         "_probe_rtt_done_stamp",
+        "_probe_rtt_expiry",
         "_probe_rtt_min_delay",
+        "_probe_rtt_min_floor",
         "_probe_rtt_min_stamp",
         "_probe_rtt_round_done",
         "_probe_up_acked_per_inc",
@@ -115,7 +118,6 @@ class BbrModel:
         "_round_count",
         "_round_start",
         "_rounds_since_probe_up",
-        "_rs_rate",
         "_rto_recovery",
         "_send_quantum",
         "_started",
@@ -165,9 +167,12 @@ class BbrModel:
         self._bw = 0.0
         self._bdp = 0.0
         self._min_rtt = INF
-        self._min_rtt_stamp = 0.0
         self._probe_rtt_min_delay = INF
-        self._probe_rtt_min_stamp = 0.0
+        self._probe_rtt_min_floor = INF  # BBR.probe_rtt_min_delay - RTT_RESOLUTION
+        # BBR.min_rtt_stamp + MinRTTFilterLen, and BBR.probe_rtt_min_stamp + ProbeRTTInterval
+        # (section 5.3.4.3): the deadlines UpdateMinRTT() checks on every ACK, kept as values.
+        self._min_rtt_expiry = p.min_rtt_filter_len
+        self._set_probe_rtt_min_stamp(0.0)
         self._probe_rtt_done_stamp = 0.0
         self._probe_rtt_round_done = False
         self._prior_cwnd = 0.0
@@ -195,12 +200,14 @@ class BbrModel:
         self._cycle_count = 0
         self._cycle_idx = 0
         self._bw_probe_wait = 0.0
+        self._bw_probe_due = 0.0  # BBR.cycle_stamp + BBR.bw_probe_wait (section 5.3.3.8.3)
         self._drain_start_round = 0
         # Connection state the controller keeps itself (C.delivered, C.lost, C.cwnd).
         self._delivered = 0
         self._lost = 0
         self._cwnd = float(self._initial_cwnd)
-        self._cwnd_bytes = self._initial_cwnd  # int(C.cwnd), what the public cwnd reports
+        # int(C.cwnd), what the public cwnd reports: every write of _cwnd writes it too.
+        self._cwnd_bytes = self._initial_cwnd
         self._cwnd_limited_cur = False
         self._cwnd_limited_prev = False
         self._in_recovery = False
@@ -211,8 +218,6 @@ class BbrModel:
         self._last_loss_time = -INF
         self._app_limited_lo = 1
         self._app_limited_hi = 0
-        self._rs_rate = 0.0
-        self._newly_acked = 0
         self._max_inflight = float(self._initial_cwnd)
         self._loss_round_delivered = 0
         self._is_loss_in_round = False
@@ -233,6 +238,8 @@ class BbrModel:
         self._state = STARTUP
         self._pacing_gain = p.startup_pacing_gain
         self._cwnd_gain = p.startup_cwnd_gain
+        # What the pacing rate, send quantum and max_inflight were last computed from.
+        self._control_inputs: tuple[object, ...] | None = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -242,9 +249,14 @@ class BbrModel:
 
     def _start(self, now: float) -> None:
         self._started = True
-        self._min_rtt_stamp = now
-        self._probe_rtt_min_stamp = now
+        self._min_rtt_expiry = now + self._profile.min_rtt_filter_len
+        self._set_probe_rtt_min_stamp(now)
         self._extra_acked_interval_start = now
+
+    def _set_probe_rtt_min_stamp(self, now: float) -> None:
+        """Set BBR.probe_rtt_min_stamp, and the time it expires (section 5.3.4.3)."""
+        self._probe_rtt_min_stamp = now
+        self._probe_rtt_expiry = now + self._profile.probe_rtt_interval
 
     def _is_probing_bw(self) -> bool:
         state = self._state
@@ -451,6 +463,7 @@ class BbrModel:
         self._probe_up_acked_per_inc = INF
         self._pick_probe_wait()
         self._cycle_stamp = now
+        self._bw_probe_due = now + self._bw_probe_wait
         self._ack_phase = _ACKS_PROBE_STOPPING
         self._start_round()
         self._state = PROBE_BW_DOWN
@@ -474,11 +487,11 @@ class BbrModel:
         self._pacing_gain = self._profile.probe_bw_refill_pacing_gain
         self._cwnd_gain = self._profile.default_cwnd_gain
 
-    def _start_probe_bw_up(self) -> None:
+    def _start_probe_bw_up(self, rs_rate: float) -> None:
         self._ack_phase = _ACKS_PROBE_STARTING
         self._start_round()
         self._reset_full_bw()
-        self._full_bw = self._rs_rate
+        self._full_bw = rs_rate
         self._state = PROBE_BW_UP
         self._pacing_gain = self._profile.probe_bw_up_pacing_gain
         self._cwnd_gain = self._profile.probe_bw_up_cwnd_gain
@@ -490,9 +503,20 @@ class BbrModel:
         self._probe_up_acked_per_inc = max(self._cwnd / growth_this_round, float(self._mss))
 
     def _update_probe_bw_cycle_phase(
-        self, now: float, rs: RateSample, app_limited: bool, inflight: int
+        self,
+        now: float,
+        app_limited: bool,
+        inflight: int,
+        acked: int,
+        rate: float,
+        tx_in_flight: int,
+        lost: int,
     ) -> None:
-        """UpdateProbeBWCyclePhase() with AdaptLongTermModel() (section 5.3.3.9)."""
+        """UpdateProbeBWCyclePhase() with AdaptLongTermModel() (section 5.3.3.9).
+
+        The ACK's newly acknowledged bytes (RS.newly_acked) and the rate sample's
+        fields it reads come as arguments: RS.delivery_rate, RS.tx_in_flight, RS.lost.
+        """
         state = self._state
         in_probe_bw = state in PROBE_BW_STATES
         # AdaptLongTermModel().
@@ -509,33 +533,34 @@ class BbrModel:
                     return
         longterm = self._inflight_longterm
         if longterm != INF and self._profile.loss_response:
-            tx_in_flight = rs.tx_in_flight
             # IsInflightTooHigh() (5.5.10.2).
             if self._has_selective_acks:
-                too_high = rs.lost > tx_in_flight * self._profile.loss_thresh
+                too_high = lost > tx_in_flight * self._profile.loss_thresh
             else:
-                too_high = rs.lost > 0
+                too_high = lost > 0
             if not too_high:
                 # The loss rate is safe: raise the upper bound towards what was sent.
                 if tx_in_flight > longterm:
                     self._set_inflight_longterm(tx_in_flight)
                 if state == PROBE_BW_UP:
-                    self._probe_inflight_longterm_upward()
+                    self._probe_inflight_longterm_upward(acked)
         if not in_probe_bw:
             return
         if state in (PROBE_BW_DOWN, PROBE_BW_CRUISE):
             # IsTimeToProbeBW() with IsRenoCoexistenceProbeTime() (section 5.3.3.8.3), on
             # every ACK in DOWN and CRUISE: written out here rather than called.
-            if now > self._cycle_stamp + self._bw_probe_wait:
+            if now > self._bw_probe_due:
                 self._start_probe_bw_refill()
                 return
-            # TargetInflight() = min(BBR.bdp, C.cwnd), counted in packets as Linux counts it.
+            # rounds >= min(BBRBwProbeMaxRounds, reno_rounds), where reno_rounds is
+            # TargetInflight() = min(BBR.bdp, C.cwnd) in whole packets as Linux counts it,
+            # int(target / mss); for a whole number of rounds, rounds >= int(q) is q < rounds + 1.
             bdp = self._bdp
             cwnd = self._cwnd
-            reno_rounds = int((cwnd if cwnd < bdp else bdp) / self._mss)
-            max_rounds = self._profile.bw_probe_max_rounds
-            if self._rounds_since_probe_up >= (
-                max_rounds if max_rounds < reno_rounds else reno_rounds
+            rounds = self._rounds_since_probe_up
+            if (
+                rounds >= self._profile.bw_probe_max_rounds
+                or (cwnd if cwnd < bdp else bdp) / self._mss < rounds + 1
             ):
                 self._start_probe_bw_refill()
                 return
@@ -549,12 +574,12 @@ class BbrModel:
         elif state == PROBE_BW_REFILL:
             if self._round_start:
                 self._is_bw_probe_sample = True
-                self._start_probe_bw_up()
-        elif self._is_time_to_go_down(inflight):
+                self._start_probe_bw_up(rate)
+        elif self._is_time_to_go_down(inflight, rate):
             self._prev_probe_too_high = False
             self._start_probe_bw_down(now)
 
-    def _is_time_to_go_down(self, inflight: int) -> bool:
+    def _is_time_to_go_down(self, inflight: int, rs_rate: float) -> bool:
         """IsTimeToGoDown() (section 5.3.3.9)."""
         if self._prev_probe_too_high and inflight >= self._inflight_longterm:
             self._prev_probe_precautionary = True
@@ -562,17 +587,17 @@ class BbrModel:
         is_cwnd_limited = self._cwnd_limited_cur or self._cwnd_limited_prev
         if is_cwnd_limited and self._cwnd >= self._inflight_longterm:
             self._reset_full_bw()
-            self._full_bw = self._rs_rate
+            self._full_bw = rs_rate
         elif self._full_bw_now:
             return True
         return False
 
-    def _probe_inflight_longterm_upward(self) -> None:
+    def _probe_inflight_longterm_upward(self, newly_acked: int) -> None:
         """ProbeInflightLongtermUpward() (section 5.3.3.9)."""
         is_cwnd_limited = self._cwnd_limited_cur or self._cwnd_limited_prev
         if not is_cwnd_limited or self._cwnd < self._inflight_longterm:
             return
-        self._bw_probe_up_acked += self._newly_acked  # RS.newly_acked
+        self._bw_probe_up_acked += newly_acked  # RS.newly_acked
         per_inc = self._probe_up_acked_per_inc
         if self._bw_probe_up_acked >= per_inc:
             delta = int(self._bw_probe_up_acked // per_inc)
@@ -610,7 +635,7 @@ class BbrModel:
         """CheckProbeRTTDone() and ExitProbeRTT() (sections 5.3.4.3, 5.3.4.4)."""
         if self._probe_rtt_done_stamp == 0.0 or now <= self._probe_rtt_done_stamp:
             return
-        self._probe_rtt_min_stamp = now
+        self._set_probe_rtt_min_stamp(now)
         if self._prior_cwnd > self._cwnd:
             self._cwnd = self._prior_cwnd  # RestoreCwnd()
             self._cwnd_bytes = int(self._prior_cwnd)

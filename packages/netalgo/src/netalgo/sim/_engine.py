@@ -80,7 +80,6 @@ class _Sender:
         "ctrl",
         "cum_delivered",
         "cum_times",
-        "cwnd_of",
         "declared_lost",
         "delivered",
         "dropped",
@@ -91,8 +90,8 @@ class _Sender:
         "min_rtt",
         "mss",
         "next_send",
+        "output",
         "outstanding",
-        "pacing_of",
         "rto",
         "rto_deadline",
         "rto_timer_at",
@@ -113,8 +112,6 @@ class _Sender:
     def __init__(self, flow: Flow, index: int) -> None:
         self.index = index
         self.ctrl: CongestionController = flow.controller
-        self.cwnd_of = _reader(self.ctrl, "cwnd")
-        self.pacing_of = _reader(self.ctrl, "pacing_rate")
         self.state_of = _reader(self.ctrl, "state")
         self.mss = flow.mss
         self.start = flow.start
@@ -122,11 +119,23 @@ class _Sender:
         self.app_rate = 0.0 if flow.app_rate is None else flow.app_rate
         self.app_sent = 0  # application bytes handed to the network (lost bytes are returned)
         self.est = DeliveryRateEstimator()
+        # What send() reads on every call, in one tuple: the controller, the readers of
+        # its cwnd and pacing_rate, the estimator's send snapshot, mss, application rate.
+        self.output = (
+            self.ctrl,
+            _reader(self.ctrl, "cwnd"),
+            _reader(self.ctrl, "pacing_rate"),
+            self.est._snapshot,
+            self.mss,
+            self.app_rate,
+        )
         self.rtt = Rfc6298Estimator(min_rto=0.2)
         self.rto = self.rtt.rto  # kept equal to rtt.rto: it changes only on update / on_timeout
         self.timed_seq = 0  # the packet being timed for the RTO estimator, 0 if none
         self.min_rtt = _INF  # lifetime minimum of all RTT samples
-        self.outstanding: deque[tuple[int, SentPacket]] = deque()
+        # (seq, sent time, size, snapshot) of each packet in flight, oldest first: the
+        # snapshot's own fields are NamedTuple reads, slower than one unpacking of this tuple.
+        self.outstanding: deque[tuple[int, float, int, SentPacket]] = deque()
         self.inflight = 0
         self.seq = 0  # packets sent so far; the last one's number
         self.next_send = 0.0
@@ -279,12 +288,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
         nonlocal events, link_done, qbytes, qpeak, arrivals, buffer_drops, loss_drops, t_heap
         if now >= s.stop:
             return
-        ctrl = s.ctrl
-        cwnd_of = s.cwnd_of
-        pacing_of = s.pacing_of
-        snapshot = s.est._snapshot
-        mss = s.mss
-        app_rate = s.app_rate
+        ctrl, cwnd_of, pacing_of, snapshot, mss, app_rate = s.output
         while True:
             inflight = s.inflight
             if inflight + mss > cwnd_of(ctrl) and inflight:
@@ -314,7 +318,7 @@ def _run(  # one loop on purpose: the hot path stays in local variables
             inflight += mss
             s.inflight = inflight
             seq = s.seq = s.seq + 1
-            s.outstanding.append((seq, snapshot(now, mss, inflight)))
+            s.outstanding.append((seq, now, mss, snapshot(now, mss, inflight)))
             if not s.timed_seq:
                 s.timed_seq = seq
             ctrl.on_sent(now, mss, inflight)
@@ -381,17 +385,14 @@ def _run(  # one loop on purpose: the hot path stays in local variables
                 if s.timed_seq < seq:
                     s.timed_seq = 0  # the timed packet was lost (Karn, RFC 6298 section 3)
                 while out[0][0] != seq:
-                    lost = out.popleft()[1]
-                    size = lost.size
+                    _, lost_time, size, lost = out.popleft()
                     s.inflight -= size
                     newly_lost += size
                     s.declared_lost += 1
                     s.app_sent -= size
                     est.on_loss(lost)
-                    ctrl.on_loss(LossEvent(now, size, s.inflight, lost.sent_time, lost))
-            packet = out.popleft()[1]
-            size = packet.size
-            sent_time = packet.sent_time
+                    ctrl.on_loss(LossEvent(now, size, s.inflight, lost_time, lost))
+            _, sent_time, size, packet = out.popleft()
             inflight = s.inflight = s.inflight - size
             s.delivered += size
             sample = now - sent_time
@@ -512,11 +513,10 @@ def _timeout(s: _Sender, now: float) -> None:
     ctrl = s.ctrl
     est = s.est
     while out:
-        lost = out.popleft()[1]
-        size = lost.size
+        _, lost_time, size, lost = out.popleft()
         s.inflight -= size
         s.declared_lost += 1
         s.app_sent -= size
         est.on_loss(lost)
-        ctrl.on_loss(LossEvent(now, size, s.inflight, lost.sent_time, lost, True))
+        ctrl.on_loss(LossEvent(now, size, s.inflight, lost_time, lost, True))
     s.rto_deadline = _INF
