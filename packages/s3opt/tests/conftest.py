@@ -64,3 +64,29 @@ async def either_store(
     small = config.model_copy(update={"multipart_threshold": 5 * 2**20, "part_size_min": 5 * 2**20})
     async with S3Store.open(f"s3://{bucket}/p/", small) as store:
         yield store
+
+
+@pytest.fixture
+def sent_requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, str]]]:
+    """(operation, headers) of every S3 request of stores opened in the test, as sent on
+    the wire (botocore's ``before-send`` event, after signing), recorded through the
+    session s3opt builds."""
+    import s3opt._aws
+
+    sent: list[tuple[str, dict[str, str]]] = []
+    make_session = s3opt._aws._session
+
+    def record(request: Any, event_name: str, **_: Any) -> None:
+        headers = {
+            name.lower(): value.decode() if isinstance(value, bytes) else value
+            for name, value in request.headers.items()
+        }
+        sent.append((event_name.rsplit(".", 1)[-1], headers))
+
+    def session(config: S3Config) -> Any:
+        created = make_session(config)
+        created.register("before-send.s3", record)
+        return created
+
+    monkeypatch.setattr(s3opt._aws, "_session", session)
+    return sent

@@ -24,8 +24,8 @@ from s3opt.errors import (
 )
 from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
+from s3opt.transfer.bodies import PartBody
 from s3opt.transfer.context import READ_AHEAD, InFlight, TransferContext
-from s3opt.transfer.multipart import PartBody
 from s3opt.transfer.parts import (
     MAX_OBJECT_SIZE,
     MAX_PART_SIZE,

@@ -26,6 +26,9 @@ Choices, and why:
   congestion avoidance. Plain RFC 5681 slow start exits on the first real
   congestion signal (503 SlowDown, timeout, reset), which S3 sends clearly.
 * ``fixed:N``: exactly ``N`` operations in flight, for comparisons.
+* pacing: none. ``bbr`` and ``cubic`` steer through their window alone
+  (:class:`Unpaced` says why): an operation's bytes are already paced by its
+  connection.
 
 The limiter's ``classify`` is :func:`s3opt.classify.is_congestion`: throttles,
 timeouts and resets are losses; other failures are not congestion.
@@ -40,11 +43,13 @@ from typing import Final
 from netalgo.bbr import BBR
 from netalgo.cubic import Cubic
 from netalgo.limiter import FixedConcurrency, Limiter, fixed
+from netalgo.protocols import AckSample, CongestionController, LossEvent
 from s3opt.classify import is_congestion
 
 __all__ = [
     "INITIAL_PARTS",
     "INITIAL_WINDOW",
+    "Unpaced",
     "controller_name",
     "fixed_concurrency",
     "initial_window",
@@ -74,8 +79,9 @@ def initial_window(part_size: int) -> int:
     Ten parts of 8 MiB leave ``far`` a third idle for its first 2.2 s round;
     128 MiB (16 such parts) fills both, and stays below the concurrency at which
     throttling endpoints answer 503 (the ``throttled`` profile's 24, S3's
-    per-prefix rates by far). The cost is memory: the first round holds up to
-    128 MiB of parts (the window bounds it; see ``InFlight``). Larger parts
+    per-prefix rates by far). The cost is memory where parts are held: a stream's
+    first round holds up to 128 MiB of them (the window bounds it; see
+    ``InFlight``), while a file's parts stay in the file. Larger parts
     keep ten of them, as RFC 6928 counts segments.
     """
     return max(INITIAL_PARTS * part_size, INITIAL_WINDOW)
@@ -96,6 +102,50 @@ def fixed_concurrency(spec: str) -> int | None:
             f"invalid controller {spec!r}: expected 'bbr', 'cubic' or 'fixed:N' with N >= 1"
         )
     return int(match.group(1))
+
+
+class Unpaced:
+    """A controller whose window steers admissions but whose pacing rate is not applied.
+
+    Pacing spreads a window's packets over a round so they do not reach the
+    bottleneck in a burst. An S3 operation is no burst: its bytes flow over its
+    own connection, at that connection's rate, for the whole operation, so the
+    connection already paces it. Pacing whole operations as well (BBR's
+    ``pacing_gain x bw``) would pace twice: after each round the next window of
+    8 MiB parts would be spread over ``window / (2.77 x bw)`` seconds (0.9 s on
+    the benchmark's ``far`` path) while connections sit idle. The window
+    (``cwnd``) still bounds what is in flight, and the controller still sees
+    every send, ack and loss.
+    """
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: CongestionController) -> None:
+        self.inner = inner
+
+    @property
+    def cwnd(self) -> int:
+        return self.inner.cwnd
+
+    @property
+    def pacing_rate(self) -> float | None:
+        return None
+
+    @property
+    def state(self) -> str:
+        return self.inner.state
+
+    def on_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
+        self.inner.on_sent(now, sent_bytes, bytes_in_flight)
+
+    def on_ack(self, sample: AckSample) -> None:
+        self.inner.on_ack(sample)
+
+    def on_loss(self, event: LossEvent) -> None:
+        self.inner.on_loss(event)
+
+    def __repr__(self) -> str:
+        return f"Unpaced({self.inner!r})"
 
 
 def make_limiter(
@@ -122,16 +172,23 @@ def make_limiter(
     initial = INITIAL_PARTS * part_size if initial_window is None else initial_window
     if isinstance(initial, bool) or not isinstance(initial, int) or initial <= 0:
         raise ValueError(f"initial_window must be a positive number of bytes, got {initial!r}")
+    controller: CongestionController
     if spec == "bbr":
-        bbr = BBR(mss=part_size, initial_window=initial)
-        return Limiter(bbr, classify=is_congestion, max_ops=max_ops)
-    cubic = Cubic(mss=part_size, initial_window=initial, hystart=False)
-    return Limiter(cubic, classify=is_congestion, max_ops=max_ops)
+        controller = BBR(mss=part_size, initial_window=initial)
+    else:
+        controller = Cubic(mss=part_size, initial_window=initial, hystart=False)
+    return Limiter(Unpaced(controller), classify=is_congestion, max_ops=max_ops)
+
+
+def _steering(limiter: Limiter) -> CongestionController:
+    """The controller that decides the window (inside :class:`Unpaced` when wrapped)."""
+    controller = limiter.controller
+    return controller.inner if isinstance(controller, Unpaced) else controller
 
 
 def controller_name(limiter: Limiter) -> str:
     """The short name metrics use for the limiter's controller: ``bbr``, ``cubic``, ``fixed``."""
-    controller = limiter.controller
+    controller = _steering(limiter)
     if isinstance(controller, BBR):
         return "bbr"
     if isinstance(controller, Cubic):
@@ -148,7 +205,7 @@ def path_estimate(limiter: Limiter) -> tuple[float, float] | None:
     pacing rate at best, paired with the limiter's own minimum operation time.
     ``None`` until there is a measurement: callers fall back to their defaults.
     """
-    controller = limiter.controller
+    controller = _steering(limiter)
     bandwidth: float | None = None
     rtt: float | None = limiter.min_rtt
     if isinstance(controller, BBR):

@@ -118,8 +118,9 @@ class NoSuchUploadError(S3OptError):
 class ObjectChangedError(S3OptError):
     """The object no longer has the ETag a conditional request named (412 PreconditionFailed).
 
-    Raised by ``get_range(..., if_match=etag)`` once the object was overwritten:
-    the caller's view of it is stale, and retrying would not help.
+    Raised by ``get_range(..., if_match=etag)`` once the object was overwritten, and by
+    ``copy(..., source_if_match=etag)`` for a source with another ETag (``key`` is the
+    source): the caller's view of it is stale, and retrying would not help.
     """
 
 

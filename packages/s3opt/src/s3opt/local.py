@@ -391,7 +391,12 @@ class LocalStore:
             src.close()
 
     async def copy(
-        self, src_key: str, dst_key: str, *, metadata: Mapping[str, str] | None = None
+        self,
+        src_key: str,
+        dst_key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        source_if_match: str | None = None,
     ) -> ObjectInfo:
         """Copy ``src_key`` to ``dst_key`` with its tags, as S3's CopyObject does.
 
@@ -400,10 +405,20 @@ class LocalStore:
         ``StorageClass`` makes it. A mapping replaces the metadata (``REPLACE``) and
         keeps the source's storage class; ``src_key == dst_key`` is allowed then. The
         bytes are copied from one open version of the source into a new file.
+        ``source_if_match``: that open version must have this ETag, else
+        :class:`ObjectChangedError` and nothing is written
+        (``x-amz-copy-source-if-match``).
         """
         self._full(dst_key)
         src, sidecar = await _in_thread(self._open_with_sidecar, src_key)
         try:
+            if source_if_match is not None and sidecar.etag != source_if_match.strip('"'):
+                raise ObjectChangedError(
+                    f"copy {src_key!r} -> {dst_key!r} in {self!r}: the source changed "
+                    f"(ETag {sidecar.etag!r}, not {source_if_match!r})",
+                    key=src_key,
+                    code="PreconditionFailed",
+                )
 
             async def chunks() -> AsyncIterator[bytes]:
                 while chunk := await _in_thread(src.read, CHUNK_SIZE):

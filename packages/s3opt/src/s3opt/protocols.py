@@ -294,7 +294,12 @@ class ObjectStore(Protocol):
         ...
 
     async def copy(
-        self, src_key: str, dst_key: str, *, metadata: Mapping[str, str] | None = None
+        self,
+        src_key: str,
+        dst_key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        source_if_match: str | None = None,
     ) -> ObjectInfo:
         """Server-side copy in the store (multipart above 5 GiB): no data passes the client.
 
@@ -303,6 +308,11 @@ class ObjectStore(Protocol):
         exactly that metadata (``REPLACE``), keeping the source's Content-Type and
         storage class; ``src_key == dst_key`` then changes an object's metadata without
         sending its data again. Tags are copied either way.
+
+        ``source_if_match``: copy only the source with this ETag (S3's
+        ``x-amz-copy-source-if-match``), else :class:`s3opt.errors.ObjectChangedError`
+        (412 PreconditionFailed) and nothing is written; a metadata change by
+        self-copy then cannot pick up bytes another client wrote since.
         """
         ...
 

@@ -355,6 +355,7 @@ class S3Store:
         dst_key: str,
         *,
         metadata: Mapping[str, str] | None = None,
+        source_if_match: str | None = None,
         multipart_threshold: int | None = None,
         part_size: int | None = None,
     ) -> ObjectInfo:
@@ -363,10 +364,16 @@ class S3Store:
         ``metadata=None`` copies the source's user metadata (``MetadataDirective=COPY``);
         a mapping replaces it (``REPLACE``) and keeps the source's Content-Type and
         storage class. ``store.copy(key, key, metadata=...)`` changes an object's
-        metadata in place without sending its bytes. See
+        metadata in place without sending its bytes. ``source_if_match`` copies only
+        the source with that ETag, else :class:`ObjectChangedError` (sent as
+        ``x-amz-copy-source-if-match`` on every request that reads the source). See
         :mod:`s3opt.transfer.server_copy`.
         """
-        kwargs: dict[str, Any] = {"metadata": metadata, "part_size": part_size}
+        kwargs: dict[str, Any] = {
+            "metadata": metadata,
+            "source_if_match": source_if_match,
+            "part_size": part_size,
+        }
         if multipart_threshold is not None:
             kwargs["multipart_threshold"] = multipart_threshold
         with self._keys_as_given():

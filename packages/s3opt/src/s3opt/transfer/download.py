@@ -407,7 +407,7 @@ async def _fill(
     """Fetch every range into ``partial``, fsync it and verify size and ETag."""
     size, etag, fd = layout.size, layout.etag, partial.fd
     os.ftruncate(fd, size)
-    chunk = context.part_size_for(size)
+    chunk = context.range_size_for(size)
     inflight = InFlight(context)
     verify = layout.md5_etag and ("-" not in etag or layout.parts is not None)
     follower = _HashFollower(partial, layout.parts) if verify else None
@@ -476,7 +476,7 @@ async def stream_object(context: TransferContext, key: str) -> AsyncIterator[byt
     """
     started = time.monotonic()
     _, layout = await describe(context, key)
-    chunk = context.part_size_for(layout.size)
+    chunk = context.range_size_for(layout.size)
     hasher = EtagHasher(layout.parts) if layout.md5_etag else None
     if hasher is not None and "-" in layout.etag and layout.parts is None:
         hasher = None

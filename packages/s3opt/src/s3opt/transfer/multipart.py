@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 import time
 import urllib.parse
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from s3opt.errors import ChecksumMismatchError, NoSuchUploadError, S3OptError
 from s3opt.protocols import ObjectInfo, PartInfo
+from s3opt.transfer.bodies import FilePart, FilePartBody, PartBody
 from s3opt.transfer.context import TransferContext
 from s3opt.transfer.parts import PartDigest, digest_part, multipart_etag
 from s3opt.transfer.resume import PartRecord
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKSUM_ALGORITHM",
     "MultipartUpload",
-    "PartBody",
     "etag_is_md5",
     "etag_of",
     "object_params",
@@ -153,31 +152,6 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class PartBody(io.BytesIO):
-    """A part's bytes as a request body that aiohttp sends in 64 KiB pieces, without copies.
-
-    Given ``bytes``, aiohttp writes them to the socket transport in one call, and
-    asyncio (before Python 3.12) copies whatever the socket does not take at once
-    into the transport's buffer: on a slow path, a second copy of every part in
-    flight. As a :class:`io.BytesIO`, aiohttp reads and writes the body a chunk at a
-    time, waiting for the socket to drain. ``BytesIO(bytes)`` shares the bytes until
-    something asks for a writable buffer, which aiohttp does once (``getbuffer()``,
-    to learn the size): answered here with a read-only view of the same bytes, so
-    nothing is ever copied whole. The body is rewound for each attempt
-    (``TransferContext.call(rewind=...)``).
-    """
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self._data = data
-
-    def getbuffer(self) -> memoryview:
-        return memoryview(self._data)
-
-    def write(self, data: Any) -> int:
-        raise io.UnsupportedOperation("a part body is read-only")
-
-
 class MultipartUpload:
     """A multipart upload in progress: ``upload_id`` on ``key`` in the context's bucket."""
 
@@ -252,12 +226,17 @@ class MultipartUpload:
         _logger.debug("s3://%s/%s: multipart upload %s", context.bucket, key, upload_id)
         return cls(context, key, upload_id)
 
-    async def send(self, number: int, data: bytes) -> PartRecord:
+    async def send(self, number: int, data: bytes | FilePart) -> PartRecord:
         """Upload part ``number``, verified; returns its record for the resume state."""
         context = self._context
-        digest = await asyncio.to_thread(digest_part, data)
+        body: PartBody | FilePartBody
+        if isinstance(data, FilePart):
+            digest = await asyncio.to_thread(data.digest)
+            body = data.body()
+        else:
+            digest = await asyncio.to_thread(digest_part, data)
+            body = PartBody(data)
         await self.ready()
-        body = PartBody(data)
         response = await context.call(
             "upload_part",
             key=self.key,

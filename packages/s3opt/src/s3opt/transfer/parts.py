@@ -23,6 +23,7 @@ __all__ = [
     "MAX_PART_SIZE",
     "MAX_PUT_SIZE",
     "MIN_PART_SIZE",
+    "MIN_RANGE_SIZE",
     "PARTS_IN_FLIGHT",
     "STREAM_TIER_PARTS",
     "PartDigest",
@@ -32,6 +33,7 @@ __all__ = [
     "multipart_etag",
     "plan_parts",
     "plan_ranges",
+    "range_size",
     "stream_part_size",
 ]
 
@@ -50,6 +52,10 @@ size; with few parts per BDP the estimate would feed back into ever larger
 parts. Sixteen keeps the fixed point near the path's real needs (parts grow
 only when more than 16 are in flight) and leaves the limiter fine-grained units.
 """
+
+MIN_RANGE_SIZE: Final = MIB
+"""The smallest ranged GET a download plans: below it, the request's round trip
+outweighs its bytes on any path worth parallelising."""
 
 STREAM_TIER_PARTS: Final = 800
 """A stream of unknown length doubles its part size every this many parts, so
@@ -157,6 +163,29 @@ def plan_ranges(total_size: int, chunk_size: int) -> list[tuple[int, int]]:
         (offset, min(chunk_size, total_size - offset))
         for offset in range(0, total_size, chunk_size)
     ]
+
+
+def range_size(total_size: int, chunk_size: int, streams: int) -> int:
+    """The length of each ranged GET of a ``total_size``-byte download: at most
+    ``chunk_size``, and balanced so the ranges fill whole waves of ``streams``.
+
+    Ranges may be any size (unlike parts), and a download is done when its last
+    range is: with ``ceil(total / chunk)`` ranges of ``chunk`` bytes over
+    ``streams`` connections, the last wave may hold a few ranges while the other
+    connections idle (32 ranges over 20 connections: a second wave of 12). Here
+    the count is rounded up to a whole number of waves,
+    ``streams * ceil(total / (streams * chunk))``, and the object split evenly
+    among them, so every wave keeps every connection busy to its end and all
+    ranges have about one size (what the controller's duration samples assume).
+    Never below :data:`MIN_RANGE_SIZE` (nor above ``chunk_size``).
+    """
+    if chunk_size <= 0 or streams <= 0:
+        raise ValueError(f"chunk_size and streams must be > 0, got {chunk_size}, {streams}")
+    if total_size <= 0:
+        return chunk_size
+    waves = -(-total_size // (streams * chunk_size))
+    balanced = -(-total_size // (streams * waves))
+    return min(chunk_size, max(balanced, min(MIN_RANGE_SIZE, chunk_size)))
 
 
 def stream_part_size(part_number: int, min_part: int) -> int:

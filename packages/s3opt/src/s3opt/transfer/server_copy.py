@@ -1,8 +1,15 @@
 """Server-side copy: ``CopyObject`` up to 5 GiB, a multipart ``UploadPartCopy`` above.
 
-No object data passes the client. The source is pinned by ``If-Match`` on
-the ETag seen at the start, so a source replaced mid-copy fails instead of
-producing a mix; a failed multipart copy is aborted.
+No object data passes the client. The source is pinned by
+``x-amz-copy-source-if-match`` (CopyObject and UploadPartCopy's
+``CopySourceIfMatch``) on the ETag seen at the start, so a source replaced
+mid-copy fails instead of producing a mix; a failed multipart copy is aborted.
+A caller may name the ETag itself (``source_if_match``): a source with another
+ETag is then not copied at all and the copy raises :class:`ObjectChangedError`,
+S3's 412 PreconditionFailed. The ETag the first HEAD sees is compared with it
+too, so a changed source fails before any copy request; S3 checks the header
+atomically on every request that reads the source (moto 5.2.5 ignores the
+header, so against moto only the HEAD comparison holds).
 
 What the copy carries (S3 API Reference, CopyObject, "x-amz-metadata-directive"):
 
@@ -64,7 +71,23 @@ def _pinned(context: TransferContext, src: str, etag: str) -> dict[str, Any]:
     return {"CopySource": {"Bucket": context.bucket, "Key": src}, "CopySourceIfMatch": f'"{etag}"'}
 
 
-def _source_changed(context: TransferContext, src: str, dst: str, exc: S3OptError) -> Exception:
+def _not_that_source(
+    context: TransferContext, src: str, dst: str, wanted: str, found: str
+) -> ObjectChangedError:
+    return ObjectChangedError(
+        f"copy s3://{context.bucket}/{src} -> {dst}: the source's ETag is {found}, "
+        f"not {wanted!r}; nothing was copied",
+        bucket=context.bucket,
+        key=src,
+        code="PreconditionFailed",
+    )
+
+
+def _source_changed(
+    context: TransferContext, src: str, dst: str, exc: S3OptError, wanted: str | None
+) -> Exception:
+    if isinstance(exc, ObjectChangedError) and wanted is not None:
+        return _not_that_source(context, src, dst, wanted, "another one")
     if isinstance(exc, ObjectChangedError):
         return ChecksumMismatchError(
             f"copy s3://{context.bucket}/{src} -> {dst}: the source changed during the copy",
@@ -81,21 +104,26 @@ async def copy_object(
     dst: str,
     *,
     metadata: Mapping[str, str] | None = None,
+    source_if_match: str | None = None,
     multipart_threshold: int = MAX_PUT_SIZE + 1,
     part_size: int | None = None,
 ) -> ObjectInfo:
     """Copy ``src`` to ``dst`` (full keys) in the context's bucket; returns ``dst``'s info.
 
     ``metadata``: ``None`` keeps the source's, a mapping replaces it (see the
-    module doc). Objects of ``multipart_threshold`` bytes or more (default: above
-    S3's 5 GiB CopyObject limit) are copied in parts of ``part_size`` (default
-    from the object size) through the limiter.
+    module doc). ``source_if_match``: copy only the source with this ETag, else
+    :class:`ObjectChangedError`. Objects of ``multipart_threshold`` bytes or more
+    (default: above S3's 5 GiB CopyObject limit) are copied in parts of
+    ``part_size`` (default from the object size) through the limiter.
     """
     head = await context.call("head_object", key=src)
     size = int(head.get("ContentLength", 0))
     etag = etag_of(head)
+    wanted = None if source_if_match is None else source_if_match.strip('"')
+    if wanted is not None and etag != wanted:
+        raise _not_that_source(context, src, dst, wanted, repr(etag))
     if size >= multipart_threshold:
-        return await _copy_parts(context, src, dst, head, metadata, part_size)
+        return await _copy_parts(context, src, dst, head, metadata, part_size, wanted)
     if metadata is None:
         params: dict[str, Any] = {"MetadataDirective": "COPY"}
     else:
@@ -109,7 +137,7 @@ async def copy_object(
     try:
         await context.call("copy_object", key=dst, **params, **_pinned(context, src, etag))
     except S3OptError as exc:
-        raise _source_changed(context, src, dst, exc) from exc
+        raise _source_changed(context, src, dst, exc, wanted) from exc
     return info_from_head(dst, await context.call("head_object", key=dst))
 
 
@@ -120,6 +148,7 @@ async def _copy_parts(
     head: dict[str, Any],
     new_metadata: Mapping[str, str] | None,
     part_size: int | None,
+    wanted: str | None,
 ) -> ObjectInfo:
     size = int(head.get("ContentLength", 0))
     etag = etag_of(head)
@@ -158,7 +187,7 @@ async def _copy_parts(
                 **_pinned(context, src, etag),
             )
         except S3OptError as exc:
-            raise _source_changed(context, src, dst, exc) from exc
+            raise _source_changed(context, src, dst, exc, wanted) from exc
         part_etag = etag_of(reply.get("CopyPartResult") or {})
         records[number] = PartRecord(number, length, part_etag, "")
 

@@ -15,9 +15,13 @@
   the same file, or a stream yielding the same bytes, continues where it
   stopped. A stream's recorded parts are checked against the bytes it yields
   again (SHA-256) and not sent twice.
-* A local file is read once, part by part, and checked (size, mtime in ns,
-  inode) before each part and after the last: a change aborts the upload with
-  :class:`SourceChangedError`; a mix of old and new bytes is never stored.
+* A local file's parts are never held in memory: each is hashed from the file and
+  then sent from it (:class:`~s3opt.transfer.bodies.FilePart`; the page cache
+  serves the second read), so memory does not grow with the window. The file is
+  checked (size, mtime in ns, inode) before each part, after the last and after any
+  failure: a change aborts the upload with :class:`SourceChangedError`; a mix of old
+  and new bytes is never stored (each part's bytes must match the digests sent
+  with it).
 * Metadata, storage class and tags travel on CreateMultipartUpload, so a
   resumed upload keeps those it was started with; the ones given when it is
   resumed are not sent again (the resume state does not record them).
@@ -42,6 +46,7 @@ from s3opt.errors import (
     TransientError,
 )
 from s3opt.protocols import ObjectInfo
+from s3opt.transfer.bodies import FilePart
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.multipart import MultipartUpload, put_single
 from s3opt.transfer.parts import digest_part, plan_parts, stream_part_size
@@ -61,7 +66,7 @@ SAVE_INTERVAL: Final = 0.5
 """Seconds between rewrites of a resume state file while parts complete (it is also
 written when the upload stops); a crash loses at most this much progress."""
 
-_PartSource = AsyncGenerator[tuple[int, bytes], None]
+_PartSource = AsyncGenerator[tuple[int, bytes | FilePart], None]
 
 
 def _resumable(exc: BaseException) -> bool:
@@ -85,7 +90,7 @@ async def _send_parts(
     """Send every part from ``parts`` concurrently within the window; stop all on a failure."""
     inflight = InFlight(context)
 
-    async def send(number: int, data: bytes) -> None:
+    async def send(number: int, data: bytes | FilePart) -> None:
         on_part(await upload.send(number, data))
 
     try:
@@ -278,26 +283,34 @@ async def upload_file(
             journal = _Journal(state, resume_state)
             journal.save()
 
+        def shrank() -> SourceChangedError:
+            return _changed(context, key, path, "shrank")
+
         async def parts() -> _PartSource:
             for span in plan_parts(size, state.part_size):
                 if span.number in state.parts:
                     continue
                 check()
-                data = await asyncio.to_thread(_read_exact, fd, span.offset, span.length)
-                if data is None:
-                    raise _changed(context, key, path, "shrank")
-                yield span.number, data
+                yield span.number, FilePart(fd, span.offset, span.length, shrank)
 
-        return await _run(
-            context,
-            upload,
-            parts(),
-            state.parts,
-            metadata,
-            size=lambda: size,
-            before_complete=check,
-            journal=journal,
-        )
+        try:
+            return await _run(
+                context,
+                upload,
+                parts(),
+                state.parts,
+                metadata,
+                size=lambda: size,
+                before_complete=check,
+                journal=journal,
+            )
+        except SourceChangedError:
+            raise
+        except Exception:
+            # A part read twice (hashed, then sent) may fail its checks because the
+            # file changed in between: say so rather than report the symptom.
+            check()
+            raise
     finally:
         os.close(fd)
 
@@ -391,7 +404,7 @@ class _StreamCutter:
             except StopAsyncIteration:
                 self.ended = True
 
-    async def parts(self, base: int) -> _PartSource:
+    async def parts(self, base: int) -> AsyncGenerator[tuple[int, bytes], None]:
         number = 1
         while True:
             target = stream_part_size(number, base)
