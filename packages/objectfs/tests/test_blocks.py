@@ -21,7 +21,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from objectfs.blocks import MAX_READAHEAD_FETCHES, BlockReader
+from objectfs.blocks import MAX_READAHEAD_FETCHES, READAHEAD_RUN, BlockReader
 from objectfs.cache import DiskBlockCache, MemoryBlockCache
 from objectfs.stats import FsCounters
 from s3opt import LocalStore, ObjectStore, S3Store
@@ -300,20 +300,66 @@ async def test_readahead_fetches_the_next_blocks_in_the_background(store: Counti
     counters = FsCounters()
     reader = reader_for(store, counters=counters)
     etag = await etag_of(store)
-    # Block 0 on demand; 3000 bytes ahead of byte 1000 reach into block 3: blocks 1..3.
+    # Block 0 on demand; 3000 bytes ahead of byte 1000 reach into block 3: blocks 1..3, in
+    # one GET (a run shorter than READAHEAD_RUN goes at once when it starts near the read).
     assert await reader.read(KEY, etag, SIZE, 900, 100, readahead=3000) == DATA[900:1000]
     await readahead_done(reader)
-    assert sorted(offset for _, offset, _ in store.ranges) == [0, BLOCK, 2 * BLOCK, 3 * BLOCK]
-    assert counters.requests["GET"] == 4
+    assert sorted(store.ranges) == [(KEY, 0, BLOCK), (KEY, BLOCK, 3 * BLOCK)]
+    assert counters.requests["GET"] == 2
     assert counters.misses == 1  # read-ahead is not a lookup
     assert await reader.read(KEY, etag, SIZE, BLOCK, 3 * BLOCK) == DATA[BLOCK : 4 * BLOCK]
-    assert len(store.ranges) == 4
+    assert len(store.ranges) == 2
     assert counters.l1_hits == 3
-    # Read-ahead stops at the end of the object.
+    # Read-ahead stops at the end of the object: block 9 on demand, block 10 (123 bytes).
     await reader.read(KEY, etag, SIZE, 9 * BLOCK, 10, readahead=1 << 30)
     await readahead_done(reader)
-    assert sorted(offset for _, offset, _ in store.ranges)[-2:] == [9 * BLOCK, 10 * BLOCK]
-    assert len(store.ranges) == 6
+    assert sorted(store.ranges)[-2:] == [(KEY, 9 * BLOCK, BLOCK), (KEY, 10 * BLOCK, 123)]
+    assert len(store.ranges) == 4
+
+
+@pytest.mark.asyncio
+async def test_readahead_fetches_whole_runs_as_the_window_moves(tmp_path: Path) -> None:
+    """A sequential reader's read-ahead: runs of READAHEAD_RUN blocks, one GET each, every
+    block fetched once; the window's partial tail waits until a whole run is missing."""
+    store = CountingStore(tmp_path / "bucket")
+    blocks = 6 * READAHEAD_RUN + 1
+    big = random.Random(3).randbytes(blocks * BLOCK - 7)
+    info = await store.put("big", big)
+    reader = reader_for(store, memory=len(big))
+    window = 2 * READAHEAD_RUN * BLOCK + BLOCK // 2
+    read = 256
+    for offset in range(0, len(big), read):
+        got = await reader.read("big", info.etag, len(big), offset, read, readahead=window)
+        assert got == big[offset : offset + read]
+        await readahead_done(reader)
+    starts = sorted(offset // BLOCK for _, offset, _ in store.ranges)
+    sizes = {offset // BLOCK: size for _, offset, size in store.ranges}
+    # Block 0 on demand; then whole runs of READAHEAD_RUN blocks (the last one short).
+    assert starts == [0, *range(1, blocks, READAHEAD_RUN)]
+    assert all(sizes[s] == READAHEAD_RUN * BLOCK for s in starts[1:-1])
+    assert sizes[starts[-1]] == len(big) - starts[-1] * BLOCK
+    assert sum(sizes.values()) == len(big)
+    await reader.close()
+
+
+@pytest.mark.asyncio
+async def test_readahead_reads_blocks_l2_holds_from_l2(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "bucket")
+    info = await store.put(KEY, DATA)
+    disk = DiskBlockCache(tmp_path / "l2", 1 << 20)
+    await disk.put((KEY, info.etag, 2), DATA[2 * BLOCK : 3 * BLOCK])
+    reader = reader_for(store, disk=disk)
+    assert await reader.read(KEY, info.etag, SIZE, 0, 10, readahead=5 * BLOCK) == DATA[:10]
+    await readahead_done(reader)
+    # Block 2 came from L2: the blocks around it are two runs, not one.
+    assert sorted(store.ranges) == [
+        (KEY, 0, BLOCK),
+        (KEY, BLOCK, BLOCK),
+        (KEY, 3 * BLOCK, 3 * BLOCK),
+    ]
+    assert await reader.read(KEY, info.etag, SIZE, 0, 6 * BLOCK) == DATA[: 6 * BLOCK]
+    assert len(store.ranges) == 3
+    await reader.close()
 
 
 @pytest.mark.asyncio
@@ -326,19 +372,21 @@ async def test_readahead_stays_bounded(tmp_path: Path) -> None:
     store.gate = asyncio.Event()
     first = asyncio.create_task(reader.read("big", info.etag, len(big), 0, 10, readahead=len(big)))
     await asyncio.sleep(0.01)
+    # MAX_READAHEAD_FETCHES blocks under way, READAHEAD_RUN to a GET.
+    gets = MAX_READAHEAD_FETCHES // READAHEAD_RUN
     assert reader.readahead_pending == MAX_READAHEAD_FETCHES
-    assert store.active == 1 + MAX_READAHEAD_FETCHES
+    assert store.active == 1 + gets
     # A second sequential read while they are under way adds nothing.
     second = asyncio.create_task(
         reader.read("big", info.etag, len(big), BLOCK, 10, readahead=len(big))
     )
     await asyncio.sleep(0.01)
-    assert store.most_active == 1 + MAX_READAHEAD_FETCHES
+    assert store.most_active == 1 + gets
     store.gate.set()
     assert await first == big[:10]
     assert await second == big[BLOCK : BLOCK + 10]
     await readahead_done(reader)
-    assert len(store.ranges) == 1 + MAX_READAHEAD_FETCHES
+    assert sum(size for _, _, size in store.ranges) == (1 + MAX_READAHEAD_FETCHES) * BLOCK
     await reader.close()
 
 

@@ -117,7 +117,34 @@ def test_invalidate_with_absolute_paths_and_trailing_slash() -> None:
     assert cache.listing("/") is None
 
 
-@pytest.mark.parametrize(("ttl", "max_entries"), [(-1.0, 10), (1.0, 0)])
-def test_bad_arguments_are_refused(ttl: float, max_entries: int) -> None:
+def test_negative_entries_expire_after_the_negative_ttl() -> None:
+    clock = FakeClock()
+    cache = MetadataCache(300.0, negative_ttl=5.0, clock=clock)
+    cache.put("gone", ABSENT)
+    cache.put("here", info("here"))
+    cache.put_listing("", ["here"])
+    clock.now += 4.999
+    assert cache.get("gone") is ABSENT
+    clock.now += 0.001
+    assert cache.get("gone") is None
+    assert cache.get("here") == info("here")  # positive answers keep the long TTL
+    assert cache.listing("") == ("here",)
+    clock.now += 295
+    assert cache.get("here") is None
+
+
+def test_zero_negative_ttl_caches_no_negative_answer() -> None:
+    cache = MetadataCache(300.0, negative_ttl=0.0, clock=FakeClock())
+    cache.put("gone", ABSENT)
+    assert cache.get("gone") is None
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize(
+    ("ttl", "negative_ttl", "max_entries"), [(-1.0, None, 10), (1.0, None, 0), (1.0, -1.0, 10)]
+)
+def test_bad_arguments_are_refused(
+    ttl: float, negative_ttl: float | None, max_entries: int
+) -> None:
     with pytest.raises(ValueError, match="must be"):
-        MetadataCache(ttl, max_entries=max_entries)
+        MetadataCache(ttl, negative_ttl=negative_ttl, max_entries=max_entries)

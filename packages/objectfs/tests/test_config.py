@@ -61,6 +61,8 @@ def test_defaults_match_the_documented_values(monkeypatch: pytest.MonkeyPatch) -
     assert options.max_readahead == 64 * 2**20
     assert options.umask == 0o022
     assert options.metadata_ttl == 300.0
+    assert options.negative_ttl == 5.0
+    assert options.kernel_readahead == 2**20
     assert options.request_timeout == 30.0
     assert not options.read_only
     assert not options.allow_other
@@ -130,3 +132,12 @@ def test_mount_style_options() -> None:
 def test_mount_style_options_refuse_unknown(text: str) -> None:
     with pytest.raises(ConfigError, match="unknown mount option"):
         parse_mount_options([text])
+
+
+def test_negative_answers_never_outlive_positive_ones() -> None:
+    assert MountOptions().absent_ttl == 5.0
+    assert MountOptions(metadata_ttl=1).absent_ttl == 1.0
+    assert MountOptions(negative_ttl=0).absent_ttl == 0.0
+    assert MountOptions.validated({"negative_ttl": "2.5"}, "-o").absent_ttl == 2.5
+    with pytest.raises(ConfigError, match="negative_ttl"):
+        MountOptions.validated({"negative_ttl": "-1"}, "-o")

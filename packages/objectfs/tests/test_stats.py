@@ -146,8 +146,8 @@ def test_operations_in_snapshot_and_table() -> None:
     stats.operation("getattr", 0.0005, "ENOENT")
     snap = stats.snapshot()
     assert snap["operations"] == {
-        "getattr": {"count": 1, "errors": 1, "seconds": 0.0005},
-        "read": {"count": 2, "errors": 0, "seconds": pytest.approx(0.006)},
+        "getattr": {"count": 1, "errors": 1, "expected": 0, "seconds": 0.0005},
+        "read": {"count": 2, "errors": 0, "expected": 0, "seconds": pytest.approx(0.006)},
     }
     lines = format_stats(snap).splitlines()
     assert [line.split("  ", 1)[0] for line in lines[-2:]] == [
@@ -156,3 +156,26 @@ def test_operations_in_snapshot_and_table() -> None:
     ]
     assert lines[-1].split("  ", 1)[1].strip() == "2 (0 failed), mean 3.00 ms"
     assert lines[-2].split("  ", 1)[1].strip() == "1 (1 failed), mean 0.50 ms"
+
+
+def test_expected_answers_are_counted_apart_from_failures() -> None:
+    """What cp -r provokes (security.* and absent user.* attributes, absent names) is an
+    answer, not a failure; the same errno from another operation still is one."""
+    stats = FsCounters()
+    stats.operation("getxattr", 0.001, "ENODATA")
+    stats.operation("getxattr", 0.001, "ENOTSUP")
+    stats.operation("getxattr", 0.001, "EIO")
+    stats.operation("lookup", 0.001, "ENOENT")
+    stats.operation("setxattr", 0.001, "ENOSPC")
+    stats.operation("open", 0.001, "ENOENT")
+    operations = stats.snapshot()["operations"]
+    counts = {name: (op["count"], op["errors"], op["expected"]) for name, op in operations.items()}
+    assert counts == {
+        "getxattr": (3, 1, 2),
+        "lookup": (1, 0, 1),
+        "setxattr": (1, 1, 0),
+        "open": (1, 1, 0),
+    }
+    rows = dict(line.split("  ", 1) for line in format_stats(stats.snapshot()).splitlines())
+    assert rows["operation getxattr"].strip() == "3 (1 failed, 2 expected errors), mean 1.00 ms"
+    assert rows["operation open"].strip() == "1 (1 failed), mean 1.00 ms"

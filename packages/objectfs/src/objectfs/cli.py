@@ -277,6 +277,9 @@ _CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
 @click.option("--memory-cache-size", help="L1 memory cache bound, e.g. 256M.")
 @click.option("--memory-limit", help="Memory budget of the daemon, e.g. 1G.")
 @click.option("--metadata-ttl", type=float, help="Seconds attributes and listings are cached.")
+@click.option(
+    "--negative-ttl", type=float, help='Seconds a "no such file" answer is cached (default 5).'
+)
 @click.option("--uid", type=int, help="Owner of every file (default: from metadata, else you).")
 @click.option("--gid", type=int, help="Group of every file.")
 @click.option("--umask", help="Octal umask for objects without a mode header (default 022).")

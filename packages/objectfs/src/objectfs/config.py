@@ -86,8 +86,18 @@ class MountOptions(BaseModel):
     memory_limit: int = Field(default=1 * GiB, gt=0)
     """The daemon's memory budget, split by :func:`objectfs.budget.plan_memory`."""
     metadata_ttl: float = Field(default=300.0, ge=0)
+    negative_ttl: float = Field(default=5.0, ge=0)
+    """Seconds a "no such file" answer is kept, by the daemon and as the kernel's negative
+    dentry, never longer than ``metadata_ttl`` (:attr:`absent_ttl`): a file another client
+    creates shows within this long. NFS keeps attributes at least ``acregmin`` = 3 s; s3fs
+    keeps no negative answers by default. Names missing from a cached directory listing
+    are a listing's answer and follow ``metadata_ttl``."""
     block_size: int = Field(default=1 * MiB, ge=4 * KiB, le=64 * MiB)
     max_readahead: int = Field(default=64 * MiB, ge=0)
+    kernel_readahead: int = Field(default=1 * MiB, ge=0)
+    """The kernel's read-ahead for this mount (its ``read_ahead_kb``), set at mount when the
+    daemon may (root); 0 keeps the kernel's default, 128 KiB, which splits a sequential read
+    into eight FUSE requests per 1 MiB block (see :mod:`objectfs.mount`)."""
     uid: int | None = Field(default=None, ge=0)
     gid: int | None = Field(default=None, ge=0)
     umask: int = Field(default=0o022, ge=0, le=0o777)
@@ -97,12 +107,18 @@ class MountOptions(BaseModel):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     log_file: Path | None = None
 
+    @property
+    def absent_ttl(self) -> float:
+        """Seconds negative answers are kept: ``negative_ttl``, at most ``metadata_ttl``."""
+        return min(self.negative_ttl, self.metadata_ttl)
+
     @field_validator(
         "cache_size",
         "memory_cache_size",
         "memory_limit",
         "block_size",
         "max_readahead",
+        "kernel_readahead",
         mode="before",
     )
     @classmethod

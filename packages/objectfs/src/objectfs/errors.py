@@ -11,6 +11,7 @@ NoSuchKeyError                              ENOENT
 NoSuchBucketError                           ENOENT
 AccessDeniedError                           EACCES
 InvalidKeyError (a name S3 cannot store)    ENAMETOOLONG / EINVAL
+ObjectChangedError (If-Match failed)        ESTALE
 InvalidObjectStateError (Glacier object)    EIO
 TimeoutError, TransientError, Throttled,    EIO
 EndpointUnavailableError, other S3 errors
@@ -40,6 +41,7 @@ from s3opt.errors import (
     InvalidKeyError,
     NoSuchBucketError,
     NoSuchKeyError,
+    ObjectChangedError,
     S3OptError,
 )
 from s3opt.protocols import MAX_KEY_BYTES
@@ -57,6 +59,8 @@ def errno_of(exc: BaseException) -> int:
         return exc.errno
     if isinstance(exc, NoSuchKeyError | NoSuchBucketError):
         return errno.ENOENT
+    if isinstance(exc, ObjectChangedError):
+        return errno.ESTALE
     if isinstance(exc, AccessDeniedError):
         return errno.EACCES
     if isinstance(exc, InvalidKeyError):

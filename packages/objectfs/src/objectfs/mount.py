@@ -8,6 +8,17 @@ loses what was written and not yet flushed; what was fsynced is in S3.
 Each mount keeps its caches in its own folder of ``options.cache_dir``, named
 after ``fsname`` and locked (``flock``) while mounted, so two mounts of the
 same bucket and prefix never share staging files.
+
+The kernel reads ahead of a sequential reader by its backing device's
+read-ahead (``/sys/class/bdi/MAJOR:MINOR/read_ahead_kb``, Linux
+Documentation/ABI/stable/sysfs-class-bdi), 128 KiB by default, and a FUSE
+filesystem cannot raise it in its INIT reply (the kernel applies the reply's
+``max_readahead`` as an upper bound). Each FUSE read costs the daemon a fixed
+amount of CPU, so once INIT is answered :func:`serve` sets this mount's own
+value to ``options.kernel_readahead`` when it may (root): 1 MiB reads instead
+of 128 KiB ones, about half the daemon's CPU per GiB read sequentially on
+``lan``. The setting belongs to this mount's device and goes with it at
+unmount.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import signal
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,7 +44,7 @@ from objectfs.stats import FsCounters
 from opsmetrics import Metrics
 from s3opt.protocols import ObjectStore
 
-__all__ = ["MountError", "mount_cache_dir", "serve"]
+__all__ = ["MountError", "mount_cache_dir", "mount_device", "serve"]
 
 _logger = logging.getLogger(__name__)
 
@@ -58,6 +70,48 @@ def _locked(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+_MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")
+"""``\\040`` and the like: how /proc/self/mountinfo writes spaces, tabs, newlines, ``\\``."""
+
+
+def mount_device(mountinfo: str, mountpoint: str) -> str | None:
+    """``MAJOR:MINOR`` of the objectfs mount at ``mountpoint`` in a ``/proc/PID/mountinfo``
+    text (proc(5)); the last one when mounts are stacked, ``None`` when there is none."""
+    found = None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 10 or " - fuse.objectfs " not in line:
+            continue
+        where = _MOUNTINFO_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
+        if where == mountpoint:
+            found = fields[2]
+    return found
+
+
+def _set_kernel_readahead(mountpoint: str, size: int) -> None:
+    """Set this mount's ``read_ahead_kb`` to ``size`` (see the module docstring), if allowed.
+
+    Reads /proc and /sys only: a stat of the mountpoint would be a FUSE request
+    to this very process, which is not serving yet.
+    """
+    if size == 0:
+        return
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+        device = mount_device(table.read(), mountpoint)
+    if device is None:
+        _logger.info("kernel read-ahead left as it is: %s not found in mountinfo", mountpoint)
+        return
+    setting = Path("/sys/class/bdi") / device / "read_ahead_kb"
+    try:
+        setting.write_text(f"{size // 1024}\n")
+    except OSError as exc:
+        _logger.info(
+            "kernel read-ahead left as it is (%s): cannot write %s", exc.strerror or exc, setting
+        )
+        return
+    _logger.debug("kernel read-ahead of %s set to %d KiB", mountpoint, size // 1024)
 
 
 def _fuse_options(options: MountOptions, fsname: str) -> set[str]:
@@ -93,12 +147,14 @@ async def serve(
     pyfuse3.asyncio.enable()
     with _locked(mount_cache_dir(options, fsname)):
         counters = FsCounters(metrics=metrics)
+        where = os.path.realpath(mountpoint)  # before mounting: after, it would ask us
         fs = build_filesystem(
             store,
             options,
             cache_dir=mount_cache_dir(options, fsname),
             counters=counters,
             budget=budget,
+            after_init=lambda: _set_kernel_readahead(where, options.kernel_readahead),
         )
         try:
             pyfuse3.init(fs, str(mountpoint), _fuse_options(options, fsname))

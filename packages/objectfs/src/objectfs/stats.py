@@ -14,7 +14,14 @@ its :meth:`FsCounters.snapshot`, a JSON-able dict::
      "requests": {"GET": 2, "HEAD": 1, ...},
      "request_cost": {"usd": 1.2e-06, "storage_class": "STANDARD",
                       "region": "us-east-1", "prices_as_of": "..."},
-     "operations": {"read": {"count": 40, "errors": 0, "seconds": 0.012}, ...}}
+     "operations": {"read": {"count": 40, "errors": 0, "expected": 0, "seconds": 0.012},
+                    ...}}
+
+An operation's ``errors`` are its failures; answers that are part of the
+operation's normal contract (:data:`EXPECTED_ERRORS`: no such attribute from
+``getxattr``, an unsupported attribute namespace, no such name from
+``lookup``) are counted apart as ``expected``: ``cp -r`` asks every file for
+its ``security.*`` attributes, and those answers are not trouble.
 
 The L1 ratio is over all block lookups, the L2 ratio over the lookups that
 missed L1 (those are the ones L2 sees). A ratio is ``None`` before any lookup.
@@ -41,6 +48,7 @@ rate ("all other requests"), DELETE free, as the S3 pricing page bills them.
 
 from __future__ import annotations
 
+import errno
 import functools
 import time
 from collections import Counter
@@ -52,11 +60,31 @@ from objectfs.config import format_size
 from opsmetrics import Metrics
 from s3opt.pricing import PriceTable
 
-__all__ = ["PRICED_CLASS", "REQUEST_KINDS", "FsCounters", "OperationTotals", "format_stats"]
+__all__ = [
+    "EXPECTED_ERRORS",
+    "PRICED_CLASS",
+    "REQUEST_KINDS",
+    "FsCounters",
+    "OperationTotals",
+    "format_stats",
+]
 
 REQUEST_KINDS: Final = ("HEAD", "GET", "PUT", "LIST", "COPY", "DELETE")
 """The S3 request types counted, in the order :func:`format_stats` prints them."""
 
+
+EXPECTED_ERRORS: Final = frozenset(
+    (operation, errno.errorcode[number])
+    for operation, number in (
+        ("lookup", errno.ENOENT),
+        ("getxattr", errno.ENODATA),  # ENOATTR on Linux: getxattr(2) "attribute not found"
+        ("removexattr", errno.ENODATA),
+        ("getxattr", errno.ENOTSUP),  # namespaces other than user. (objectfs.fs docstring)
+        ("setxattr", errno.ENOTSUP),
+        ("removexattr", errno.ENOTSUP),
+    )
+)
+"""``(operation, errno name)`` pairs that answer a question rather than report a failure."""
 
 PRICED_CLASS: Final = "STANDARD"
 """The storage class whose request prices the estimate uses (a mount writes STANDARD objects)."""
@@ -73,6 +101,9 @@ class OperationTotals:
 
     count: int = 0
     errors: int = 0
+    """Failures: errnos outside :data:`EXPECTED_ERRORS`."""
+    expected: int = 0
+    """Answers in :data:`EXPECTED_ERRORS` (no such attribute, and the like)."""
     seconds: float = 0.0
 
 
@@ -163,7 +194,10 @@ class FsCounters:
         totals.count += 1
         totals.seconds += seconds
         if error is not None:
-            totals.errors += 1
+            if (name, error) in EXPECTED_ERRORS:
+                totals.expected += 1
+            else:
+                totals.errors += 1
         if self.metrics is not None:
             self.metrics.fs_operation(operation=name, duration=seconds, error_type=error)
 
@@ -188,7 +222,12 @@ class FsCounters:
             "requests": {kind: self.requests[kind] for kind in REQUEST_KINDS},
             "request_cost": self._request_cost(),
             "operations": {
-                name: {"count": t.count, "errors": t.errors, "seconds": t.seconds}
+                name: {
+                    "count": t.count,
+                    "errors": t.errors,
+                    "expected": t.expected,
+                    "seconds": t.seconds,
+                }
                 for name, t in sorted(self.operations.items())
             },
         }
@@ -216,7 +255,8 @@ def _percent(ratio: float | None) -> str:
 def format_stats(snapshot: Mapping[str, Any]) -> str:
     """The table ``objectfs stats`` prints for a :meth:`FsCounters.snapshot`, one row a line.
 
-    FUSE operations come last, one row each, in name order.
+    FUSE operations come last, one row each, in name order; expected answers
+    (:data:`EXPECTED_ERRORS`) are shown apart from failures.
     """
     cache = snapshot["cache"]
     moved = snapshot["bytes"]
@@ -251,8 +291,9 @@ def format_stats(snapshot: Mapping[str, Any]) -> str:
     for name, totals in operations.items():
         count = int(totals["count"])
         mean = float(totals["seconds"]) / count * 1000 if count else 0.0
-        rows.append(
-            (f"operation {name}", f"{count} ({totals['errors']} failed), mean {mean:.2f} ms")
-        )
+        answers = f"{totals['errors']} failed"
+        if totals.get("expected"):
+            answers += f", {totals['expected']} expected errors"
+        rows.append((f"operation {name}", f"{count} ({answers}), mean {mean:.2f} ms"))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)

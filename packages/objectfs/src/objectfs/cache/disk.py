@@ -68,8 +68,8 @@ def _checksum(key: BlockKey, data: bytes) -> int:
     return hasher.intdigest()
 
 
-def _encode(key: BlockKey, data: bytes) -> bytes:
-    return _HEADER.pack(_MAGIC, _VERSION, len(data), _checksum(key, data)) + data
+def _header(key: BlockKey, data: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, _VERSION, len(data), _checksum(key, data))
 
 
 def _decode(key: BlockKey, raw: bytes) -> bytes | None:
@@ -113,7 +113,7 @@ class DiskBlockCache:
 
     def _path(self, key: BlockKey) -> Path:
         name = _object_dir_name(key[0])
-        return self.directory / name[:2] / name / _block_name(key[1], key[2])
+        return self.directory.joinpath(name[:2], name, _block_name(key[1], key[2]))
 
     # -- start: the index from the files ---------------------------------------------------
 
@@ -184,6 +184,11 @@ class DiskBlockCache:
 
     # -- reads and writes ------------------------------------------------------------------
 
+    def holds(self, key: BlockKey) -> bool:
+        """Whether the index lists the block (no file I/O: :meth:`get` may still miss)."""
+        path = self._path(key)
+        return not self.disabled and path in self._index and path not in self._writing
+
     async def get(self, key: BlockKey) -> bytes | None:
         """The cached block, or ``None`` (not cached, damaged, or the cache is disabled)."""
         path = self._path(key)
@@ -215,15 +220,15 @@ class DiskBlockCache:
         path = self._path(key)
         if self.disabled or path in self._writing:
             return
-        encoded = _encode(key, data)
+        stored = _HEADER.size + len(data)
         self._forget(path)
-        if len(encoded) > self.capacity:
+        if stored > self.capacity:
             return
-        victims = self._evict(len(encoded))
-        self._add(path, len(encoded))
+        victims = self._evict(stored)
+        self._add(path, stored)
         self._writing.add(path)
         try:
-            await asyncio.to_thread(self._write_file, path, encoded, victims)
+            await asyncio.to_thread(self._write_file, path, key, data, victims)
         except FileNotFoundError:
             # discard() moved the object's directory away while we wrote into it.
             self._forget(path)
@@ -237,7 +242,8 @@ class DiskBlockCache:
             await asyncio.to_thread(path.unlink, missing_ok=True)
 
     @staticmethod
-    def _write_file(path: Path, encoded: bytes, victims: list[Path]) -> None:
+    def _write_file(path: Path, key: BlockKey, data: bytes, victims: list[Path]) -> None:
+        """Checksum and write the block in the worker thread: off the event loop, no copy."""
         DiskBlockCache._unlink(victims)
         path.parent.parent.mkdir(mode=0o700, exist_ok=True)
         path.parent.mkdir(mode=0o700, exist_ok=True)
@@ -245,7 +251,8 @@ class DiskBlockCache:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as file:
-                file.write(encoded)
+                file.write(_header(key, data))
+                file.write(data)
             os.replace(temp, path)
         except BaseException:
             temp.unlink(missing_ok=True)

@@ -4,8 +4,10 @@ S3 answers HEAD and LIST in tens of milliseconds; ``ls -l`` asks for the
 attributes of every entry, so without a cache a listing costs one HEAD per
 file. Entries expire ``ttl`` seconds after they were stored (by an injected
 clock, so tests need not sleep): changes made by other clients show up after
-at most that long. The mount's own writes call :meth:`MetadataCache.invalidate`
-at once.
+at most that long. Negative entries (:data:`ABSENT`) expire after
+``negative_ttl`` instead, usually much shorter: a file another client creates
+must not stay invisible for the whole ``ttl``. The mount's own writes call
+:meth:`MetadataCache.invalidate` at once.
 
 Memory is bounded by ``max_entries``: an attribute entry counts one, a listing
 one plus its number of names, and the least recently used entries are evicted
@@ -59,14 +61,19 @@ class MetadataCache:
         self,
         ttl: float,
         *,
+        negative_ttl: float | None = None,
         max_entries: int = 200_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl < 0:
             raise ValueError(f"ttl must be >= 0 seconds, got {ttl}")
+        if negative_ttl is not None and negative_ttl < 0:
+            raise ValueError(f"negative_ttl must be >= 0 seconds, got {negative_ttl}")
         if max_entries < 1:
             raise ValueError(f"max_entries must be >= 1, got {max_entries}")
         self.ttl = ttl
+        self.negative_ttl = ttl if negative_ttl is None else negative_ttl
+        """How long :data:`ABSENT` entries last (``ttl`` unless given)."""
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[_Slot, _Entry] = OrderedDict()
@@ -83,7 +90,8 @@ class MetadataCache:
         return value
 
     def put(self, path: str, info: ObjectInfo | Absent) -> None:
-        """Remember the attributes of ``path`` (or that it does not exist) for ``ttl`` seconds."""
+        """Remember the attributes of ``path`` for ``ttl`` seconds, or that it does not exist
+        for ``negative_ttl`` seconds."""
         self._store((False, path), info, 1)
 
     def listing(self, directory: str) -> tuple[str, ...] | None:
@@ -122,9 +130,10 @@ class MetadataCache:
 
     def _store(self, slot: _Slot, value: ObjectInfo | Absent | tuple[str, ...], cost: int) -> None:
         self._drop(slot)
-        if self.ttl == 0:
+        ttl = self.negative_ttl if value is ABSENT else self.ttl
+        if ttl == 0:
             return
-        self._entries[slot] = _Entry(self._clock() + self.ttl, value, cost)
+        self._entries[slot] = _Entry(self._clock() + ttl, value, cost)
         self._cost += cost
         while self._cost > self.max_entries:
             self._drop(next(iter(self._entries)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from objectfs.blocks import BlockReader
@@ -26,11 +27,13 @@ def build_filesystem(
     cache_dir: Path,
     counters: FsCounters,
     budget: MemoryBudget,
+    after_init: Callable[[], None] | None = None,
 ) -> ObjectFs:
     """An :class:`ObjectFs` over ``store`` with its caches under ``cache_dir`` (this mount's own).
 
     Memory: the L1 cache and the metadata cache get their shares of ``budget``
     (:func:`objectfs.budget.plan_memory`); the block reader bounds read-ahead.
+    ``after_init`` runs once the kernel has the answer to FUSE INIT.
     """
     timed = TimedStore(store, timeout=options.request_timeout, counters=counters)
     memory = MemoryBlockCache(budget.l1)
@@ -38,7 +41,11 @@ def build_filesystem(
     reader = BlockReader(
         timed, block_size=options.block_size, memory=memory, disk=disk, counters=counters
     )
-    metadata = MetadataCache(options.metadata_ttl, max_entries=budget.metadata_entries)
+    metadata = MetadataCache(
+        options.metadata_ttl,
+        negative_ttl=options.absent_ttl,
+        max_entries=budget.metadata_entries,
+    )
     writeback = WriteBack(timed, cache_dir / "staging")
     owner = Owner(
         uid=os.getuid() if options.uid is None else options.uid,
@@ -49,5 +56,11 @@ def build_filesystem(
     )
     namespace = Namespace(timed, metadata, writeback, owner)
     return ObjectFs(
-        timed, options, namespace=namespace, writeback=writeback, reader=reader, counters=counters
+        timed,
+        options,
+        namespace=namespace,
+        writeback=writeback,
+        reader=reader,
+        counters=counters,
+        after_init=after_init,
     )

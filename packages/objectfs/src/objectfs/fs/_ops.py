@@ -20,12 +20,13 @@ ENOTSUP, and changing the attributes of the mount's root EPERM.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -39,10 +40,11 @@ from objectfs.fs._namespace import Namespace, Node
 from objectfs.fs._timed import TimedStore
 from objectfs.fs._tree import Tree
 from objectfs.inodes import InodeTable, child_path, parent_path
-from objectfs.meta import encode_xattrs
+from objectfs.meta import Attributes, encode_xattrs
 from objectfs.readahead import SequentialDetector
 from objectfs.stats import FsCounters
 from objectfs.writeback import WriteBack
+from s3opt.errors import ObjectChangedError
 from s3opt.protocols import ObjectInfo
 
 __all__ = ["PID_XATTR", "STATS_XATTR", "ObjectFs"]
@@ -77,8 +79,10 @@ class ObjectFs(pyfuse3.Operations):
         writeback: WriteBack,
         reader: BlockReader,
         counters: FsCounters,
+        after_init: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
+        self._after_init = after_init
         self._store = store
         self._options = options
         self._ns = namespace
@@ -88,6 +92,12 @@ class ObjectFs(pyfuse3.Operations):
         self._inodes = InodeTable()
         self._handles = HandleTable()
         self._tree = Tree(store, namespace, writeback, reader, self._inodes, self._handles)
+
+    def init(self) -> None:
+        """pyfuse3 calls this while it answers the kernel's FUSE INIT: ``after_init`` runs
+        once that answer is sent (the kernel applies the INIT reply's limits then)."""
+        if self._after_init is not None:
+            asyncio.get_running_loop().call_soon(self._after_init)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -149,8 +159,8 @@ class ObjectFs(pyfuse3.Operations):
             node = await self._ns.resolve(path)
             if node is None:
                 entry = pyfuse3.EntryAttributes()
-                entry.st_ino = 0  # a negative entry the kernel keeps for the TTL
-                entry.entry_timeout = self._options.metadata_ttl
+                entry.st_ino = 0  # a negative entry the kernel keeps for the negative TTL
+                entry.entry_timeout = self._options.absent_ttl
                 return entry
             return self._learned(node)
 
@@ -186,8 +196,17 @@ class ObjectFs(pyfuse3.Operations):
             if fields.update_mtime:
                 attributes = replace(attributes, mtime_ns=attr.st_mtime_ns)
             if attributes != node.attributes:
-                node = await self._tree.set_attributes(await self._node(node.path), attributes)
+                node = await self._set_attributes(inode, await self._node(node.path), attributes)
             return self._entry(inode, node)
+
+    async def _set_attributes(self, inode: int, node: Node, attributes: Attributes) -> Node:
+        """:meth:`Tree.set_attributes`; when the object changed behind the mount (ESTALE),
+        the kernel drops what it cached about ``inode`` too."""
+        try:
+            return await self._tree.set_attributes(node, attributes)
+        except ObjectChangedError:
+            self._kernel_forgets(inode, attr_only=True)  # pages: the next open drops them
+            raise
 
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
         data = pyfuse3.StatvfsData()
@@ -365,12 +384,12 @@ class ObjectFs(pyfuse3.Operations):
             handle = FileHandle(inode, path, node.etag, node.size, self._detector(), staged)
             return pyfuse3.FileInfo(fh=self._handles.add_file(handle))
 
-    def _kernel_forgets(self, inode: int) -> None:
+    def _kernel_forgets(self, inode: int, *, attr_only: bool = False) -> None:
         """Drop the kernel's attributes and pages of ``inode``: the object changed (or may
         have) since the kernel learned them, and its size must come from the HEAD just made
         (close-to-open). Safe on the loop: the mount has no kernel writeback cache."""
         try:
-            pyfuse3.invalidate_inode(inode, attr_only=False)
+            pyfuse3.invalidate_inode(inode, attr_only=attr_only)
         except OSError as exc:
             _logger.debug("invalidating inode %d: %s", inode, exc)
 
@@ -499,7 +518,7 @@ class ObjectFs(pyfuse3.Operations):
             xattrs[os.fsdecode(name)] = value
             if len(encode_xattrs(xattrs)) > _XATTR_HEADER_LIMIT:
                 raise pyfuse3.FUSEError(errno.ENOSPC)
-            await self._tree.set_attributes(node, replace(node.attributes, xattrs=xattrs))
+            await self._set_attributes(inode, node, replace(node.attributes, xattrs=xattrs))
 
     async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
         with as_errno("removexattr", self._counters):
@@ -510,7 +529,7 @@ class ObjectFs(pyfuse3.Operations):
             xattrs = dict(node.attributes.xattrs)
             if xattrs.pop(os.fsdecode(name), None) is None:
                 raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
-            await self._tree.set_attributes(node, replace(node.attributes, xattrs=xattrs))
+            await self._set_attributes(inode, node, replace(node.attributes, xattrs=xattrs))
 
     # -- shutdown --------------------------------------------------------------------------
 

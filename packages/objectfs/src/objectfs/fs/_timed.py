@@ -123,11 +123,19 @@ class TimedStore:
             self._counters.request("LIST")
 
     async def copy(
-        self, src_key: str, dst_key: str, *, metadata: Mapping[str, str] | None = None
+        self,
+        src_key: str,
+        dst_key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        source_if_match: str | None = None,
     ) -> ObjectInfo:
-        """Server-side copy; ``metadata`` replaces the headers (``src_key == dst_key`` allowed)."""
+        """Server-side copy; ``metadata`` replaces the headers (``src_key == dst_key`` allowed);
+        ``source_if_match``: only from that version (else ``ObjectChangedError``)."""
         self._counters.request("COPY")
-        call = self._store.copy(src_key, dst_key, metadata=metadata)
+        call = self._store.copy(
+            src_key, dst_key, metadata=metadata, source_if_match=source_if_match
+        )
         return await bounded(call, self._timeout, f"COPY {src_key} -> {dst_key}")
 
     async def delete(self, keys: Iterable[str]) -> None:

@@ -12,7 +12,12 @@ behind must be moved one by one (``mv old/* new/``).
 Changing a file's attributes (chmod, chown, utimens, xattrs) rewrites its
 headers with a server-side copy of the object onto itself with the new
 headers (CopyObject, ``x-amz-metadata-directive: REPLACE``): no data passes
-through the mount. A directory's marker is simply put again.
+through the mount. The copy is pinned to the ETag the mount knows
+(``x-amz-copy-source-if-match``): if another client replaced the object in
+between, S3 answers 412, the change fails with ESTALE and the cached
+attributes are dropped, so a retry sees the new object (moto does not enforce
+the header; S3 and s3opt's LocalStore do). A directory's marker is simply put
+again.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from objectfs.fs._timed import TimedStore
 from objectfs.inodes import InodeTable, parent_path
 from objectfs.meta import Attributes, encode_attributes
 from objectfs.writeback import WriteBack
+from s3opt.errors import ObjectChangedError
 
 __all__ = ["Tree"]
 
@@ -184,7 +190,16 @@ class Tree:
         if node.info is None:
             return replace(node, attributes=attributes)
         key = node.path
-        info = await self._store.copy(key, key, metadata=encode_attributes(attributes))
+        try:
+            info = await self._store.copy(
+                key, key, metadata=encode_attributes(attributes), source_if_match=node.etag
+            )
+        except ObjectChangedError:
+            # Another client replaced the object since the mount looked: copying now would
+            # put the old attributes on its bytes. Forget it; the caller answers ESTALE.
+            self._reader.forget(key)
+            self._ns.forget(key)
+            raise
         if staged is not None:
             staged.attributes = attributes  # a clean staged file uploads them too, if written
         self._reader.forget(key)

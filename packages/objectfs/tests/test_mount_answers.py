@@ -1,0 +1,204 @@
+"""Real mounts (/dev/fuse) of a ``file://`` bucket: what other clients see, and what the
+mount answers (negative TTL, ETag-pinned attribute changes, expected errnos in stats, the
+kernel's read-ahead).
+
+The bucket is an :class:`s3opt.LocalStore` folder, so "another client" is a
+second LocalStore on the same folder, and conditional copies are enforced
+(moto ignores ``x-amz-copy-source-if-match``; LocalStore answers it like S3).
+Each test mounts ``python -m objectfs -f`` in a subprocess, uses the mount
+with ordinary file calls and always unmounts in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from objectfs.mount import mount_device
+from s3opt import LocalStore
+
+pytestmark = [
+    pytest.mark.fuse,
+    pytest.mark.skipif(not Path("/dev/fuse").exists(), reason="/dev/fuse is missing"),
+]
+
+MOUNT_WAIT = 30.0
+
+
+def in_mount_table(path: Path) -> bool:
+    with open("/proc/self/mounts") as table:
+        return any(line.split()[1] == str(path) for line in table)
+
+
+@contextlib.contextmanager
+def mounted(bucket: Path, where: Path, *options: str) -> Iterator[Path]:
+    """``objectfs -f file://BUCKET WHERE OPTIONS...``; unmounted (and the daemon gone) after."""
+    where.mkdir()
+    log = where.parent / f"{where.name}.log"
+    command = [sys.executable, "-m", "objectfs", "-f", "-v", f"file://{bucket}", str(where)]
+    command += ["--cache-dir", str(where.parent / f"{where.name}-cache"), *options]
+    with log.open("wb") as output:
+        daemon = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + MOUNT_WAIT
+        while not os.path.ismount(where):
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"objectfs did not mount: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        yield where
+    finally:
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait(timeout=10)
+        if in_mount_table(where):
+            subprocess.run(["fusermount3", "-u", "-z", str(where)], check=False)
+
+
+def put(bucket: Path, key: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
+    """Write an object as another client would; its ETag."""
+    return asyncio.run(LocalStore(bucket).put(key, data, metadata=metadata)).etag
+
+
+def metadata_of(bucket: Path, key: str) -> dict[str, str]:
+    return dict(asyncio.run(LocalStore(bucket).head(key)).metadata)
+
+
+def stats(mountpoint: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(os.getxattr(mountpoint, "user.objectfs.stats"))
+    return found
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    root = tmp_path / "bucket"
+    root.mkdir()
+    return root
+
+
+# -- negative answers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("negative_ttl", "visible"), [("1", True), ("300", False)])
+def test_a_file_created_elsewhere_shows_after_the_negative_ttl(
+    bucket: Path, tmp_path: Path, negative_ttl: str, visible: bool
+) -> None:
+    """With attributes trusted for 300 s, a "no such file" answer (the daemon's and the
+    kernel's negative dentry) lasts only ``--negative-ttl``."""
+    with mounted(bucket, tmp_path / "mnt", "--metadata-ttl", "300", "--negative-ttl", negative_ttl):
+        late = tmp_path / "mnt" / "late.txt"
+        assert not late.exists()
+        put(bucket, "late.txt", b"written by another client\n")
+        assert not late.exists()  # within the negative TTL: the cached answer
+        time.sleep(1.5)
+        assert late.exists() is visible
+        if visible:
+            assert late.read_bytes() == b"written by another client\n"
+
+
+# -- attribute changes pinned to the ETag ----------------------------------------------------
+
+
+def test_chmod_of_an_object_replaced_elsewhere_applies_to_the_new_object(
+    bucket: Path, tmp_path: Path
+) -> None:
+    """The self-copy is pinned to the ETag the mount knows: against a replaced object it
+    answers ESTALE and drops the cached attributes; the kernel retries a path-based call
+    once on ESTALE (VFS ``retry_estale``), so chmod lands on the new object's own headers
+    (its owner, its mtime), not on the stale ones. Without the pin the copy would have
+    put the first version's headers on the second version's bytes."""
+    mode = str(stat.S_IFREG | 0o644)
+    put(bucket, "f.txt", b"first version\n", {"mode": mode, "uid": "1111", "mtime": "1000000000"})
+    with mounted(bucket, tmp_path / "mnt", "--metadata-ttl", "300") as mnt:
+        target = mnt / "f.txt"
+        assert target.stat().st_uid == 1111  # the mount knows this ETag now
+        second = {"mode": mode, "uid": "2222", "mtime": "2000000000"}
+        put(bucket, "f.txt", b"second version, longer\n", second)
+        os.chmod(target, 0o600)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert target.stat().st_uid == 2222
+        setattr_calls = stats(mnt)["operations"]["setattr"]
+    assert (setattr_calls["count"], setattr_calls["errors"]) == (2, 1)  # ESTALE, then the retry
+    headers = metadata_of(bucket, "f.txt")
+    assert (headers["mode"], headers["uid"]) == (str(stat.S_IFREG | 0o600), "2222")
+    assert headers["mtime"].split(".")[0] == "2000000000"
+    assert (bucket / "f.txt").read_bytes() == b"second version, longer\n"
+
+
+# -- objectfs stats --------------------------------------------------------------------------
+
+
+def test_stats_count_expected_answers_apart_from_failures(bucket: Path, tmp_path: Path) -> None:
+    put(bucket, "f.txt", b"data\n")
+    with mounted(bucket, tmp_path / "mnt") as mnt:
+        target = mnt / "f.txt"
+        for name, code in (("security.selinux", errno.ENOTSUP), ("user.absent", errno.ENODATA)):
+            with pytest.raises(OSError, match=os.strerror(code)) as answered:
+                os.getxattr(target, name)
+            assert answered.value.errno == code
+        with pytest.raises(OSError, match="No space") as failed:
+            os.setxattr(target, "user.big", b"x" * 4000)  # beyond S3's 2 KiB of metadata
+        assert failed.value.errno == errno.ENOSPC
+        operations = stats(mnt)["operations"]
+        shown = subprocess.run(
+            [sys.executable, "-m", "objectfs", "stats", str(mnt)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    getxattr = operations["getxattr"]
+    assert (getxattr["errors"], getxattr["expected"]) == (0, 2)
+    assert getxattr["count"] >= 2
+    assert (operations["setxattr"]["errors"], operations["setxattr"]["expected"]) == (1, 0)
+    rows = dict(line.split("  ", 1) for line in shown.splitlines())
+    assert "(0 failed, 2 expected errors)" in rows["operation getxattr"]
+
+
+# -- the kernel's read-ahead -----------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may set a device's read_ahead_kb")
+def test_sequential_reads_come_as_whole_blocks(bucket: Path, tmp_path: Path) -> None:
+    """The mount raises its own read_ahead_kb to 1 MiB: ``cat`` of a 4 MiB file is a few
+    1 MiB FUSE reads (the kernel's default, 128 KiB, would make 32)."""
+    data = os.urandom(4 << 20)
+    put(bucket, "big.bin", data)
+    with mounted(bucket, tmp_path / "mnt") as mnt:
+        with open("/proc/self/mountinfo") as table:
+            device = mount_device(table.read(), str(mnt))
+        assert device is not None
+        assert Path(f"/sys/class/bdi/{device}/read_ahead_kb").read_text().strip() == "1024"
+        copied = subprocess.run(["cat", str(mnt / "big.bin")], capture_output=True, check=True)
+        assert copied.stdout == data
+        reads = stats(mnt)["operations"]["read"]["count"]
+    assert reads <= 8
+
+
+def test_mount_device_reads_mountinfo_escapes_and_takes_the_last_mount() -> None:
+    mountinfo = "\n".join(
+        (
+            "22 1 0:21 / /proc rw,nosuid - proc proc rw",
+            r"40 22 0:39 / /mnt/my\040data rw - fuse.objectfs s3://b/ rw,user_id=0",
+            r"41 40 0:40 / /mnt/my\040data rw - fuse.objectfs s3://c/ rw,user_id=0",
+            "42 22 0:41 / /mnt/other rw shared:5 - fuse.rclone r: rw",
+        )
+    )
+    assert mount_device(mountinfo, "/mnt/my data") == "0:40"
+    assert mount_device(mountinfo, "/mnt/other") is None  # not an objectfs mount
+    assert mount_device(mountinfo, "/mnt/absent") is None
