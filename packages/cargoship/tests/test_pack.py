@@ -21,7 +21,7 @@ from blobcodec.index import TarIndexer
 from blobcodec.seekable import SeekableWriter
 from cargoship.errors import SourceChangedError, UnreadableFilesError
 from cargoship.inventory import EntryType, InventoryEntry
-from cargoship.pack import TarPacker
+from cargoship.pack import READ_SIZE, TarPacker
 from cargoship.scan import SourceEntry, scan
 
 TAR = shutil.which("tar")
@@ -267,17 +267,20 @@ class _TruncatingSink:
         return written
 
 
-def test_a_file_that_shrinks_while_read_spoils_the_archive(tmp_path: Path) -> None:
-    _file(tmp_path / "src/a", b"x" * 5000)
+def test_a_large_file_that_shrinks_while_read_spoils_the_archive(tmp_path: Path) -> None:
+    size = READ_SIZE + 5000  # streamed after its header, not read whole first
+    _file(tmp_path / "src/a", b"x" * size)
     _file(tmp_path / "src/b", b"bbbb")
     entries = _entries(tmp_path / "src")
     sink = _TruncatingSink(tmp_path / "src/a", tmp_path / "out.tar")
     try:
         packer = TarPacker(sink, compression="zstd", archived_at=WHEN)
-        with pytest.raises(SourceChangedError, match="'a': it ended 4997 bytes early") as caught:
+        with pytest.raises(
+            SourceChangedError, match=f"'a': it ended {size - 3} bytes early"
+        ) as caught:
             packer.add(entries[0])
-        # pax header (sub-second mtime) and its record block, ustar header, 5000 bytes padded
-        assert packer.tar_size == 3 * 512 + 5120
+        # pax header (sub-second mtime) and its record block, ustar header, data padded
+        assert packer.tar_size == 3 * 512 + READ_SIZE + 5120
         with pytest.raises(SourceChangedError) as again:
             packer.add(entries[1])
         assert again.value is caught.value
@@ -285,6 +288,39 @@ def test_a_file_that_shrinks_while_read_spoils_the_archive(tmp_path: Path) -> No
             packer.close()
     finally:
         sink.file.close()
+
+
+class _ShrinkingOpen:
+    """``os.open`` that truncates ``target`` to 3 bytes just before opening it."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.real_open = os.open
+
+    def __call__(self, path: str | bytes, flags: int, mode: int = 0o777) -> int:
+        if os.fsdecode(path) == str(self.target):
+            os.truncate(self.target, 3)
+        return self.real_open(path, flags, mode)
+
+
+def test_a_small_file_changed_when_read_is_refused_and_the_stream_stays_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read whole is checked before its header is written: a change is skippable."""
+    _file(tmp_path / "src/a", b"x" * 5000)
+    _file(tmp_path / "src/b", b"bbbb")
+    entries = _entries(tmp_path / "src")
+    with open(tmp_path / "out.tar", "wb") as sink:
+        packer = TarPacker(sink, compression="none", archived_at=WHEN)
+        monkeypatch.setattr(os, "open", _ShrinkingOpen(tmp_path / "src/a"))
+        with pytest.raises(UnreadableFilesError, match="'a': changed since it was scanned") as err:
+            packer.add(entries[0])
+        monkeypatch.undo()
+        assert not isinstance(err.value, SourceChangedError)
+        assert packer.tar_size == 0
+        packer.add(entries[1])
+        packer.close()
+    assert _run_tar("-tf", tmp_path / "out.tar").splitlines() == ["b"]
 
 
 def test_the_packer_indexes_a_seekable_archive_as_blobcodec_parses_it(tmp_path: Path) -> None:
@@ -322,11 +358,11 @@ def test_the_packer_indexes_a_seekable_archive_as_blobcodec_parses_it(tmp_path: 
     assert index.compressed_size == len(archive.getvalue())
 
 
-def test_each_file_is_read_once_unless_it_may_be_a_copy_that_is_not(
+def test_each_small_file_is_read_once_copy_or_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A stored file is read once (while written), a copy once (hashed, then linked); only a
-    file of the same size and metadata as an earlier one but other bytes is read twice."""
+    """A file of up to READ_SIZE bytes is read once: stored, linked as a copy, or hashed as a
+    possible copy (same size and metadata as an earlier file) and then stored after all."""
     source = tmp_path / "source"
     for name, data in (("a/x", b"same!"), ("b/x", b"same!"), ("c", b"1234"), ("d", b"5678")):
         _file(source / name, data, mtime_ns=1_700_000_000_000_000_000)
@@ -346,4 +382,42 @@ def test_each_file_is_read_once_unless_it_may_be_a_copy_that_is_not(
     monkeypatch.undo()
     assert added["b/x"] is EntryType.HARDLINK
     assert added["d"] is EntryType.FILE
-    assert opened == {"a/x": 1, "b/x": 1, "c": 1, "d": 2}
+    assert opened == {"a/x": 1, "b/x": 1, "c": 1, "d": 1}
+
+
+def test_a_large_copy_is_hashed_then_linked_and_a_large_non_copy_read_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files over READ_SIZE are streamed after their header: a possible copy is hashed first
+    (one read when it is a copy, two when it is not), and GNU tar restores the link."""
+    source = tmp_path / "source"
+    big = bytes(range(256)) * ((READ_SIZE + 4096) // 256)
+    other = bytes(reversed(big))
+    for name, data in (("big1", big), ("big2", big), ("big3", other)):
+        _file(source / name, data, mtime_ns=1_700_000_000_000_000_000)
+    entries = _entries(source)
+    opened: dict[str, int] = {}
+    real_open = os.open
+
+    def counting_open(path: str | bytes, flags: int, mode: int = 0o777) -> int:
+        name = os.path.relpath(os.fsdecode(path), source)
+        opened[name] = opened.get(name, 0) + 1
+        return real_open(path, flags, mode)
+
+    with open(tmp_path / "out.tar", "wb") as sink:
+        packer = TarPacker(sink, compression="none", archived_at=WHEN)
+        monkeypatch.setattr(os, "open", counting_open)
+        packer.plan(entries)
+        added = {entry.path: entry for entry in (packer.add(entry) for entry in entries)}
+        monkeypatch.undo()
+        packer.close()
+    assert opened == {"big1": 1, "big2": 1, "big3": 2}
+    assert (added["big2"].type, added["big2"].link) == (EntryType.HARDLINK, "big1")
+    assert added["big3"].checksum == "sha256:" + hashlib.sha256(other).hexdigest()
+    assert packer.dedup_bytes == len(big)
+    out = tmp_path / "out"
+    out.mkdir()
+    _run_tar("-xf", tmp_path / "out.tar", "-C", out)
+    assert (out / "big2").read_bytes() == big
+    assert (out / "big3").read_bytes() == other
+    assert (out / "big1").stat().st_ino == (out / "big2").stat().st_ino

@@ -52,6 +52,7 @@ __all__ = [
     "hostile",
     "member_parts",
     "member_problem",
+    "normal_path",
     "tar_member_kind",
 ]
 
@@ -74,10 +75,28 @@ def member_parts(path: str) -> tuple[str, ...]:
         raise ValueError("NUL in its name")
     if path.startswith("/"):
         raise ValueError("absolute path")
-    parts = tuple(part for part in path.split("/") if part not in ("", "."))
+    parts = path.split("/")
+    if "" in parts or "." in parts:
+        parts = [part for part in parts if part not in ("", ".")]
     if ".." in parts:
         raise ValueError("'..' in its path")
-    return parts
+    return tuple(parts)
+
+
+def normal_path(path: str) -> str:
+    """``path`` as :func:`member_parts` joined by ``/`` (``path`` itself when already so);
+    ValueError as :func:`member_parts` raises it."""
+    if (
+        path
+        and path[0] != "/"
+        and path[-1] != "/"
+        and "//" not in path
+        and "\x00" not in path
+        and path[0] != "."
+        and "/." not in path
+    ):
+        return path  # no empty, "." or ".." segment
+    return "/".join(member_parts(path))
 
 
 _TAR_KINDS: dict[bytes, str] = {
@@ -134,7 +153,7 @@ def _symlink_escapes(
     dest: Path,
     link_dir: tuple[str, ...],
     target: str,
-    archive: Mapping[tuple[str, ...], InventoryEntry],
+    archive: Mapping[str, InventoryEntry],
 ) -> bool:
     """Whether ``target``, the target of a symlink in ``link_dir``, resolves outside ``dest``.
 
@@ -156,7 +175,7 @@ def _symlink_escapes(
             where.pop()
             continue
         candidate = (*where, part)
-        entry = archive.get(candidate)
+        entry = archive.get("/".join(candidate))
         if entry is not None:
             link = entry.link if entry.type is EntryType.SYMLINK else None
         else:
@@ -187,49 +206,60 @@ def check_entries(
     a symlink is refused even when that symlink is not restored.
     """
     problems: dict[str, str] = {}
-    symlinks: set[tuple[str, ...]] = set()
-    seen: dict[tuple[str, ...], InventoryEntry] = {}
+    symlinks: set[str] = set()
+    kinds: dict[str, EntryType] = {}
     for entry in everything:
         try:
-            parts = member_parts(entry.path)
+            key = normal_path(entry.path)
         except ValueError:
             continue  # reported below if it is restored
         if entry.type is EntryType.SYMLINK:
-            symlinks.add(parts)
-        seen.setdefault(parts, entry)
-    planned: dict[tuple[str, ...], InventoryEntry] = {}
+            symlinks.add(key)
+        kinds.setdefault(key, entry.type)
+    planned: dict[str, InventoryEntry] = {}
     for entry in restored:
         try:
-            parts = member_parts(entry.path)
-            if parts in planned:
+            key = normal_path(entry.path)
+            if key in planned:
                 raise ValueError("listed twice")
-            if not parts and entry.type is not EntryType.DIRECTORY:
+            if not key and entry.type is not EntryType.DIRECTORY:
                 raise ValueError("names DEST itself")
-            if any(parts[:depth] in symlinks for depth in range(1, len(parts))):
+            if symlinks and _under(key, symlinks):
                 raise ValueError("its path goes through a symlink in the archive")
             if entry.type is EntryType.HARDLINK:
-                _check_hardlink(entry, seen)
+                _check_hardlink(entry, kinds)
         except ValueError as error:
             problems[entry.path] = str(error)
             continue
-        planned[parts] = entry
-    for parts, entry in planned.items():
+        planned[key] = entry
+    for key, entry in planned.items():
         if entry.type is EntryType.SYMLINK and (
-            entry.link is None or _symlink_escapes(dest, parts[:-1], entry.link, planned)
+            entry.link is None
+            or _symlink_escapes(dest, member_parts(key)[:-1], entry.link, planned)
         ):
             problems[entry.path] = f"symlink to {entry.link!r} resolves outside the destination"
     if problems:
         raise hostile(problems)
 
 
-def _check_hardlink(entry: InventoryEntry, seen: Mapping[tuple[str, ...], InventoryEntry]) -> None:
+def _under(path: str, directories: set[str]) -> bool:
+    """Whether a proper ancestor of the normal ``path`` is in ``directories``."""
+    end = path.find("/")
+    while end >= 0:
+        if path[:end] in directories:
+            return True
+        end = path.find("/", end + 1)
+    return False
+
+
+def _check_hardlink(entry: InventoryEntry, kinds: Mapping[str, EntryType]) -> None:
     if entry.link is None:
         raise ValueError("hard link without a target")
     try:
-        target = seen.get(member_parts(entry.link))
+        target = kinds.get(normal_path(entry.link))
     except ValueError as error:
         raise ValueError(f"hard link to {entry.link!r}: {error}") from None
-    if target is None or target.type is not EntryType.FILE:
+    if target is not EntryType.FILE:
         raise ValueError(f"hard link to {entry.link!r}, which is not a file in the archive")
 
 
@@ -240,15 +270,19 @@ def find_conflicts(dest: Path, restored: Sequence[InventoryEntry], *, overwrite:
     conflicts: list[str] = []
     through: dict[str, str] = {}
     directories: set[tuple[str, ...]] = {()}
+    absent: set[tuple[str, ...]] = set()  # nothing under these exists, so no lstat
     for entry in restored:
         parts = member_parts(entry.path)
         for depth in range(1, len(parts) + 1):
             prefix = parts[:depth]
             if prefix in directories:
                 continue
+            if prefix in absent:
+                break
             try:
-                found = os.lstat(dest.joinpath(*prefix)).st_mode
+                found = os.lstat(os.path.join(dest, *prefix)).st_mode
             except FileNotFoundError:
+                absent.add(prefix)
                 break
             last = depth == len(parts)
             if stat.S_ISDIR(found):

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import tarfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import partial
@@ -105,6 +105,8 @@ class _Plan:
 def _selected(path: str, globs: Sequence[str]) -> bool:
     if not globs:
         return True
+    if not any(magic in glob for glob in globs for magic in "*?["):
+        return any(path == glob or path.startswith(glob + "/") for glob in globs)
     parts = path.split("/")
     prefixes = ("/".join(parts[:depth]) for depth in range(len(parts), 0, -1))
     return any(fnmatchcase(prefix, glob) for prefix in prefixes for glob in globs)
@@ -147,29 +149,28 @@ async def restore(
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
     fetcher = ArchiveFetcher(store)
-    indexes = {
-        n: await fetcher.load_index(p.record.index_key)
-        for n, p in plans.items()
-        if p.record.index_key is not None
-    }
-    for archive, checked in indexes.items():
-        _check_index(checked, plans[archive].members)
+    # Every member an index lists is checked before anything is written. An archive
+    # restored whole is then streamed without its index (dropped: memory).
+    whole = None if options.include else inventory.archive.name
+    indexes: dict[str, ArchiveIndex] = {}
+    for archive, plan in plans.items():
+        if plan.record.index_key is not None:
+            loaded = await fetcher.load_index(plan.record.index_key)
+            await asyncio.to_thread(_check_index, loaded, plan.members)
+            if archive != whole:
+                indexes[archive] = loaded
+            del loaded
 
     extractor = Extractor(dest, overwrite=options.overwrite)
     try:
-        for entry in chosen:
-            if entry.type is EntryType.DIRECTORY:
-                await asyncio.to_thread(extractor.directory, entry)
+        await asyncio.to_thread(_each, extractor.directory, chosen, EntryType.DIRECTORY)
         for archive, plan in plans.items():
-            whole = archive == inventory.archive.name and not options.include
             index = indexes.get(archive)
-            if whole or index is None:
+            if index is None:
                 await _stream(fetcher, plan, extractor)
             elif plan.outputs:
                 await _ranged(fetcher, plan, index, available[archive].size, extractor)
-        for entry in chosen:
-            if entry.type is EntryType.SYMLINK:
-                await asyncio.to_thread(extractor.symlink, entry)
+        await asyncio.to_thread(_each, extractor.symlink, chosen, EntryType.SYMLINK)
         await asyncio.to_thread(extractor.finish)
     finally:
         extractor.close()
@@ -182,6 +183,15 @@ async def restore(
         seconds=time.monotonic() - started,
         verified=extractor.verified,
     )
+
+
+def _each(
+    make: Callable[[InventoryEntry], None], entries: Iterable[InventoryEntry], kind: EntryType
+) -> None:
+    """``make`` every entry of type ``kind`` (in one worker thread, not one hop per entry)."""
+    for entry in entries:
+        if entry.type is kind:
+            make(entry)
 
 
 def _stored(inventory: Inventory) -> list[InventoryEntry]:
@@ -261,7 +271,8 @@ def _unpack(source: DecompressedReader, plan: _Plan, extractor: Extractor) -> No
     """Check every tar member against the inventory; write the planned ones' bytes."""
     seen: set[str] = set()
     with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
-        for member in tar:
+        while (member := tar.next()) is not None:
+            tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
             kind = tar_member_kind(member)
             link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
             problem = member_problem(member.name, kind, member.size, link, plan.members)

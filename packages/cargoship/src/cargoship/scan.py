@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ __all__ = ["SourceEntry", "scan"]
 logger = logging.getLogger(__name__)
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +75,20 @@ def scan(root: Path, *, on_unreadable: Callable[[Path, OSError], None]) -> Itera
         children = _listing(top)
     except OSError as exc:
         raise UnreadableFilesError((os.fsdecode(top),), exc.strerror or str(exc)) from None
+    base = top if top.endswith(b"/") else top + b"/"
     stack = [iter(children)]
     while stack:
         name = next(stack[-1], None)
         if name is None:
             stack.pop()
             continue
-        path = os.path.join(top, name)
+        path = base + name
         below: list[bytes] = []
         try:
             info = os.lstat(path)
             entry = _entry(path, name, info)
             if entry is not None and entry.type is EntryType.DIRECTORY:
-                below = [os.path.join(name, child) for child in _listing(path)]
+                below = [name + b"/" + child for child in _listing(path)]
             elif entry is not None and entry.type is EntryType.FILE:
                 os.close(os.open(path, _OPEN_FLAGS))
         except OSError as exc:
@@ -93,7 +97,7 @@ def scan(root: Path, *, on_unreadable: Callable[[Path, OSError], None]) -> Itera
         if entry is None:
             continue
         yield entry
-        if entry.type is EntryType.DIRECTORY:
+        if below:
             stack.append(iter(below))
 
 
@@ -118,16 +122,16 @@ def _entry(path: bytes, name: bytes, info: os.stat_result) -> SourceEntry | None
         logger.warning("not archived: %s is a %s", os.fsdecode(path), _kind_name(mode))
         return None
     return SourceEntry(
-        fspath=path,
-        name=os.fsdecode(name),
-        type=kind,
-        size=size,
-        mode=stat.S_IMODE(mode),
-        mtime_ns=info.st_mtime_ns,
-        uid=info.st_uid,
-        gid=info.st_gid,
-        inode=(info.st_dev, info.st_ino),
-        link=link,
+        path,
+        name.decode(_FS_ENCODING, _FS_ERRORS),  # os.fsdecode, without its type checks
+        kind,
+        size,
+        stat.S_IMODE(mode),
+        info.st_mtime_ns,
+        info.st_uid,
+        info.st_gid,
+        (info.st_dev, info.st_ino),
+        link,
     )
 
 

@@ -203,7 +203,8 @@ class _TarChecker:
         number = 0
         try:
             with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
-                for member in tar:
+                while (member := tar.next()) is not None:
+                    tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
                     self.position = member.offset
                     indexed = self._indexed(number)
                     number += 1

@@ -11,6 +11,15 @@ dropped. Each batch must load as a list of exactly the items counted in it,
 so a split that YAML would not make (inside a quoted scalar, a flow
 collection, an alias to the head) is caught, and such a document is loaded
 whole, as any other YAML is.
+
+A batch is read by the cheapest reader that can: lines that are all
+``key: value`` with values the writer formats itself (``null``, decimal
+integers, printable ASCII names plain or single-quoted) by one regular
+expression; other flat items from the C parser's events; anything else by
+PyYAML's loader. Each gives what ``yaml.safe_load`` gives (YAML 1.1 implicit
+types: a plain ``0644`` is an int, ``yes`` a bool). Items whose fields are all
+as expected become entries with the checks made inline; the rest are checked
+field by field, which names the problem.
 """
 
 from __future__ import annotations
@@ -112,9 +121,12 @@ def _batched(data: bytes) -> _Document:
             text = bytes(body[start:end])
             try:
                 try:
-                    items: object = _load_flat_items(text)
+                    items: object = _load_simple_items(text)
                 except _NotFlatError:
-                    items = yaml.load(text, Loader=_Loader)
+                    try:
+                        items = _load_flat_items(text)
+                    except _NotFlatError:
+                        items = yaml.load(text, Loader=_Loader)
             except (yaml.YAMLError, RecursionError):
                 raise _NotBatchableError from None
             expected = len(starts[number * BATCH_ITEMS : (number + 1) * BATCH_ITEMS])
@@ -175,6 +187,75 @@ def _load_flat_items(text: bytes) -> list[dict[Any, Any]]:
     finally:
         parser.dispose()
 
+
+# One ``key: value`` line of an item as :mod:`cargoship.inventory._write` formats it when
+# every value is simple: ``- `` opens an item, two spaces continue it.
+_SIMPLE_LINE: Final = re.compile(r"^(- |  )([a-z_0-9]+): ([^\n]*)\n", re.MULTILINE)
+_SIMPLE_SCALAR: Final = re.compile(r"(?!---|\.\.\.)[A-Za-z0-9_./+=~][A-Za-z0-9_./+=~:-]*(?<!:)")
+_DECIMAL: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
+# First characters of a plain scalar that YAML 1.1 might resolve to a type other than str.
+_IMPLICIT_STARTS: Final = frozenset(
+    key for key in yaml.resolver.Resolver.yaml_implicit_resolvers if key is not None
+)
+
+
+def _simple_value(text: str) -> Any:
+    """A value as SafeLoader reads it, when it is ``null``, a decimal integer, or a
+    :data:`_SIMPLE_SCALAR` (plain, or single-quoted); :class:`_NotFlatError` otherwise."""
+    if text[:1] == "'":
+        if len(text) > 2 and text[-1] == "'" and _SIMPLE_SCALAR.fullmatch(text, 1, len(text) - 1):
+            return text[1:-1]
+        raise _NotFlatError
+    if text == "null":
+        return None
+    if _DECIMAL.fullmatch(text):
+        return int(text)
+    if not _SIMPLE_SCALAR.fullmatch(text):
+        raise _NotFlatError
+    # No YAML 1.1 implicit type (int, float, bool, null, timestamp, merge, value) has a "/".
+    if (
+        "/" not in text
+        and text[0] in _IMPLICIT_STARTS
+        and _RESOLVE(yaml.ScalarNode, text, (True, False)) != _STR_TAG
+    ):
+        raise _NotFlatError  # a plain bool, float or timestamp: the event reader constructs it
+    return text
+
+
+def _load_simple_items(text: bytes) -> list[dict[str, Any]]:
+    """The items of a batch whose every line is ``- key: value`` or ``  key: value`` with a
+    :func:`_simple_value` (what the writer formats itself, without PyYAML's emitter), read
+    with one regular expression and no parser events; :class:`_NotFlatError` for anything
+    else, which :func:`_load_flat_items` then reads.
+
+    Values that repeat (codecs, types, modes, times) are read once per batch.
+    """
+    try:
+        decoded = text.decode("ascii")
+    except UnicodeDecodeError:
+        raise _NotFlatError from None
+    lines = _SIMPLE_LINE.findall(decoded)
+    if len(lines) != decoded.count("\n") or not decoded.endswith("\n"):
+        raise _NotFlatError  # a line that is not one simple key: value
+    items: list[dict[str, Any]] = []
+    item: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for lead, key, raw in lines:
+        if lead == "- ":
+            item = {}
+            items.append(item)
+        elif not items or key in item:
+            raise _NotFlatError  # a continuation before any item, or a repeated key
+        value = values.get(raw, values)
+        if value is values:
+            value = _simple_value(raw)
+            if key not in _UNIQUE_KEYS:
+                values[raw] = value
+        item[key] = value
+    return items
+
+
+_UNIQUE_KEYS: Final = frozenset({"path", "link", "checksum", "mtime_ns", "size"})
 
 _CONSTRUCTOR: Final = yaml.constructor.SafeConstructor()
 _RESOLVE: Final[Callable[..., str]] = yaml.resolver.Resolver().resolve  # PyYAML is untyped
@@ -406,7 +487,75 @@ _ENTRY_KEYS: Final = (
 _ENTRY_OPTIONAL: Final = ("path_b64", "link", "link_b64", "archive")
 
 
+_ENTRY_TYPES: Final = {member.value: member for member in EntryType}
+_REQUIRED: Final = frozenset(_ENTRY_KEYS)
+_COMMON: Final = frozenset((*_ENTRY_KEYS, "link", "archive"))
+_SHA256_TAG: Final = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _common_entry(raw: dict[Any, Any]) -> InventoryEntry | None:
+    """The entry of an item without ``_b64`` names whose every field is valid, with the checks
+    of :func:`_entry` made inline; None when anything is off or unusual (then :func:`_entry`
+    reads it again and names the problem)."""
+    keys = raw.keys()
+    if not (_REQUIRED <= keys <= _COMMON):
+        return None
+    kind = _ENTRY_TYPES.get(raw["type"]) if type(raw["type"]) is str else None
+    path, size, checksum, link = raw["path"], raw["size"], raw["checksum"], raw.get("link")
+    mode, mtime_ns, archive = raw["mode"], raw["mtime_ns"], raw.get("archive")
+    if (
+        kind is None
+        or type(path) is not str
+        or not _plain_relative(path)
+        or type(size) is not int
+        or not 0 <= size <= _MAX_INT64
+        or type(mtime_ns) is not int
+        or not -(1 << 63) <= mtime_ns <= _MAX_INT64
+        or type(mode) is not str
+        or not _MODE_RE.fullmatch(mode)
+        or raw["compression"] not in _CODECS
+        or type(raw["archived_at"]) is not str
+        or (archived_at := _utc_time(raw["archived_at"])) is None
+        or (archive is not None and (type(archive) is not str or not _NAME_RE.fullmatch(archive)))
+    ):
+        return None
+    if kind is EntryType.FILE or kind is EntryType.HARDLINK:
+        if type(checksum) is not str or not _SHA256_TAG.fullmatch(checksum):
+            return None
+    elif checksum is not None or size:
+        return None
+    if kind is EntryType.HARDLINK:
+        if type(link) is not str or not _plain_relative(link):
+            return None
+    elif kind is EntryType.SYMLINK:
+        if type(link) is not str or not link or "\x00" in link:
+            return None
+    elif "link" in keys:
+        return None
+    return InventoryEntry(
+        path, kind, size, checksum, raw["compression"], archived_at, int(mode, 8), mtime_ns,
+        link, archive,
+    )  # fmt: skip
+
+
+def _plain_relative(path: str) -> bool:
+    """What :func:`_relative_path` accepts, for a name without ``_b64``."""
+    return not _odd_path(path)
+
+
+def _odd_path(path: str) -> bool:
+    """Whether ``path`` is empty, absolute, ends in ``/``, has ``//``, NUL or a ``.`` or ``..``
+    segment (string tests: one regular expression with these alternatives is slower)."""
+    if not path or path[0] == "/" or path[-1] == "/" or "//" in path or "\x00" in path:
+        return True
+    if path[0] == "." or "/." in path:
+        return any(part in (".", "..") for part in path.split("/"))
+    return False
+
+
 def _entry(raw: object, index: int) -> InventoryEntry:
+    if type(raw) is dict and (entry := _common_entry(raw)) is not None:
+        return entry
     shown = raw.get("path") if isinstance(raw, dict) else None
     where = f"files[{index}]" + (f" ({shown!r})" if isinstance(shown, str) else "")
     fields = _Fields(raw, where, _ENTRY_KEYS, _ENTRY_OPTIONAL)

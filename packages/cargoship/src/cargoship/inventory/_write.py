@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import yaml
@@ -21,6 +22,7 @@ import yaml
 from cargoship.inventory._records import (
     INVENTORY_FORMAT,
     ArchiveRecord,
+    EntryType,
     InventoryEntry,
     Totals,
     format_time,
@@ -32,9 +34,17 @@ BATCH_ENTRIES: Final = 2000
 """Entries dumped to YAML at a time."""
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-# The implicit types PyYAML's safe dumper checks a plain scalar against (PyYAML is untyped).
-_RESOLVE: Final[Callable[..., str]] = yaml.resolver.Resolver().resolve
-_STR_TAG: Final = "tag:yaml.org,2002:str"
+# The implicit types (bool, int, float, null, timestamp, ...) PyYAML's safe dumper checks a
+# plain scalar against, by the scalar's first character (BaseResolver.resolve's lookup).
+_IMPLICIT: Final[dict[str | None, list[tuple[str, re.Pattern[str]]]]] = (
+    yaml.resolver.Resolver.yaml_implicit_resolvers
+)
+_ANY_FIRST: Final = tuple(regexp for _, regexp in _IMPLICIT.get(None, []))
+_BY_FIRST: Final = {
+    first: tuple(regexp for _, regexp in resolvers) + _ANY_FIRST
+    for first, resolvers in _IMPLICIT.items()
+    if first is not None
+}
 # Printable ASCII, no space, quote or leading indicator, not a document marker, no ':' last.
 _SIMPLE_SCALAR: Final = re.compile(r"(?!---|\.\.\.)[A-Za-z0-9_./+=~][A-Za-z0-9_./+=~:-]*(?<!:)")
 _UNIQUE_KEYS: Final = frozenset({"path", "path_b64", "link", "link_b64", "checksum"})
@@ -83,9 +93,55 @@ def yaml_pieces(
         return
     yield _dump(_head(archive, totals)) + b"files:\n"
     known: dict[str, str] = {}
+    shared: dict[_SharedKey, str | None] = {}
     for start in range(0, len(entries), BATCH_ENTRIES):
         batch = entries[start : start + BATCH_ENTRIES]
-        yield "".join([_yaml_item(entry_doc(entry), known) for entry in batch]).encode("utf-8")
+        yield "".join([_entry_yaml(entry, known, shared) for entry in batch]).encode("utf-8")
+
+
+_SharedKey = tuple[str, datetime, EntryType, int]
+
+
+def _entry_yaml(
+    entry: InventoryEntry, known: dict[str, str], shared: dict[_SharedKey, str | None]
+) -> str:
+    """``_yaml_item(entry_doc(entry), known)``, formatted without building the item's dict
+    for the usual entry (every string a :func:`_plain_or_quoted` one, no ``archive``).
+    ``shared`` keeps the lines an archive's entries have in common (codec, time, type, mode)."""
+    key = (entry.compression, entry.archived_at, entry.type, entry.mode)
+    if key in shared:
+        lines = shared[key]
+    else:
+        lines = shared[key] = _shared_lines(*key)
+    path = _plain_or_quoted(entry.path)  # never None for a path that needs path_b64
+    checksum = "null" if entry.checksum is None else _plain_or_quoted(entry.checksum)
+    link = "" if entry.link is None else _plain_or_quoted(entry.link)
+    if path is None or checksum is None or link is None or lines is None or entry.archive:
+        return _yaml_item(entry_doc(entry), known)
+    text = (
+        f"- path: {path}\n  size: {entry.size:d}\n  checksum: {checksum}\n"
+        f"{lines}  mtime_ns: {entry.mtime_ns:d}\n"
+    )
+    return text + f"  link: {link}\n" if entry.link is not None else text
+
+
+def _shared_lines(
+    compression: str, archived_at: datetime, kind: EntryType, mode: int
+) -> str | None:
+    """The ``compression``, ``archived_at``, ``type`` and ``mode`` lines of an entry."""
+    fields = {
+        "compression": compression,
+        "archived_at": format_time(archived_at),
+        "type": kind.value,
+        "mode": f"{mode:04o}",
+    }
+    lines = []
+    for name, value in fields.items():
+        text = _plain_or_quoted(value)
+        if text is None:
+            return None
+        lines.append(f"  {name}: {text}\n")
+    return "".join(lines)
 
 
 def _yaml_item(item: dict[str, Any], known: dict[str, str]) -> str:
@@ -119,13 +175,16 @@ def _plain_or_quoted(value: str) -> str | None:
     another type (``'0644'``, ``'2025-07-27T10:00:00Z'``, ``'true'``); None otherwise."""
     if not _SIMPLE_SCALAR.fullmatch(value):
         return None
-    if _RESOLVE(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
-        return value
-    return f"'{value}'"
+    for regexp in _BY_FIRST.get(value[0], _ANY_FIRST):
+        if regexp.match(value):
+            return f"'{value}'"
+    return value
 
 
 def _text(key: str, value: str) -> dict[str, str]:
     """``{key: value}``, plus ``key_b64`` holding the exact bytes when they are not UTF-8."""
+    if value.isascii():  # valid UTF-8 without surrogate escapes
+        return {key: value}
     raw = value.encode("utf-8", "surrogateescape")
     try:
         return {key: raw.decode("utf-8")}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,6 @@ from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEn
 from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys
 from cargoship.pack import TarPacker
 from cargoship.sample import measure_ratio
-from cargoship.scan import SourceEntry
 from cargoship.ship._model import ShipOptions, ShipProgress, ShipReport
 from cargoship.ship._plan import ShipPlan, make_plan, source_dir
 from cargoship.ship._state import ShipState, previous_state
@@ -37,7 +36,7 @@ __all__ = ["ship"]
 
 _logger = logging.getLogger(__name__)
 
-_PROGRESS_STEP = 1 << 20  # content bytes read between progress reports inside one file
+_PROGRESS_STEP = 1 << 20  # content bytes read between progress reports
 _HOT_CLASS = "STANDARD"  # the index and inventory stay readable without a retrieval
 
 
@@ -136,11 +135,7 @@ def _monthly_cost(archive_size: int, extra_size: int, storage_class: str) -> flo
 
 
 def _pack_entries(
-    packer: TarPacker,
-    plan: ShipPlan,
-    skip_unreadable: bool,
-    before: Callable[[SourceEntry], None] = lambda entry: None,
-    after: Callable[[], None] = lambda: None,
+    packer: TarPacker, plan: ShipPlan, skip_unreadable: bool
 ) -> tuple[tuple[InventoryEntry, ...], tuple[str, ...]]:
     """Add every entry to ``packer`` in scan order (carried entries are not packed), then
     close it; the inventory entries and the skipped paths."""
@@ -152,7 +147,6 @@ def _pack_entries(
         if carried is not None:
             entries.append(carried)
             continue
-        before(entry)
         try:
             entries.append(packer.add(entry))
         except SourceChangedError:
@@ -162,7 +156,6 @@ def _pack_entries(
                 raise
             _logger.warning("skipped: %s", exc)
             skipped.append(entry.name)
-        after()
     packer.close()
     return tuple(entries), tuple(skipped)
 
@@ -205,29 +198,6 @@ def _count_files(entries: Sequence[InventoryEntry]) -> int:
     return sum(entry.type in (EntryType.FILE, EntryType.HARDLINK) for entry in entries)
 
 
-class _ProgressTap:
-    """Passes tar bytes on to the codec and counts the current file's bytes as read, so a
-    large file reports progress every :data:`_PROGRESS_STEP` bytes, not only at its end."""
-
-    def __init__(self, codec: WritableBinary, report: Callable[[int], None]) -> None:
-        self._codec = codec
-        self._report = report
-        self._base = self._size = self._seen = self._last = 0
-
-    def begin(self, done: int, size: int) -> None:
-        """A member of ``size`` content bytes starts after ``done`` bytes were read."""
-        self._base, self._size, self._seen = done, size, 0
-
-    def write(self, data: bytes, /) -> object:
-        written = self._codec.write(data)
-        self._seen += len(data)
-        now = self._base + min(self._seen, self._size)  # headers and padding are not content
-        if now - self._last >= _PROGRESS_STEP:
-            self._last = now
-            self._report(now)
-        return written
-
-
 async def _ship(
     store: ObjectStore,
     plan: ShipPlan,
@@ -244,29 +214,26 @@ async def _ship(
         progress.start(len(files), sum(entry.size for entry in files))
     reported = 0
 
-    def report(bytes_in: int) -> None:
+    def report(bytes_in: int, *, last: bool = False) -> None:
+        """Tell the progress callback, on the loop, every :data:`_PROGRESS_STEP` bytes read."""
         nonlocal reported
-        if progress is not None and bytes_in > reported:
-            stream.notify(progress.advance, bytes_in - reported)
+        step = bytes_in - reported
+        if progress is not None and step > 0 and (last or step >= _PROGRESS_STEP):
+            stream.notify(progress.advance, step)
             reported = bytes_in
 
     def pack(sink: WritableBinary) -> _Packed:
         codec = open_codec(sink, plan.compression, plan.level, options.threads)
-        tap = _ProgressTap(codec, report)
         packer = TarPacker(
-            tap,
+            codec,
             compression=plan.compression,
             archived_at=archived_at,
             frame_size=codec.frame_size,
+            on_read=report if progress is not None else None,
         )
         try:
-            entries, skipped = _pack_entries(
-                packer,
-                plan,
-                options.skip_unreadable,
-                before=lambda entry: tap.begin(packer.bytes_in, entry.size),
-                after=lambda: report(packer.bytes_in),
-            )
+            entries, skipped = _pack_entries(packer, plan, options.skip_unreadable)
+            report(packer.bytes_in, last=True)
             index = packer.index(codec.finish())  # None for lz4 and gzip
         except BaseException:
             codec.abort()

@@ -1,0 +1,152 @@
+"""Which files of a tree may be copies of one another, found from their ``lstat`` alone.
+
+A hard link cannot give two paths different metadata, so a file can be
+stored as a link to an earlier one only when both have the same size and
+what a link shares: permission bits, owner, group and mtime
+(:func:`link_key`). Files are grouped by that key and by inode; a group with
+more than one distinct inode may hold copies, and only its files after the
+group's first inode can equal an earlier file, so only those are hashed
+before they are written (:class:`CopyGroups`). Paths that already share one
+inode in the source need no hashing at all. Empty files are never linked by
+content (there is nothing to save).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from blobcodec.checksum import Sha256
+from cargoship.inventory import EntryType
+from cargoship.scan import SourceEntry
+
+__all__ = [
+    "HASH_READ_SIZE",
+    "OPEN_FLAGS",
+    "CopyGroups",
+    "DuplicatePlan",
+    "LinkKey",
+    "copy_groups",
+    "hash_file",
+    "link_key",
+    "plan_duplicates",
+]
+
+HASH_READ_SIZE: Final = 1 << 20
+"""Bytes read per step when a file is hashed on its own."""
+OPEN_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+"""How source files are opened: never through a symlink, never blocking on a FIFO."""
+
+LinkKey = tuple[int, int, int, int, int]
+"""``(size, mode, uid, gid, mtime_ns)``: what must agree for a hard link besides content."""
+
+
+def link_key(entry: SourceEntry) -> LinkKey:
+    """What must agree for a hard link to restore ``entry`` exactly (besides the content)."""
+    return (entry.size, entry.mode, entry.uid, entry.gid, entry.mtime_ns)
+
+
+def hash_file(entry: SourceEntry) -> str | None:
+    """The ``"sha256:<hex>"`` of a file's content; None if it cannot be read now."""
+    digest = Sha256()
+    try:
+        fd = os.open(entry.fspath, OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        while chunk := os.read(fd, HASH_READ_SIZE):
+            digest.update(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return digest.tag()
+
+
+@dataclass(frozen=True, slots=True)
+class CopyGroups:
+    """Files that may be copies of one another, by size and link metadata alone (no reads)."""
+
+    shared_inodes: frozenset[tuple[int, int]]
+    """Inodes reached by several paths."""
+    grouped: frozenset[str]
+    """Files of a group of at least two inodes with the same size and link metadata."""
+    later: frozenset[str]
+    """The files of ``grouped`` whose inode is not the first of its group (in order): the
+    only ones that can equal an earlier file, so the only ones hashed before writing."""
+
+
+def copy_groups(entries: Sequence[SourceEntry]) -> CopyGroups:
+    """Group ``entries`` by :func:`link_key` and inode; see the module docstring."""
+    files = [entry for entry in entries if entry.type is EntryType.FILE]
+    per_inode = Counter(entry.inode for entry in files)
+    per_key = Counter(link_key(entry) for entry in files if entry.size)
+    groups: dict[LinkKey, dict[tuple[int, int], list[str]]] = {}
+    for entry in files:
+        key = link_key(entry)
+        if entry.size and per_key[key] > 1:  # a key seen once cannot hold two inodes
+            groups.setdefault(key, {}).setdefault(entry.inode, []).append(entry.name)
+    grouped: list[str] = []
+    later: list[str] = []
+    for inodes in groups.values():
+        if len(inodes) < 2:
+            continue
+        for position, names in enumerate(inodes.values()):
+            grouped.extend(names)
+            if position:
+                later.extend(names)
+    shared = frozenset(inode for inode, count in per_inode.items() if count > 1)
+    return CopyGroups(shared, frozenset(grouped), frozenset(later))
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePlan:
+    """Which files can be stored as hard links to an earlier one, found before writing."""
+
+    shared_inodes: frozenset[tuple[int, int]]
+    """Inodes reached by several paths: every path after the first links to it."""
+    hashes: Mapping[str, str]
+    """Content hash of each file that may equal another of the same size and link metadata."""
+
+    def copies(self, entries: Sequence[SourceEntry]) -> set[str]:
+        """Names of the files in ``entries`` (in that order) the packer stores as hard links."""
+        inodes: set[tuple[int, int]] = set()
+        contents: set[tuple[str, LinkKey]] = set()
+        found: set[str] = set()
+        for entry in entries:
+            if entry.type is not EntryType.FILE:
+                continue
+            if entry.inode in inodes:
+                found.add(entry.name)
+                continue
+            inodes.add(entry.inode)
+            checksum = self.hashes.get(entry.name)
+            if checksum is None:
+                continue
+            key = (checksum, link_key(entry))
+            if key in contents:
+                found.add(entry.name)
+            else:
+                contents.add(key)
+        return found
+
+
+def plan_duplicates(entries: Sequence[SourceEntry]) -> DuplicatePlan:
+    """Find the files of ``entries`` that could be copies (:func:`copy_groups`) and hash
+    them, one path per inode: what ``estimate`` needs up front (the packer hashes only the
+    later files of a group, as it reaches them)."""
+    groups = copy_groups(entries)
+    hashes: dict[str, str] = {}
+    hashed: dict[tuple[int, int], str | None] = {}
+    for entry in entries:
+        if entry.type is not EntryType.FILE or entry.name not in groups.grouped:
+            continue
+        if entry.inode not in hashed:
+            hashed[entry.inode] = hash_file(entry)
+        checksum = hashed[entry.inode]
+        if checksum is not None:
+            hashes[entry.name] = checksum
+    return DuplicatePlan(groups.shared_inodes, hashes)
