@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
@@ -392,3 +393,28 @@ def test_writing_and_reading_a_large_inventory_stay_small_in_memory() -> None:
     assert len(loaded.entries) == count
     assert written_peak < 2 * len(data) + (2 << 20), (written_peak, len(data))
     assert read_peak - before < 8 << 20, read_peak - before
+
+
+def test_spooled_entries_give_the_whole_document_dump() -> None:
+    """ship's EntrySpool (items written to a file as entries come) writes the bytes of one
+    yaml.dump of the whole document: tricky names, carried entries, several batches, none."""
+    import tempfile
+
+    from cargoship.inventory._write import BATCH_ENTRIES, EntrySpool
+
+    names = [*TRICKY_NAMES, *(f"bulk/{i:05d}" for i in range(BATCH_ENTRIES + 7))]
+    inventory = _many(names)
+    carried = dataclasses.replace(
+        inventory.entries[-1], path="old/kept", archive="20240101T000000Z"
+    )
+    inventory = Inventory(inventory.archive, inventory.totals, (*inventory.entries, carried))
+    for entries in (inventory.entries, ()):
+        whole = Inventory(inventory.archive, inventory.totals, entries)
+        with tempfile.TemporaryFile() as file:
+            spool = EntrySpool(file)
+            for entry in entries:
+                spool.add(entry)
+            assert len(spool) == len(entries)
+            data = b"".join(spool.yaml_pieces(whole.archive, whole.totals))
+        assert data == _whole_document_yaml(whole)
+        assert Inventory.loads(data) == whole

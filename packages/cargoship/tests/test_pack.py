@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from blobcodec.index import TarIndexer
+from blobcodec.index import ArchiveIndex, TarIndexer
 from blobcodec.seekable import SeekableWriter
 from cargoship.errors import SourceChangedError, UnreadableFilesError
 from cargoship.inventory import EntryType, InventoryEntry
@@ -201,8 +201,9 @@ def test_a_plain_tar_is_indexed_as_blobcodecs_tar_parser_and_tarfile_read_it(
     source.mkdir()
     _build_tree(source)
     _, packer = _pack(source, tmp_path / "out.tar")
-    index = packer.index()
-    assert index is not None
+    pieces = packer.index_pieces()
+    assert pieces is not None
+    index = ArchiveIndex.load(b"".join(pieces))
     tar_bytes = (tmp_path / "out.tar").read_bytes()
     assert (index.size, index.compressed_size, index.frame_count) == (
         len(tar_bytes),
@@ -231,7 +232,7 @@ def test_a_compressed_archive_is_not_indexed_by_the_packer(tmp_path: Path) -> No
     for entry in _entries(tmp_path / "src"):
         packer.add(entry)
     packer.close()
-    assert packer.index() is None
+    assert packer.index_pieces() is None
 
 
 def _entries(root: Path) -> list[SourceEntry]:
@@ -338,8 +339,9 @@ def test_the_packer_indexes_a_seekable_archive_as_blobcodec_parses_it(tmp_path: 
         packer.add(entry)
     packer.close()
     writer.close()
-    index = packer.index(writer)
-    assert index is not None
+    pieces = packer.index_pieces(writer)
+    assert pieces is not None
+    index = ArchiveIndex.load(b"".join(pieces))
 
     tar_bytes = zstandard.ZstdDecompressor().stream_reader(
         io.BytesIO(archive.getvalue()), read_across_frames=True

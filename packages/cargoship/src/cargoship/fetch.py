@@ -96,11 +96,14 @@ class ArchiveFetcher:
         """A small object (an index) whole."""
         return b"".join([chunk async for chunk in self.stream(key)])
 
-    async def load_index(self, key: str) -> ArchiveIndex:
-        """The member index stored at ``key``; IntegrityError when it does not parse."""
+    async def load_index(
+        self, key: str, keep: Callable[[Member], bool] | None = None
+    ) -> ArchiveIndex:
+        """The member index stored at ``key``, parsed in a worker thread (``keep`` as
+        :meth:`ArchiveIndex.load` takes it); IntegrityError when it does not parse."""
         data = await self.read_all(key)
         try:
-            return ArchiveIndex.load(data)
+            return await asyncio.to_thread(ArchiveIndex.load, data, keep=keep)
         except CorruptDataError as error:
             raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
 

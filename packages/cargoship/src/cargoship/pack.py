@@ -37,7 +37,9 @@ almost nothing stored; stock tar restores the content exactly (not sparse).
 **The member index.** The packer records each member as it writes it (the
 fields :class:`blobcodec.index.Member` holds, as blobcodec's tar parser would
 read them back from these headers, with the SHA-256 it computed anyway) and
-:meth:`TarPacker.index` returns the :class:`blobcodec.index.ArchiveIndex`.
+spools it, a line per member, to a file (memory per member stays constant
+however many there are); :meth:`TarPacker.index_pieces` writes the serialised
+index (:meth:`blobcodec.index.ArchiveIndex.dumps`'s format) from it.
 For ``compression="none"`` member offsets are the archive object's offsets:
 no frames, and the SHA-256 of zero bytes for the seek table an uncompressed
 archive does not have. For seekable zstd the frames of each member follow from
@@ -48,15 +50,16 @@ every byte and a Python pass over the tar. lz4 and gzip archives have no index.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Final, NamedTuple
+from typing import IO, Final, NamedTuple
 
 from blobcodec.checksum import Sha256, sha256_tag
-from blobcodec.index import ArchiveIndex, Member, MemberType
+from blobcodec.index import IndexSpool, Member, MemberType
 from blobcodec.seekable import SeekableWriter, WritableBinary
 from cargoship.duplicates import (
     OPEN_FLAGS,
@@ -115,7 +118,9 @@ class TarPacker:
     The packer records the member index as it writes (no parse of its own
     output): always for ``compression="none"``, and for seekable zstd when
     given the ``frame_size`` of the :class:`~blobcodec.seekable.SeekableWriter`
-    its tar stream goes through (see :meth:`index`). ``on_read`` is called with
+    its tar stream goes through (see :meth:`index_pieces`), spooled to
+    ``index_file`` (an empty binary file open for reading and writing, e.g. a
+    :func:`tempfile.TemporaryFile`; kept in memory when None). ``on_read`` is called with
     the running total of content bytes read, after each file and after each
     :data:`READ_SIZE` chunk of a large one.
     """
@@ -128,6 +133,7 @@ class TarPacker:
         archived_at: datetime,
         frame_size: int | None = None,
         on_read: Callable[[int], object] | None = None,
+        index_file: IO[bytes] | None = None,
     ) -> None:
         if compression not in ARCHIVE_SUFFIXES:
             known = ", ".join(ARCHIVE_SUFFIXES)
@@ -152,7 +158,9 @@ class TarPacker:
         self._failure: SourceChangedError | None = None
         self._closed = False
         indexed = compression == "none" or (compression == "zstd" and frame_size is not None)
-        self._members: list[Member] | None = [] if indexed else None
+        self._index: IndexSpool | None = None
+        if indexed:
+            self._index = IndexSpool(io.BytesIO() if index_file is None else index_file)
         self._frame_size = frame_size if compression == "zstd" else None
 
     def plan(self, entries: Sequence[SourceEntry]) -> None:
@@ -214,8 +222,9 @@ class TarPacker:
         self._flush()
         self._closed = True
 
-    def index(self, seekable: SeekableWriter | None = None) -> ArchiveIndex | None:
-        """The member index of the closed archive, or None when the packer keeps none.
+    def index_pieces(self, seekable: SeekableWriter | None = None) -> Iterator[bytes] | None:
+        """The serialised member index of the closed archive, in pieces (see
+        :class:`blobcodec.index.IndexSpool`), or None when the packer keeps none.
 
         Uncompressed: member offsets are archive offsets, no frames, and the SHA-256 of
         zero bytes for the seek table there is none of. Seekable zstd: pass the closed
@@ -223,13 +232,12 @@ class TarPacker:
         member's frames are those its data spans (frame ``n`` holds tar bytes
         ``n * frame_size`` up to the next), as :class:`blobcodec.index.TarIndexer` finds them.
         """
-        if self._members is None:
+        if self._index is None:
             return None
         if not self._closed:
             raise ValueError("the tar packer is not closed: the index is not complete")
         if self._frame_size is None:
-            return ArchiveIndex(
-                self._members,
+            return self._index.pieces(
                 frame_count=0,
                 size=self.tar_size,
                 compressed_size=self.tar_size,
@@ -243,8 +251,7 @@ class TarPacker:
                 f"the seekable archive holds {table.decompressed_size} bytes, "
                 f"the tar stream {self.tar_size}"
             )
-        return ArchiveIndex(
-            self._members,
+        return self._index.pieces(
             frame_count=len(table.frames),
             size=table.decompressed_size,
             compressed_size=seekable.bytes_out,
@@ -349,12 +356,12 @@ class TarPacker:
         link: str = "",
         sha256: str | None = None,
     ) -> None:
-        """Record the member just written, for :meth:`index`."""
-        if self._members is None:
+        """Record the member just written, for :meth:`index_pieces`."""
+        if self._index is None:
             return
         # The pax mtime record read back as a float: the decimal text of mtime_ns / 10**9
         # and the true quotient round to the same double (both are correctly rounded).
-        self._members.append(
+        self._index.add(
             Member(
                 entry.name,
                 kind,

@@ -25,14 +25,14 @@ import asyncio
 import logging
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
 
 from blobcodec.errors import CorruptDataError
-from blobcodec.index import ArchiveIndex
+from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import AsyncSeekableReader
 from cargoship.errors import CargoshipError, IntegrityError
@@ -149,17 +149,19 @@ async def restore(
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
     fetcher = ArchiveFetcher(store)
-    # Every member an index lists is checked before anything is written. An archive
-    # restored whole is then streamed without its index (dropped: memory).
+    # Every member an index lists is checked, as the index is read, before anything is
+    # written; only the members whose bytes are fetched by ranged reads are kept (none
+    # for an archive restored whole, which is streamed): memory stays flat per member.
     whole = None if options.include else inventory.archive.name
     indexes: dict[str, ArchiveIndex] = {}
     for archive, plan in plans.items():
         if plan.record.index_key is not None:
-            loaded = await fetcher.load_index(plan.record.index_key)
-            await asyncio.to_thread(_check_index, loaded, plan.members)
+            check = _IndexCheck(plan, ranged=archive != whole)
+            loaded = await fetcher.load_index(plan.record.index_key, check.keep)
+            if check.problems:
+                raise hostile(check.problems)
             if archive != whole:
                 indexes[archive] = loaded
-            del loaded
 
     extractor = Extractor(dest, overwrite=options.overwrite)
     try:
@@ -203,15 +205,21 @@ def _has_data(entry: InventoryEntry) -> bool:
     return entry.type in (EntryType.FILE, EntryType.HARDLINK)
 
 
-def _check_index(index: ArchiveIndex, members: Mapping[str, InventoryEntry]) -> None:
-    """HostileMemberError for members the index lists that the inventory does not (or differ)."""
-    problems = {}
-    for member in index.members:
-        problem = member_problem(member.path, member.type, member.size, member.link, members)
+class _IndexCheck:
+    """Checks each member of an index as it is read against the inventory (``plan.members``),
+    collecting problems; keeps only the members ``plan`` fetches by ranged reads."""
+
+    def __init__(self, plan: _Plan, *, ranged: bool) -> None:
+        self._members = plan.members
+        self._wanted = plan.outputs if ranged else {}
+        self.problems: dict[str, str] = {}
+        """Member path -> why it may not be restored (HostileMemberError when any)."""
+
+    def keep(self, member: Member) -> bool:
+        problem = member_problem(member.path, member.type, member.size, member.link, self._members)
         if problem is not None:
-            problems[member.path] = problem
-    if problems:
-        raise hostile(problems)
+            self.problems[member.path] = problem
+        return member.path in self._wanted
 
 
 async def _ranged(

@@ -43,11 +43,13 @@ from cargoship.inventory._records import EntryType as EntryType
 from cargoship.inventory._records import InventoryEntry as InventoryEntry
 from cargoship.inventory._records import Totals as Totals
 from cargoship.inventory._records import format_time as format_time
+from cargoship.inventory._write import EntrySpool as EntrySpool
 
 __all__ = [
     "INVENTORY_FORMAT",
     "MAX_INVENTORY_BYTES",
     "ArchiveRecord",
+    "EntrySpool",
     "EntryType",
     "Inventory",
     "InventoryEntry",

@@ -26,13 +26,16 @@ class Inventory:
     archive: ArchiveRecord
     totals: Totals
     entries: tuple[InventoryEntry, ...]
-    _by_path: Mapping[str, InventoryEntry] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_path", {entry.path: entry for entry in self.entries})
+    _by_path: Mapping[str, InventoryEntry] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def entry(self, path: str) -> InventoryEntry:
-        """The entry for ``path``; KeyError if the archive has none."""
+        """The entry for ``path``; KeyError if the archive has none. The lookup table is built
+        on the first call (a restore, which never calls it, does not hold one per entry)."""
+        if self._by_path is None:
+            object.__setattr__(self, "_by_path", {entry.path: entry for entry in self.entries})
+            assert self._by_path is not None
         return self._by_path[path]
 
     def to_json(self) -> dict[str, Any]:

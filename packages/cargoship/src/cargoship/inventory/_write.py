@@ -7,6 +7,10 @@ another at column 0), but dumps the head and then the entries a batch at a
 time. A whole-document dump builds PyYAML's representation of every entry at
 once: for 85,000 files that is hundreds of MiB and, with the cyclic garbage
 collector walking it, most of a minute. In batches memory stays at one batch.
+
+:class:`EntrySpool` goes further for ``ship``: each entry's item is written
+to a file as the entry is made, so no entry is held at all, and the document
+is read back from the file at the end (the same bytes as :func:`yaml_pieces`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import base64
 import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import yaml
 
@@ -28,10 +32,12 @@ from cargoship.inventory._records import (
     format_time,
 )
 
-__all__ = ["BATCH_ENTRIES", "document", "entry_doc", "yaml_pieces"]
+__all__ = ["BATCH_ENTRIES", "SPOOL_READ_SIZE", "EntrySpool", "document", "entry_doc", "yaml_pieces"]
 
 BATCH_ENTRIES: Final = 2000
 """Entries dumped to YAML at a time."""
+SPOOL_READ_SIZE: Final = 1 << 20
+"""Bytes of spooled YAML read back per piece."""
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # The implicit types (bool, int, float, null, timestamp, ...) PyYAML's safe dumper checks a
@@ -100,6 +106,48 @@ def yaml_pieces(
 
 
 _SharedKey = tuple[str, datetime, EntryType, int]
+
+
+class EntrySpool:
+    """Inventory entries written as the document's ``files`` items to ``file`` (an empty
+    binary file open for reading and writing, e.g. :func:`tempfile.TemporaryFile`; the caller
+    closes it) as they come, a batch of :data:`BATCH_ENTRIES` at a time."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self._batch: list[str] = []
+        self._count = 0
+        self._known: dict[str, str] = {}
+        self._shared: dict[_SharedKey, str | None] = {}
+
+    def __len__(self) -> int:
+        """Entries added so far."""
+        return self._count
+
+    def add(self, entry: InventoryEntry) -> None:
+        """Write ``entry``'s item (after those added before it)."""
+        self._batch.append(_entry_yaml(entry, self._known, self._shared))
+        self._count += 1
+        if len(self._batch) >= BATCH_ENTRIES:
+            self._write_batch()
+
+    def yaml_pieces(self, archive: ArchiveRecord, totals: Totals) -> Iterator[bytes]:
+        """The document, in pieces whose concatenation is :func:`yaml_pieces` of the same
+        record, totals and entries. Reads the file from its start: add nothing meanwhile."""
+        if not self._count:
+            yield _dump({**_head(archive, totals), "files": []})
+            return
+        self._write_batch()
+        self._file.flush()
+        self._file.seek(0)
+        yield _dump(_head(archive, totals)) + b"files:\n"
+        while piece := self._file.read(SPOOL_READ_SIZE):
+            yield piece
+
+    def _write_batch(self) -> None:
+        if self._batch:
+            self._file.write("".join(self._batch).encode("utf-8"))
+            self._batch.clear()
 
 
 def _entry_yaml(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cargoship.inventory import Inventory
+from cargoship.inventory import ArchiveRecord
 from cargoship.layout import ArchiveKeys
 
 __all__ = ["ShipOptions", "ShipProgress", "ShipReport"]
@@ -62,11 +62,13 @@ class ShipReport:
     sample on a dry run); ``monthly_cost`` is the storage cost in US dollars per
     month of the archive in ``storage_class`` plus its index and inventory in
     STANDARD. ``unchanged`` counts files an incremental ship left in older
-    archives.
+    archives. ``archive`` is the inventory's archive record (None on a dry run);
+    the inventory's entries are not kept (a tree of millions of files would not
+    fit in memory): :func:`cargoship.layout.load_inventory` reads them back.
     """
 
     keys: ArchiveKeys
-    inventory: Inventory | None
+    archive: ArchiveRecord | None
     files: int
     bytes_in: int
     bytes_stored: int

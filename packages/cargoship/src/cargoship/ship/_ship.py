@@ -6,22 +6,29 @@ then its member index, then the inventory, last. Until the inventory is
 stored the archive does not count as complete, so any failure on the way
 (an unreadable file, a dropped connection, Ctrl-C) leaves nothing that looks
 like a finished archive.
+
+Memory per file stays small whatever the tree's size: the packer spools each
+member's index line, and ``ship`` each inventory item, to anonymous temporary
+files in a private temporary directory (``$TMPDIR``, never next to the data;
+removed on every way out), and the index and inventory are uploaded by
+streaming from them at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
-from blobcodec.index import ArchiveIndex
 from blobcodec.seekable import WritableBinary
 from cargoship.errors import IntegrityError, SourceChangedError, UnreadableFilesError
-from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
+from cargoship.inventory import ArchiveRecord, EntrySpool, EntryType, InventoryEntry, Totals
 from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys
 from cargoship.pack import TarPacker
 from cargoship.sample import measure_ratio
@@ -44,8 +51,10 @@ _HOT_CLASS = "STANDARD"  # the index and inventory stay readable without a retri
 class _Packed:
     """What the packer thread produced besides the archive bytes."""
 
-    entries: tuple[InventoryEntry, ...]
-    index: ArchiveIndex | None
+    files: int
+    """Files and hard links in the inventory (carried ones included)."""
+    index: Iterator[bytes] | None
+    """The serialised member index, read from its spool file (None for lz4 and gzip)."""
     bytes_in: int
     dedup_bytes: int
     tar_size: int
@@ -90,7 +99,16 @@ async def ship(
         )
         await asyncio.to_thread(state.save)
     try:
-        report = await _ship(store, plan, options, keys, archived_at, state, progress, started)
+        # Anonymous files (O_TMPFILE) in a private directory: gone on any exit, even a kill.
+        with (
+            tempfile.TemporaryDirectory(prefix="cargoship-ship-") as spool_dir,
+            tempfile.TemporaryFile(dir=spool_dir) as index_file,
+            tempfile.TemporaryFile(dir=spool_dir) as inventory_file,
+        ):
+            spools = _Spools(index_file, EntrySpool(inventory_file))
+            report = await _ship(
+                store, plan, options, keys, archived_at, state, progress, started, spools
+            )
     except BaseException as exc:
         # The state stays, so that `ship --resume` continues; a later plain ship abandons it.
         if state is not None:
@@ -134,21 +152,31 @@ def _monthly_cost(archive_size: int, extra_size: int, storage_class: str) -> flo
     return float(cost)
 
 
+@dataclass(frozen=True, slots=True)
+class _Spools:
+    """Where a ship keeps its member index and inventory items until they are uploaded."""
+
+    index_file: IO[bytes]
+    inventory: EntrySpool
+
+
 def _pack_entries(
-    packer: TarPacker, plan: ShipPlan, skip_unreadable: bool
-) -> tuple[tuple[InventoryEntry, ...], tuple[str, ...]]:
+    packer: TarPacker,
+    plan: ShipPlan,
+    skip_unreadable: bool,
+    keep: Callable[[InventoryEntry], object],
+) -> tuple[int, tuple[str, ...]]:
     """Add every entry to ``packer`` in scan order (carried entries are not packed), then
-    close it; the inventory entries and the skipped paths."""
-    entries: list[InventoryEntry] = []
+    close it; each inventory entry goes to ``keep``, in order, as it is made. The number of
+    files and hard links, and the skipped paths."""
+    files = 0
     skipped = list(plan.skipped)
     packer.plan(plan.to_pack)
     for entry in plan.entries:
-        carried = plan.carried.get(entry.name)
-        if carried is not None:
-            entries.append(carried)
-            continue
+        made = plan.carried.get(entry.name)
         try:
-            entries.append(packer.add(entry))
+            if made is None:
+                made = packer.add(entry)
         except SourceChangedError:
             raise
         except UnreadableFilesError as exc:
@@ -156,8 +184,11 @@ def _pack_entries(
                 raise
             _logger.warning("skipped: %s", exc)
             skipped.append(entry.name)
+            continue
+        keep(made)
+        files += made.type is EntryType.FILE or made.type is EntryType.HARDLINK
     packer.close()
-    return tuple(entries), tuple(skipped)
+    return files, tuple(skipped)
 
 
 def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipReport:
@@ -167,15 +198,20 @@ def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipRepor
     one ``estimate`` measures)."""
     now = datetime.now(UTC)
     packer = TarPacker(_Discard(), compression=plan.compression, archived_at=now)
-    entries, skipped = _pack_entries(packer, plan, skip_unreadable)
-    linked = {entry.path for entry in entries if entry.type is EntryType.HARDLINK}
+    linked: set[str] = set()
+
+    def keep(entry: InventoryEntry) -> None:
+        if entry.type is EntryType.HARDLINK:
+            linked.add(entry.path)
+
+    files, skipped = _pack_entries(packer, plan, skip_unreadable, keep)
     stored_files = [entry for entry in plan.to_pack if entry.name not in linked]
     _, ratio = measure_ratio(stored_files, plan.compression, plan.level)
     stored = round((packer.tar_size - packer.dedup_bytes) / ratio)
     return ShipReport(
         keys=ArchiveKeys.new(plan.compression, now),
-        inventory=None,
-        files=_count_files(entries),
+        archive=None,
+        files=files,
         bytes_in=packer.bytes_in,
         bytes_stored=stored,
         dedup_bytes=packer.dedup_bytes,
@@ -194,10 +230,6 @@ class _Discard:
         return len(data)
 
 
-def _count_files(entries: Sequence[InventoryEntry]) -> int:
-    return sum(entry.type in (EntryType.FILE, EntryType.HARDLINK) for entry in entries)
-
-
 async def _ship(
     store: ObjectStore,
     plan: ShipPlan,
@@ -207,6 +239,7 @@ async def _ship(
     state: ShipState | None,
     progress: ShipProgress | None,
     started: float,
+    spools: _Spools,
 ) -> ShipReport:
     """Stream the archive, then store its index and, last, its inventory."""
     if progress is not None:
@@ -230,17 +263,18 @@ async def _ship(
             archived_at=archived_at,
             frame_size=codec.frame_size,
             on_read=report if progress is not None else None,
+            index_file=spools.index_file,
         )
         try:
-            entries, skipped = _pack_entries(packer, plan, options.skip_unreadable)
+            files, skipped = _pack_entries(
+                packer, plan, options.skip_unreadable, spools.inventory.add
+            )
             report(packer.bytes_in, last=True)
-            index = packer.index(codec.finish())  # None for lz4 and gzip
+            index = packer.index_pieces(codec.finish())  # None for lz4 and gzip
         except BaseException:
             codec.abort()
             raise
-        return _Packed(
-            entries, index, packer.bytes_in, packer.dedup_bytes, packer.tar_size, skipped
-        )
+        return _Packed(files, index, packer.bytes_in, packer.dedup_bytes, packer.tar_size, skipped)
 
     async with ArchiveStream(pack) as stream:
         info = await _upload(store, keys.archive, stream, plan.storage_class, state)
@@ -250,42 +284,41 @@ async def _ship(
     extra = 0
     index_key: str | None = None
     if packed.index is not None:
-        index_data = packed.index.dumps()
-        await store.put(keys.index, index_data, storage_class=_HOT_CLASS)
-        extra, index_key = len(index_data), keys.index
-    inventory = Inventory(
-        archive=ArchiveRecord(
-            name=keys.name,
-            key=keys.archive,
-            index_key=index_key,
-            compression=plan.compression,
-            level=plan.level,
-            storage_class=plan.storage_class,
-            created_at=archived_at,
-            source=str(plan.root),
-            size=info.size,
-            tar_size=packed.tar_size,
-            etag=info.etag,
-            checksum=checksum,
-            parts=info.parts,
-            base=plan.base.archive.name if plan.base is not None else None,
-        ),
-        totals=Totals(
-            files=_count_files(packed.entries),
-            bytes_in=packed.bytes_in,
-            bytes_stored=info.size,
-            dedup_bytes=packed.dedup_bytes,
-            skipped=packed.skipped,
-        ),
-        entries=packed.entries,
+        index_info = await store.upload(
+            keys.index, _thread_stream(packed.index), storage_class=_HOT_CLASS
+        )
+        extra, index_key = index_info.size, keys.index
+    record = ArchiveRecord(
+        name=keys.name,
+        key=keys.archive,
+        index_key=index_key,
+        compression=plan.compression,
+        level=plan.level,
+        storage_class=plan.storage_class,
+        created_at=archived_at,
+        source=str(plan.root),
+        size=info.size,
+        tar_size=packed.tar_size,
+        etag=info.etag,
+        checksum=checksum,
+        parts=info.parts,
+        base=plan.base.archive.name if plan.base is not None else None,
     )
-    stored = await store.upload(keys.inventory, _yaml_stream(inventory), storage_class=_HOT_CLASS)
+    totals = Totals(
+        files=packed.files,
+        bytes_in=packed.bytes_in,
+        bytes_stored=info.size,
+        dedup_bytes=packed.dedup_bytes,
+        skipped=packed.skipped,
+    )
+    pieces = spools.inventory.yaml_pieces(record, totals)
+    stored = await store.upload(keys.inventory, _thread_stream(pieces), storage_class=_HOT_CLASS)
     extra += stored.size
     _logger.info("shipped %s: %d bytes in, %d stored", keys.archive, packed.bytes_in, info.size)
     return ShipReport(
         keys=keys,
-        inventory=inventory,
-        files=inventory.totals.files,
+        archive=record,
+        files=packed.files,
         bytes_in=packed.bytes_in,
         bytes_stored=info.size,
         dedup_bytes=packed.dedup_bytes,
@@ -297,10 +330,9 @@ async def _ship(
     )
 
 
-async def _yaml_stream(inventory: Inventory) -> AsyncIterator[bytes]:
-    """The inventory's YAML a batch of entries at a time, each batch written in a thread:
-    never the whole document in memory (33 MB of YAML for 100,000 entries)."""
-    pieces = inventory.yaml_pieces()
+async def _thread_stream(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """``pieces`` (read from a spool file), each made in a thread: the index or the
+    inventory a piece at a time, never the whole object in memory."""
     while piece := await asyncio.to_thread(next, pieces, b""):
         yield piece
 

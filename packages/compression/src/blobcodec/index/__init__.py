@@ -3,9 +3,12 @@
 Built while the tar stream is written (:class:`TarIndexer`), stored in a small
 versioned file (:meth:`ArchiveIndex.dumps`, layout in
 :mod:`blobcodec.index._model`), and used to fetch one member with one ranged
-read (:func:`read_member`).
+read (:func:`read_member`). A packer with more members than it should hold in memory
+writes their lines to a file as it goes (:class:`IndexSpool`) and streams the index
+from it.
 """
 
+from blobcodec.index._dump import IndexSpool as IndexSpool
 from blobcodec.index._indexer import TarIndexer as TarIndexer
 from blobcodec.index._model import INDEX_FORMAT_VERSION as INDEX_FORMAT_VERSION
 from blobcodec.index._model import ArchiveIndex as ArchiveIndex
@@ -17,6 +20,7 @@ from blobcodec.index._read import read_member_async as read_member_async
 __all__ = [
     "INDEX_FORMAT_VERSION",
     "ArchiveIndex",
+    "IndexSpool",
     "Member",
     "MemberType",
     "TarIndexer",

@@ -36,7 +36,7 @@ import base64
 import binascii
 import json
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Literal, TypeVar, get_args
@@ -54,6 +54,8 @@ MAX_INDEX_EXPANSION = 256
 """Bytes of JSON text :meth:`ArchiveIndex.load` accepts per byte of compressed payload."""
 MIN_INDEX_TEXT_LIMIT = 64 * 1024 * 1024
 """Bytes of JSON text :meth:`ArchiveIndex.load` accepts from any payload, however small."""
+_TEXT_PIECE = 1 << 18
+"""Bytes of JSON text :meth:`ArchiveIndex.load` decompresses at a time."""
 _MAGIC = b"BCINDEX\x00"
 _HEADER = struct.Struct("<8sHH")
 
@@ -151,8 +153,15 @@ class ArchiveIndex:
         return _HEADER.pack(_MAGIC, INDEX_FORMAT_VERSION, 0) + payload
 
     @classmethod
-    def load(cls, data: bytes) -> ArchiveIndex:
-        """Parse :meth:`dumps` output; IndexFormatError for damaged data or an unknown version."""
+    def load(cls, data: bytes, *, keep: Callable[[Member], bool] | None = None) -> ArchiveIndex:
+        """Parse :meth:`dumps` output; IndexFormatError for damaged data or an unknown version.
+
+        The payload is decompressed and parsed a piece at a time, one member line after
+        another, so memory beyond the members held stays bounded. With ``keep``, every
+        member is passed to it once checked, in archive order, and only those it returns
+        true for are held (a caller that checks each member and needs a few keeps memory
+        flat whatever the archive's member count); the archive's identity is kept whole.
+        """
         if len(data) < _HEADER.size or data[: len(_MAGIC)] != _MAGIC:
             raise IndexFormatError("not an archive member index: the magic bytes are missing")
         _, version, reserved = _HEADER.unpack_from(data)
@@ -163,25 +172,12 @@ class ArchiveIndex:
             )
         if reserved:
             raise IndexFormatError(f"archive member index header: reserved field is {reserved}")
-        try:
-            lines = _decompress_payload(data[_HEADER.size :]).decode("utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise IndexFormatError(f"archive member index does not decode: {error}") from error
-        if not lines:
+        lines = _payload_lines(memoryview(data)[_HEADER.size :])
+        first = next(lines, None)
+        if first is None:
             raise IndexFormatError("archive member index is empty: no archive line")
-        head = _record(_decode_line(lines[0]), 1)
+        head = _record(_decode_line(first), 1)
         count = _get(head, "members", int, 1)
-        if count != len(lines) - 1:
-            raise IndexFormatError(
-                f"archive member index announces {count} members but holds {len(lines) - 1}"
-            )
-        # One line's dict at a time: holding every decoded dict at once cost several times
-        # the members themselves on indexes of ~100,000 members.
-        members = [
-            _member(_record(_decode_line(lines[line - 1]), line), line)
-            for line in range(2, len(lines) + 1)
-        ]
-        del lines
         digest = _get(head, "seek_table_sha256", str, 1)
         try:
             parse_sha256_tag(digest)
@@ -189,13 +185,23 @@ class ArchiveIndex:
             raise IndexFormatError(f"archive member index line 1: {error}") from None
         frame_count = _get(head, "frames", int, 1)
         size = _get(head, "size", int, 1)
-        for line, member in enumerate(members, 2):
+        compressed_size = _get(head, "compressed_size", int, 1)
+        members: list[Member] = []
+        line = 1
+        for line, text in enumerate(lines, 2):
+            member = _member(_record(_decode_line(text), line), line)
             _check_within(member, frame_count, size, line)
+            if keep is None or keep(member):
+                members.append(member)
+        if count != line - 1:
+            raise IndexFormatError(
+                f"archive member index announces {count} members but holds {line - 1}"
+            )
         return cls(
             members,
             frame_count=frame_count,
             size=size,
-            compressed_size=_get(head, "compressed_size", int, 1),
+            compressed_size=compressed_size,
             seek_table_sha256=digest,
         )
 
@@ -208,28 +214,56 @@ def _decode_line(line: str) -> object:
         raise IndexFormatError(f"archive member index does not decode: {error}") from error
 
 
-def _decompress_payload(payload: bytes) -> bytes:
-    """The JSON text of an index, decompressed with the bound in the module docstring."""
+def _payload_lines(payload: memoryview) -> Iterator[str]:
+    """The JSON lines of an index, fed and decompressed :data:`_TEXT_PIECE` bytes at a time with the
+    bound in the module docstring; IndexFormatError for a damaged, truncated or oversized
+    payload or text that is not UTF-8."""
     limit = max(MIN_INDEX_TEXT_LIMIT, MAX_INDEX_EXPANSION * len(payload))
     decompressor = ZstdStreamDecompressor()
-    try:
-        text = decompressor.decompress(payload, limit + 1)
-    except CorruptDataError as error:  # byte offsets count from the payload, 12 bytes in
-        raise IndexFormatError(
-            f"archive member index does not decode (payload from byte {_HEADER.size}): {error}"
-        ) from error
-    if len(text) > limit:
-        raise IndexFormatError(
-            f"archive member index expands beyond {limit} bytes from a {len(payload)}-byte "
-            f"payload (the most load accepts: {MAX_INDEX_EXPANSION} times the payload, at "
-            f"least {MIN_INDEX_TEXT_LIMIT} bytes)"
-        )
+    expanded = 0
+    rest = b""
+    position = 0
+    feed = True
+    while True:
+        chunk = b""
+        if (feed or decompressor.needs_input) and position < len(payload):
+            chunk = bytes(payload[position : position + _TEXT_PIECE])
+            position += len(chunk)
+        try:
+            piece = decompressor.decompress(chunk, _TEXT_PIECE)
+        except CorruptDataError as error:  # byte offsets count from the payload, 12 bytes in
+            raise IndexFormatError(
+                f"archive member index does not decode (payload from byte {_HEADER.size}): {error}"
+            ) from error
+        feed = not piece
+        if not piece:
+            if position >= len(payload):
+                break
+            continue
+        expanded += len(piece)
+        if expanded > limit:
+            raise IndexFormatError(
+                f"archive member index expands beyond {limit} bytes from a {len(payload)}-byte "
+                f"payload (the most load accepts: {MAX_INDEX_EXPANSION} times the payload, at "
+                f"least {MIN_INDEX_TEXT_LIMIT} bytes)"
+            )
+        *complete, rest = (rest + piece).split(b"\n")
+        for line in complete:
+            yield _utf8(line)
     if not decompressor.eof:
         raise IndexFormatError(
             "archive member index is truncated or has trailing bytes: "
             + decompressor.describe_truncation()
         )
-    return text
+    if rest:
+        yield _utf8(rest)
+
+
+def _utf8(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise IndexFormatError(f"archive member index does not decode: {error}") from error
 
 
 def _check_within(member: Member, frame_count: int, size: int, line: int) -> None:
