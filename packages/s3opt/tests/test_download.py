@@ -20,7 +20,7 @@ from s3opt.config import S3Config
 from s3opt.errors import ChecksumMismatchError, NoSuchBucketError, NoSuchKeyError
 from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
-from s3opt.transfer.download import _HashFollower, _PartialFile
+from s3opt.transfer.file_download import _HashFollower, _PartialFile
 from s3opt.transfer.parts import multipart_etag
 from s3opt.transfer.reassembly import EtagHasher, ordered
 
@@ -119,10 +119,14 @@ async def test_hash_follower_hashes_ranges_written_out_of_order(
     partial = _PartialFile(tmp_path / "target")
     try:
         os.ftruncate(partial.fd, size)
-        follower = _HashFollower(partial, layout)
+        # The layout arrives after the first ranges (a HEAD ?partNumber=1 in flight).
+        parts: asyncio.Future[tuple[int, ...] | None] = asyncio.get_running_loop().create_future()
+        follower = _HashFollower(partial, parts)
         ranges = [(offset, min(MiB, size - offset)) for offset in range(0, size, MiB)]
         random.Random(7).shuffle(ranges)
-        for offset, length in ranges:
+        for index, (offset, length) in enumerate(ranges):
+            if index == 3:
+                parts.set_result(layout)
             os.pwrite(partial.fd, data[offset : offset + length], offset)
             follower.written(offset, length)
             await asyncio.sleep(0)
@@ -190,9 +194,10 @@ async def test_large_download_in_parallel_ranges(
         target = tmp_path / "large"
         await store.download("large", target)
         assert _sha(target.read_bytes()) == _sha(data)
-        # A fresh store's 16-part initial window plus a quarter: one wave of 20 ranges
-        # (s3opt.transfer.parts.range_size), not ceil(size / 8 MiB) = 9.
-        assert store.stats.ranges_received == 20
+        # The first GET's 1 MiB (its headers give the size; no HEAD), then a fresh store's
+        # 16-part initial window plus a quarter: one wave of 20 ranges for the other
+        # 63 MiB + 11 (s3opt.transfer.parts.range_size), not ceil(size / 8 MiB) = 9.
+        assert store.stats.ranges_received == 1 + 20
         assert _sha(await _streamed(store, "large")) == _sha(data)
     snapshot = recorder.snapshot()
     assert snapshot["s3opt.io"]["network.io.direction=receive"] == 2 * size
@@ -216,8 +221,9 @@ async def test_download_memory_is_bounded_by_chunks_not_ranges(
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        # fixed:4 holds 4 parts: waves of 5 ranges, two of them for 64 MiB.
-        assert store.stats.ranges_received == 10
+        # The first GET's 1 MiB, then fixed:4 holds 4 parts: waves of 5 ranges, two of
+        # them for the other 63 MiB.
+        assert store.stats.ranges_received == 1 + 10
     assert _sha(target.read_bytes()) == expected
     # Four 8 MiB ranges in flight used to hold 32-64 MiB (each body read whole, then
     # joined); written as it arrives, a range holds about two 1 MiB chunks.
@@ -245,7 +251,7 @@ async def test_download_replaces_an_existing_file_only_when_complete(
 async def test_corrupted_bytes_fail_verification_and_leave_no_file(
     small_parts: S3Config, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import s3opt.transfer.download as download_module
+    import s3opt.transfer.file_download as download_module
 
     real_write = download_module._write_at
 

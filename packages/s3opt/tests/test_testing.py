@@ -6,6 +6,7 @@ import socket
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -152,3 +153,21 @@ async def test_config_reaches_the_server_and_takes_overrides(moto_server: MotoSe
     async with S3Store.open("s3://config-check/p", config) as store:
         await store.put("k", b"through the config")
         assert await store.get_range("k", 0, 7) == b"through"
+
+
+def test_requests_seen_lists_what_the_server_answered(moto_server: MotoServer) -> None:
+    moto_server.make_bucket("seen-bucket")
+    before = len(moto_server.requests_seen())
+    request = urllib.request.Request(f"{moto_server.endpoint_url}/seen-bucket/nope", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=5)
+    deadline = time.monotonic() + 5
+    while len(moto_server.requests_seen()) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # werkzeug colours a 404's line; the ANSI codes are not part of the path or status.
+    assert moto_server.requests_seen()[before:] == [("HEAD", "/seen-bucket/nope", 404)]
+
+
+def test_requests_seen_needs_a_started_server() -> None:
+    with pytest.raises(MotoServerError, match="not started"):
+        MotoServer().requests_seen()

@@ -25,6 +25,15 @@ The client is configured for s3opt's own retry loop and limiter:
   (MinIO, moto, Ceph on a LAN) hashes every body on the event loop: 35 ms for an 8 MiB
   part on this machine under load, which held back the start of each window of parts.
   See :func:`_unsigned_when_checksummed`.
+* timestamps (``Last-Modified`` on every GET and HEAD, ``LastModified`` on every listed
+  key) are parsed by :func:`parse_s3_timestamp` (the standard library) rather than
+  botocore's default, ``dateutil``: ~0.43 ms each on this machine, ~1 ms of CPU per
+  request under load, 0.4 s per listed page of 1,000 keys. botocore offers the hook
+  for this (``ResponseParserFactory.set_parser_defaults(timestamp_parser=...)``).
+* the ``User-Agent`` is a fixed string (:func:`user_agent`: s3opt, aiobotocore,
+  Python and OS versions; botocore adds its own), given as botocore's ``Config(user_agent=...)``.
+  Left unset, botocore assembles its structured User-Agent from ~16 components twice
+  per request (~1 ms of CPU under load), to report SDK feature ids to AWS.
 * S3 Transfer Acceleration (``config.accelerate``) is used only when the
   bucket has it enabled; otherwise the normal endpoint is used and a warning
   logged. When it is used, the normal endpoint's client stays open as the
@@ -34,12 +43,17 @@ The client is configured for s3opt's own retry loop and limiter:
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import aiobotocore
 from aiobotocore.config import AioConfig
 from aiobotocore.response import AioReadTimeoutError
 from aiobotocore.session import AioSession
@@ -61,6 +75,9 @@ from botocore.exceptions import (
 from botocore.exceptions import ChecksumError as BotoChecksumError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.loaders import Loader, create_loader
+from botocore.utils import parse_timestamp
+
+from s3opt._version import __version__
 
 if TYPE_CHECKING:
     from aiobotocore.session import ClientCreatorContext
@@ -95,6 +112,8 @@ __all__ = [
     "client_config",
     "open_client",
     "open_endpoints",
+    "parse_s3_timestamp",
+    "user_agent",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -112,6 +131,22 @@ class Endpoints:
     primary_endpoint: str
     fallback: S3Client | None = None
     fallback_endpoint: str | None = None
+
+
+def user_agent() -> str:
+    """``s3opt/V aiobotocore/V Python/V OS/release [app/ID]``: s3opt's ``User-Agent``.
+
+    One fixed string instead of botocore building its structured one twice per
+    request. ``app/ID`` carries ``AWS_SDK_UA_APP_ID``, the application id the AWS
+    SDKs send. botocore appends the session's extras to it (aiobotocore's session
+    adds ``botocore/V``) and a config's ``user_agent_extra``.
+    """
+    agent = (
+        f"s3opt/{__version__} aiobotocore/{aiobotocore.__version__} "
+        f"Python/{platform.python_version()} {platform.system()}/{platform.release()}"
+    )
+    app_id = os.environ.get("AWS_SDK_UA_APP_ID", "").strip()
+    return f"{agent} app/{app_id}" if app_id else agent
 
 
 def client_config(config: S3Config, *, accelerate: bool = False) -> AioConfig:
@@ -133,6 +168,7 @@ def client_config(config: S3Config, *, accelerate: bool = False) -> AioConfig:
         request_checksum_calculation="when_supported",
         response_checksum_validation="when_supported",
         tcp_keepalive=True,
+        user_agent=user_agent(),
     )
 
 
@@ -183,6 +219,30 @@ def _unsigned_when_checksummed(request: Any, **_: Any) -> None:
     context["client_config"] = merged
 
 
+def parse_s3_timestamp(value: Any) -> datetime:
+    """A timestamp of an S3 response as an aware ``datetime``, as botocore would give it.
+
+    S3 sends RFC 7231 IMF-fixdates in headers (``Sun, 06 Nov 1994 08:49:37 GMT``;
+    RFC 7231 section 7.1.1.1) and ISO 8601 in XML bodies (``2009-10-12T17:50:30.000Z``).
+    Those two forms are read by the standard library when they name their zone;
+    anything else (epoch seconds, a zoneless time) goes to botocore's own parser, so
+    the answer is never a different instant from botocore's.
+    """
+    if isinstance(value, str) and value:
+        try:
+            parsed = (
+                datetime.fromisoformat(value)
+                if value[0].isdigit()
+                else parsedate_to_datetime(value)
+            )
+        except (TypeError, ValueError):
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    result: datetime = parse_timestamp(value)
+    return result
+
+
 def _session(config: S3Config) -> AioSession:
     # A profile only selects credentials/region from the shared files; explicit keys win.
     session = AioSession(profile=config.profile) if config.profile else AioSession()
@@ -191,6 +251,8 @@ def _session(config: S3Config) -> AioSession:
     )
     for operation in ("UploadPart", "PutObject"):
         session.register(f"before-sign.s3.{operation}", _unsigned_when_checksummed)
+    parsers = session.get_component("response_parser_factory")
+    parsers.set_parser_defaults(timestamp_parser=parse_s3_timestamp)
     return session
 
 

@@ -54,7 +54,15 @@ if TYPE_CHECKING:
     from opsmetrics import Metrics
     from s3opt.config import S3Config
 
-__all__ = ["BODY_BYTES", "SINK_CHUNK", "BodySink", "Fallback", "Requester", "operation_name"]
+__all__ = [
+    "BODY_BYTES",
+    "SINK_CHUNK",
+    "BodySink",
+    "Fallback",
+    "Requester",
+    "ResponseHook",
+    "operation_name",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -67,6 +75,15 @@ offset 0: the sink sees the same offsets again and must overwrite what it got be
 (writing at file offsets is idempotent; appending is not). An exception the sink raises
 ends the call with that exception, as it is: it is the caller's failure, not the
 endpoint's, so it is neither classified nor retried."""
+
+ResponseHook: TypeAlias = Callable[[dict[str, Any]], object]
+"""``hook(response)``: told each attempt's response headers before its body is read.
+
+botocore's response dict with the ``Body`` still unread (the hook must not read it).
+The headers of a ranged GET name the object's size, ETag and metadata, so a download
+can plan its other ranges while the first one's bytes are still arriving. Called once
+per successful attempt (a retry calls it again); an exception it raises ends the call
+with that exception, as a sink's does."""
 
 BODY_BYTES: Final = "BodyBytes"
 """The response key that replaces ``Body`` when a sink took it: the bytes it was given."""
@@ -135,6 +152,7 @@ class Requester:
         attempt: Callable[[], AbstractAsyncContextManager[object]] | None = None,
         timeout: float | None = None,
         sink: BodySink | None = None,
+        on_response: ResponseHook | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         """Run ``client.<operation>(Bucket=bucket, Key=key, **params)`` with retries.
@@ -145,7 +163,8 @@ class Requester:
         response dict; a streaming ``Body`` is replaced by its bytes or, with ``sink``,
         handed to the sink in chunks of :data:`SINK_CHUNK` bytes as it arrives and
         replaced by its length under :data:`BODY_BYTES` (each attempt restarts the
-        sink at offset 0: see :data:`BodySink`).
+        sink at offset 0: see :data:`BodySink`). ``on_response`` sees each attempt's
+        headers before its body (:data:`ResponseHook`).
         """
         if operation.startswith("_") or getattr(self._client, operation, None) is None:
             raise ValueError(f"the S3 client has no operation {operation!r}")
@@ -158,7 +177,17 @@ class Requester:
             client, health = self._route(operation, bucket, key, failed_at_primary)
             method = getattr(client, operation)
             error = await self._attempt(
-                method, health, operation, bucket, key, attempt, params, per_attempt, budget, sink
+                method,
+                health,
+                operation,
+                bucket,
+                key,
+                attempt,
+                params,
+                per_attempt,
+                budget,
+                sink,
+                on_response,
             )
             if not isinstance(error, S3OptError):
                 return error
@@ -220,6 +249,7 @@ class Requester:
         per_attempt: float,
         budget: RetryBudget,
         sink: BodySink | None,
+        on_response: ResponseHook | None,
     ) -> dict[str, Any] | S3OptError:
         """One attempt: the response, or the classified error (raised through the slot)."""
         started = self._clock()
@@ -232,6 +262,8 @@ class Requester:
                     limit = max(0.0, min(per_attempt, budget.remaining()))
                     async with asyncio.timeout(limit):
                         response = await method(Bucket=bucket, **params)
+                        if on_response is not None:
+                            _tell(on_response, response)
                         await _read_body(response, sink)
                 except (asyncio.CancelledError, _SinkError):
                     raise
@@ -319,6 +351,13 @@ class _SinkError(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _tell(hook: ResponseHook, response: dict[str, Any]) -> None:
+    try:
+        hook(response)
+    except Exception as exc:
+        raise _SinkError(exc) from exc
 
 
 async def _feed(sink: BodySink, offset: int, chunk: bytes) -> None:

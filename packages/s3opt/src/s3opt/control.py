@@ -15,9 +15,11 @@ Choices, and why:
   A store raises it to :data:`INITIAL_WINDOW` bytes for small parts
   (:func:`initial_window` says why).
 
-* ``bbr``: :class:`netalgo.bbr.BBR` with the IETF draft profile (the default
-  of DESIGN.md). It sizes the window from the measured delivery rate times the
-  minimum part duration, so it fills a long fat path without building a queue.
+* ``bbr``: :class:`netalgo.bbr.BBR` with the IETF draft's constants (the
+  default of DESIGN.md) except its two min-RTT time scales, which
+  :data:`OPERATION_BBR` stretches to operations lasting seconds. It sizes the
+  window from the measured delivery rate times the minimum part duration, so it
+  fills a long fat path without building a queue.
 * ``cubic``: :class:`netalgo.cubic.Cubic` *without* HyStart++. RFC 9406 leaves
   slow start when a round's minimum RTT rises by ``RttThresh``, clamped to
   4-16 ms (section 4.3). Those constants are tuned to packet RTTs; a part's
@@ -40,7 +42,7 @@ import math
 import re
 from typing import Final
 
-from netalgo.bbr import BBR
+from netalgo.bbr import BBR, PROFILES, BbrProfile
 from netalgo.cubic import Cubic
 from netalgo.limiter import FixedConcurrency, Limiter, fixed
 from netalgo.protocols import AckSample, CongestionController, LossEvent
@@ -49,6 +51,7 @@ from s3opt.classify import is_congestion
 __all__ = [
     "INITIAL_PARTS",
     "INITIAL_WINDOW",
+    "OPERATION_BBR",
     "Unpaced",
     "controller_name",
     "fixed_concurrency",
@@ -86,6 +89,30 @@ def initial_window(part_size: int) -> int:
     """
     return max(INITIAL_PARTS * part_size, INITIAL_WINDOW)
 
+
+OPERATION_BBR: Final[BbrProfile] = PROFILES["draft"].with_changes(
+    name="draft-operations", probe_rtt_interval=300.0, min_rtt_filter_len=600.0
+)
+"""BBR for operations lasting seconds: the draft's constants, its min-RTT clocks x 60.
+
+draft-ietf-ccwg-bbr-06 section 2.16 refreshes ``BBR.min_rtt`` by entering
+ProbeRTT every ``ProbeRTTInterval`` = 5 s (``MinRTTFilterLen`` = 10 s): the
+window drops to half the BDP for ``ProbeRTTDuration`` = 200 ms *and* at
+least one round trip. Those are written for packet RTTs of tens of
+milliseconds: a probe every 50 or more rounds, costing a round at half
+window, 2-4% of the time. A part's "round trip" is its whole duration, 2-6 s
+on a 150 ms path with 4 MB/s per connection, so at 5 s BBR probes every one
+or two rounds and each probe lasts a whole round: on the benchmark's ``far``
+path a 1 GiB download fell to 6-12 parts in flight for ~4 s every few seconds
+(a simulation of that path, ``tests/test_probe_rtt.py``: 12.5 s of 60 s in
+ProbeRTT, 88% of the link; 0 s and 100% with this profile). Multiplying both clocks by 60 (a 0.1 s
+packet round becomes a 6 s operation) gives back the draft's ratio of 50
+rounds between probes: a probe every 5 minutes, which a transfer of a few
+GiB never meets. What ProbeRTT guards against, a standing queue inflating
+the minimum, is watched elsewhere too: a queue at S3 or at the bottleneck
+shows as throttles (losses) and as rising durations, and the min filter
+keeps the lowest duration seen, queued or not.
+"""
 
 _FIXED = re.compile(r"^fixed:([1-9][0-9]{0,5})$")
 
@@ -174,7 +201,7 @@ def make_limiter(
         raise ValueError(f"initial_window must be a positive number of bytes, got {initial!r}")
     controller: CongestionController
     if spec == "bbr":
-        controller = BBR(mss=part_size, initial_window=initial)
+        controller = BBR(mss=part_size, initial_window=initial, profile=OPERATION_BBR)
     else:
         controller = Cubic(mss=part_size, initial_window=initial, hystart=False)
     return Limiter(Unpaced(controller), classify=is_congestion, max_ops=max_ops)

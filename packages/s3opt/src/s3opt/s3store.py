@@ -58,7 +58,8 @@ from s3opt.transfer.cold import (
     request_restore,
 )
 from s3opt.transfer.context import TransferContext, TransferStats
-from s3opt.transfer.download import download_file, info_from_head, stream_object
+from s3opt.transfer.download import info_from_head, stream_object
+from s3opt.transfer.file_download import download_file
 from s3opt.transfer.multipart import MultipartUpload, etag_of, put_single
 from s3opt.transfer.parts import MAX_PUT_SIZE
 from s3opt.transfer.server_copy import copy_object

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,6 +55,10 @@ _POLL_INTERVAL: Final = 0.05
 _REQUEST_TIMEOUT: Final = 5.0
 _STOP_TIMEOUT: Final = 5.0
 _PORT_ATTEMPTS: Final = 3
+_ACCESS_LINE: Final = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" ([0-9]{3}) ')
+"""A request in werkzeug's access log: ``... "GET /bucket/key?x=1 HTTP/1.1" 206 -``."""
+_ANSI_STYLE: Final = re.compile(r"\x1b\[[0-9;]*m")
+"""werkzeug colours the request of some answers (206, 304, 4xx) with ANSI SGR codes."""
 
 TEST_ACCESS_KEY_ID: Final = "testing"
 TEST_SECRET_ACCESS_KEY: Final = "testing"  # moto accepts any credentials
@@ -176,8 +181,8 @@ class MotoServer:
         if self._log is None:
             return "(no log)"
         try:
-            self._log.seek(0)
-            text = self._log.read().decode("utf-8", "replace")
+            fd = self._log.fileno()  # pread: the server writes at this file's shared offset
+            text = os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
         except (OSError, ValueError):
             return "(log unreadable)"
         tail = text[-limit:].strip()
@@ -285,6 +290,26 @@ class MotoServer:
             raise MotoServerError(f"{method} {path} failed: HTTP {exc.code}: {one_line}") from exc
         except OSError as exc:
             raise MotoServerError(f"{method} {path} failed: {exc}") from exc
+
+    def requests_seen(self) -> list[tuple[str, str, int]]:
+        """``(method, path and query, status)`` of each request answered so far, in order.
+
+        Read from the server's access log (moto's server is werkzeug's, which logs a
+        line per request once it has answered; a ``command=`` server must log alike),
+        so it is what crossed the wire, not what a client meant to send. A request
+        answered a moment ago may not be there yet.
+        """
+        log = self._log
+        if log is None:
+            raise MotoServerError("the moto server is not started")
+        fd = log.fileno()
+        # pread: the server shares this file's offset (its stdout); never move it.
+        text = os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
+        text = _ANSI_STYLE.sub("", text)
+        return [
+            (found.group(1), found.group(2), int(found.group(3)))
+            for found in _ACCESS_LINE.finditer(text)
+        ]
 
     def make_bucket(self, name: str) -> None:
         """Create bucket ``name`` (in us-east-1) with a plain path-style HTTP PUT."""

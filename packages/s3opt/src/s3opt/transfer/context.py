@@ -21,7 +21,7 @@ from s3opt.transfer.parts import choose_part_size, range_size
 
 if TYPE_CHECKING:
     from opsmetrics import Metrics
-    from s3opt._requests import BodySink, Requester
+    from s3opt._requests import BodySink, Requester, ResponseHook
     from s3opt.config import S3Config
 
 __all__ = ["InFlight", "Rewindable", "TransferContext", "TransferStats"]
@@ -99,17 +99,19 @@ class TransferContext:
         nbytes: int | None = None,
         rewind: Rewindable | None = None,
         sink: BodySink | None = None,
+        on_response: ResponseHook | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         """One request on this bucket; through the limiter when ``nbytes`` is given.
 
         ``rewind``: the streamed ``Body`` among ``params``, rewound for each attempt.
         ``sink``: where the response body goes as it arrives (see
-        :meth:`s3opt._requests.Requester.call`).
+        :meth:`s3opt._requests.Requester.call`); ``on_response``: told each attempt's
+        headers before its body.
         """
         if nbytes is None:
             return await self.requester.call(
-                operation, bucket=self.bucket, key=key, sink=sink, **params
+                operation, bucket=self.bucket, key=key, sink=sink, on_response=on_response, **params
             )
         return await self.requester.call(
             operation,
@@ -118,6 +120,7 @@ class TransferContext:
             attempt=self.slot(nbytes, rewind),
             timeout=self.attempt_timeout(nbytes),
             sink=sink,
+            on_response=on_response,
             **params,
         )
 

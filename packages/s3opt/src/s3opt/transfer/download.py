@@ -1,13 +1,9 @@
-"""Downloads: parallel ranged GETs to a file, or delivered in order to a stream consumer.
+"""Downloads: what they verify against, ranged GETs, and delivery in order to a stream.
 
-Every range is fetched through the store's limiter with ``If-Match`` on the
-ETag seen at the start, so an object replaced mid-download fails loudly
-instead of yielding a mix of two versions. A file download goes to a
-temporary file beside the destination, is fsync'd, verified and only then
-renamed into place. Its ranges are never held whole: each response body is
-written at its file offsets as it arrives (:data:`s3opt._requests.SINK_CHUNK`
-bytes at a time), so memory is about two chunks per range in flight, not the
-window, and the ETag is hashed from the file, in order, behind the writes.
+File downloads (ranges written at their offsets) are :mod:`s3opt.transfer.file_download`;
+both fetch every range through the store's limiter with ``If-Match`` on the ETag seen at
+the start, so an object replaced mid-download fails loudly instead of yielding a mix of
+two versions.
 
 Verification: the size always; the ETag when it is an MD5 (single-part
 objects) or an MD5 of part MD5s (multipart objects, whose part layout comes
@@ -21,20 +17,17 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
 import re
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from s3opt._requests import BODY_BYTES, BodySink
+from s3opt._requests import BODY_BYTES, BodySink, ResponseHook
 from s3opt.errors import ChecksumMismatchError, ObjectChangedError, S3OptError
 from s3opt.protocols import ObjectInfo, RestoreStatus
-from s3opt.transfer.context import InFlight, TransferContext
+from s3opt.transfer.context import TransferContext
 from s3opt.transfer.multipart import etag_is_md5, etag_of
 from s3opt.transfer.parts import plan_ranges
 from s3opt.transfer.reassembly import EtagHasher, ordered
@@ -42,7 +35,6 @@ from s3opt.transfer.reassembly import EtagHasher, ordered
 __all__ = [
     "ObjectLayout",
     "describe",
-    "download_file",
     "fetch_range",
     "fetch_range_into",
     "info_from_head",
@@ -54,8 +46,6 @@ _logger = logging.getLogger(__name__)
 
 _R = TypeVar("_R")
 
-_HASH_BLOCK: Final = 2**20
-"""Bytes read back from the file per MD5 update (memory, not speed: MD5 is CPU-bound)."""
 _LAYOUT_PROBES: Final = 8
 """HEAD ?partNumber=N requests in flight when a non-uniform part layout must be learned."""
 
@@ -212,20 +202,17 @@ async def _ranged_get(
     length: int,
     etag: str | None,
     sink: BodySink | None,
+    on_response: ResponseHook | None = None,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"Range": f"bytes={offset}-{offset + length - 1}"}
     if etag:
         params["IfMatch"] = f'"{etag}"'
     try:
-        return await context.call("get_object", key=key, nbytes=length, sink=sink, **params)
+        return await context.call(
+            "get_object", key=key, nbytes=length, sink=sink, on_response=on_response, **params
+        )
     except ObjectChangedError as exc:
-        raise ChecksumMismatchError(
-            f"download of s3://{context.bucket}/{key}: the object changed during the "
-            f"download (ETag is no longer {etag!r})",
-            bucket=context.bucket,
-            key=key,
-            code=exc.code,
-        ) from exc
+        raise _changed(context, key, etag or "", exc.code) from exc
 
 
 def _short(
@@ -265,207 +252,16 @@ def _raise_mismatch(
     )
 
 
-def _hash_file(fd: int, size: int, parts: tuple[int, ...] | None) -> str:
-    hasher = EtagHasher(parts)
-    offset = 0
-    while offset < size:
-        block = os.pread(fd, min(_HASH_BLOCK, size - offset), offset)
-        if not block:
-            break
-        hasher.update(block)
-        offset += len(block)
-    return hasher.etag()
-
-
-def _hash_span(fd: int, hasher: EtagHasher, start: int, end: int) -> None:
-    offset = start
-    while offset < end:
-        block = os.pread(fd, min(_HASH_BLOCK, end - offset), offset)
-        if not block:
-            raise OSError(f"short read at {offset} while hashing the partial download")
-        hasher.update(block)
-        offset += len(block)
-
-
-class _HashFollower:
-    """Hashes the written file in order while later ranges are still arriving.
-
-    Ranges land out of order; whenever the written prefix grows, the new bytes
-    are read back (from the page cache) and fed to an :class:`EtagHasher` in a
-    thread, one span at a time. The ETag is then ready moments after the last
-    range instead of costing a full pass over the file (MD5 runs at ~0.5 GB/s:
-    half a second per 256 MiB, on a path that moves 256 MiB in ~4 s).
-    """
-
-    __slots__ = ("_done", "_frontier", "_hashed", "_hasher", "_partial", "_task")
-
-    def __init__(self, partial: _PartialFile, parts: tuple[int, ...] | None) -> None:
-        self._partial = partial
-        self._hasher = EtagHasher(parts)
-        self._done: dict[int, int] = {}
-        self._frontier = 0
-        self._hashed = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def written(self, offset: int, length: int) -> None:
-        """Bytes ``offset .. offset + length`` are in the file."""
-        self._done[offset] = length
-        while self._frontier in self._done:
-            self._frontier += self._done.pop(self._frontier)
-        if self._hashed < self._frontier and (self._task is None or self._task.done()):
-            self._task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        while self._hashed < self._frontier:
-            end = self._frontier
-            await self._partial.run(_hash_span, self._partial.fd, self._hasher, self._hashed, end)
-            self._hashed = end
-
-    async def etag(self, size: int) -> str:
-        """The ETag of the first ``size`` bytes, once every range is written."""
-        if self._task is not None:
-            await self._task
-        if self._hashed < size:
-            await self._partial.run(_hash_span, self._partial.fd, self._hasher, self._hashed, size)
-            self._hashed = size
-        return self._hasher.etag()
-
-    async def cancel(self) -> None:
-        task = self._task
-        if task is None:
-            return
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(BaseException):  # the transfer's own error is the one raised
-            await task
-
-
-def _write_at(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
-
-
-class _PartialFile:
-    """A temporary file beside the destination, written at offsets by worker threads.
-
-    Thread work is shielded and tracked: a cancelled download still waits for
-    its threads before closing the descriptor, so a late ``pwrite`` can never
-    land in another file that reused the descriptor number.
-    """
-
-    __slots__ = ("_pending", "fd", "path")
-
-    def __init__(self, destination: Path) -> None:
-        self.path = destination.with_name(f".{destination.name}.s3opt-{secrets.token_hex(4)}.tmp")
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        self._pending: set[asyncio.Future[Any]] = set()
-
-    async def run(self, func: Callable[..., _R], *args: Any) -> _R:
-        """``func(*args)`` in a thread; its completion is awaited by :meth:`close` even if
-        the caller is cancelled."""
-        future = asyncio.get_running_loop().run_in_executor(None, func, *args)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
-        return await asyncio.shield(future)
-
-    async def close(self) -> None:
-        while self._pending:
-            done, _ = await asyncio.wait(set(self._pending))
-            for future in done:
-                if not future.cancelled():
-                    future.exception()
-        os.close(self.fd)
-
-
-async def download_file(context: TransferContext, key: str, path: Path) -> ObjectInfo:
-    """Fetch ``key`` into ``path``: ranges written at offsets, verified, renamed into place."""
-    started = time.monotonic()
-    head, layout = await describe(context, key)
-    path = Path(path)
-    partial = _PartialFile(path)
-    try:
-        try:
-            await _fill(context, key, layout, partial)
-        finally:
-            await partial.close()
-        os.replace(partial.path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            partial.path.unlink()
-        raise
-    _fsync_dir(path.parent)
-    context.record_throughput("receive", layout.size, started)
-    return info_from_head(key, head)
-
-
-async def _fill(
-    context: TransferContext, key: str, layout: ObjectLayout, partial: _PartialFile
-) -> None:
-    """Fetch every range into ``partial``, fsync it and verify size and ETag."""
-    size, etag, fd = layout.size, layout.etag, partial.fd
-    os.ftruncate(fd, size)
-    chunk = context.range_size_for(size)
-    inflight = InFlight(context)
-    verify = layout.md5_etag and ("-" not in etag or layout.parts is not None)
-    follower = _HashFollower(partial, layout.parts) if verify else None
-
-    async def one(offset: int, length: int) -> None:
-        async def write(at: int, chunk: bytes) -> None:
-            # A retried GET starts again at 0 and overwrites: writes at offsets are
-            # idempotent. Bytes past the range (never expected) would land in the next
-            # range: they are dropped here and the length check fails the range.
-            if at < length:
-                await partial.run(_write_at, fd, chunk[: length - at], offset + at)
-
-        await fetch_range_into(context, key, offset, length, etag, write)
-        if follower is not None:  # told only once the whole range is in: never a retry's prefix
-            follower.written(offset, length)
-
-    try:
-        for offset, length in plan_ranges(size, chunk):
-            await inflight.wait_for_room(length)
-            inflight.start(one(offset, length), length)
-        await inflight.drain()
-    except BaseException:
-        await inflight.cancel()
-        if follower is not None:
-            await follower.cancel()
-        raise
-    synced = asyncio.ensure_future(partial.run(os.fsync, fd))
-    try:
-        computed = await follower.etag(size) if follower is not None else None
-    finally:
-        await synced
-    if computed is not None:
-        if _mismatch(layout, computed) and layout.parts is not None:
-            layout = await _true_layout(context, key, layout)
-            computed = await partial.run(_hash_file, fd, size, layout.parts)
-        if _mismatch(layout, computed):
-            _raise_mismatch(context, key, layout, computed)
-    stored = os.fstat(fd).st_size
-    if stored != size:
-        raise ChecksumMismatchError(
-            f"download of s3://{context.bucket}/{key}: wrote {stored} bytes, expected {size}",
-            bucket=context.bucket,
-            key=key,
-        )
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX: fsync the directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _changed(
+    context: TransferContext, key: str, etag: str, code: str | None = None
+) -> ChecksumMismatchError:
+    return ChecksumMismatchError(
+        f"download of s3://{context.bucket}/{key}: the object changed during the "
+        f"download (ETag is no longer {etag!r})",
+        bucket=context.bucket,
+        key=key,
+        code=code,
+    )
 
 
 async def stream_object(context: TransferContext, key: str) -> AsyncIterator[bytes]:
