@@ -59,6 +59,7 @@ def test_entries_carry_the_lstat_fields(tmp_path: Path) -> None:
         uid=info.st_uid,
         gid=info.st_gid,
         inode=(info.st_dev, info.st_ino),
+        nlink=2,
         link=None,
     )
     assert entries["hard"].inode == entries["data.bin"].inode

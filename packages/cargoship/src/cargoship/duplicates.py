@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -72,34 +72,53 @@ class CopyGroups:
 
     shared_inodes: frozenset[tuple[int, int]]
     """Inodes reached by several paths."""
-    grouped: frozenset[str]
-    """Files of a group of at least two inodes with the same size and link metadata."""
-    later: frozenset[str]
-    """The files of ``grouped`` whose inode is not the first of its group (in order): the
-    only ones that can equal an earlier file, so the only ones hashed before writing."""
+    keys: frozenset[LinkKey]
+    """The link keys shared by files of at least two inodes: a file is in a group when its
+    :func:`link_key` is here. Only the files of a group whose inode is not the group's first
+    (in order) can equal an earlier file, so only those are hashed before writing."""
+
+    def grouped(self, entry: SourceEntry) -> bool:
+        """Whether ``entry`` is a file of a group (of at least two inodes)."""
+        return entry.type is EntryType.FILE and link_key(entry) in self.keys
 
 
-def copy_groups(entries: Sequence[SourceEntry]) -> CopyGroups:
-    """Group ``entries`` by :func:`link_key` and inode; see the module docstring."""
-    files = [entry for entry in entries if entry.type is EntryType.FILE]
-    per_inode = Counter(entry.inode for entry in files)
-    per_key = Counter(link_key(entry) for entry in files if entry.size)
-    groups: dict[LinkKey, dict[tuple[int, int], list[str]]] = {}
-    for entry in files:
-        key = link_key(entry)
-        if entry.size and per_key[key] > 1:  # a key seen once cannot hold two inodes
-            groups.setdefault(key, {}).setdefault(entry.inode, []).append(entry.name)
-    grouped: list[str] = []
-    later: list[str] = []
-    for inodes in groups.values():
-        if len(inodes) < 2:
+def copy_groups(entries: Iterable[SourceEntry]) -> CopyGroups:
+    """Group ``entries`` by :func:`link_key` and inode; see the module docstring.
+
+    ``entries`` is read once, and a second time only when two files may share a key (a
+    collection, not an iterator). Between readings only the hash of each distinct key of
+    a non-empty file is kept (an int), and the inodes of files with several links; whole
+    keys are kept only where their hashes repeat.
+    """
+    if iter(entries) is entries:
+        raise TypeError("copy_groups may read its entries twice: pass a collection")
+    seen: set[int] = set()
+    repeated: set[int] = set()
+    per_inode: Counter[tuple[int, int]] = Counter()
+    for entry in entries:
+        if entry.type is not EntryType.FILE:
             continue
-        for position, names in enumerate(inodes.values()):
-            grouped.extend(names)
-            if position:
-                later.extend(names)
+        if entry.nlink > 1:
+            per_inode[entry.inode] += 1
+        if entry.size:  # empty files are never linked by content
+            digest = hash(link_key(entry))
+            if digest in seen:
+                repeated.add(digest)
+            else:
+                seen.add(digest)
+    del seen
     shared = frozenset(inode for inode, count in per_inode.items() if count > 1)
-    return CopyGroups(shared, frozenset(grouped), frozenset(later))
+    first: dict[LinkKey, tuple[int, int] | None] = {}
+    """A repeated key's first inode; None once a second inode was seen."""
+    for entry in entries if repeated else ():
+        if entry.type is not EntryType.FILE or not entry.size:
+            continue
+        key = link_key(entry)
+        if hash(key) in repeated:
+            inode = first.setdefault(key, entry.inode)
+            if inode is not None and inode != entry.inode:
+                first[key] = None
+    return CopyGroups(shared, frozenset(key for key, inode in first.items() if inode is None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +161,7 @@ def plan_duplicates(entries: Sequence[SourceEntry]) -> DuplicatePlan:
     hashes: dict[str, str] = {}
     hashed: dict[tuple[int, int], str | None] = {}
     for entry in entries:
-        if entry.type is not EntryType.FILE or entry.name not in groups.grouped:
+        if not groups.grouped(entry):
             continue
         if entry.inode not in hashed:
             hashed[entry.inode] = hash_file(entry)

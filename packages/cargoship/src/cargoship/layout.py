@@ -18,18 +18,23 @@ its transition rule on it, so the index and inventory stay in STANDARD.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final
 
-from cargoship.errors import ArchiveNotFoundError, IncompleteArchiveError, InventoryFormatError
+from cargoship.errors import (
+    ArchiveNotFoundError,
+    CargoshipError,
+    IncompleteArchiveError,
+    InventoryFormatError,
+)
 from s3opt.errors import NoSuchKeyError
 from s3opt.protocols import ObjectInfo, ObjectStore
 
 if TYPE_CHECKING:
-    from cargoship.inventory import Inventory
+    from cargoship.inventory import ArchiveRecord, Inventory, InventoryEntry, Totals
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
@@ -39,10 +44,12 @@ __all__ = [
     "INDEX_SUFFIX",
     "INVENTORY_SUFFIX",
     "ArchiveKeys",
+    "InventoryStream",
     "archive_name",
     "is_archive_key",
     "list_archives",
     "load_inventory",
+    "stream_inventory",
 ]
 
 ARCHIVE_SUFFIXES: Final[Mapping[str, str]] = MappingProxyType(
@@ -166,11 +173,7 @@ async def load_inventory(store: ObjectStore, name: str) -> Inventory:
     try:
         data = await store.get_range(key, 0, MAX_INVENTORY_BYTES + 1)
     except NoSuchKeyError:
-        if await _any_key(store, name + ".tar"):
-            raise IncompleteArchiveError(
-                f"archive {name} in {store!r} has no inventory: its ship did not finish"
-            ) from None
-        raise ArchiveNotFoundError(f"no archive {name} in {store!r}") from None
+        raise await _missing(store, name) from None
     try:
         inventory = Inventory.loads(data)
     except InventoryFormatError as exc:
@@ -180,6 +183,73 @@ async def load_inventory(store: ObjectStore, name: str) -> Inventory:
             f"{key} in {store!r} describes archive {inventory.archive.name}, not {name}"
         )
     return inventory
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryStream:
+    """An inventory whose entries are read from a file as they are iterated
+    (:func:`stream_inventory`)."""
+
+    archive: ArchiveRecord
+    totals: Totals
+    entries: Iterator[InventoryEntry]
+    """Read a batch at a time; InventoryFormatError for a malformed item when reached.
+    Paths are not checked for repeats: the reader does that."""
+
+
+async def stream_inventory(store: ObjectStore, name: str, file: IO[bytes]) -> InventoryStream:
+    """The inventory of archive ``name``, downloaded into ``file`` (an empty binary file open
+    for reading and writing, e.g. :func:`tempfile.TemporaryFile`, that the caller closes) and
+    read from there: memory does not grow with its size, as it does with
+    :func:`load_inventory`. Errors as :func:`load_inventory` raises them."""
+    from cargoship.inventory import MAX_INVENTORY_BYTES  # inventory imports layout
+    from cargoship.inventory._read import read_document
+
+    name = archive_name(name)
+    key = name + INVENTORY_SUFFIX
+    chunks = store.get(key)
+    size = 0
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_INVENTORY_BYTES:
+                raise InventoryFormatError(
+                    f"{key} in {store!r}: inventory larger than {MAX_INVENTORY_BYTES} bytes"
+                )
+            file.write(chunk)
+    except NoSuchKeyError:
+        raise await _missing(store, name) from None
+    finally:
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()
+    file.flush()
+    file.seek(0)
+    try:
+        archive, totals, entries = read_document(file)
+    except InventoryFormatError as exc:
+        raise InventoryFormatError(f"{key} in {store!r}: {exc}") from None
+    if archive.name != name:
+        raise InventoryFormatError(
+            f"{key} in {store!r} describes archive {archive.name}, not {name}"
+        )
+    return InventoryStream(archive, totals, _named_errors(entries, f"{key} in {store!r}"))
+
+
+def _named_errors(entries: Iterator[InventoryEntry], where: str) -> Iterator[InventoryEntry]:
+    """``entries``, with ``where`` in front of an InventoryFormatError's message."""
+    try:
+        yield from entries
+    except InventoryFormatError as exc:
+        raise InventoryFormatError(f"{where}: {exc}") from None
+
+
+async def _missing(store: ObjectStore, name: str) -> CargoshipError:
+    """The error for archive ``name`` without an inventory: interrupted ship, or none at all."""
+    if await _any_key(store, name + ".tar"):
+        return IncompleteArchiveError(
+            f"archive {name} in {store!r} has no inventory: its ship did not finish"
+        )
+    return ArchiveNotFoundError(f"no archive {name} in {store!r}")
 
 
 async def _any_key(store: ObjectStore, prefix: str) -> bool:

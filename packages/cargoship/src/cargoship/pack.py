@@ -54,7 +54,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import IO, Final, NamedTuple
 
@@ -152,7 +152,9 @@ class TarPacker:
         self._pending: list[bytes] = []
         self._flushed = 0
         """Bytes of tar stream handed to the sink (the rest are in ``_pending``)."""
-        self._groups = CopyGroups(frozenset(), frozenset(), frozenset())
+        self._groups = CopyGroups(frozenset(), frozenset())
+        self._first_inode: dict[LinkKey, tuple[int, int]] = {}
+        """The inode of each group's first file added: only its later inodes are hashed."""
         self._by_inode: dict[tuple[int, int], _Stored] = {}
         self._by_content: dict[tuple[str, LinkKey], _Stored] = {}
         self._failure: SourceChangedError | None = None
@@ -163,10 +165,10 @@ class TarPacker:
             self._index = IndexSpool(io.BytesIO() if index_file is None else index_file)
         self._frame_size = frame_size if compression == "zstd" else None
 
-    def plan(self, entries: Sequence[SourceEntry]) -> None:
-        """Find the files among ``entries`` that may be copies (same size and link metadata)
-        before writing; each is hashed when :meth:`add` reaches it, only if an earlier file
-        may hold the same bytes."""
+    def plan(self, entries: Iterable[SourceEntry]) -> None:
+        """Find the files among ``entries`` (a collection: read more than once) that may be
+        copies (same size and link metadata) before writing; each is hashed when :meth:`add`
+        reaches it, only if an earlier file may hold the same bytes."""
         self._groups = copy_groups(entries)
 
     def add(self, entry: SourceEntry) -> InventoryEntry:
@@ -188,17 +190,21 @@ class TarPacker:
         stored = self._by_inode.get(entry.inode)
         if stored is not None and stored.size == entry.size:
             return self._add_link(entry, stored)
+        key: LinkKey | None = link_key(entry) if entry.size else None
+        if key not in self._groups.keys:
+            key = None  # not in a group: cannot be a copy of another file
+        later = key is not None and self._first_inode.setdefault(key, entry.inode) != entry.inode
         if entry.size <= READ_SIZE:
             data = _read_whole(entry)
             checksum = sha256_tag(data)
-            if entry.name in self._groups.later:
+            if later:
                 copy = self._by_content.get((checksum, link_key(entry)))
                 if copy is not None:
                     return self._add_link(entry, copy)
             offset = self._header(entry, _REGULAR, size=entry.size, data=data)
             self.bytes_in += entry.size
         else:
-            if entry.name in self._groups.later:
+            if later:
                 planned = hash_file(entry)
                 copy = None if planned is None else self._by_content.get((planned, link_key(entry)))
                 if copy is not None and _unchanged(entry):
@@ -210,8 +216,8 @@ class TarPacker:
         record = _Stored(entry.name, checksum, entry.size)
         if entry.inode in self._groups.shared_inodes:
             self._by_inode.setdefault(entry.inode, record)
-        if entry.name in self._groups.grouped:
-            self._by_content.setdefault((checksum, link_key(entry)), record)
+        if key is not None:
+            self._by_content.setdefault((checksum, key), record)
         return self._inventory_entry(entry, EntryType.FILE, checksum=checksum)
 
     def close(self) -> None:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import tarfile
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import partial
@@ -35,7 +36,7 @@ from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import AsyncSeekableReader
-from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.errors import CargoshipError, IntegrityError, InventoryFormatError
 from cargoship.extract import (
     Extractor,
     check_entries,
@@ -53,8 +54,8 @@ from cargoship.fetch import (
     member_chunks,
     run_with_stream,
 )
-from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry
-from cargoship.layout import load_inventory
+from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
+from cargoship.layout import stream_inventory
 from s3opt import ObjectStore
 
 __all__ = ["RestoreOptions", "RestoreReport", "restore"]
@@ -95,7 +96,7 @@ class _Plan:
     """The work for one archive: which member's bytes go to which entries."""
 
     record: ArchiveRecord
-    members: dict[str, InventoryEntry]
+    members: Mapping[str, InventoryEntry]
     """Every entry stored in this archive, by path (what its tar and index must hold)."""
     outputs: dict[str, list[InventoryEntry]] = field(default_factory=dict)
     """Data member path -> the entries written from its bytes: the first gets them, the
@@ -112,8 +113,38 @@ def _selected(path: str, globs: Sequence[str]) -> bool:
     return any(fnmatchcase(prefix, glob) for prefix in prefixes for glob in globs)
 
 
-def _plan(record: ArchiveRecord, stored: Iterable[InventoryEntry]) -> _Plan:
-    return _Plan(record, {entry.path: entry for entry in stored})
+@dataclass(frozen=True, slots=True)
+class _Entries:
+    """An inventory as restore keeps it: its entries, and them by path."""
+
+    archive: ArchiveRecord
+    entries: tuple[InventoryEntry, ...]
+    by_path: dict[str, InventoryEntry]
+    inherits: bool
+    """Whether some entries are stored in older archives (``archive`` set)."""
+
+
+async def _read_inventory(store: ObjectStore, name: str) -> _Entries:
+    """The inventory of archive ``name``, downloaded to an anonymous temporary file and read
+    from it a batch at a time: the document is never in memory whole."""
+    with tempfile.TemporaryFile(prefix="cargoship-restore-") as file:
+        stream = await stream_inventory(store, name, file)
+        by_path: dict[str, InventoryEntry] = {}
+        inherits = False
+        for entry in stream.entries:
+            if by_path.setdefault(entry.path, entry) is not entry:
+                raise InventoryFormatError(
+                    f"inventory of {stream.archive.name}: path {entry.path!r} repeats"
+                )
+            inherits = inherits or entry.archive is not None
+    return _Entries(stream.archive, tuple(by_path.values()), by_path, inherits)
+
+
+def _plan(inventory: _Entries) -> _Plan:
+    if not inventory.inherits:
+        return _Plan(inventory.archive, inventory.by_path)
+    stored = {entry.path: entry for entry in inventory.entries if entry.archive is None}
+    return _Plan(inventory.archive, stored)
 
 
 def _add_outputs(plan: _Plan, entries: Iterable[InventoryEntry]) -> None:
@@ -129,8 +160,13 @@ async def restore(
 ) -> RestoreReport:
     """Restore archive ``name`` (or the entries matching ``options.include``) into ``dest``."""
     started = time.monotonic()
-    inventory = await load_inventory(store, name)
-    chosen = [e for e in inventory.entries if _selected(e.path, options.include)]
+    inventory = await _read_inventory(store, name)
+    if options.include:
+        chosen: Sequence[InventoryEntry] = [
+            e for e in inventory.entries if _selected(e.path, options.include)
+        ]
+    else:
+        chosen = inventory.entries
     if not chosen:
         raise CargoshipError(
             f"no member of archive {inventory.archive.name} matches "
@@ -139,10 +175,9 @@ async def restore(
     check_entries(dest, chosen, inventory.entries)
     find_conflicts(dest, chosen, overwrite=options.overwrite)
 
-    plans = {inventory.archive.name: _plan(inventory.archive, _stored(inventory))}
+    plans = {inventory.archive.name: _plan(inventory)}
     for older in sorted({e.archive for e in chosen if e.archive is not None}):
-        other = await load_inventory(store, older)
-        plans[older] = _plan(other.archive, _stored(other))
+        plans[older] = _plan(await _read_inventory(store, older))
     for archive, plan in plans.items():
         own = archive == inventory.archive.name
         _add_outputs(plan, (e for e in chosen if (e.archive is None) == own and _has_data(e)))
@@ -194,11 +229,6 @@ def _each(
     for entry in entries:
         if entry.type is kind:
             make(entry)
-
-
-def _stored(inventory: Inventory) -> list[InventoryEntry]:
-    """The entries whose members are in ``inventory``'s own archive (not inherited)."""
-    return [entry for entry in inventory.entries if entry.archive is None]
 
 
 def _has_data(entry: InventoryEntry) -> bool:
@@ -288,7 +318,7 @@ def _unpack(source: DecompressedReader, plan: _Plan, extractor: Extractor) -> No
                 problem = "stored twice"
             if problem is not None:
                 raise hostile({member.name: problem})
-            seen.add(member.name)
+            seen.add(plan.members[member.name].path)  # the inventory's string, not the tar's
             outputs = plan.outputs.get(member.name)
             if outputs and kind == EntryType.FILE:
                 data = tar.extractfile(member)

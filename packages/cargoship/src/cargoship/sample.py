@@ -21,7 +21,8 @@ same bytes (tested).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 from blobcodec import choose, get_codec
@@ -96,19 +97,31 @@ def _read(entry: SourceEntry, offset: int, length: int) -> bytes | None:
         return None
 
 
-def read_sample(entries: Sequence[SourceEntry], sample_bytes: int) -> Iterator[bytes]:
+def read_sample(entries: Iterable[SourceEntry], sample_bytes: int) -> Iterator[bytes]:
     """The sampled pieces of the regular files among ``entries`` (see the module docstring).
 
-    Files that cannot be read now are logged and passed over.
+    ``entries`` is read twice (a collection, not an iterator): for the sizes, then for
+    the files sampled, in order. Files that cannot be read now are logged and passed over.
     """
-    files = [entry for entry in entries if entry.type is EntryType.FILE and entry.size]
-    for index, offset, length in sample_blocks([entry.size for entry in files], sample_bytes):
-        if data := _read(files[index], offset, length):
+    if iter(entries) is entries:
+        raise TypeError("read_sample reads its entries twice: pass a collection")
+    sizes = array("q", (entry.size for entry in _nonempty_files(entries)))
+    files = enumerate(_nonempty_files(entries))
+    index, entry = -1, None
+    for wanted, offset, length in sample_blocks(sizes, sample_bytes):
+        while index < wanted:  # sample_blocks goes through the files in order
+            index, entry = next(files)
+        assert entry is not None
+        if data := _read(entry, offset, length):
             yield data
 
 
+def _nonempty_files(entries: Iterable[SourceEntry]) -> Iterator[SourceEntry]:
+    return (entry for entry in entries if entry.type is EntryType.FILE and entry.size)
+
+
 def measure_ratio(
-    entries: Sequence[SourceEntry],
+    entries: Iterable[SourceEntry],
     compression: str,
     level: int | None,
     sample_bytes: int = SAMPLE_BYTES,
@@ -133,7 +146,7 @@ def measure_ratio(
 
 
 def choose_codec(
-    entries: Sequence[SourceEntry], sample_bytes: int = CHOICE_SAMPLE_BYTES
+    entries: Iterable[SourceEntry], sample_bytes: int = CHOICE_SAMPLE_BYTES
 ) -> tuple[str, int | None]:
     """The codec and level :func:`blobcodec.choose` ("balanced") picks for the sample of
     ``entries``; zstd at its default level when there is nothing to measure."""

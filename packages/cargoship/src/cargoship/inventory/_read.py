@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import yaml
 
@@ -49,7 +49,7 @@ from cargoship.inventory._records import (
 from cargoship.layout import ARCHIVE_SUFFIXES, ArchiveKeys
 from s3opt.protocols import STORAGE_CLASSES, PartInfo
 
-__all__ = ["BATCH_ITEMS", "parse_document"]
+__all__ = ["BATCH_ITEMS", "parse_document", "read_document"]
 
 BATCH_ITEMS: Final = 2000
 """File items loaded from YAML at a time."""
@@ -68,6 +68,7 @@ _OTHER_TOP_LINE: Final = re.compile(rb"^(?!- |[ \t]|#|\r?$)", re.MULTILINE)
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _Document = tuple[ArchiveRecord, Totals, tuple[InventoryEntry, ...]]
+_READ_BYTES: Final = 1 << 18  # bytes of a document file read at a time
 
 
 class _NotBatchableError(Exception):
@@ -108,33 +109,136 @@ def _batched(data: bytes) -> _Document:
     starts = [match.start() for match in _ITEM_START.finditer(body)]
     if not starts:
         raise _NotBatchableError
-    try:
-        head = yaml.load(data[: found.start()], Loader=_Loader)
-    except (yaml.YAMLError, RecursionError):
-        raise _NotBatchableError from None
-    if not isinstance(head, dict) or "files" in head:
-        raise _NotBatchableError
+    head = _load_head(data[: found.start()])
     bounds = [0, *starts[BATCH_ITEMS::BATCH_ITEMS], len(body)]
 
     def batches() -> Iterator[list[Any]]:
         for number, (start, end) in enumerate(itertools.pairwise(bounds)):
-            text = bytes(body[start:end])
-            try:
-                try:
-                    items: object = _load_simple_items(text)
-                except _NotFlatError:
-                    try:
-                        items = _load_flat_items(text)
-                    except _NotFlatError:
-                        items = yaml.load(text, Loader=_Loader)
-            except (yaml.YAMLError, RecursionError):
-                raise _NotBatchableError from None
             expected = len(starts[number * BATCH_ITEMS : (number + 1) * BATCH_ITEMS])
-            if not isinstance(items, list) or len(items) != expected:
-                raise _NotBatchableError
-            yield items
+            yield _load_batch(bytes(body[start:end]), expected)
 
     return _document(head, batches())
+
+
+def _load_head(text: bytes) -> dict[Any, Any]:
+    """The top-level keys before ``files:``; :class:`_NotBatchableError` unless a mapping
+    without ``files``."""
+    try:
+        head = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        raise _NotBatchableError from None
+    if not isinstance(head, dict) or "files" in head:
+        raise _NotBatchableError
+    return head
+
+
+def _load_batch(text: bytes, expected: int) -> list[Any]:
+    """The ``expected`` items of one batch of ``files`` by the cheapest reader that can;
+    :class:`_NotBatchableError` when the text does not load as exactly that many."""
+    try:
+        try:
+            items: object = _load_simple_items(text)
+        except _NotFlatError:
+            try:
+                items = _load_flat_items(text)
+            except _NotFlatError:
+                items = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        raise _NotBatchableError from None
+    if not isinstance(items, list) or len(items) != expected:
+        raise _NotBatchableError
+    return items
+
+
+def read_document(file: IO[bytes]) -> tuple[ArchiveRecord, Totals, Iterator[InventoryEntry]]:
+    """The record and totals of the YAML or JSON inventory in ``file`` (a binary file at its
+    start), and its entries as an iterator that reads the file a batch at a time.
+
+    Memory stays at a batch's worth of text whatever the number of entries, for a
+    document laid out as :func:`parse_document` reads in batches; any other (JSON, or
+    YAML the batches cannot split) is read whole, as :func:`parse_document` does. The
+    iterator raises InventoryFormatError for a malformed item when it reaches it. Unlike
+    :func:`parse_document`, it does not check that paths do not repeat: the caller, which
+    keeps what it needs of each entry, does.
+    """
+    head = b""
+    while True:
+        chunk = file.read(_READ_BYTES)
+        if not chunk:
+            return _read_whole(file)
+        if not head and chunk.lstrip()[:1] == b"{":
+            return _read_whole(file)  # JSON
+        line_start = head.rfind(b"\n") + 1  # where a files: line may begin
+        head += chunk
+        if (found := _FILES_KEY.search(head, line_start)) is not None:
+            break
+    try:
+        top = _load_head(head[: found.start()])
+    except _NotBatchableError:
+        return _read_whole(file)
+    archive, totals = _head(top)
+    return archive, totals, _streamed_entries(file, head[found.end() :])
+
+
+def _read_whole(file: IO[bytes]) -> tuple[ArchiveRecord, Totals, Iterator[InventoryEntry]]:
+    file.seek(0)
+    archive, totals, entries = parse_document(file.read())
+    return archive, totals, iter(entries)
+
+
+def _streamed_entries(file: IO[bytes], start: bytes) -> Iterator[InventoryEntry]:
+    """The entries of the ``files`` items that follow ``start`` in ``file``; if the text turns
+    out not to split into batches, the document is read again whole (its first entries must
+    be those already given)."""
+    given = 0
+    given_hash = 0  # of the entries given, to check the whole document starts with them
+    try:
+        for batch in _file_batches(file, start):
+            for item in batch:
+                entry = _entry(item, given)
+                given_hash = hash((given_hash, entry))
+                given += 1
+                yield entry
+            batch.clear()
+    except _NotBatchableError:
+        file.seek(0)
+        entries = parse_document(file.read())[2]
+        again = 0
+        for entry in entries[:given]:
+            again = hash((again, entry))
+        if again != given_hash or len(entries) < given:
+            raise InventoryFormatError(
+                "inventory: its file items read differently in pieces and whole"
+            ) from None
+        yield from entries[given:]
+
+
+def _file_batches(file: IO[bytes], start: bytes) -> Iterator[list[Any]]:
+    """The items after ``files:`` (``start``, then the rest of ``file``), :data:`BATCH_ITEMS`
+    at a time, split and checked as :func:`_batched` splits the text in memory."""
+    pending = b""  # whole lines not yet loaded, from a batch's start
+    starts: list[int] = []  # offsets of the items in pending
+    tail = start  # the last line read so far, while it has no end
+    ended = False
+    while not ended:
+        chunk = file.read(_READ_BYTES)
+        ended = not chunk
+        data = tail + chunk
+        cut = len(data) if ended else data.rfind(b"\n") + 1
+        lines, tail = data[:cut], data[cut:]
+        if _OTHER_TOP_LINE.search(lines):
+            raise _NotBatchableError
+        base = len(pending)
+        starts.extend(base + match.start() for match in _ITEM_START.finditer(lines))
+        pending += lines
+        while len(starts) > BATCH_ITEMS:
+            end = starts[BATCH_ITEMS]
+            yield _load_batch(pending[:end], BATCH_ITEMS)
+            pending = pending[end:]
+            starts = [offset - end for offset in starts[BATCH_ITEMS:]]
+    if not starts:
+        raise _NotBatchableError
+    yield _load_batch(pending, len(starts))
 
 
 class _NotFlatError(Exception):
@@ -291,11 +395,7 @@ def _whole(raw: object) -> _Document:
 def _document(head: object, batches: Iterable[list[Any]]) -> _Document:
     """Validate the head (every top-level key but ``files``) and the file items, batch by
     batch, each item turned into an entry as it is reached."""
-    top = _Fields(head, "the document", ("format", "archive", "totals"), ())
-    if top.raw["format"] != INVENTORY_FORMAT:
-        raise top.fail("format", f"{top.raw['format']!r} is not {INVENTORY_FORMAT!r}")
-    archive = _record(top.raw["archive"])
-    totals = _totals(top.raw["totals"])
+    archive, totals = _head(head)
     entries: list[InventoryEntry] = []
     seen: set[str] = set()
     for batch in batches:
@@ -309,6 +409,14 @@ def _document(head: object, batches: Iterable[list[Any]]) -> _Document:
             entries.append(entry)
         batch.clear()  # the raw items go as soon as they are entries
     return archive, totals, tuple(entries)
+
+
+def _head(head: object) -> tuple[ArchiveRecord, Totals]:
+    """The record and totals of the head (every top-level key but ``files``), validated."""
+    top = _Fields(head, "the document", ("format", "archive", "totals"), ())
+    if top.raw["format"] != INVENTORY_FORMAT:
+        raise top.fail("format", f"{top.raw['format']!r} is not {INVENTORY_FORMAT!r}")
+    return _record(top.raw["archive"]), _totals(top.raw["totals"])
 
 
 @functools.lru_cache(maxsize=256)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from cargoship.scan import SourceEntry, scan
 from cargoship.ship._incremental import newest_inventory, unchanged_entries
 from cargoship.ship._model import ShipOptions
 from cargoship.ship._state import ShipState
+from cargoship.source_table import SourceTable
 from s3opt import ObjectStore
 from s3opt.protocols import check_storage_class
 
@@ -30,7 +32,7 @@ class ShipPlan:
     """The ship decided before any byte is written."""
 
     root: Path
-    entries: tuple[SourceEntry, ...]
+    entries: SourceTable
     carried: dict[str, InventoryEntry]
     skipped: tuple[str, ...]
     base: Inventory | None
@@ -39,9 +41,22 @@ class ShipPlan:
     storage_class: str
 
     @property
-    def to_pack(self) -> list[SourceEntry]:
+    def to_pack(self) -> _ToPack:
         """The entries to write into the archive: all but the unchanged files."""
-        return [entry for entry in self.entries if entry.name not in self.carried]
+        return _ToPack(self.entries, self.carried)
+
+
+@dataclass(frozen=True, slots=True)
+class _ToPack:
+    """The entries of a table but the carried ones, read afresh each time (never a list
+    of them: the table is what keeps memory per file small)."""
+
+    entries: SourceTable
+    carried: dict[str, InventoryEntry]
+
+    def __iter__(self) -> Iterator[SourceEntry]:
+        carried = self.carried
+        return (entry for entry in self.entries if entry.name not in carried)
 
 
 def source_dir(source: Path) -> Path:
@@ -69,7 +84,9 @@ async def make_plan(
         _logger.warning("cannot read %s: %s", path, error.strerror or error)
         unreadable.append(name)
 
-    entries = tuple(await asyncio.to_thread(lambda: list(scan(root, on_unreadable=on_unreadable))))
+    entries = await asyncio.to_thread(
+        lambda: SourceTable(root, scan(root, on_unreadable=on_unreadable))
+    )
     if unreadable and not options.skip_unreadable:
         raise UnreadableFilesError(unreadable, "use --skip-unreadable to archive the rest")
     base: Inventory | None = None
@@ -83,7 +100,7 @@ async def make_plan(
     if resumed is not None:
         compression, level = resumed.compression, resumed.level
     elif options.compression == "auto":
-        pending = [entry for entry in entries if entry.name not in carried]
+        pending = _ToPack(entries, carried)
         compression, level = await asyncio.to_thread(choose_codec, pending)
     else:
         compression, level = options.compression, options.level

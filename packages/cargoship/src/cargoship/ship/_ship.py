@@ -243,8 +243,12 @@ async def _ship(
 ) -> ShipReport:
     """Stream the archive, then store its index and, last, its inventory."""
     if progress is not None:
-        files = [entry for entry in plan.to_pack if entry.type is EntryType.FILE]
-        progress.start(len(files), sum(entry.size for entry in files))
+        count = size = 0
+        for entry in plan.to_pack:
+            if entry.type is EntryType.FILE:
+                count += 1
+                size += entry.size
+        progress.start(count, size)
     reported = 0
 
     def report(bytes_in: int, *, last: bool = False) -> None:
