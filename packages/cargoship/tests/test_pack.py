@@ -10,7 +10,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -360,6 +360,18 @@ def test_the_packer_indexes_a_seekable_archive_as_blobcodec_parses_it(tmp_path: 
     assert index.compressed_size == len(archive.getvalue())
 
 
+def _counting_open(source: Path, opened: dict[str, int]) -> Callable[..., int]:
+    """``os.open`` that counts, in ``opened``, each open of a path by its name under ``source``."""
+    real_open = os.open
+
+    def counting_open(path: str | bytes, flags: int, mode: int = 0o777) -> int:
+        name = os.path.relpath(os.fsdecode(path), source)
+        opened[name] = opened.get(name, 0) + 1
+        return real_open(path, flags, mode)
+
+    return counting_open
+
+
 def test_each_small_file_is_read_once_copy_or_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,13 +382,7 @@ def test_each_small_file_is_read_once_copy_or_not(
         _file(source / name, data, mtime_ns=1_700_000_000_000_000_000)
     entries = _entries(source)
     opened: dict[str, int] = {}
-    real_open = os.open
-
-    def counting_open(path: str | bytes, flags: int, mode: int = 0o777) -> int:
-        name = os.path.relpath(os.fsdecode(path), source)
-        opened[name] = opened.get(name, 0) + 1
-        return real_open(path, flags, mode)
-
+    counting_open = _counting_open(source, opened)
     packer = TarPacker(io.BytesIO(), compression="none", archived_at=WHEN)
     monkeypatch.setattr(os, "open", counting_open)
     packer.plan(entries)
@@ -399,13 +405,7 @@ def test_a_large_copy_is_hashed_then_linked_and_a_large_non_copy_read_twice(
         _file(source / name, data, mtime_ns=1_700_000_000_000_000_000)
     entries = _entries(source)
     opened: dict[str, int] = {}
-    real_open = os.open
-
-    def counting_open(path: str | bytes, flags: int, mode: int = 0o777) -> int:
-        name = os.path.relpath(os.fsdecode(path), source)
-        opened[name] = opened.get(name, 0) + 1
-        return real_open(path, flags, mode)
-
+    counting_open = _counting_open(source, opened)
     with open(tmp_path / "out.tar", "wb") as sink:
         packer = TarPacker(sink, compression="none", archived_at=WHEN)
         monkeypatch.setattr(os, "open", counting_open)
