@@ -1,15 +1,17 @@
-"""The catalog: inventories of every complete archive under a prefix, and searching them."""
+"""The catalog: summaries of every complete archive under a prefix, and searching them."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
-from cargoship.catalog import archives, search
+from cargoship.catalog import HEAD_BYTES, search, summaries
 from cargoship.errors import InventoryFormatError
-from cargoship.inventory import EntryType
+from cargoship.layout import load_inventory
 from cargoship.ship import ShipOptions, ship
 from s3opt import ObjectStore
 
@@ -45,15 +47,16 @@ async def test_archives_lists_every_complete_archive_oldest_first(
 ) -> None:
     # An interrupted ship (archive object, no inventory) is not in the catalog.
     await store.put("29991231T235959Z.tar.zst", b"half an archive")
-    found = await archives(store)
-    assert [inventory.archive.name for inventory in found] == list(two_archives)
-    first, second = found
-    assert {entry.path for entry in first.entries if entry.type is EntryType.FILE} == {
-        "reports/2025.csv",
-        "reports/notes.txt",
-        "README",
-    }
-    assert second.entry("photos/cat.jpg").size == 6
+    found = await summaries(store)
+    assert [summary.archive.name for summary in found] == list(two_archives)
+    for summary in found:
+        assert summary.totals.files == 3
+        assert summary.totals.bytes_in == 16  # 8 + 6 + 2 bytes in each tree
+        whole = await load_inventory(store, summary.archive.name)
+        assert (summary.archive, summary.totals) == (whole.archive, whole.totals)
+        document = whole.to_json()
+        del document["files"]
+        assert summary.to_json() == document
 
 
 @pytest.mark.asyncio
@@ -76,7 +79,7 @@ async def test_search_matches_paths_across_archives(
 
 @pytest.mark.asyncio
 async def test_an_empty_prefix_has_no_archives(store: ObjectStore) -> None:
-    assert await archives(store) == []
+    assert await summaries(store) == []
     assert await search(store, "*") == []
 
 
@@ -86,4 +89,55 @@ async def test_a_damaged_inventory_is_reported(
 ) -> None:
     await store.put(f"{two_archives[1]}.inventory.yaml", b"files: [oops")
     with pytest.raises(InventoryFormatError, match=two_archives[1]):
-        await archives(store)
+        await summaries(store)
+    with pytest.raises(InventoryFormatError, match=two_archives[1]):
+        await search(store, "*")
+
+
+class _CountingStore:
+    """The test's store, counting the bytes each key's reads returned."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self._inner = inner
+        self.fetched: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def get_range(self, key: str, offset: int, size: int, **kwargs: Any) -> bytes:
+        data = await self._inner.get_range(key, offset, size, **kwargs)
+        self.fetched[key] = self.fetched.get(key, 0) + len(data)
+        return data
+
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        async for chunk in self._inner.get(key):
+            self.fetched[key] = self.fetched.get(key, 0) + len(chunk)
+            yield chunk
+
+
+@pytest.mark.asyncio
+async def test_a_summary_reads_only_the_head_of_a_large_inventory(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    tree = _tree(tmp_path / "many", {f"d{n % 7}/file-{n:05d}.txt": b"%d\n" % n for n in range(600)})
+    name = await _ship(store, tree)
+    inventory_key = f"{name}.inventory.yaml"
+    assert (await store.head(inventory_key)).size > 2 * HEAD_BYTES
+    counting = _CountingStore(store)
+    (summary,) = await summaries(counting)
+    assert counting.fetched == {inventory_key: HEAD_BYTES}
+    assert summary.totals.files == 600
+    whole = await load_inventory(store, name)
+    assert (summary.archive, summary.totals) == (whole.archive, whole.totals)
+
+
+@pytest.mark.asyncio
+async def test_an_inventory_for_another_archive_is_refused(
+    store: ObjectStore, two_archives: tuple[str, str]
+) -> None:
+    first, second = two_archives
+    # The head parses, but names the other archive: the whole document is read and refused.
+    copied = await load_inventory(store, first)
+    await store.put(f"{second}.inventory.yaml", copied.dumps_yaml())
+    with pytest.raises(InventoryFormatError, match=f"describes archive {first}"):
+        await summaries(store)

@@ -1,26 +1,64 @@
-"""The catalog of a prefix: every complete archive's inventory, and a search across them.
+"""The catalog of a prefix: every complete archive's summary, and a search across them.
 
 Inventories stay in a hot storage class whatever happens to their archives,
 so browsing and searching never need a retrieval. An archive is complete
-when its inventory exists (:func:`cargoship.layout.list_archives`); the
-inventories are fetched concurrently, a few at a time.
+when its inventory exists (:func:`cargoship.layout.list_archives`). Neither
+operation holds whole inventories: a summary (the archive record and totals,
+which lead the document) is read from the inventory's first
+:data:`HEAD_BYTES`, and a search streams each inventory through a temporary
+file, keeping only the entries that match. Inventories are read a few at a
+time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import io
+import re
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeVar
 
-from cargoship.inventory import Inventory, InventoryEntry
-from cargoship.layout import list_archives, load_inventory
+from cargoship.errors import InventoryFormatError
+from cargoship.inventory import ArchiveRecord, Inventory, InventoryEntry, Totals
+from cargoship.inventory._read import read_document
+from cargoship.layout import INVENTORY_SUFFIX, list_archives, stream_inventory
+from s3opt.errors import NoSuchKeyError
 from s3opt.protocols import ObjectStore
 
-__all__ = ["INVENTORY_FETCHES", "CatalogHit", "archives", "search"]
+__all__ = [
+    "HEAD_BYTES",
+    "INVENTORY_FETCHES",
+    "ArchiveSummary",
+    "CatalogHit",
+    "search",
+    "summaries",
+]
 
 INVENTORY_FETCHES: Final = 8
-"""Inventories fetched at once: small objects, so latency, not bandwidth, is what this hides."""
+"""Inventories read at once: latency, not bandwidth, is what this hides for summaries."""
+
+HEAD_BYTES: Final = 64 * 1024
+"""Bytes of an inventory read for its summary: the record and totals take about 1 KiB,
+more only with many skipped files; a longer head is read whole instead."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSummary:
+    """An archive's record and totals, as its inventory document states them."""
+
+    archive: ArchiveRecord
+    totals: Totals
+
+    def to_json(self) -> dict[str, Any]:
+        """The inventory document without its ``files`` list."""
+        document = Inventory(self.archive, self.totals, ()).to_json()
+        del document["files"]
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,23 +73,57 @@ class CatalogHit:
     entry: InventoryEntry
 
 
-async def archives(store: ObjectStore) -> list[Inventory]:
-    """The inventory of every complete archive under the store, oldest first."""
-    names = await list_archives(store)
+async def _each(names: Sequence[str], read: Callable[[str], Awaitable[_T]]) -> list[_T]:
+    """``read(name)`` for every name, :data:`INVENTORY_FETCHES` at a time, in ``names``' order;
+    on a failure the others are stopped rather than left running."""
     limit = asyncio.Semaphore(INVENTORY_FETCHES)
 
-    async def fetch(name: str) -> Inventory:
+    async def one(name: str) -> _T:
         async with limit:
-            return await load_inventory(store, name)
+            return await read(name)
 
-    tasks = [asyncio.create_task(fetch(name)) for name in names]
+    tasks = [asyncio.create_task(one(name)) for name in names]
     try:
         return list(await asyncio.gather(*tasks))
     finally:
-        # On a failure, stop the other fetches rather than leave them running.
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def summaries(store: ObjectStore) -> list[ArchiveSummary]:
+    """The summary of every complete archive under the store, oldest first.
+
+    InventoryFormatError (naming the inventory) for a malformed head.
+    """
+    return await _each(await list_archives(store), lambda name: _summary(store, name))
+
+
+async def _summary(store: ObjectStore, name: str) -> ArchiveSummary:
+    key = name + INVENTORY_SUFFIX
+    try:
+        head = await store.get_range(key, 0, HEAD_BYTES)
+    except NoSuchKeyError:
+        head = b""  # deleted since the listing: the full read below names the problem
+    whole = 0 < len(head) < HEAD_BYTES
+    if head and not head.lstrip().startswith(b"{"):  # JSON has no head to cut
+        try:
+            archive, totals, _ = read_document(io.BytesIO(head))
+        except InventoryFormatError:
+            if whole:
+                return await _streamed_summary(store, name)  # the error, named
+        else:
+            if archive.name == name:
+                return ArchiveSummary(archive, totals)
+    return await _streamed_summary(store, name)
+
+
+async def _streamed_summary(store: ObjectStore, name: str) -> ArchiveSummary:
+    """The summary from the whole inventory, read through a temporary file (and validated as
+    :func:`stream_inventory` does: the errors it raises name the inventory)."""
+    with tempfile.TemporaryFile() as file:
+        stream = await stream_inventory(store, name, file)
+        return ArchiveSummary(stream.archive, stream.totals)
 
 
 async def search(store: ObjectStore, pattern: str) -> list[CatalogHit]:
@@ -59,11 +131,19 @@ async def search(store: ObjectStore, pattern: str) -> list[CatalogHit]:
     first), in inventory order.
 
     Matching is :func:`fnmatch.fnmatchcase` on the whole archive path: case-sensitive,
-    and ``*`` also crosses ``/`` (``"*.txt"`` finds text files at any depth).
+    and ``*`` also crosses ``/`` (``"*.txt"`` finds text files at any depth). Each
+    inventory is streamed; only the hits are kept.
     """
-    return [
-        CatalogHit(inventory.archive.name, entry)
-        for inventory in await archives(store)
-        for entry in inventory.entries
-        if fnmatch.fnmatchcase(entry.path, pattern)
-    ]
+    match = re.compile(fnmatch.translate(pattern)).match  # fnmatchcase's test, compiled once
+
+    async def hits(name: str) -> list[CatalogHit]:
+        with tempfile.TemporaryFile() as file:
+            stream = await stream_inventory(store, name, file)
+
+            def scan() -> list[CatalogHit]:
+                return [CatalogHit(name, e) for e in stream.entries if match(e.path)]
+
+            return await asyncio.to_thread(scan)
+
+    found = await _each(await list_archives(store), hits)
+    return [hit for archive in found for hit in archive]

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import yaml
 
-from cargoship.catalog import CatalogHit, archives, search
+from cargoship.catalog import ArchiveSummary, CatalogHit, search, summaries
 from cargoship.cli._app import check_level, logging_options, run, s3_config, s3_options, verbosity
 from cargoship.cli._output import (
     Output,
@@ -103,9 +103,9 @@ def inventory_command(url: str, archive: str | None, pattern: str | None, json_m
         _print_files(out, run(load()))
     else:
 
-        async def every() -> list[Inventory]:
+        async def every() -> list[ArchiveSummary]:
             async with open_store(url, config) as store:
-                return await archives(store)
+                return await summaries(store)
 
         found = run(every())
         if not found and not out.json_mode:
@@ -114,13 +114,10 @@ def inventory_command(url: str, archive: str | None, pattern: str | None, json_m
         _print_archives(out, found)
 
 
-def _print_archives(out: Output, inventories: list[Inventory]) -> None:
+def _print_archives(out: Output, inventories: list[ArchiveSummary]) -> None:
     if out.json_mode:
         # Each archive as its inventory document says it, without the file list.
-        documents = [inventory.to_json() for inventory in inventories]
-        out.document(
-            {"archives": [{k: v for k, v in d.items() if k != "files"} for d in documents]}
-        )
+        out.document({"archives": [summary.to_json() for summary in inventories]})
         return
     headers = ("archive", "created", "files", "bytes in", "stored", "ratio", "compression")
     rows = [
