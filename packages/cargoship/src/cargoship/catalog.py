@@ -17,10 +17,10 @@ import fnmatch
 import io
 import re
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
+from cargoship.concurrency import each_bounded
 from cargoship.errors import InventoryFormatError
 from cargoship.inventory import ArchiveRecord, Inventory, InventoryEntry, Totals
 from cargoship.inventory._read import read_document
@@ -43,8 +43,6 @@ INVENTORY_FETCHES: Final = 8
 HEAD_BYTES: Final = 64 * 1024
 """Bytes of an inventory read for its summary: the record and totals take about 1 KiB,
 more only with many skipped files; a longer head is read whole instead."""
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,30 +71,13 @@ class CatalogHit:
     entry: InventoryEntry
 
 
-async def _each(names: Sequence[str], read: Callable[[str], Awaitable[_T]]) -> list[_T]:
-    """``read(name)`` for every name, :data:`INVENTORY_FETCHES` at a time, in ``names``' order;
-    on a failure the others are stopped rather than left running."""
-    limit = asyncio.Semaphore(INVENTORY_FETCHES)
-
-    async def one(name: str) -> _T:
-        async with limit:
-            return await read(name)
-
-    tasks = [asyncio.create_task(one(name)) for name in names]
-    try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
 async def summaries(store: ObjectStore) -> list[ArchiveSummary]:
     """The summary of every complete archive under the store, oldest first.
 
     InventoryFormatError (naming the inventory) for a malformed head.
     """
-    return await _each(await list_archives(store), lambda name: _summary(store, name))
+    names = await list_archives(store)
+    return await each_bounded(names, lambda name: _summary(store, name), limit=INVENTORY_FETCHES)
 
 
 async def _summary(store: ObjectStore, name: str) -> ArchiveSummary:
@@ -145,5 +126,5 @@ async def search(store: ObjectStore, pattern: str) -> list[CatalogHit]:
 
             return await asyncio.to_thread(scan)
 
-    found = await _each(await list_archives(store), hits)
+    found = await each_bounded(await list_archives(store), hits, limit=INVENTORY_FETCHES)
     return [hit for archive in found for hit in archive]

@@ -66,6 +66,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cargoship.concurrency import each_bounded
 from cargoship.errors import CargoshipError
 from cargoship.layout import ARCHIVE_TAG_KEY, ARCHIVE_TAG_VALUE, is_archive_key
 from s3opt.pricing import PriceTable
@@ -76,6 +77,7 @@ __all__ = [
     "EXPIRY_ID_PREFIX",
     "IA_MINIMUM_DAYS",
     "RULE_ID_PREFIX",
+    "TAG_READS",
     "TRANSITION_MINIMUM_SIZE",
     "TRANSITION_TARGETS",
     "LifecyclePlan",
@@ -117,6 +119,9 @@ TRANSITION_MINIMUM_SIZE: Final = 128 * 1024
 
 DAY_UNITS: Final = {"d": 1, "w": 7, "m": 30, "y": 365}
 """Units :func:`parse_days` accepts: days, weeks, months of 30 days, years of 365 days."""
+
+TAG_READS: Final = 16
+"""GetObjectTagging requests in flight while planning: one small request per archive."""
 
 _MAX_RULE_ID: Final = 255  # S3 API Reference, LifecycleRule "ID": up to 255 characters
 _MAX_RULES: Final = 1000  # S3 User Guide: a lifecycle configuration holds up to 1,000 rules
@@ -359,19 +364,21 @@ async def plan_lifecycle(
     )
     rules = merge_rules(await cold.lifecycle_rules(), ours, prefix)
     objects = [info async for info in store.list()]
+    # Only objects the transition could still move are asked for their tags: one request
+    # each (TAG_READS at a time), and none for archives already in the target class or colder.
+    movable = [
+        info.key
+        for info in objects
+        if is_archive_key(info.key) and _class_after(info, to) != (info.storage_class or "STANDARD")
+    ]
+    tag_sets = await each_bounded(movable, cold.object_tags, limit=TAG_READS)
     tagged: set[str] = set()
     untagged: list[str] = []
-    for info in objects:
-        # Only objects the transition could still move are asked for their tags: one request
-        # each, and none for archives already in the target class or colder.
-        if is_archive_key(info.key) and _class_after(info, to) != (
-            info.storage_class or "STANDARD"
-        ):
-            tags = await cold.object_tags(info.key)
-            if tags.get(ARCHIVE_TAG_KEY) == ARCHIVE_TAG_VALUE:
-                tagged.add(info.key)
-            else:
-                untagged.append(info.key)
+    for key, tags in zip(movable, tag_sets, strict=True):
+        if tags.get(ARCHIVE_TAG_KEY) == ARCHIVE_TAG_VALUE:
+            tagged.add(key)
+        else:
+            untagged.append(key)
     if untagged:
         _logger.warning(
             "%d archive object(s) under %r carry no %s=%s tag; the rule does not move them",
