@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from cargoship.catalog import HEAD_BYTES, search, summaries
-from cargoship.errors import InventoryFormatError
+from cargoship.errors import ArchiveNotFoundError, InventoryFormatError
 from cargoship.layout import load_inventory
 from cargoship.ship import ShipOptions, ship
 from s3opt import ObjectStore
@@ -141,3 +141,21 @@ async def test_an_inventory_for_another_archive_is_refused(
     await store.put(f"{second}.inventory.yaml", copied.dumps_yaml())
     with pytest.raises(InventoryFormatError, match=f"describes archive {first}"):
         await summaries(store)
+
+
+@pytest.mark.asyncio
+async def test_a_search_in_one_archive_reads_only_its_inventory(
+    store: ObjectStore, two_archives: tuple[str, str]
+) -> None:
+    second = two_archives[1]
+    counting = _CountingStore(store)
+    hits = await search(counting, "*", archive=second)
+    assert {hit.archive for hit in hits} == {second}
+    assert sorted(hit.entry.path for hit in hits if hit.entry.size) == [
+        "README",
+        "photos/cat.jpg",
+        "reports/2026.csv",
+    ]
+    assert set(counting.fetched) == {f"{second}.inventory.yaml"}
+    with pytest.raises(ArchiveNotFoundError):
+        await search(store, "*", archive="20000101T000000Z")

@@ -107,13 +107,16 @@ async def _streamed_summary(store: ObjectStore, name: str) -> ArchiveSummary:
         return ArchiveSummary(stream.archive, stream.totals)
 
 
-async def search(store: ObjectStore, pattern: str) -> list[CatalogHit]:
+async def search(
+    store: ObjectStore, pattern: str, *, archive: str | None = None
+) -> list[CatalogHit]:
     """Every entry whose path matches the shell pattern ``pattern``, archive by archive (oldest
     first), in inventory order.
 
     Matching is :func:`fnmatch.fnmatchcase` on the whole archive path: case-sensitive,
     and ``*`` also crosses ``/`` (``"*.txt"`` finds text files at any depth). Each
-    inventory is streamed; only the hits are kept.
+    inventory is streamed; only the hits are kept. With ``archive`` (a name), only that
+    archive's inventory is read (the errors of :func:`stream_inventory` if it has none).
     """
     match = re.compile(fnmatch.translate(pattern)).match  # fnmatchcase's test, compiled once
 
@@ -126,5 +129,6 @@ async def search(store: ObjectStore, pattern: str) -> list[CatalogHit]:
 
             return await asyncio.to_thread(scan)
 
-    found = await each_bounded(await list_archives(store), hits, limit=INVENTORY_FETCHES)
+    names = [archive] if archive is not None else await list_archives(store)
+    found = await each_bounded(names, hits, limit=INVENTORY_FETCHES)
     return [hit for archive in found for hit in archive]

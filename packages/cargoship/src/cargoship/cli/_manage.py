@@ -90,10 +90,9 @@ def inventory_command(url: str, archive: str | None, pattern: str | None, json_m
 
         async def find() -> list[CatalogHit]:
             async with open_store(url, config) as store:
-                return await search(store, pattern)
+                return await search(store, pattern, archive=name)
 
-        hits = [hit for hit in run(find()) if name is None or hit.archive == name]
-        _print_hits(out, pattern, hits)
+        _print_hits(out, pattern, run(find()))
     elif name is not None:
 
         async def load() -> Inventory:
