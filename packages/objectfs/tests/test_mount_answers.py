@@ -1,6 +1,6 @@
 """Real mounts (/dev/fuse) of a ``file://`` bucket: what other clients see, and what the
-mount answers (negative TTL, ETag-pinned attribute changes, expected errnos in stats, the
-kernel's read-ahead).
+mount answers (negative TTL, ETag-pinned attribute changes, the kernel's page cache kept
+across opens while the object is unchanged, expected errnos in stats, the kernel's read-ahead).
 
 The bucket is an :class:`s3opt.LocalStore` folder, so "another client" is a
 second LocalStore on the same folder, and conditional copies are enforced
@@ -139,6 +139,116 @@ def test_chmod_of_an_object_replaced_elsewhere_applies_to_the_new_object(
     assert (headers["mode"], headers["uid"]) == (str(stat.S_IFREG | 0o600), "2222")
     assert headers["mtime"].split(".")[0] == "2000000000"
     assert (bucket / "f.txt").read_bytes() == b"second version, longer\n"
+
+
+# -- the kernel's page cache across opens ---------------------------------------------------
+
+
+def fuse_reads(mountpoint: Path) -> int:
+    """FUSE read requests the daemon has answered so far."""
+    operations: dict[str, dict[str, int]] = stats(mountpoint)["operations"]
+    return operations.get("read", {}).get("count", 0)
+
+
+def test_a_reread_of_an_unchanged_file_comes_from_the_kernel(bucket: Path, tmp_path: Path) -> None:
+    """The second open keeps the pages the first one read: no read request reaches the daemon,
+    also once the metadata TTL has passed (the open's HEAD finds the same ETag)."""
+    data = os.urandom(300_000)
+    put(bucket, "same.bin", data)
+    with mounted(bucket, tmp_path / "mnt", "--metadata-ttl", "1") as mnt:
+        assert (mnt / "same.bin").read_bytes() == data
+        first = fuse_reads(mnt)
+        assert (mnt / "same.bin").read_bytes() == data
+        again = fuse_reads(mnt)
+        time.sleep(1.2)
+        assert (mnt / "same.bin").read_bytes() == data
+        after_ttl = stats(mnt)
+    assert first > 0
+    assert again == first
+    assert after_ttl["operations"]["read"]["count"] == first
+    assert after_ttl["requests"]["GET"] == 1
+
+
+def test_an_object_replaced_elsewhere_is_read_anew_at_the_next_open(
+    bucket: Path, tmp_path: Path
+) -> None:
+    """Same size, same mtime header: only the ETag tells the versions apart (the kernel's own
+    check of size and mtime would keep the old pages). The next open sees the new bytes,
+    before the metadata TTL has passed and after it."""
+    headers = {"mtime": "1000000000"}
+    first, second, third = (os.urandom(200_000) for _ in range(3))
+    put(bucket, "v.bin", first, headers)
+    with mounted(bucket, tmp_path / "mnt", "--metadata-ttl", "1") as mnt:
+        target = mnt / "v.bin"
+        assert target.read_bytes() == first
+        put(bucket, "v.bin", second, headers)
+        assert target.read_bytes() == second
+        put(bucket, "v.bin", third, headers)
+        time.sleep(1.2)
+        assert target.read_bytes() == third
+        assert target.read_bytes() == third
+
+
+def test_pages_read_through_a_handle_of_the_old_version_are_not_kept(
+    bucket: Path, tmp_path: Path
+) -> None:
+    """A handle opened before the object was replaced goes on reading the old version (from
+    the daemon's memory cache); those pages must not be taken for the new version's."""
+    old, new = os.urandom(100_000), os.urandom(100_000)
+    put(bucket, "h.bin", old)
+    with mounted(bucket, tmp_path / "mnt", "--metadata-ttl", "300") as mnt:
+        target = mnt / "h.bin"
+        stale = os.open(target, os.O_RDONLY)
+        try:
+            assert os.pread(stale, len(old), 0) == old
+            put(bucket, "h.bin", new)
+            fresh = os.open(target, os.O_RDONLY)  # sees the new ETag: the pages are dropped
+            try:
+                assert os.pread(stale, len(old), 0) == old  # refilled with the old bytes
+            finally:
+                os.close(fresh)
+        finally:
+            os.close(stale)
+        assert target.read_bytes() == new
+
+
+def test_changes_through_the_mount_are_read_back(bucket: Path, tmp_path: Path) -> None:
+    """Every way this mount changes a file whose pages the kernel holds: a write in the
+    middle, a write, fsync and a second write, truncate, O_TRUNC, a rename over it, and a
+    delete and re-create with the same size."""
+    data, other = bytearray(os.urandom(150_000)), os.urandom(150_000)
+    put(bucket, "f.bin", bytes(data))
+    put(bucket, "g.bin", other)
+    with mounted(bucket, tmp_path / "mnt", "--metadata-ttl", "300") as mnt:
+        target = mnt / "f.bin"
+        assert target.read_bytes() == data
+        with open(target, "r+b") as changed:
+            changed.seek(70_000)
+            changed.write(b"x" * 100)
+        data[70_000:70_100] = b"x" * 100
+        assert target.read_bytes() == data
+        fd = os.open(target, os.O_RDWR)
+        try:
+            os.pwrite(fd, b"first", 10)
+            os.fsync(fd)
+            assert target.read_bytes()[10:15] == b"first"
+            os.pwrite(fd, b"second", 20)
+        finally:
+            os.close(fd)
+        data[10:15], data[20:26] = b"first", b"second"
+        assert target.read_bytes() == data
+        assert (bucket / "f.bin").read_bytes() == data
+        os.truncate(target, 50_000)
+        assert target.read_bytes() == data[:50_000]
+        target.write_bytes(b"short")  # O_TRUNC
+        assert target.read_bytes() == b"short"
+        assert (mnt / "g.bin").read_bytes() == other
+        os.rename(target, mnt / "g.bin")
+        assert (mnt / "g.bin").read_bytes() == b"short"
+        os.unlink(mnt / "g.bin")
+        (mnt / "g.bin").write_bytes(b"SHORT")
+        assert (mnt / "g.bin").read_bytes() == b"SHORT"
+    assert (bucket / "g.bin").read_bytes() == b"SHORT"
 
 
 # -- objectfs stats --------------------------------------------------------------------------

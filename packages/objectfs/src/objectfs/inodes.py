@@ -50,6 +50,10 @@ class InodeTable:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, inode: object) -> bool:
+        """Whether the number ``inode`` is in use (its lookup count above zero)."""
+        return inode in self._entries
+
     def remember(self, path: str) -> int:
         """The inode of ``path`` (allocated if new), its lookup count raised by one."""
         inode = self._by_path.get(path)

@@ -7,10 +7,14 @@ Each handler resolves inodes to paths (:mod:`objectfs.inodes`), asks the
 metadata TTL (also in the kernel), but ``open`` always revalidates with a
 HEAD, so a file changed or deleted elsewhere is seen at the next open
 (close-to-open consistency, as NFS offers); when the object is not the
-version the mount knew, the kernel is told to drop its attributes and pages
-of it too. Entries and attributes learned from a listing go to the kernel
-with the ``readdir`` reply (FUSE READDIRPLUS), so ``ls -l`` after a listing
-makes no further requests to the daemon.
+version the mount knew, the kernel is told to drop its attributes of it too.
+The kernel keeps a file's pages from one open to the next
+(``FOPEN_KEEP_CACHE``) exactly when the object is the version those pages
+came from (:mod:`objectfs.fs._pages`): a re-read of an unchanged file is
+served by the kernel, one that changed is read again. Entries and attributes
+learned from a listing go to the kernel with the ``readdir`` reply (FUSE
+READDIRPLUS), so ``ls -l`` after a listing makes no further requests to the
+daemon.
 
 What S3 cannot do gets a fixed errno: ``link`` EPERM (link(2): "the
 filesystem does not support the creation of hard links"), ``rename`` with
@@ -37,6 +41,7 @@ from objectfs.config import MountOptions
 from objectfs.errors import as_errno
 from objectfs.fs._handles import DirStream, FileHandle, HandleTable
 from objectfs.fs._namespace import Namespace, Node
+from objectfs.fs._pages import KernelPages
 from objectfs.fs._timed import TimedStore
 from objectfs.fs._tree import Tree
 from objectfs.inodes import InodeTable, child_path, parent_path
@@ -91,6 +96,7 @@ class ObjectFs(pyfuse3.Operations):
         self._counters = counters
         self._inodes = InodeTable()
         self._handles = HandleTable()
+        self._pages = KernelPages()
         self._tree = Tree(store, namespace, writeback, reader, self._inodes, self._handles)
 
     def init(self) -> None:
@@ -167,6 +173,8 @@ class ObjectFs(pyfuse3.Operations):
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         for inode, count in inode_list:
             self._inodes.forget(inode, count)
+            if inode not in self._inodes:
+                self._pages.forgotten(inode)
 
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         with as_errno("getattr", self._counters):
@@ -205,7 +213,7 @@ class ObjectFs(pyfuse3.Operations):
         try:
             return await self._tree.set_attributes(node, attributes)
         except ObjectChangedError:
-            self._kernel_forgets(inode, attr_only=True)  # pages: the next open drops them
+            self._kernel_forgets(inode)  # pages: the next open drops them
             raise
 
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
@@ -373,6 +381,9 @@ class ObjectFs(pyfuse3.Operations):
                 raise pyfuse3.FUSEError(errno.EISDIR)
             if node.staged is None and node.etag != known:
                 self._kernel_forgets(inode)
+            reusable = node.staged is None and not writing and not flags & os.O_TRUNC
+            version = (node.etag, node.size) if reusable and node.etag else None
+            keep = self._pages.opened(inode, version)
             staged = None
             if writing:
                 source = None if node.info is None else (lambda: self._store.get(path))
@@ -382,14 +393,15 @@ class ObjectFs(pyfuse3.Operations):
                 if flags & os.O_TRUNC and staged.size:
                     await staged.truncate(0)
             handle = FileHandle(inode, path, node.etag, node.size, self._detector(), staged)
-            return pyfuse3.FileInfo(fh=self._handles.add_file(handle))
+            return pyfuse3.FileInfo(fh=self._handles.add_file(handle), keep_cache=keep)
 
-    def _kernel_forgets(self, inode: int, *, attr_only: bool = False) -> None:
-        """Drop the kernel's attributes and pages of ``inode``: the object changed (or may
-        have) since the kernel learned them, and its size must come from the HEAD just made
-        (close-to-open). Safe on the loop: the mount has no kernel writeback cache."""
+    def _kernel_forgets(self, inode: int) -> None:
+        """Drop the kernel's attributes of ``inode``: the object changed (or may have) since
+        the kernel learned them, and its size must come from the HEAD just made
+        (close-to-open). Its pages are ``open``'s to keep or drop (``keep_cache``). Safe on
+        the loop: the mount has no kernel writeback cache."""
         try:
-            pyfuse3.invalidate_inode(inode, attr_only=attr_only)
+            pyfuse3.invalidate_inode(inode, attr_only=True)
         except OSError as exc:
             _logger.debug("invalidating inode %d: %s", inode, exc)
 
@@ -434,7 +446,7 @@ class ObjectFs(pyfuse3.Operations):
                 return data
             detector = handle.detector
             readahead = detector.observe(off, size)
-            return await self._reader.read(
+            data = await self._reader.read(
                 handle.key,
                 handle.etag,
                 handle.size,
@@ -443,6 +455,8 @@ class ObjectFs(pyfuse3.Operations):
                 readahead=readahead,
                 sequential=detector.sequential,
             )
+            self._pages.filled(handle.inode, (handle.etag, handle.size))
+            return data
 
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         with as_errno("write", self._counters):
