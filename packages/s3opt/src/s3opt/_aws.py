@@ -25,6 +25,8 @@ The client is configured for s3opt's own retry loop and limiter:
   (MinIO, moto, Ceph on a LAN) hashes every body on the event loop: 35 ms for an 8 MiB
   part on this machine under load, which held back the start of each window of parts.
   See :func:`_unsigned_when_checksummed`.
+* parts and PUTs go without ``Expect: 100-continue`` (:func:`_no_expect_continue`):
+  waiting for ``100 Continue`` idled each part's connection for a round trip.
 * timestamps (``Last-Modified`` on every GET and HEAD, ``LastModified`` on every listed
   key) are parsed by :func:`parse_s3_timestamp` (the standard library) rather than
   botocore's default, ``dateutil``: ~0.43 ms each on this machine, ~1 ms of CPU per
@@ -219,6 +221,21 @@ def _unsigned_when_checksummed(request: Any, **_: Any) -> None:
     context["client_config"] = merged
 
 
+def _no_expect_continue(request: Any, **_: Any) -> None:
+    """``before-sign`` handler: send a part's or PUT's body without ``Expect: 100-continue``.
+
+    botocore asks for ``100 Continue`` before every file-like body (``add_expect_header``)
+    and aiohttp then waits for it (RFC 9110 section 10.1.1): one round trip per part
+    during which the connection carries nothing, 150 ms of every 2-3 s part on a 150 ms
+    path. The header only saves sending a body the server would refuse; S3's refusals of
+    parts (throttles, a gone upload, denied access) are rare and a part is at most what
+    the window admits, so s3opt sends at once. S3 documents the header as optional
+    (S3 API Reference, PutObject and UploadPart, ``Expect``).
+    """
+    if "Expect" in request.headers:
+        del request.headers["Expect"]
+
+
 def parse_s3_timestamp(value: Any) -> datetime:
     """A timestamp of an S3 response as an aware ``datetime``, as botocore would give it.
 
@@ -251,6 +268,7 @@ def _session(config: S3Config) -> AioSession:
     )
     for operation in ("UploadPart", "PutObject"):
         session.register(f"before-sign.s3.{operation}", _unsigned_when_checksummed)
+        session.register(f"before-sign.s3.{operation}", _no_expect_continue)
     parsers = session.get_component("response_parser_factory")
     parsers.set_parser_defaults(timestamp_parser=parse_s3_timestamp)
     return session

@@ -9,15 +9,17 @@ kinds here are seekable, so a retried attempt rewinds them
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final
 
 from s3opt.transfer.parts import PartDigest
 
-__all__ = ["FilePart", "FilePartBody", "PartBody"]
+__all__ = ["HASHERS", "HASH_AHEAD", "FilePart", "FilePartBody", "PartBody", "hashed_ahead"]
 
 
 class PartBody(io.BytesIO):
@@ -45,8 +47,16 @@ class PartBody(io.BytesIO):
         raise io.UnsupportedOperation("a part body is read-only")
 
 
-_READ_BLOCK: Final = 2**20
-"""Bytes a file part is hashed by per read: enough to keep the hash in C, little memory."""
+HASH_AHEAD: Final = 16
+"""Parts of a file hashed ahead of sending (:func:`hashed_ahead`): a refill of a whole
+initial window (16 parts of the default 8 MiB) finds its digests ready."""
+
+HASHERS: Final = 2
+"""Threads hashing a file's parts at once (hashlib releases the GIL)."""
+
+_READ_BLOCK: Final = 256 * 2**10
+"""Bytes a file part is hashed by per read: enough to keep the hash in C, little memory
+(:data:`HASHERS` reads at once)."""
 
 
 class FilePart:
@@ -61,13 +71,15 @@ class FilePart:
     not match them) and its ETag is compared with them.
     """
 
-    __slots__ = ("fd", "length", "offset", "shrank")
+    __slots__ = ("digested", "fd", "length", "offset", "shrank")
 
     def __init__(self, fd: int, offset: int, length: int, shrank: Callable[[], Exception]) -> None:
         self.fd = fd
         self.offset = offset
         self.length = length
         self.shrank = shrank
+        self.digested: PartDigest | None = None
+        """The :meth:`digest` already taken ahead of sending, if any."""
 
     def __len__(self) -> int:
         return self.length
@@ -145,3 +157,43 @@ class FilePartBody(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+async def hashed_ahead(
+    parts: Iterator[tuple[int, FilePart]],
+) -> AsyncGenerator[tuple[int, FilePart], None]:
+    """``parts`` (number, part) in order, each with its digest taken (``part.digested``).
+
+    Up to :data:`HASH_AHEAD` parts are hashed before they are wanted, by at most
+    :data:`HASHERS` threads, so the CPU work of hashing is done while earlier parts are
+    on the wire: when a wave of parts completes, the next wave's digests are ready and
+    its parts start at once instead of one hash after another (on a 2-core machine
+    under load an 8 MiB part took ~90 ms to hash; sixteen delayed a refill by ~0.7 s).
+    A digest holds 48 bytes, not the part. Threads are never abandoned: the generator
+    waits for any hash in progress before it returns, so the file stays open for them.
+    """
+    gate = asyncio.Semaphore(HASHERS)
+    stopping = False
+
+    async def hash_one(number: int, part: FilePart) -> tuple[int, FilePart]:
+        async with gate:
+            if not stopping:
+                part.digested = await asyncio.to_thread(part.digest)
+        return number, part
+
+    pending: deque[asyncio.Task[tuple[int, FilePart]]] = deque()
+    try:
+        for number, part in parts:
+            pending.append(asyncio.ensure_future(hash_one(number, part)))
+            while len(pending) >= HASH_AHEAD:
+                await asyncio.wait([pending[0]])
+                yield pending.popleft().result()
+        while pending:
+            await asyncio.wait([pending[0]])
+            yield pending.popleft().result()
+    finally:
+        stopping = True
+        if pending:
+            await asyncio.wait(pending)
+            for task in pending:
+                task.exception()  # retrieved: the transfer reports its own error

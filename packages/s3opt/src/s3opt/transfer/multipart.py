@@ -5,12 +5,17 @@ of which S3 verifies before it stores the part (moto's server mode checks
 neither; the ETag check below catches corruption there too). The ETag S3
 returns for a part is the MD5 of the bytes it stored, so comparing it with the
 MD5 of the bytes read proves the part arrived intact. The final object's
-ETag is computed locally from the part MD5s (``md5(md5_1..md5_n)-n``) and its
-size is checked with a HEAD; an object that fails either check is deleted
-rather than left looking complete.
+ETag is computed locally from the part MD5s (``md5(md5_1..md5_n)-n``) and
+compared with the one CompleteMultipartUpload returns: equal ETags prove the
+object is exactly the parts sent, in order, so its size is theirs. S3 checks
+that size too (``x-amz-mp-object-size``, S3 API Reference,
+CompleteMultipartUpload). An object that fails a check is deleted rather than
+left looking complete.
 
 Objects encrypted with SSE-KMS or SSE-C have ETags that are not MD5s; for
-them only the SHA-256 checksums (verified by S3) and the size are checked.
+them only the SHA-256 checksums (verified by S3) and the size, read with a
+HEAD, are checked. A HEAD also follows the completion of an upload resumed
+from its ID, whose storage class this process did not choose.
 """
 
 from __future__ import annotations
@@ -155,12 +160,21 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 class MultipartUpload:
     """A multipart upload in progress: ``upload_id`` on ``key`` in the context's bucket."""
 
-    __slots__ = ("_context", "_pending", "key", "upload_id")
+    __slots__ = ("_context", "_pending", "key", "storage_class", "upload_id")
 
-    def __init__(self, context: TransferContext, key: str, upload_id: str) -> None:
+    def __init__(
+        self,
+        context: TransferContext,
+        key: str,
+        upload_id: str,
+        *,
+        storage_class: str | None = None,
+    ) -> None:
         self._context = context
         self.key = key
         self.upload_id = upload_id
+        self.storage_class = storage_class
+        """The object's storage class when this process created the upload, else ``None``."""
         self._pending: asyncio.Future[MultipartUpload] | None = None
 
     @classmethod
@@ -181,7 +195,7 @@ class MultipartUpload:
         raises its error and :meth:`abort` has nothing to abort. ``upload_id`` is
         ``""`` until :meth:`ready` has returned.
         """
-        upload = cls(context, key, "")
+        upload = cls(context, key, "", storage_class=storage_class or "STANDARD")
         upload._pending = asyncio.ensure_future(
             cls.create(context, key, metadata, storage_class=storage_class, tags=tags)
         )
@@ -224,14 +238,16 @@ class MultipartUpload:
         )
         upload_id = str(response["UploadId"])
         _logger.debug("s3://%s/%s: multipart upload %s", context.bucket, key, upload_id)
-        return cls(context, key, upload_id)
+        return cls(context, key, upload_id, storage_class=storage_class or "STANDARD")
 
     async def send(self, number: int, data: bytes | FilePart) -> PartRecord:
         """Upload part ``number``, verified; returns its record for the resume state."""
         context = self._context
         body: PartBody | FilePartBody
         if isinstance(data, FilePart):
-            digest = await asyncio.to_thread(data.digest)
+            digest = data.digested
+            if digest is None:
+                digest = await asyncio.to_thread(data.digest)
             body = data.body()
         else:
             digest = await asyncio.to_thread(digest_part, data)
@@ -275,6 +291,8 @@ class MultipartUpload:
         """Complete with ``parts`` (in order), then verify the object's ETag and size.
 
         The result lists every part (:attr:`ObjectInfo.parts`) with the SHA-256 S3 verified.
+        Its ``last_modified`` is ``None`` (as after a single PUT) unless a HEAD was needed
+        (see the module doc).
         """
         await self.ready()
         context = self._context
@@ -288,24 +306,29 @@ class MultipartUpload:
             if part.sha256:
                 entry["ChecksumSHA256"] = part.sha256
             listing.append(entry)
+        head: Mapping[str, Any] | None = None
         try:
             response = await context.call(
                 "complete_multipart_upload",
                 key=self.key,
                 UploadId=self.upload_id,
                 MultipartUpload={"Parts": listing},
+                MpuObjectSize=size,
             )
         except NoSuchUploadError:
             # A retried complete whose first attempt succeeded: the object tells.
-            response = await context.call("head_object", key=self.key)
-        head = await context.call("head_object", key=self.key)
+            response = head = await context.call("head_object", key=self.key)
         etag = etag_of(response)
-        stored = int(head.get("ContentLength", -1))
+        proven = expected is not None and etag_is_md5(response)
+        if head is None and (not proven or self.storage_class is None):
+            head = await context.call("head_object", key=self.key)
         problem = None
-        if expected is not None and etag_is_md5(head) and etag != expected:
+        if proven and etag != expected:
             problem = f"S3 has ETag {etag!r}, expected {expected!r} from the parts sent"
-        elif stored != size:
-            problem = f"S3 has {stored} bytes, {size} were sent"
+        elif head is not None and int(head.get("ContentLength", -1)) != size:
+            problem = f"S3 has {head.get('ContentLength')} bytes, {size} were sent"
+        elif sum(p.size for p in parts) != size:
+            problem = f"the parts sent hold {sum(p.size for p in parts)} bytes, not {size}"
         if problem is not None:
             await self._delete_bad_object()
             raise ChecksumMismatchError(
@@ -314,12 +337,17 @@ class MultipartUpload:
                 bucket=context.bucket,
                 key=self.key,
             )
+        if head is None:
+            last_modified, storage_class = None, self.storage_class
+        else:
+            last_modified = head.get("LastModified")
+            storage_class = head.get("StorageClass") or "STANDARD"
         return ObjectInfo(
             key=self.key,
             size=size,
             etag=etag,
-            last_modified=head.get("LastModified"),
-            storage_class=head.get("StorageClass") or "STANDARD",
+            last_modified=last_modified,
+            storage_class=storage_class,
             metadata=dict(metadata or {}),
             # Server-side copies carry no part checksums: nothing to report for them.
             parts=tuple(part_info(p) for p in parts) if all(p.sha256 for p in parts) else (),

@@ -46,7 +46,7 @@ from s3opt.errors import (
     TransientError,
 )
 from s3opt.protocols import ObjectInfo
-from s3opt.transfer.bodies import FilePart
+from s3opt.transfer.bodies import FilePart, hashed_ahead
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.multipart import MultipartUpload, put_single
 from s3opt.transfer.parts import digest_part, plan_parts, stream_part_size
@@ -287,11 +287,14 @@ async def upload_file(
             return _changed(context, key, path, "shrank")
 
         async def parts() -> _PartSource:
-            for span in plan_parts(size, state.part_size):
-                if span.number in state.parts:
-                    continue
+            pieces = (
+                (span.number, FilePart(fd, span.offset, span.length, shrank))
+                for span in plan_parts(size, state.part_size)
+                if span.number not in state.parts
+            )
+            async for number, part in hashed_ahead(pieces):
                 check()
-                yield span.number, FilePart(fd, span.offset, span.length, shrank)
+                yield number, part
 
         try:
             return await _run(
