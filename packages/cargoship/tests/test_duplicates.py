@@ -33,12 +33,14 @@ def test_groups_are_keys_of_two_inodes_and_shared_inodes_are_links_inside(tmp_pa
     _write(tree / "out", b"linked outside")
     os.link(tree / "out", tmp_path / "elsewhere")  # nlink 2, one path in the tree
     table = SourceTable(tree, scan(tree, on_unreadable=lambda path, error: pytest.fail(str(path))))
-    groups = copy_groups(table)
     info = os.lstat(tree / "a")
     h = os.lstat(tree / "h")
-    assert groups.keys == {(4, 0o644, info.st_uid, info.st_gid, _MTIME)}
-    assert groups.shared_inodes == {(h.st_dev, h.st_ino)}
-    assert [entry.name for entry in table if groups.grouped(entry)] == ["a", "b"]
+    # From the table's columns (SourceTable.file_facts) and from a list of entries alike.
+    for entries in (table, list(table)):
+        groups = copy_groups(entries)
+        assert groups.keys == {(4, 0o644, info.st_uid, info.st_gid, _MTIME)}
+        assert groups.shared_inodes == {(h.st_dev, h.st_ino)}
+        assert [entry.name for entry in table if groups.grouped(entry)] == ["a", "b"]
 
 
 def test_an_iterator_is_refused(tmp_path: Path) -> None:

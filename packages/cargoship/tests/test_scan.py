@@ -8,13 +8,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import types
 from pathlib import Path
 
 import pytest
 
 from cargoship.errors import UnreadableFilesError
 from cargoship.inventory import EntryType
-from cargoship.scan import SourceEntry, scan
+from cargoship.scan import BATCH_SIZE, SourceEntry, scan
 
 
 def _scan(root: Path) -> tuple[list[SourceEntry], list[tuple[Path, OSError]]]:
@@ -126,3 +128,38 @@ def test_unreadable_files_and_directories_are_reported_and_left_out(tmp_path: Pa
         [str(tmp_path / "closed"), 13],
         [str(tmp_path / "locked"), 13],
     ]
+
+
+def test_a_tree_of_many_batches_comes_whole_in_order_and_an_early_stop_ends_the_walk(
+    tmp_path: Path,
+) -> None:
+    """Names examined in the walk's thread, many batches of them: the entries are every
+    path ``os.walk`` finds, depth first by name bytes; closing the scan early stops the
+    walk's thread."""
+    root = tmp_path / "tree"
+    for top in range(6):
+        for sub in range(5):
+            folder = root / f"d{top}" / f"s{sub}"
+            folder.mkdir(parents=True)
+            for number in range(BATCH_SIZE // 6):
+                (folder / f"f{number:03d}").write_bytes(b"%d" % number)
+    expected: list[str] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        for name in sorted(os.listdir(folder)):
+            expected.append(prefix + name)
+            if (folder / name).is_dir():
+                walk(folder / name, prefix + name + "/")
+
+    walk(root, "")
+    assert len(expected) > 4 * BATCH_SIZE
+    entries, problems = _scan(root)
+    assert [entry.name for entry in entries] == expected
+    assert problems == []
+    threads = threading.active_count()
+    walk_entries = scan(root, on_unreadable=lambda path, error: pytest.fail(str(path)))
+    assert isinstance(walk_entries, types.GeneratorType)
+    assert next(walk_entries).name == "d0"
+    assert threading.active_count() == threads + 1
+    walk_entries.close()
+    assert threading.active_count() == threads

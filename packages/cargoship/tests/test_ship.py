@@ -15,6 +15,7 @@ import random
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -721,3 +722,27 @@ async def test_memory_grows_by_under_200_bytes_per_file(
     small, large = await peak(5000), await peak(20000)
     assert (large - small) / 15000 < 200, (small, large)
     assert not list(spools.iterdir())
+
+
+def test_a_ship_to_a_directory_never_loads_botocore(tmp_path: Path) -> None:
+    """aiobotocore and botocore take about half a second of CPU to import: a ship to
+    ``file://`` (and every command before it opens an S3 store) runs without them."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_bytes(b"a file\n")
+    target = (tmp_path / "out").as_uri()
+    script = (
+        "import sys\n"
+        "from cargoship.cli import main\n"
+        f"sys.argv = ['cargoship', 'ship', '-q', {str(source)!r}, {target!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(sorted(name for name in ('botocore', 'aiobotocore') if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
+    assert len(list((tmp_path / "out").glob("*.tar.zst"))) == 1

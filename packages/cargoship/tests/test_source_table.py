@@ -40,6 +40,28 @@ def test_entries_read_back_equal_to_the_scanned_ones(tmp_path: Path) -> None:
         table[len(entries)]
 
 
+def test_file_facts_are_each_regular_files_lstat_fields(tmp_path: Path) -> None:
+    """(size, mode, uid, gid, mtime_ns), (st_dev, st_ino), st_nlink of every regular file, in
+    scan order, compared with os.lstat; names in ``skip`` (even not UTF-8) left out."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "data.bin").write_bytes(b"x" * 3000)
+    (tmp_path / os.fsdecode(b"caf\xe9")).write_bytes(b"latin-1 name")
+    (tmp_path / "empty").write_bytes(b"")
+    os.link(tmp_path / "empty", tmp_path / "hard")
+    (tmp_path / "link").symlink_to("dir")
+    table = SourceTable(tmp_path, _scanned(tmp_path))
+
+    def facts(name: str) -> tuple[tuple[int, int, int, int, int], tuple[int, int], int]:
+        info = os.lstat(tmp_path / name)
+        key = (info.st_size, info.st_mode & 0o7777, info.st_uid, info.st_gid, info.st_mtime_ns)
+        return key, (info.st_dev, info.st_ino), info.st_nlink
+
+    files = [os.fsdecode(b"caf\xe9"), "dir/data.bin", "empty", "hard"]  # sorted by bytes
+    assert list(table.file_facts()) == [facts(name) for name in files]
+    skip = {os.fsdecode(b"caf\xe9"), "empty"}
+    assert list(table.file_facts(skip)) == [facts("dir/data.bin"), facts("hard")]
+
+
 def test_an_entry_from_elsewhere_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f").write_bytes(b"1")

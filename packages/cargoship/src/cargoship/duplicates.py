@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from blobcodec.checksum import Sha256
 from cargoship.inventory import EntryType
@@ -28,6 +28,8 @@ __all__ = [
     "OPEN_FLAGS",
     "CopyGroups",
     "DuplicatePlan",
+    "FileFacts",
+    "HasFileFacts",
     "LinkKey",
     "copy_groups",
     "hash_file",
@@ -42,6 +44,20 @@ OPEN_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 LinkKey = tuple[int, int, int, int, int]
 """``(size, mode, uid, gid, mtime_ns)``: what must agree for a hard link besides content."""
+
+
+FileFacts = tuple[LinkKey, tuple[int, int], int]
+"""What :func:`copy_groups` needs of a regular file: its link key, inode and link count."""
+
+
+@runtime_checkable
+class HasFileFacts(Protocol):
+    """Entries that give their files' :data:`FileFacts` without building each entry (such as
+    :class:`cargoship.source_table.SourceTable`, which keeps them in columns)."""
+
+    def file_facts(self) -> Iterator[FileFacts]:
+        """The facts of each regular file, in order."""
+        ...
 
 
 def link_key(entry: SourceEntry) -> LinkKey:
@@ -82,26 +98,33 @@ class CopyGroups:
         return entry.type is EntryType.FILE and link_key(entry) in self.keys
 
 
-def copy_groups(entries: Iterable[SourceEntry]) -> CopyGroups:
+def copy_groups(entries: Iterable[SourceEntry] | HasFileFacts) -> CopyGroups:
     """Group ``entries`` by :func:`link_key` and inode; see the module docstring.
 
     ``entries`` is read once, and a second time only when two files may share a key (a
-    collection, not an iterator). Between readings only the hash of each distinct key of
-    a non-empty file is kept (an int), and the inodes of files with several links; whole
-    keys are kept only where their hashes repeat.
+    collection, not an iterator); from :meth:`HasFileFacts.file_facts` when it has them.
+    Between readings only the hash of each distinct key of a non-empty file is kept (an
+    int), and the inodes of files with several links; whole keys are kept only where
+    their hashes repeat.
     """
-    if iter(entries) is entries:
+    if isinstance(entries, HasFileFacts):
+        facts = entries.file_facts
+    elif iter(entries) is entries:
         raise TypeError("copy_groups may read its entries twice: pass a collection")
+    else:
+        listed = entries
+
+        def facts() -> Iterator[FileFacts]:
+            return _file_facts(listed)
+
     seen: set[int] = set()
     repeated: set[int] = set()
     per_inode: Counter[tuple[int, int]] = Counter()
-    for entry in entries:
-        if entry.type is not EntryType.FILE:
-            continue
-        if entry.nlink > 1:
-            per_inode[entry.inode] += 1
-        if entry.size:  # empty files are never linked by content
-            digest = hash(link_key(entry))
+    for key, inode, nlink in facts():
+        if nlink > 1:
+            per_inode[inode] += 1
+        if key[0]:  # empty files are never linked by content
+            digest = hash(key)
             if digest in seen:
                 repeated.add(digest)
             else:
@@ -110,15 +133,18 @@ def copy_groups(entries: Iterable[SourceEntry]) -> CopyGroups:
     shared = frozenset(inode for inode, count in per_inode.items() if count > 1)
     first: dict[LinkKey, tuple[int, int] | None] = {}
     """A repeated key's first inode; None once a second inode was seen."""
-    for entry in entries if repeated else ():
-        if entry.type is not EntryType.FILE or not entry.size:
-            continue
-        key = link_key(entry)
-        if hash(key) in repeated:
-            inode = first.setdefault(key, entry.inode)
-            if inode is not None and inode != entry.inode:
+    for key, inode, _ in facts() if repeated else ():
+        if key[0] and hash(key) in repeated:
+            known = first.setdefault(key, inode)
+            if known is not None and known != inode:
                 first[key] = None
     return CopyGroups(shared, frozenset(key for key, inode in first.items() if inode is None))
+
+
+def _file_facts(entries: Iterable[SourceEntry]) -> Iterator[FileFacts]:
+    for entry in entries:
+        if entry.type is EntryType.FILE:
+            yield link_key(entry), entry.inode, entry.nlink
 
 
 @dataclass(frozen=True, slots=True)

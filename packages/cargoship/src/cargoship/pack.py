@@ -19,7 +19,10 @@ a source tree) is read whole, checked with ``fstat`` and hashed *before* its
 header is written: it is read once whether it turns out to be a copy or not,
 and a file that changed since the scan is refused with
 :class:`~cargoship.errors.UnreadableFilesError` with the stream intact (the
-caller may skip it). Headers and small members are gathered and handed to the
+caller may skip it). That read needs no packer state (:func:`read_small`), so a
+caller may do it ahead, in another thread, and pass the result to
+:meth:`TarPacker.add` (``ship`` does: :mod:`cargoship.ship._read_ahead`).
+Headers and small members are gathered and handed to the
 sink in writes of about :data:`GATHER_SIZE` bytes, not one or two per member.
 A larger file is checked, its header written, and its data streamed in
 :data:`READ_SIZE` chunks (a candidate copy is hashed first, so read twice
@@ -55,7 +58,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Final, NamedTuple
 
 from blobcodec.checksum import Sha256, sha256_tag
@@ -82,8 +85,10 @@ __all__ = [
     "GATHER_SIZE",
     "READ_SIZE",
     "DuplicatePlan",
+    "SmallFile",
     "TarPacker",
     "plan_duplicates",
+    "read_small",
 ]
 
 READ_SIZE: Final = 1 << 20
@@ -96,6 +101,26 @@ _REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY = b"0", b"1", b"2", b"5"
 _ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 _FS_ERRORS: Final = sys.getfilesystemencodeerrors()
+
+
+class SmallFile(NamedTuple):
+    """A file of at most :data:`READ_SIZE` bytes, read whole and checked (:func:`read_small`)."""
+
+    data: bytes
+    checksum: str
+    """``"sha256:<hex>"`` of ``data``."""
+
+
+def read_small(entry: SourceEntry) -> SmallFile:
+    """Read a file of at most :data:`READ_SIZE` bytes whole, check that it is still the file
+    scanned (regular, same size, mtime and inode) and hash it.
+
+    :class:`UnreadableFilesError` when it cannot be read or has changed. Needs no packer
+    state, so it may run ahead of :meth:`TarPacker.add`, in another thread (the reads and
+    the hashing release the GIL), and its result be passed to ``add``.
+    """
+    data = _read_whole(entry)
+    return SmallFile(data, sha256_tag(data))
 
 
 class _Stored(NamedTuple):
@@ -140,6 +165,8 @@ class TarPacker:
             raise ValueError(f"unknown compression {compression!r}; expected one of {known}")
         self._sink = sink
         self._compression = compression
+        if archived_at.utcoffset() is not None:  # as every InventoryEntry would, once here
+            archived_at = archived_at.astimezone(UTC).replace(microsecond=0)
         self._archived_at = archived_at
         self._on_read = on_read
         self.bytes_in = 0
@@ -171,9 +198,13 @@ class TarPacker:
         reaches it, only if an earlier file may hold the same bytes."""
         self._groups = copy_groups(entries)
 
-    def add(self, entry: SourceEntry) -> InventoryEntry:
+    def add(
+        self, entry: SourceEntry, read: SmallFile | UnreadableFilesError | None = None
+    ) -> InventoryEntry:
         """Write ``entry``'s member and return its inventory entry.
 
+        ``read`` is what :func:`read_small` gave (or raised) for this entry when it was read
+        ahead; None to let the packer read it when it needs the bytes.
         :class:`UnreadableFilesError` before anything is written (skippable);
         :class:`SourceChangedError` after its header was written (fatal).
         """
@@ -195,8 +226,9 @@ class TarPacker:
             key = None  # not in a group: cannot be a copy of another file
         later = key is not None and self._first_inode.setdefault(key, entry.inode) != entry.inode
         if entry.size <= READ_SIZE:
-            data = _read_whole(entry)
-            checksum = sha256_tag(data)
+            if isinstance(read, UnreadableFilesError):
+                raise read
+            data, checksum = read_small(entry) if read is None else read
             if later:
                 copy = self._by_content.get((checksum, link_key(entry)))
                 if copy is not None:

@@ -25,15 +25,20 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
+from cargoship._batch_thread import BatchThread
 from cargoship.errors import UnreadableFilesError
 from cargoship.inventory import EntryType
 
-__all__ = ["SourceEntry", "scan"]
+__all__ = ["BATCH_SIZE", "SourceEntry", "scan"]
 
 logger = logging.getLogger(__name__)
 
+BATCH_SIZE: Final = 256
+"""Names the walk's thread examines before it hands them over."""
+_QUEUE_BATCHES: Final = 8
+"""Batches examined ahead of the entries made from them."""
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
@@ -75,6 +80,9 @@ class SourceEntry(NamedTuple):
 def scan(root: Path, *, on_unreadable: Callable[[Path, OSError], None]) -> Iterator[SourceEntry]:
     """The entries under ``root`` (not ``root`` itself), directories before their contents.
 
+    The system calls (listings, ``lstat``, the open check, ``readlink``) run in a thread
+    of their own, a batch of :data:`BATCH_SIZE` names ahead (see
+    :mod:`cargoship._batch_thread`); the entries are made here, in order.
     Raises :class:`UnreadableFilesError` when ``root`` is not a directory that can be listed.
     """
     top = os.fsencode(os.path.abspath(root))
@@ -83,7 +91,26 @@ def scan(root: Path, *, on_unreadable: Callable[[Path, OSError], None]) -> Itera
     except OSError as exc:
         raise UnreadableFilesError((os.fsdecode(top),), exc.strerror or str(exc)) from None
     base = top if top.endswith(b"/") else top + b"/"
+    with BatchThread(_walk(base, children), name="cargoship-scan", depth=_QUEUE_BATCHES) as found:
+        for path, name, info, link in found:
+            if isinstance(info, OSError):
+                on_unreadable(Path(os.fsdecode(path)), info)
+                continue
+            entry = _entry(path, name, info, link)
+            if entry is not None:
+                yield entry
+
+
+_Found = tuple[bytes, bytes, os.stat_result | OSError, bytes | None]
+"""``(path, name, lstat or the error met, symlink target)`` of one name, as the walk found it."""
+
+
+def _walk(base: bytes, children: list[bytes]) -> Iterator[list[_Found]]:
+    """Depth first from ``base`` (whose sorted ``children`` are given), a batch of names at a
+    time: each name's ``lstat``, a directory's listing (its names come next), a regular
+    file opened and closed (readable?), a symlink's target; an OSError in their place."""
     stack = [iter(children)]
+    batch: list[_Found] = []
     while stack:
         name = next(stack[-1], None)
         if name is None:
@@ -91,21 +118,27 @@ def scan(root: Path, *, on_unreadable: Callable[[Path, OSError], None]) -> Itera
             continue
         path = base + name
         below: list[bytes] = []
+        link: bytes | None = None
         try:
             info = os.lstat(path)
-            entry = _entry(path, name, info)
-            if entry is not None and entry.type is EntryType.DIRECTORY:
+            mode = info.st_mode
+            if stat.S_ISDIR(mode):
                 below = [name + b"/" + child for child in _listing(path)]
-            elif entry is not None and entry.type is EntryType.FILE:
+            elif stat.S_ISREG(mode):
                 os.close(os.open(path, _OPEN_FLAGS))
+            elif stat.S_ISLNK(mode):
+                link = os.readlink(path)
         except OSError as exc:
-            on_unreadable(Path(os.fsdecode(path)), exc)
-            continue
-        if entry is None:
-            continue
-        yield entry
-        if below:
-            stack.append(iter(below))
+            batch.append((path, name, exc, None))
+        else:
+            batch.append((path, name, info, link))
+            if below:
+                stack.append(iter(below))
+        if len(batch) >= BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _listing(directory: bytes) -> list[bytes]:
@@ -114,17 +147,19 @@ def _listing(directory: bytes) -> list[bytes]:
         return sorted(entry.name for entry in entries)
 
 
-def _entry(path: bytes, name: bytes, info: os.stat_result) -> SourceEntry | None:
+def _entry(
+    path: bytes, name: bytes, info: os.stat_result, link: bytes | None
+) -> SourceEntry | None:
     """The entry for one ``lstat`` result; None (with a warning) for sockets, FIFOs, devices."""
     mode = info.st_mode
-    link: str | None = None
+    target: str | None = None
     if stat.S_ISREG(mode):
         kind, size = EntryType.FILE, info.st_size
     elif stat.S_ISDIR(mode):
         kind, size = EntryType.DIRECTORY, 0
     elif stat.S_ISLNK(mode):
         kind, size = EntryType.SYMLINK, 0
-        link = os.fsdecode(os.readlink(path))
+        target = os.fsdecode(link if link is not None else b"")
     else:
         logger.warning("not archived: %s is a %s", os.fsdecode(path), _kind_name(mode))
         return None
@@ -139,7 +174,7 @@ def _entry(path: bytes, name: bytes, info: os.stat_result) -> SourceEntry | None
         info.st_gid,
         (info.st_dev, info.st_ino),
         info.st_nlink,
-        link,
+        target,
     )
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final, overload
 
+from cargoship.duplicates import FileFacts
 from cargoship.inventory import EntryType
 from cargoship.scan import SourceEntry
 
@@ -25,6 +26,7 @@ __all__ = ["SourceTable"]
 
 _TYPES: Final = (EntryType.FILE, EntryType.DIRECTORY, EntryType.SYMLINK)
 _TYPE_CODES: Final = {kind: code for code, kind in enumerate(_TYPES)}
+_FILE_CODE: Final = _TYPE_CODES[EntryType.FILE]
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 _FS_ERRORS: Final = sys.getfilesystemencodeerrors()
 
@@ -124,6 +126,37 @@ class SourceTable(Sequence[SourceEntry]):
                 nlink,
                 links.get(position),
             )
+
+    def file_facts(self, skip: Container[str] = ()) -> Iterator[FileFacts]:
+        """The link key, inode and link count of each regular file, in order, but those
+        named in ``skip``: what :func:`cargoship.duplicates.copy_groups` reads, straight
+        from the columns (no entry is built, and no name decoded unless ``skip`` has any)."""
+        columns = zip(
+            self._types,
+            self._sizes,
+            self._modes,
+            self._uids,
+            self._gids,
+            self._mtimes,
+            self._devices,
+            self._inodes,
+            self._nlinks,
+            strict=True,
+        )
+        if not skip:
+            for kind, size, mode, uid, gid, mtime, dev, ino, nlink in columns:
+                if kind == _FILE_CODE:
+                    yield (size, mode, uid, gid, mtime), (dev, ino), nlink
+            return
+        names = self._names
+        start = 0
+        for end, (kind, size, mode, uid, gid, mtime, dev, ino, nlink) in zip(
+            self._ends, columns, strict=True
+        ):
+            name = names[start:end]
+            start = end
+            if kind == _FILE_CODE and name.decode(_FS_ENCODING, _FS_ERRORS) not in skip:
+                yield (size, mode, uid, gid, mtime), (dev, ino), nlink
 
     def _entry(self, position: int) -> SourceEntry:
         start = self._ends[position - 1] if position else 0

@@ -223,6 +223,8 @@ def _plain_or_quoted(value: str) -> str | None:
     another type (``'0644'``, ``'2025-07-27T10:00:00Z'``, ``'true'``); None otherwise."""
     if not _SIMPLE_SCALAR.fullmatch(value):
         return None
+    if "/" in value:  # no implicit type's pattern (bool, int, float, null, timestamp) has one
+        return value
     for regexp in _BY_FIRST.get(value[0], _ANY_FIRST):
         if regexp.match(value):
             return f"'{value}'"

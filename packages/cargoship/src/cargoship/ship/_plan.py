@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blobcodec import get_codec, names
+from cargoship.duplicates import FileFacts
 from cargoship.errors import CargoshipError, UnreadableFilesError
 from cargoship.inventory import Inventory, InventoryEntry
 from cargoship.layout import load_inventory
@@ -57,6 +58,10 @@ class _ToPack:
     def __iter__(self) -> Iterator[SourceEntry]:
         carried = self.carried
         return (entry for entry in self.entries if entry.name not in carried)
+
+    def file_facts(self) -> Iterator[FileFacts]:
+        """What :func:`cargoship.duplicates.copy_groups` reads, from the table's columns."""
+        return self.entries.file_facts(self.carried)
 
 
 def source_dir(source: Path) -> Path:

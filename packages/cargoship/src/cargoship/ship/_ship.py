@@ -34,9 +34,10 @@ from cargoship.pack import TarPacker
 from cargoship.sample import measure_ratio
 from cargoship.ship._model import ShipOptions, ShipProgress, ShipReport
 from cargoship.ship._plan import ShipPlan, make_plan, source_dir
-from cargoship.ship._state import ShipState, previous_state
+from cargoship.ship._read_ahead import ReadAhead
+from cargoship.ship._state import ShipState, previous_state, s3_store
 from cargoship.ship._stream import ArchiveStream, open_codec
-from s3opt import ObjectInfo, ObjectStore, S3Store
+from s3opt import ObjectInfo, ObjectStore
 from s3opt.pricing import PriceTable
 
 __all__ = ["ship"]
@@ -88,7 +89,7 @@ async def ship(
     if state_file is not None:
         state = ShipState(
             source=str(root),
-            target=str(store.url) if isinstance(store, S3Store) else "",
+            target=str(s3.url) if (s3 := s3_store(store)) is not None else "",
             name=keys.name,
             compression=plan.compression,
             level=plan.level,
@@ -166,27 +167,29 @@ def _pack_entries(
     skip_unreadable: bool,
     keep: Callable[[InventoryEntry], object],
 ) -> tuple[int, tuple[str, ...]]:
-    """Add every entry to ``packer`` in scan order (carried entries are not packed), then
-    close it; each inventory entry goes to ``keep``, in order, as it is made. The number of
-    files and hard links, and the skipped paths."""
+    """Add every entry to ``packer`` in scan order (carried entries are not packed), small
+    files read ahead in a thread (:class:`ReadAhead`), then close it; each inventory entry
+    goes to ``keep``, in order, as it is made. The number of files and hard links, and the
+    skipped paths."""
     files = 0
     skipped = list(plan.skipped)
     packer.plan(plan.to_pack)
-    for entry in plan.entries:
-        made = plan.carried.get(entry.name)
-        try:
-            if made is None:
-                made = packer.add(entry)
-        except SourceChangedError:
-            raise
-        except UnreadableFilesError as exc:
-            if not skip_unreadable:
+    with ReadAhead(plan.entries, plan.carried) as read_ahead:
+        for entry, read in read_ahead:
+            made = plan.carried.get(entry.name)
+            try:
+                if made is None:
+                    made = packer.add(entry, read)
+            except SourceChangedError:
                 raise
-            _logger.warning("skipped: %s", exc)
-            skipped.append(entry.name)
-            continue
-        keep(made)
-        files += made.type is EntryType.FILE or made.type is EntryType.HARDLINK
+            except UnreadableFilesError as exc:
+                if not skip_unreadable:
+                    raise
+                _logger.warning("skipped: %s", exc)
+                skipped.append(entry.name)
+                continue
+            keep(made)
+            files += made.type is EntryType.FILE or made.type is EntryType.HARDLINK
     packer.close()
     return files, tuple(skipped)
 
@@ -349,8 +352,9 @@ async def _upload(
     state: ShipState | None,
 ) -> ObjectInfo:
     """Upload the archive stream, tagged :data:`ARCHIVE_TAGS` (what lifecycle rules match)."""
-    if isinstance(store, S3Store) and state is not None:
-        return await store.upload(
+    s3 = s3_store(store)
+    if s3 is not None and state is not None:
+        return await s3.upload(
             key,
             stream,
             storage_class=storage_class,

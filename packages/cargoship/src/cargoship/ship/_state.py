@@ -23,19 +23,29 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from cargoship.errors import CargoshipError
 from cargoship.layout import ArchiveKeys
 from cargoship.ship._model import ShipOptions
-from s3opt import ObjectStore, S3Store
+from s3opt import ObjectStore
 from s3opt.errors import S3OptError
-from s3opt.transfer.resume import ResumeState
 
-__all__ = ["STATE_VERSION", "ShipState", "default_state_dir", "previous_state", "state_path"]
+if TYPE_CHECKING:
+    from s3opt import S3Store
+
+__all__ = [
+    "STATE_VERSION",
+    "ShipState",
+    "default_state_dir",
+    "previous_state",
+    "s3_store",
+    "state_path",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -126,6 +136,16 @@ class ShipState:
         return state
 
 
+def s3_store(store: ObjectStore) -> S3Store | None:
+    """``store`` if it is an :class:`s3opt.S3Store`, else None, asked without importing
+    aiobotocore: ``s3opt`` loads it with ``S3Store`` on first use, and no S3Store exists
+    before that (a ship to ``file://`` then never pays for loading it)."""
+    module = sys.modules.get("s3opt.s3store")
+    if module is None or not isinstance(store, module.S3Store):
+        return None
+    return cast("S3Store", store)
+
+
 async def previous_state(
     store: ObjectStore, root: Path, options: ShipOptions
 ) -> tuple[Path | None, ShipState | None]:
@@ -136,13 +156,14 @@ async def previous_state(
     """
     if options.resume and options.dry_run:
         raise CargoshipError("--resume and --dry-run exclude each other")
-    if not isinstance(store, S3Store) or options.dry_run:
+    s3 = s3_store(store)
+    if s3 is None or options.dry_run:
         if options.resume:
             raise CargoshipError(
                 "nothing to resume: --resume continues an interrupted upload to s3://"
             )
         return None, None
-    target = str(store.url)
+    target = str(s3.url)
     state_file = state_path(options.state_dir or default_state_dir(), root, target)
     existing = await asyncio.to_thread(ShipState.load, state_file, source=root, target=target)
     if options.resume:
@@ -153,7 +174,7 @@ async def previous_state(
             )
         return state_file, existing
     if existing is not None:
-        await _abandon(store, existing)
+        await _abandon(s3, existing)
     return state_file, None
 
 
@@ -165,6 +186,9 @@ async def _abandon(store: S3Store, state: ShipState) -> None:
         state.target,
         state.name,
     )
+    # s3opt.transfer loads botocore: imported here, by ships to S3 only.
+    from s3opt.transfer.resume import ResumeState
+
     key = ArchiveKeys(state.name, state.compression).archive
     if state.upload_state.exists():
         try:
