@@ -107,3 +107,31 @@ async def test_lossy_path_completes_byte_identical_with_retries_counted(
     # aiohttp may resend an idempotent request once on its own; every other reset is an
     # s3opt retry.
     assert total(snapshot, "s3opt.retries") >= 1
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_after_a_throttle_the_store_settles_below_the_throttling_concurrency(
+    server: S3Server, tmp_path: Path
+) -> None:
+    # 503 SlowDown above 2 requests in flight; eight 5 MiB parts per upload. The first
+    # upload starts with the initial window (all eight parts at once) and learns where
+    # the refusals begin; the store's second upload must stay under that level, as S3's
+    # "reduce your request rate" asks, instead of drawing the refusals again.
+    profile = get_profile("throttled").with_changes(throttle_above=2, seed=5)
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(SIZE))
+    async with WanEmulator(profile, server.endpoint_url.removeprefix("http://")) as emu:
+        config = config_for(emu.endpoint_url)
+        async with S3Store.open("s3://wan-tests/settle", config) as store:
+            await store.upload("first.bin", source)
+            first = (emu.counters.requests, emu.counters.throttled)
+            assert first[1] > 0, "the first upload was never throttled: the test did not test"
+            await store.upload("second.bin", source)
+            second = (emu.counters.requests - first[0], emu.counters.throttled - first[1])
+            back = await store.get_range("second.bin", 0, SIZE)
+    assert hashlib.sha256(back).digest() == hashlib.sha256(source.read_bytes()).digest()
+    # Create + 8 parts + complete (+ the verifying HEAD): at most one refused.
+    assert second[0] >= 10
+    assert second[1] <= 1, f"second upload: {second[1]} of {second[0]} requests throttled"

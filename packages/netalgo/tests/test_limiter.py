@@ -321,6 +321,7 @@ def test_congestion_exception_gives_a_loss_event_and_is_reraised() -> None:
     assert loss.packet.size == 2000
     assert loss.packet.tx_in_flight == 3000
     assert not loss.is_timeout
+    assert isinstance(loss.cause, SlowDownError)  # the failure itself, for wrappers to tell apart
     assert limiter.losses == 1
     assert limiter.acks == 1
     assert len(controller.acks) == 1

@@ -21,14 +21,22 @@ from s3opt.control import (
     path_estimate,
 )
 from s3opt.errors import NoSuchKeyError, ThrottledError, TransientError
+from s3opt.throttling import ThrottleCeiling
 
 PART = 8 * 2**20
 
 
+def _unpaced(limiter: Limiter) -> Unpaced:
+    """The :class:`Unpaced` controller inside the limiter's :class:`ThrottleCeiling`."""
+    ceiling = limiter.controller
+    assert isinstance(ceiling, ThrottleCeiling)
+    assert isinstance(ceiling.inner, Unpaced)
+    return ceiling.inner
+
+
 def test_bbr_is_built_with_the_part_size_as_mss() -> None:
     limiter = make_limiter("bbr", part_size=PART)
-    assert isinstance(limiter.controller, Unpaced)
-    assert isinstance(limiter.controller.inner, BBR)
+    assert isinstance(_unpaced(limiter).inner, BBR)
     # RFC 6928's initial window counts segments: ten parts.
     assert limiter.cwnd == 10 * PART
     assert controller_name(limiter) == "bbr"
@@ -36,9 +44,9 @@ def test_bbr_is_built_with_the_part_size_as_mss() -> None:
 
 def test_cubic_is_plain_slow_start_without_hystart() -> None:
     limiter = make_limiter("cubic", part_size=PART)
-    assert isinstance(limiter.controller, Unpaced)
-    assert isinstance(limiter.controller.inner, Cubic)
-    assert limiter.controller.inner.mss == PART
+    inner = _unpaced(limiter).inner
+    assert isinstance(inner, Cubic)
+    assert inner.mss == PART
     assert limiter.cwnd == 10 * PART
     assert controller_name(limiter) == "cubic"
 
@@ -47,11 +55,11 @@ def test_operations_are_not_paced_by_the_controller() -> None:
     # BBR paces (draft-ietf-ccwg-bbr section 5.6.2), but a part's bytes are paced by its
     # own connection: the limiter must not space admissions as well.
     limiter = make_limiter("bbr", part_size=PART)
-    assert isinstance(limiter.controller, Unpaced)
-    assert limiter.controller.inner.pacing_rate is not None
-    assert limiter.controller.inner.pacing_rate > 0
+    unpaced = _unpaced(limiter)
+    assert unpaced.inner.pacing_rate is not None
+    assert unpaced.inner.pacing_rate > 0
     assert limiter.pacing_rate is None
-    assert limiter.controller.state == limiter.controller.inner.state == "Startup"
+    assert limiter.controller.state == unpaced.inner.state == "Startup"
 
 
 async def _second_round_admitted(controller: CongestionController) -> int:
@@ -80,8 +88,7 @@ async def test_a_window_of_parts_is_admitted_at_once_after_the_first_round() -> 
     # Paced, BBR spaces the next window at 2.77 x the measured 67 MB/s: one 8 MiB part
     # per 45 ms. Unpaced, every part the (grown) window holds goes at once.
     limiter = make_limiter("bbr", part_size=PART, initial_window=16 * PART)
-    assert isinstance(limiter.controller, Unpaced)
-    assert await _second_round_admitted(limiter.controller) == 16
+    assert await _second_round_admitted(_unpaced(limiter)) == 16
     paced = BBR(mss=PART, initial_window=16 * PART)
     assert await _second_round_admitted(paced) == 1
 

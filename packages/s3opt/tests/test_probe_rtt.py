@@ -18,6 +18,7 @@ from netalgo.bbr import BBR, PROFILES, BbrProfile
 from netalgo.limiter import Limiter
 from s3opt.classify import is_congestion
 from s3opt.control import OPERATION_BBR, Unpaced, initial_window, make_limiter
+from s3opt.throttling import ThrottleCeiling
 from s3opt.transfer.context import READ_AHEAD
 
 PART = 8 * 2**20
@@ -100,8 +101,10 @@ def test_seconds_long_parts_keep_the_window_through_a_minute() -> None:
     limiter = make_limiter(
         "bbr", part_size=PART, max_ops=MAX_OPS, initial_window=initial_window(PART)
     )
-    assert isinstance(limiter.controller, Unpaced)
-    controller = limiter.controller.inner
+    wrapper = limiter.controller
+    assert isinstance(wrapper, ThrottleCeiling)
+    assert isinstance(wrapper.inner, Unpaced)
+    controller = wrapper.inner.inner
     assert isinstance(controller, BBR)
     run = testing.run(_far_path(limiter, controller, seconds=60.0, settle=10.0))
     assert "ProbeRTT" not in run.states
@@ -132,7 +135,8 @@ def test_the_operation_profile_changes_only_the_min_rtt_clocks() -> None:
     # The draft's 5 s and 10 s (section 2.16), each x 60.
     assert OPERATION_BBR.probe_rtt_interval == 60 * 5.0
     assert OPERATION_BBR.min_rtt_filter_len == 60 * 10.0
-    limiter = make_limiter("bbr", part_size=PART)
-    assert isinstance(limiter.controller, Unpaced)
-    assert isinstance(limiter.controller.inner, BBR)
-    assert limiter.controller.inner.profile is OPERATION_BBR
+    wrapper = make_limiter("bbr", part_size=PART).controller
+    assert isinstance(wrapper, ThrottleCeiling)
+    assert isinstance(wrapper.inner, Unpaced)
+    assert isinstance(wrapper.inner.inner, BBR)
+    assert wrapper.inner.inner.profile is OPERATION_BBR

@@ -7,7 +7,8 @@ throttle (503 SlowDown), timeout or connection reset a loss. The
 (see :mod:`netalgo.protocols`): a :class:`~netalgo.delivery.DeliveryRateEstimator`
 snapshot at every admission, an :class:`~netalgo.protocols.AckSample` with the
 operation's duration as its RTT and a rate sample on completion, a
-:class:`~netalgo.protocols.LossEvent` on a congestion failure.
+:class:`~netalgo.protocols.LossEvent` on a congestion failure (with the
+failure as its ``cause``).
 
 Units: the controller's window is in bytes, so build it with ``mss`` set to a
 typical operation size (``Cubic(mss=8 * 2**20)`` for 8 MiB parts): its
@@ -514,7 +515,7 @@ class Limiter:
                 self._losses += 1
                 self._estimator.on_loss(packet)
                 self._controller.on_loss(
-                    LossEvent(now, nbytes, self._bytes, packet.sent_time, packet)
+                    LossEvent(now, nbytes, self._bytes, packet.sent_time, packet, cause=exc)
                 )
             elif outcome == _FAILED:
                 self._failures += 1

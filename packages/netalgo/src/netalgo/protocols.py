@@ -124,6 +124,13 @@ class LossEvent(NamedTuple):
     """The sender's snapshot of the lost send, where it keeps one (BBR uses it, draft §4.5.10)."""
     is_timeout: bool = False
     """A retransmission timeout rather than a detected loss (RFC 5681 §3.1, RFC 9438 §4.8)."""
+    cause: BaseException | None = None
+    """The failure that made the sender declare the send lost, where there is one.
+
+    :class:`netalgo.limiter.Limiter` passes the operation's exception, so a wrapper
+    can answer one kind of loss (an S3 throttle) apart from the others (a reset);
+    packet senders and the simulator leave it ``None``.
+    """
 
 
 @runtime_checkable

@@ -66,6 +66,7 @@ __all__ = [
     "is_congestion",
     "is_connect_failure",
     "is_retryable",
+    "is_throttle",
     "target",
 ]
 
@@ -241,12 +242,14 @@ def _origin(exc: BaseException) -> BaseException:
     return exc
 
 
-def is_congestion(exc: BaseException) -> bool:
-    """Whether ``exc`` is a congestion signal for the limiter.
+def is_throttle(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (typed or raw) is S3 asking for fewer requests: 503 SlowDown, 429 and kin.
 
-    Throttles, timeouts (connect timeouts included) and connection resets are;
-    server errors (500), refused connections, cancellation and fatal errors are not.
+    ``None`` (no failure) is not. This is the request-rate signal the limiter's
+    :class:`~s3opt.throttling.ThrottleCeiling` answers; timeouts and resets are not.
     """
+    if exc is None:
+        return False
     if isinstance(exc, ThrottledError):
         return True
     if isinstance(exc, S3OptError) and not isinstance(exc, TransientError):
@@ -255,7 +258,20 @@ def is_congestion(exc: BaseException) -> bool:
     if isinstance(origin, ClientError):
         code, _, status = _error_fields(origin)
         return code in THROTTLE_CODES or status in (429, 503)
-    return isinstance(origin, _TIMEOUTS + _RESETS + (ConnectTimeoutError,))
+    return False
+
+
+def is_congestion(exc: BaseException) -> bool:
+    """Whether ``exc`` is a congestion signal for the limiter.
+
+    Throttles, timeouts (connect timeouts included) and connection resets are;
+    server errors (500), refused connections, cancellation and fatal errors are not.
+    """
+    if is_throttle(exc):
+        return True
+    if isinstance(exc, S3OptError) and not isinstance(exc, TransientError):
+        return False
+    return isinstance(_origin(exc), _TIMEOUTS + _RESETS + (ConnectTimeoutError,))
 
 
 def is_connect_failure(exc: BaseException) -> bool:

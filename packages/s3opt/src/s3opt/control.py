@@ -31,6 +31,9 @@ Choices, and why:
 * pacing: none. ``bbr`` and ``cubic`` steer through their window alone
   (:class:`Unpaced` says why): an operation's bytes are already paced by its
   connection.
+* throttles: ``bbr`` and ``cubic`` windows are bounded by a
+  :class:`~s3opt.throttling.ThrottleCeiling`, which settles below the
+  concurrency that drew a 503 SlowDown instead of probing into it again.
 
 The limiter's ``classify`` is :func:`s3opt.classify.is_congestion`: throttles,
 timeouts and resets are losses; other failures are not congestion.
@@ -47,6 +50,7 @@ from netalgo.cubic import Cubic
 from netalgo.limiter import FixedConcurrency, Limiter, fixed
 from netalgo.protocols import AckSample, CongestionController, LossEvent
 from s3opt.classify import is_congestion
+from s3opt.throttling import ThrottleCeiling
 
 __all__ = [
     "INITIAL_PARTS",
@@ -204,13 +208,16 @@ def make_limiter(
         controller = BBR(mss=part_size, initial_window=initial, profile=OPERATION_BBR)
     else:
         controller = Cubic(mss=part_size, initial_window=initial, hystart=False)
-    return Limiter(Unpaced(controller), classify=is_congestion, max_ops=max_ops)
+    return Limiter(ThrottleCeiling(Unpaced(controller)), classify=is_congestion, max_ops=max_ops)
 
 
 def _steering(limiter: Limiter) -> CongestionController:
-    """The controller that decides the window (inside :class:`Unpaced` when wrapped)."""
+    """The controller that decides the window (inside its :class:`ThrottleCeiling` and
+    :class:`Unpaced` wrappers when wrapped)."""
     controller = limiter.controller
-    return controller.inner if isinstance(controller, Unpaced) else controller
+    while isinstance(controller, ThrottleCeiling | Unpaced):
+        controller = controller.inner
+    return controller
 
 
 def controller_name(limiter: Limiter) -> str:
