@@ -1,14 +1,10 @@
 """Safe extraction: which members may be written under DEST, and writing them there.
 
-A member is refused (:class:`HostileMemberError`, before anything is written)
-when its path is absolute or has a ``..`` segment, when it lies under a path
-the archive stores as a symlink, when it is a device, fifo or other special
-file, when a hard link's target is not an earlier regular file of the same
-archive, or when a symlink's target resolves outside DEST. Symlink targets
-are resolved as the kernel would (POSIX.1-2017, "Pathname Resolution"): the
-symlinks the restore creates and those already under DEST are followed, and a
-``..`` above DEST, an absolute target or more than :data:`MAX_SYMLINK_HOPS`
-hops is outside.
+A tar or index member is refused (:func:`member_problem`, then
+:class:`HostileMemberError`) when its path is absolute or has a ``..``
+segment, when it is a device, fifo or other special file, or when it is not
+the entry the inventory lists at its path; the inventory's own entries are
+checked before anything is written by :mod:`cargoship.precheck`.
 
 Writing never follows a symlink: every directory on a member's path is opened
 with ``O_NOFOLLOW | O_DIRECTORY`` relative to its parent's descriptor, so a
@@ -27,10 +23,9 @@ import contextlib
 import errno
 import os
 import secrets
-import stat
 import tarfile
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from blobcodec.checksum import Sha256
@@ -44,11 +39,8 @@ from cargoship.inventory import EntryType, InventoryEntry
 
 __all__ = [
     "DIR_CACHE_SIZE",
-    "MAX_SYMLINK_HOPS",
     "Extractor",
     "PendingFile",
-    "check_entries",
-    "find_conflicts",
     "hostile",
     "member_parts",
     "member_problem",
@@ -56,8 +48,6 @@ __all__ = [
     "tar_member_kind",
 ]
 
-MAX_SYMLINK_HOPS = 40
-"""Symlinks followed while resolving one target before it counts as a loop (Linux's limit)."""
 DIR_CACHE_SIZE = 64
 """Directory descriptors an :class:`Extractor` keeps open between entries."""
 
@@ -113,6 +103,9 @@ _TAR_KINDS: dict[bytes, str] = {
 }
 
 
+_RESTORED_KINDS = frozenset(EntryType)
+
+
 def tar_member_kind(member: tarfile.TarInfo) -> str:
     """The member's type in :class:`blobcodec.index.MemberType`'s words (``"file"``, ``"fifo"``..),
     or ``"type <flag>"`` for a typeflag outside POSIX ustar."""
@@ -120,17 +113,16 @@ def tar_member_kind(member: tarfile.TarInfo) -> str:
 
 
 def member_problem(
-    path: str, kind: str, size: int, link: str, expected: Mapping[str, InventoryEntry]
+    path: str, kind: str, size: int, link: str, entry: InventoryEntry | None
 ) -> str | None:
     """Why an archive member (from the tar stream or the index) may not be restored: its
-    path or type is unsafe, or it is not the entry ``expected`` (the inventory) lists there."""
+    path or type is unsafe, or it is not ``entry``, what the inventory lists at its path."""
     try:
         member_parts(path)
     except ValueError as error:
         return str(error)
-    if kind not in tuple(EntryType):
+    if kind not in _RESTORED_KINDS:
         return f"a {kind} member: only files, directories and links are restored"
-    entry = expected.get(path)
     if entry is None:
         return "not in the inventory"
     if entry.type != kind:
@@ -147,159 +139,6 @@ def hostile(problems: Mapping[str, str]) -> HostileMemberError:
     listed = "; ".join(f"{path!r} ({why})" for path, why in list(problems.items())[:5])
     more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
     return HostileMemberError(f"refusing hostile archive members: {listed}{more}", problems)
-
-
-def _symlink_escapes(
-    dest: Path,
-    link_dir: tuple[str, ...],
-    target: str,
-    archive: Mapping[str, InventoryEntry],
-) -> bool:
-    """Whether ``target``, the target of a symlink in ``link_dir``, resolves outside ``dest``.
-
-    ``archive`` holds the entries the restore creates; elsewhere the
-    filesystem under ``dest`` is looked at as it is now.
-    """
-    if target.startswith("/"):
-        return True
-    where = list(link_dir)
-    todo = list(reversed(target.split("/")))
-    hops = 0
-    while todo:
-        part = todo.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not where:
-                return True
-            where.pop()
-            continue
-        candidate = (*where, part)
-        entry = archive.get("/".join(candidate))
-        if entry is not None:
-            link = entry.link if entry.type is EntryType.SYMLINK else None
-        else:
-            link = _existing_symlink(dest, candidate)
-        if link is None:
-            where.append(part)
-            continue
-        hops += 1
-        if hops > MAX_SYMLINK_HOPS or link.startswith("/"):
-            return True
-        todo.extend(reversed(link.split("/")))
-    return False
-
-
-def _existing_symlink(dest: Path, parts: tuple[str, ...]) -> str | None:
-    try:
-        return os.readlink(dest.joinpath(*parts))
-    except OSError:  # absent, or not a symlink
-        return None
-
-
-def check_entries(
-    dest: Path, restored: Sequence[InventoryEntry], everything: Iterable[InventoryEntry]
-) -> None:
-    """HostileMemberError naming every entry of ``restored`` that could escape ``dest``.
-
-    ``everything`` is the whole inventory: a member under a path it stores as
-    a symlink is refused even when that symlink is not restored.
-    """
-    problems: dict[str, str] = {}
-    symlinks: set[str] = set()
-    kinds: dict[str, EntryType] = {}
-    for entry in everything:
-        try:
-            key = normal_path(entry.path)
-        except ValueError:
-            continue  # reported below if it is restored
-        if entry.type is EntryType.SYMLINK:
-            symlinks.add(key)
-        kinds.setdefault(key, entry.type)
-    planned: dict[str, InventoryEntry] = {}
-    for entry in restored:
-        try:
-            key = normal_path(entry.path)
-            if key in planned:
-                raise ValueError("listed twice")
-            if not key and entry.type is not EntryType.DIRECTORY:
-                raise ValueError("names DEST itself")
-            if symlinks and _under(key, symlinks):
-                raise ValueError("its path goes through a symlink in the archive")
-            if entry.type is EntryType.HARDLINK:
-                _check_hardlink(entry, kinds)
-        except ValueError as error:
-            problems[entry.path] = str(error)
-            continue
-        planned[key] = entry
-    for key, entry in planned.items():
-        if entry.type is EntryType.SYMLINK and (
-            entry.link is None
-            or _symlink_escapes(dest, member_parts(key)[:-1], entry.link, planned)
-        ):
-            problems[entry.path] = f"symlink to {entry.link!r} resolves outside the destination"
-    if problems:
-        raise hostile(problems)
-
-
-def _under(path: str, directories: set[str]) -> bool:
-    """Whether a proper ancestor of the normal ``path`` is in ``directories``."""
-    end = path.find("/")
-    while end >= 0:
-        if path[:end] in directories:
-            return True
-        end = path.find("/", end + 1)
-    return False
-
-
-def _check_hardlink(entry: InventoryEntry, kinds: Mapping[str, EntryType]) -> None:
-    if entry.link is None:
-        raise ValueError("hard link without a target")
-    try:
-        target = kinds.get(normal_path(entry.link))
-    except ValueError as error:
-        raise ValueError(f"hard link to {entry.link!r}: {error}") from None
-    if target is not EntryType.FILE:
-        raise ValueError(f"hard link to {entry.link!r}, which is not a file in the archive")
-
-
-def find_conflicts(dest: Path, restored: Sequence[InventoryEntry], *, overwrite: bool) -> None:
-    """HostileMemberError for a path that goes through a symlink already under ``dest``; without
-    ``overwrite``, DestinationExistsError listing the entries whose names exist there (an
-    existing directory is no conflict for a directory entry)."""
-    conflicts: list[str] = []
-    through: dict[str, str] = {}
-    directories: set[tuple[str, ...]] = {()}
-    absent: set[tuple[str, ...]] = set()  # nothing under these exists, so no lstat
-    for entry in restored:
-        parts = member_parts(entry.path)
-        for depth in range(1, len(parts) + 1):
-            prefix = parts[:depth]
-            if prefix in directories:
-                continue
-            if prefix in absent:
-                break
-            try:
-                found = os.lstat(os.path.join(dest, *prefix)).st_mode
-            except FileNotFoundError:
-                absent.add(prefix)
-                break
-            last = depth == len(parts)
-            if stat.S_ISDIR(found):
-                directories.add(prefix)
-                if last and entry.type is not EntryType.DIRECTORY:
-                    conflicts.append(entry.path)
-            elif stat.S_ISLNK(found) and not last:
-                through[entry.path] = f"its path goes through the symlink {'/'.join(prefix)!r}"
-                break
-            else:
-                conflicts.append(entry.path)
-                break
-    if through:
-        listed = "; ".join(f"{path!r} ({why})" for path, why in list(through.items())[:5])
-        raise HostileMemberError(f"refusing to write through symlinks in DEST: {listed}", through)
-    if conflicts and not overwrite:
-        raise DestinationExistsError(conflicts, "pass --overwrite to replace them")
 
 
 def _os_error(path: str, error: OSError) -> CargoshipError:
@@ -373,9 +212,9 @@ class PendingFile:
 class Extractor:
     """Creates checked entries under ``dest`` without following any symlink on the way.
 
-    Directories get their mode and mtime in :meth:`finish`, deepest first, so
-    writing their contents does not undo the mtime and a read-only mode does
-    not block it. Counters: :attr:`entries`, :attr:`verified`, :attr:`bytes_written`.
+    Directories get their mode and mtime in :meth:`finish`, after everything
+    else, so writing their contents does not undo the mtime and a read-only
+    mode does not block it. Counters: :attr:`entries`, :attr:`verified`, :attr:`bytes_written`.
     Use it from one thread at a time.
     """
 
@@ -387,7 +226,6 @@ class Extractor:
         self.verified = 0
         """Regular files whose SHA-256 was checked before they took their name."""
         self.bytes_written = 0
-        self._directories: list[InventoryEntry] = []
         self._dir_cache: OrderedDict[tuple[str, ...], int] = OrderedDict()
         try:
             dest.mkdir(parents=True, exist_ok=True)
@@ -522,11 +360,11 @@ class Extractor:
     def directory(self, entry: InventoryEntry) -> None:
         """Create the directory ``entry`` now; its mode and mtime are set by :meth:`finish`."""
         os.close(self._open_dir(entry.path, member_parts(entry.path)))
-        self._directories.append(entry)
 
-    def finish(self) -> None:
-        """Set every restored directory's mode and mtime, deepest first."""
-        for entry in sorted(self._directories, key=lambda e: -len(member_parts(e.path))):
+    def finish(self, directories: Iterable[InventoryEntry]) -> None:
+        """Set the mode and mtime of each of ``directories``, created earlier; pass them
+        deepest first, so setting one does not undo a parent's mtime."""
+        for entry in directories:
             fd = self._open_dir(entry.path, member_parts(entry.path))
             try:
                 os.fchmod(fd, entry.mode & 0o7777)
@@ -535,4 +373,3 @@ class Extractor:
                 raise _os_error(entry.path, error) from error
             finally:
                 os.close(fd)
-        self._directories.clear()

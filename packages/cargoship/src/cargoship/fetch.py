@@ -18,6 +18,7 @@ chunk; a member is read in frame-aligned slices of at most :data:`SLICE_BYTES`.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -92,20 +93,23 @@ class ArchiveFetcher:
             if isinstance(chunks, AsyncGenerator):
                 await chunks.aclose()
 
-    async def read_all(self, key: str) -> bytes:
-        """A small object (an index) whole."""
-        return b"".join([chunk async for chunk in self.stream(key)])
-
     async def load_index(
         self, key: str, keep: Callable[[Member], bool] | None = None
     ) -> ArchiveIndex:
-        """The member index stored at ``key``, parsed in a worker thread (``keep`` as
-        :meth:`ArchiveIndex.load` takes it); IntegrityError when it does not parse."""
-        data = await self.read_all(key)
-        try:
-            return await asyncio.to_thread(ArchiveIndex.load, data, keep=keep)
-        except CorruptDataError as error:
-            raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
+        """The member index stored at ``key``, downloaded to an anonymous temporary file and
+        parsed from it in a worker thread (``keep`` as :meth:`ArchiveIndex.load` takes it):
+        neither the index nor its members need be in memory whole. IntegrityError when it
+        does not parse."""
+        with tempfile.TemporaryFile(prefix="cargoship-index-") as file:
+            async for chunk in self.stream(key):
+                file.write(chunk)
+            file.seek(0)
+            try:
+                return await asyncio.to_thread(ArchiveIndex.read, file, keep=keep)
+            except CorruptDataError as error:
+                raise IntegrityError(
+                    f"member index {key}: {error}", (f"index: {error}",)
+                ) from error
 
     async def open_seekable(
         self, key: str, size: int, *, remember: dict[tuple[int, int], bytes] | None = None

@@ -26,8 +26,8 @@ import logging
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
@@ -36,15 +36,9 @@ from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import AsyncSeekableReader
-from cargoship.errors import CargoshipError, IntegrityError, InventoryFormatError
-from cargoship.extract import (
-    Extractor,
-    check_entries,
-    find_conflicts,
-    hostile,
-    member_problem,
-    tar_member_kind,
-)
+from cargoship.entry_table import EntryTable, SeenSet
+from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.extract import Extractor, hostile, member_problem, tar_member_kind
 from cargoship.fetch import (
     ArchiveFetcher,
     DecompressedReader,
@@ -56,6 +50,7 @@ from cargoship.fetch import (
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
 from cargoship.layout import stream_inventory
+from cargoship.precheck import check_entries, find_conflicts
 from s3opt import ObjectStore
 
 __all__ = ["RestoreOptions", "RestoreReport", "restore"]
@@ -63,6 +58,7 @@ __all__ = ["RestoreOptions", "RestoreReport", "restore"]
 logger = logging.getLogger(__name__)
 
 _COPY_BYTES = 1 << 20  # bytes of a tar member's data written at a time
+_LISTED_PROBLEMS = 1000  # missing members an IntegrityError names
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +87,17 @@ class RestoreReport:
     """Regular files whose SHA-256 was checked against the inventory."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Plan:
-    """The work for one archive: which member's bytes go to which entries."""
+    """The work for one archive: the members its tar and index must hold are the entries of
+    inventory ``inv`` stored there; the chosen entries it feeds name it in ``archive``."""
 
     record: ArchiveRecord
-    members: Mapping[str, InventoryEntry]
-    """Every entry stored in this archive, by path (what its tar and index must hold)."""
-    outputs: dict[str, list[InventoryEntry]] = field(default_factory=dict)
-    """Data member path -> the entries written from its bytes: the first gets them, the
-    rest become hard links to it."""
+    inv: int
+    """The archive's inventory in the :class:`EntryTable`."""
+    archive: str | None
+    """What the chosen entries it feeds record as their ``archive``: None for the archive
+    restored, the older archive's name for inherited entries."""
 
 
 def _selected(path: str, globs: Sequence[str]) -> bool:
@@ -113,46 +110,19 @@ def _selected(path: str, globs: Sequence[str]) -> bool:
     return any(fnmatchcase(prefix, glob) for prefix in prefixes for glob in globs)
 
 
-@dataclass(frozen=True, slots=True)
-class _Entries:
-    """An inventory as restore keeps it: its entries, and them by path."""
-
-    archive: ArchiveRecord
-    entries: tuple[InventoryEntry, ...]
-    by_path: dict[str, InventoryEntry]
-    inherits: bool
-    """Whether some entries are stored in older archives (``archive`` set)."""
-
-
-async def _read_inventory(store: ObjectStore, name: str) -> _Entries:
-    """The inventory of archive ``name``, downloaded to an anonymous temporary file and read
-    from it a batch at a time: the document is never in memory whole."""
+async def _read_inventory(
+    store: ObjectStore,
+    name: str,
+    table: EntryTable,
+    chosen: Callable[[str], bool] | None = None,
+) -> tuple[ArchiveRecord, int]:
+    """The record of archive ``name``'s inventory, whose entries go to ``table``, and their
+    inventory number there. The document is downloaded to an anonymous temporary file and
+    read from it a batch at a time: it is never in memory whole."""
     with tempfile.TemporaryFile(prefix="cargoship-restore-") as file:
         stream = await stream_inventory(store, name, file)
-        by_path: dict[str, InventoryEntry] = {}
-        inherits = False
-        for entry in stream.entries:
-            if by_path.setdefault(entry.path, entry) is not entry:
-                raise InventoryFormatError(
-                    f"inventory of {stream.archive.name}: path {entry.path!r} repeats"
-                )
-            inherits = inherits or entry.archive is not None
-    return _Entries(stream.archive, tuple(by_path.values()), by_path, inherits)
-
-
-def _plan(inventory: _Entries) -> _Plan:
-    if not inventory.inherits:
-        return _Plan(inventory.archive, inventory.by_path)
-    stored = {entry.path: entry for entry in inventory.entries if entry.archive is None}
-    return _Plan(inventory.archive, stored)
-
-
-def _add_outputs(plan: _Plan, entries: Iterable[InventoryEntry]) -> None:
-    ordered = sorted(entries, key=lambda entry: entry.type is EntryType.HARDLINK)
-    for entry in ordered:
-        source = entry.link if entry.type is EntryType.HARDLINK else entry.path
-        assert source is not None
-        plan.outputs.setdefault(source, []).append(entry)
+        inv = table.add(stream.entries, where=stream.archive.name, chosen=chosen)
+    return stream.archive, inv
 
 
 async def restore(
@@ -160,55 +130,62 @@ async def restore(
 ) -> RestoreReport:
     """Restore archive ``name`` (or the entries matching ``options.include``) into ``dest``."""
     started = time.monotonic()
-    inventory = await _read_inventory(store, name)
-    if options.include:
-        chosen: Sequence[InventoryEntry] = [
-            e for e in inventory.entries if _selected(e.path, options.include)
-        ]
-    else:
-        chosen = inventory.entries
-    if not chosen:
-        raise CargoshipError(
-            f"no member of archive {inventory.archive.name} matches "
-            + ", ".join(repr(glob) for glob in options.include)
-        )
-    check_entries(dest, chosen, inventory.entries)
-    find_conflicts(dest, chosen, overwrite=options.overwrite)
+    with EntryTable() as table:
+        return await _restore(store, name, dest, options, table, started)
 
-    plans = {inventory.archive.name: _plan(inventory)}
-    for older in sorted({e.archive for e in chosen if e.archive is not None}):
-        plans[older] = _plan(await _read_inventory(store, older))
-    for archive, plan in plans.items():
-        own = archive == inventory.archive.name
-        _add_outputs(plan, (e for e in chosen if (e.archive is None) == own and _has_data(e)))
+
+async def _restore(
+    store: ObjectStore,
+    name: str,
+    dest: Path,
+    options: RestoreOptions,
+    table: EntryTable,
+    started: float,
+) -> RestoreReport:
+    globs = options.include
+    record, _ = await _read_inventory(
+        store, name, table, partial(_selected, globs=globs) if globs else None
+    )
+    if not table.count_chosen():
+        raise CargoshipError(
+            f"no member of archive {record.name} matches " + ", ".join(repr(glob) for glob in globs)
+        )
+    await asyncio.to_thread(check_entries, dest, table)
+    await asyncio.to_thread(find_conflicts, dest, table, overwrite=options.overwrite)
+
+    plans = {record.name: _Plan(record, 0, None)}
+    for older in table.older_archives():
+        older_record, inv = await _read_inventory(store, older, table)
+        plans[older] = _Plan(older_record, inv, older)
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
     fetcher = ArchiveFetcher(store)
     # Every member an index lists is checked, as the index is read, before anything is
-    # written; only the members whose bytes are fetched by ranged reads are kept (none
-    # for an archive restored whole, which is streamed): memory stays flat per member.
-    whole = None if options.include else inventory.archive.name
+    # written; the members whose bytes are fetched by ranged reads go to the table (none
+    # for an archive restored whole, which is streamed).
+    whole = None if globs else record.name
     indexes: dict[str, ArchiveIndex] = {}
     for archive, plan in plans.items():
         if plan.record.index_key is not None:
-            check = _IndexCheck(plan, ranged=archive != whole)
+            check = _IndexCheck(table, plan, ranged=archive != whole)
             loaded = await fetcher.load_index(plan.record.index_key, check.keep)
+            table.flush_members()
             if check.problems:
                 raise hostile(check.problems)
             if archive != whole:
-                indexes[archive] = loaded
+                indexes[archive] = loaded  # the archive's identity; its members are in table
 
     extractor = Extractor(dest, overwrite=options.overwrite)
     try:
-        await asyncio.to_thread(_each, extractor.directory, chosen, EntryType.DIRECTORY)
+        await asyncio.to_thread(_each, extractor.directory, table.chosen(EntryType.DIRECTORY))
         for archive, plan in plans.items():
             index = indexes.get(archive)
             if index is None:
-                await _stream(fetcher, plan, extractor)
-            elif plan.outputs:
-                await _ranged(fetcher, plan, index, available[archive].size, extractor)
-        await asyncio.to_thread(_each, extractor.symlink, chosen, EntryType.SYMLINK)
-        await asyncio.to_thread(extractor.finish)
+                await _stream(fetcher, plan, table, extractor)
+            else:
+                await _ranged(fetcher, plan, table, index, available[archive].size, extractor)
+        await asyncio.to_thread(_each, extractor.symlink, table.chosen(EntryType.SYMLINK))
+        await asyncio.to_thread(extractor.finish, table.chosen_directories())
     finally:
         extractor.close()
     logger.info("restored %d entries of %s into %s", extractor.entries, name, dest)
@@ -222,61 +199,59 @@ async def restore(
     )
 
 
-def _each(
-    make: Callable[[InventoryEntry], None], entries: Iterable[InventoryEntry], kind: EntryType
-) -> None:
-    """``make`` every entry of type ``kind`` (in one worker thread, not one hop per entry)."""
+def _each(make: Callable[[InventoryEntry], None], entries: Iterable[InventoryEntry]) -> None:
+    """``make`` every entry (in one worker thread, not one hop per entry)."""
     for entry in entries:
-        if entry.type is kind:
-            make(entry)
-
-
-def _has_data(entry: InventoryEntry) -> bool:
-    return entry.type in (EntryType.FILE, EntryType.HARDLINK)
+        make(entry)
 
 
 class _IndexCheck:
-    """Checks each member of an index as it is read against the inventory (``plan.members``),
-    collecting problems; keeps only the members ``plan`` fetches by ranged reads."""
+    """Checks each member of an index as it is read against the inventory, collecting
+    problems; puts the members ``plan`` fetches by ranged reads in the table."""
 
-    def __init__(self, plan: _Plan, *, ranged: bool) -> None:
-        self._members = plan.members
-        self._wanted = plan.outputs if ranged else {}
+    def __init__(self, table: EntryTable, plan: _Plan, *, ranged: bool) -> None:
+        self._table = table
+        self._plan = plan
+        self._ranged = ranged
         self.problems: dict[str, str] = {}
         """Member path -> why it may not be restored (HostileMemberError when any)."""
 
     def keep(self, member: Member) -> bool:
-        problem = member_problem(member.path, member.type, member.size, member.link, self._members)
+        """Check ``member``; never keep it in the index (the table has it if needed)."""
+        plan, table = self._plan, self._table
+        found = table.stored(plan.inv, member.path)
+        problem = member_problem(
+            member.path, member.type, member.size, member.link, found and found[1]
+        )
         if problem is not None:
             self.problems[member.path] = problem
-        return member.path in self._wanted
+        if self._ranged and table.wants(plan.archive, member.path):
+            table.add_member(plan.inv, member)
+        return False
 
 
 async def _ranged(
     fetcher: ArchiveFetcher,
     plan: _Plan,
+    table: EntryTable,
     index: ArchiveIndex,
     size: int,
     extractor: Extractor,
 ) -> None:
-    """Fetch only the members ``plan`` needs, by ranged reads of their frames."""
+    """Fetch only the members the chosen entries need, by ranged reads of their frames."""
     key = plan.record.key
     reader: AsyncSeekableReader | None = None
-    if plan.record.compression == "zstd":
-        reader = await fetcher.open_seekable(key, size)
-        problems = check_seek_table(index, reader.table, reader.compressed_size)
-        if problems:
-            raise IntegrityError(f"archive {key}: {problems[0]}", problems)
-    elif plan.record.compression != "none":
-        raise CargoshipError(f"archive {key}: a {plan.record.compression} archive has no index")
-    for path, outputs in plan.outputs.items():
-        try:
-            member = index.lookup(path)
-        except KeyError:
+    for number, outputs in enumerate(table.all_outputs(plan.archive)):
+        if not number:
+            reader = await _open_ranged(fetcher, plan.record, index, size)
+        member = table.member(plan.inv, outputs.source)
+        if member is None:
             raise IntegrityError(
-                f"archive {key}: the index has no member {path!r}", (f"{path}: not indexed",)
-            ) from None
-        pending = await asyncio.to_thread(extractor.open_file, outputs[0])
+                f"archive {key}: the index has no member {outputs.source!r}",
+                (f"{outputs.source}: not indexed",),
+            )
+        first = outputs.entries[0]
+        pending = await asyncio.to_thread(extractor.open_file, first)
         try:
             async for chunk in member_chunks(fetcher, key, member, reader):
                 await asyncio.to_thread(pending.write, chunk)
@@ -284,18 +259,37 @@ async def _ranged(
             await asyncio.to_thread(pending.discard)
             raise
         await asyncio.to_thread(pending.commit)
-        for other in outputs[1:]:
-            await asyncio.to_thread(extractor.hardlink, other, outputs[0])
+        for other in outputs.entries[1:]:
+            await asyncio.to_thread(extractor.hardlink, other, first)
 
 
-async def _stream(fetcher: ArchiveFetcher, plan: _Plan, extractor: Extractor) -> None:
-    """Stream the whole archive, unpacking the members ``plan`` needs in a worker thread."""
+async def _open_ranged(
+    fetcher: ArchiveFetcher, record: ArchiveRecord, index: ArchiveIndex, size: int
+) -> AsyncSeekableReader | None:
+    """A reader of the seekable archive ``record`` checked against ``index``, or None for
+    an uncompressed one (read by plain ranges)."""
+    if record.compression == "none":
+        return None
+    if record.compression != "zstd":
+        raise CargoshipError(f"archive {record.key}: a {record.compression} archive has no index")
+    reader = await fetcher.open_seekable(record.key, size)
+    problems = check_seek_table(index, reader.table, reader.compressed_size)
+    if problems:
+        raise IntegrityError(f"archive {record.key}: {problems[0]}", problems)
+    return reader
+
+
+async def _stream(
+    fetcher: ArchiveFetcher, plan: _Plan, table: EntryTable, extractor: Extractor
+) -> None:
+    """Stream the whole archive, unpacking the members the chosen entries need in a worker
+    thread."""
     codec = get_codec(plan.record.compression)
 
     def unpack(bridge: StreamBridge) -> None:
         source = DecompressedReader(bridge, codec.decompressor())
         try:
-            _unpack(source, plan, extractor)
+            _unpack(source, plan, table, extractor)
             source.drain()
         except (CorruptDataError, tarfile.TarError, EOFError) as error:
             raise IntegrityError(
@@ -305,34 +299,45 @@ async def _stream(fetcher: ArchiveFetcher, plan: _Plan, extractor: Extractor) ->
     await run_with_stream(fetcher.stream(plan.record.key), unpack)
 
 
-def _unpack(source: DecompressedReader, plan: _Plan, extractor: Extractor) -> None:
-    """Check every tar member against the inventory; write the planned ones' bytes."""
-    seen: set[str] = set()
+def _unpack(
+    source: DecompressedReader, plan: _Plan, table: EntryTable, extractor: Extractor
+) -> None:
+    """Check every tar member against the inventory; write the chosen entries' bytes."""
+    seen = SeenSet(table.rows)
     with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
         while (member := tar.next()) is not None:
             tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
             kind = tar_member_kind(member)
             link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
-            problem = member_problem(member.name, kind, member.size, link, plan.members)
-            if problem is None and member.name in seen:
+            found, outputs = table.member_entries(plan.inv, plan.archive, member.name)
+            problem = member_problem(member.name, kind, member.size, link, found and found[1])
+            if problem is None and found is not None and seen.add(found[0]):
                 problem = "stored twice"
             if problem is not None:
                 raise hostile({member.name: problem})
-            seen.add(plan.members[member.name].path)  # the inventory's string, not the tar's
-            outputs = plan.outputs.get(member.name)
             if outputs and kind == EntryType.FILE:
                 data = tar.extractfile(member)
                 assert data is not None
                 extractor.write_file(outputs[0], iter(partial(data.read, _COPY_BYTES), b""))
                 for other in outputs[1:]:
                     extractor.hardlink(other, outputs[0])
-    missing = [path for path in plan.members if path not in seen]
+    _check_all_seen(plan, table, seen)
+
+
+def _check_all_seen(plan: _Plan, table: EntryTable, seen: SeenSet) -> None:
+    """IntegrityError when the tar lacks members the inventory lists (the first
+    :data:`_LISTED_PROBLEMS` named in its problems)."""
+    missing = 0
+    problems: list[str] = []
+    for number, path in table.stored_paths(plan.inv):
+        if number not in seen:
+            missing += 1
+            if len(problems) < _LISTED_PROBLEMS:
+                problems.append(f"{path}: listed in the inventory, missing from the archive")
     if missing:
-        problems = [
-            f"{path}: listed in the inventory, missing from the archive" for path in missing
-        ]
+        first = problems[0].split(": listed", 1)[0]
         raise IntegrityError(
-            f"archive {plan.record.key} lacks {len(missing)} members the inventory lists, "
-            f"first {missing[0]!r}",
+            f"archive {plan.record.key} lacks {missing} members the inventory lists, "
+            f"first {first!r}",
             problems,
         )

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import tarfile
+import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from blobcodec.checksum import Sha256
@@ -29,6 +29,7 @@ from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import SeekableReader
+from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError
 from cargoship.extract import member_problem, tar_member_kind
 from cargoship.fetch import (
@@ -40,8 +41,8 @@ from cargoship.fetch import (
     ensure_available,
     run_with_stream,
 )
-from cargoship.inventory import EntryType, Inventory, InventoryEntry
-from cargoship.layout import INVENTORY_SUFFIX, load_inventory
+from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
+from cargoship.layout import INVENTORY_SUFFIX, stream_inventory
 from s3opt import ColdStorage, ObjectStore
 from s3opt.errors import NoSuchKeyError
 
@@ -80,11 +81,21 @@ def _integrity(name: str, problems: list[str]) -> IntegrityError:
 async def verify(store: ObjectStore, name: str, *, quick: bool = False) -> VerifyReport:
     """Check archive ``name``; IntegrityError listing every problem found."""
     started = time.monotonic()
-    inventory = await load_inventory(store, name)
-    if quick:
-        parts = await _verify_quick(store, inventory)
-        return VerifyReport(0, 0, 0, time.monotonic() - started, True, parts)
-    record = inventory.archive
+    with EntryTable() as table, tempfile.TemporaryFile(prefix="cargoship-verify-") as file:
+        stream = await stream_inventory(store, name, file)
+        if quick:
+            for _ in stream.entries:  # validated, as a full verify does, but not kept
+                pass
+            parts = await _verify_quick(store, stream.archive)
+            return VerifyReport(0, 0, 0, time.monotonic() - started, True, parts)
+        table.add(stream.entries, where=stream.archive.name)
+        file.close()
+        return await _verify_whole(store, stream.archive, table, started)
+
+
+async def _verify_whole(
+    store: ObjectStore, record: ArchiveRecord, table: EntryTable, started: float
+) -> VerifyReport:
     info = await ensure_available(store, record.key)
     fetcher = ArchiveFetcher(store)
     problems: list[str] = []
@@ -92,11 +103,17 @@ async def verify(store: ObjectStore, name: str, *, quick: bool = False) -> Verif
         problems.append(f"{record.key}: {info.size} bytes in the store, {record.size} recorded")
     index = None
     if record.index_key is not None:
+
+        def keep(member: Member) -> bool:
+            table.add_member(0, member)
+            return False
+
         try:
-            index = await fetcher.load_index(record.index_key)
+            index = await fetcher.load_index(record.index_key, keep)
         except IntegrityError as error:
             problems.extend(error.problems)
-    checker = _TarChecker(index, {e.path: e for e in inventory.entries if e.archive is None})
+        table.flush_members()
+    checker = _TarChecker(index, table)
     frames = 0
     if record.compression == "zstd":
         remembered: dict[tuple[int, int], bytes] = {}
@@ -187,11 +204,13 @@ class _FrameChecker:
 
 
 class _TarChecker:
-    """Compares the members of a tar stream with the index and the inventory."""
+    """Compares the members of a tar stream with the index (its members in ``table``, in
+    archive order) and the inventory (``table``'s inventory 0)."""
 
-    def __init__(self, index: ArchiveIndex | None, members: Mapping[str, InventoryEntry]) -> None:
+    def __init__(self, index: ArchiveIndex | None, table: EntryTable) -> None:
         self._index = index
-        self._members = members
+        self._table = table
+        self._indexed_count = table.member_count if index is not None else 0
         self.problems: list[str] = []
         self.files = 0
         self.position = 0
@@ -199,38 +218,44 @@ class _TarChecker:
 
     def run(self, source: _FrameChecker | DecompressedReader) -> None:
         """Read the tar stream from ``source`` to its end; problems go to :attr:`problems`."""
-        seen: set[str] = set()
+        seen = SeenSet(self._table.rows)
         number = 0
         try:
             with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
                 while (member := tar.next()) is not None:
                     tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
                     self.position = member.offset
-                    indexed = self._indexed(number)
+                    indexed = (
+                        self._table.member_at(number) if number < self._indexed_count else None
+                    )
                     number += 1
-                    self._check(tar, member, indexed)
-                    seen.add(member.name)
+                    found = self._table.stored(0, member.name)
+                    if found is not None:
+                        seen.add(found[0])
+                    self._check(tar, member, indexed, found and found[1])
         except (tarfile.TarError, EOFError) as error:
             self.problems.append(f"tar stream after byte {self.position}: {error}")
-        if self._index is not None and number < len(self._index.members):
-            missing = self._index.members[number]
+        if self._index is not None and number < self._indexed_count:
+            missing = self._table.member_at(number)
+            assert missing is not None
             self.problems.append(
                 f"{missing.path}: in the index, missing from the archive "
-                f"({len(self._index.members) - number} members in all)"
+                f"({self._indexed_count - number} members in all)"
             )
-        for path in self._members:
-            if path not in seen:
+        for row, path in self._table.stored_paths(0):
+            if row not in seen:
                 self.problems.append(f"{path}: in the inventory, missing from the archive")
 
-    def _indexed(self, number: int) -> Member | None:
-        if self._index is None or number >= len(self._index.members):
-            return None
-        return self._index.members[number]
-
-    def _check(self, tar: tarfile.TarFile, member: tarfile.TarInfo, indexed: Member | None) -> None:
+    def _check(
+        self,
+        tar: tarfile.TarFile,
+        member: tarfile.TarInfo,
+        indexed: Member | None,
+        entry: InventoryEntry | None,
+    ) -> None:
         kind = tar_member_kind(member)
         link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
-        problem = member_problem(member.name, kind, member.size, link, self._members)
+        problem = member_problem(member.name, kind, member.size, link, entry)
         if problem is not None:
             self.problems.append(f"{member.name}: {problem}")
         if self._index is not None:
@@ -254,7 +279,6 @@ class _TarChecker:
             digest.update(chunk)
         self.files += 1
         tag = digest.tag()
-        entry = self._members.get(member.name)
         if entry is not None and entry.checksum != tag:
             self.problems.append(
                 f"{member.name}: sha256 is {tag}, the inventory records {entry.checksum}"
@@ -265,9 +289,8 @@ class _TarChecker:
             )
 
 
-async def _verify_quick(store: ObjectStore, inventory: Inventory) -> int:
+async def _verify_quick(store: ObjectStore, record: ArchiveRecord) -> int:
     """Compare what S3 stored with what the inventory recorded; the parts compared."""
-    record = inventory.archive
     if not isinstance(store, ColdStorage):
         raise CargoshipError(
             f"verify --quick needs S3 (it reads the checksums S3 keeps); {store!r} has none: "

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
+import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Literal, TypeVar, get_args
+from typing import BinaryIO, Literal, TypeVar, get_args
 
 import zstandard
 
@@ -162,9 +164,16 @@ class ArchiveIndex:
         true for are held (a caller that checks each member and needs a few keeps memory
         flat whatever the archive's member count); the archive's identity is kept whole.
         """
-        if len(data) < _HEADER.size or data[: len(_MAGIC)] != _MAGIC:
+        return cls.read(io.BytesIO(data), keep=keep)
+
+    @classmethod
+    def read(cls, file: BinaryIO, *, keep: Callable[[Member], bool] | None = None) -> ArchiveIndex:
+        """:meth:`load` of the index in ``file`` (binary, seekable, at its start), read a
+        piece at a time: the compressed index is not held whole either."""
+        header = file.read(_HEADER.size)
+        if len(header) < _HEADER.size or header[: len(_MAGIC)] != _MAGIC:
             raise IndexFormatError("not an archive member index: the magic bytes are missing")
-        _, version, reserved = _HEADER.unpack_from(data)
+        _, version, reserved = _HEADER.unpack(header)
         if version != INDEX_FORMAT_VERSION:
             raise IndexFormatError(
                 f"archive member index format version {version} is not supported "
@@ -172,7 +181,9 @@ class ArchiveIndex:
             )
         if reserved:
             raise IndexFormatError(f"archive member index header: reserved field is {reserved}")
-        lines = _payload_lines(memoryview(data)[_HEADER.size :])
+        payload_size = file.seek(0, os.SEEK_END) - _HEADER.size
+        file.seek(_HEADER.size)
+        lines = _payload_lines(file, payload_size)
         first = next(lines, None)
         if first is None:
             raise IndexFormatError("archive member index is empty: no archive line")
@@ -214,11 +225,12 @@ def _decode_line(line: str) -> object:
         raise IndexFormatError(f"archive member index does not decode: {error}") from error
 
 
-def _payload_lines(payload: memoryview) -> Iterator[str]:
+def _payload_lines(payload: BinaryIO, size: int) -> Iterator[str]:
     """The JSON lines of an index, fed and decompressed :data:`_TEXT_PIECE` bytes at a time with the
     bound in the module docstring; IndexFormatError for a damaged, truncated or oversized
-    payload or text that is not UTF-8."""
-    limit = max(MIN_INDEX_TEXT_LIMIT, MAX_INDEX_EXPANSION * len(payload))
+    payload or text that is not UTF-8. ``payload`` is read from where it stands, ``size``
+    bytes."""
+    limit = max(MIN_INDEX_TEXT_LIMIT, MAX_INDEX_EXPANSION * size)
     decompressor = ZstdStreamDecompressor()
     expanded = 0
     rest = b""
@@ -226,8 +238,10 @@ def _payload_lines(payload: memoryview) -> Iterator[str]:
     feed = True
     while True:
         chunk = b""
-        if (feed or decompressor.needs_input) and position < len(payload):
-            chunk = bytes(payload[position : position + _TEXT_PIECE])
+        if (feed or decompressor.needs_input) and position < size:
+            chunk = payload.read(min(_TEXT_PIECE, size - position))
+            if not chunk:
+                break  # the file is shorter than it was: reported as truncated below
             position += len(chunk)
         try:
             piece = decompressor.decompress(chunk, _TEXT_PIECE)
@@ -237,13 +251,13 @@ def _payload_lines(payload: memoryview) -> Iterator[str]:
             ) from error
         feed = not piece
         if not piece:
-            if position >= len(payload):
+            if position >= size:
                 break
             continue
         expanded += len(piece)
         if expanded > limit:
             raise IndexFormatError(
-                f"archive member index expands beyond {limit} bytes from a {len(payload)}-byte "
+                f"archive member index expands beyond {limit} bytes from a {size}-byte "
                 f"payload (the most load accepts: {MAX_INDEX_EXPANSION} times the payload, at "
                 f"least {MIN_INDEX_TEXT_LIMIT} bytes)"
             )
