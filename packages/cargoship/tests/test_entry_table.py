@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from blobcodec.index import Member
 from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import InventoryFormatError
 from cargoship.inventory import EntryType, InventoryEntry
@@ -48,3 +49,91 @@ def test_the_seen_set_marks_each_number_once() -> None:
     assert [seen.add(n) for n in (0, 7, 8, 20, 7)] == [False, False, False, False, True]
     assert 8 in seen
     assert 9 not in seen
+
+
+def _walk_table(table: EntryTable) -> list[InventoryEntry]:
+    entries = [
+        _entry("d", EntryType.DIRECTORY),
+        _entry("d/a"),
+        _entry("d/b"),
+        _entry("copy", EntryType.HARDLINK, link="d/b"),
+        _entry("s", EntryType.SYMLINK, link="d/a"),
+    ]
+    inherited = InventoryEntry("old", EntryType.FILE, 3, "sha256:" + "cd" * 32, "zstd", WHEN,
+                               0o640, -5, None, "older")  # fmt: skip
+    table.add([*entries, inherited], where="test", chosen=lambda path: path != "d/a")
+    return entries
+
+
+def _expected(entries: list[InventoryEntry]) -> dict[str, object]:
+    d, a, b, copy, s = entries
+    return {
+        "d": ((1, d), ()),
+        "d/a": ((2, a), ()),  # not chosen: checked, not written
+        "d/b": ((3, b), (b, copy)),  # its bytes also feed the hard link
+        "copy": ((4, copy), ()),
+        "s": ((5, s), ()),
+        "old": (None, ()),  # stored in the older archive, not this one
+        "ghost": (None, ()),
+    }
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["d", "d/a", "d/b", "copy", "s"],  # the order ship writes
+        ["s", "copy", "d/b", "d/a", "d"],  # reversed: every lookup a query
+        ["d", "ghost", "d/b", "d/a", "old", "copy", "s"],  # strays and a swap
+    ],
+)
+def test_a_walk_answers_each_lookup_in_any_order(order: list[str]) -> None:
+    with EntryTable() as table:
+        expected = _expected(_walk_table(table))
+        walk = table.walk(0, None, outputs=True)
+        stored = table.walk(0, None, outputs=False)
+        seen, seen_stored = SeenSet(table.rows), SeenSet(table.rows)
+        for path in order:
+            found, outputs = walk.member_entries(path, seen)
+            assert (found, outputs) == expected[path], path
+            assert stored.stored(path, seen_stored) == found
+            for number, marks in ((found, seen), (found, seen_stored)):
+                if number is not None:
+                    assert not marks.add(number[0])
+
+
+def test_a_walk_finds_a_member_stored_twice_again() -> None:
+    with EntryTable() as table:
+        entries = _walk_table(table)
+        walk = table.walk(0, None, outputs=True)
+        seen = SeenSet(table.rows)
+        for path in ("d", "d/a", "d"):
+            found, _ = walk.member_entries(path, seen)
+            assert found is not None
+            duplicate = seen.add(found[0])
+        assert found == (1, entries[0])
+        assert duplicate  # the caller refuses it as stored twice
+
+
+def test_a_walk_of_an_older_archive_gives_the_entries_it_feeds() -> None:
+    inherited = InventoryEntry("x", EntryType.FILE, 3, "sha256:" + "ab" * 32, "zstd", WHEN,
+                               0o640, -5, None, "older")  # fmt: skip
+    older = [_entry("x"), _entry("z")]
+    with EntryTable() as table:
+        table.add([inherited, _entry("y")], where="new")
+        inv = table.add(older, where="older")
+        walk = table.walk(inv, "older", outputs=True)
+        seen = SeenSet(table.rows)
+        assert walk.member_entries("x", seen) == ((3, older[0]), (inherited,))
+        assert walk.member_entries("z", seen) == ((4, older[1]), ())
+
+
+def test_members_come_back_in_the_order_added() -> None:
+    members = [
+        Member(f"m{n}", "file", n, 0o644, 1.5, 0, 0, "", 512 * (2 * n + 1), range(n, n + 1), None)
+        for n in (2, 0, 1)
+    ]
+    with EntryTable() as table:
+        for member in members:
+            table.add_member(0, member)
+        table.flush_members()
+        assert list(table.members()) == members

@@ -37,7 +37,7 @@ from blobcodec.index import Member
 from cargoship.errors import InventoryFormatError
 from cargoship.inventory import EntryType, InventoryEntry
 
-__all__ = ["CACHE_KIB", "EntryTable", "Outputs", "SeenSet"]
+__all__ = ["CACHE_KIB", "EntryTable", "Outputs", "SeenSet", "StoredWalk"]
 
 CACHE_KIB: Final = 16 << 10
 """SQLite page cache, in KiB: the most the table holds in memory."""
@@ -423,6 +423,32 @@ class EntryTable:
         for number, path in self._rows_of(sql, self._ranges[inv]):
             yield number, _text(path)
 
+    def walk(self, inv: int, archive: str | None, *, outputs: bool) -> StoredWalk:
+        """A :class:`StoredWalk` of inventory ``inv``'s stored entries (``archive`` as
+        :meth:`wants` takes it; ``outputs``: whether its lookups give the chosen entries too)."""
+        return StoredWalk(self, inv, archive, outputs=outputs)
+
+    def _walk_rows(
+        self, inv: int, archive: str | None, *, shared: bool
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows :meth:`stored_paths` names, in id order, led by :data:`_ENTRY_COLUMNS`, then
+        ``source`` and whether (when ``shared``) another entry takes its bytes from it."""
+        others = (
+            "EXISTS (SELECT 1 FROM entry AS other WHERE other.source = entry.path "
+            "AND other.archive IS ? AND other.id != entry.id)"
+            if shared
+            else "?"
+        )
+        sql = (
+            f"SELECT {_ENTRY_COLUMNS}, source, {others} FROM entry "
+            "WHERE id BETWEEN ? AND ? AND archive IS NULL ORDER BY id"
+        )
+        return self._rows_of(sql, (archive if shared else 0, *self._ranges[inv]))
+
+    def members(self) -> Iterator[Member]:
+        """Every index member, in the order added."""
+        return map(_member, self._rows_of("SELECT * FROM member ORDER BY number"))
+
     # -- outputs ---------------------------------------------------------------------------
 
     def wants(self, archive: str | None, source: str) -> bool:
@@ -467,3 +493,51 @@ def _member(row: tuple[Any, ...]) -> Member:
         _text(path), kind, size, mode, mtime, uid, gid, _text(link), offset,
         range(first, first + count), sha256,
     )  # fmt: skip
+
+
+class StoredWalk:
+    """Looks up the members of an archive, in the order its tar holds them, by walking its
+    inventory's rows alongside: ship writes the members in inventory order, so each is
+    the next row, found without a query. A member out of that order (an archive written
+    by another tool, or a crafted one) is looked up by a query instead, with the same answer.
+    """
+
+    def __init__(self, table: EntryTable, inv: int, archive: str | None, *, outputs: bool) -> None:
+        self._table = table
+        self._inv = inv
+        self._archive = archive
+        self._outputs = outputs
+        self._rows = table._walk_rows(inv, archive, shared=outputs)
+        self._next: tuple[Any, ...] | None = next(self._rows, None)
+
+    def _take(self, name: bytes, seen: SeenSet) -> tuple[Any, ...] | None:
+        """The next row when it is at ``name`` (rows already seen skipped), else None."""
+        row = self._next
+        while row is not None and row[0] in seen:
+            row = next(self._rows, None)
+        self._next = row
+        if row is None or row[1] != name:
+            return None
+        self._next = next(self._rows, None)
+        return row
+
+    def stored(self, path: str, seen: SeenSet) -> tuple[int, InventoryEntry] | None:
+        """What :meth:`EntryTable.stored` gives for ``path``; ``seen``: the rows met so far."""
+        row = self._take(_name(path), seen)
+        if row is None:
+            return self._table.stored(self._inv, path)
+        return row[0], _entry(row)
+
+    def member_entries(
+        self, path: str, seen: SeenSet
+    ) -> tuple[tuple[int, InventoryEntry] | None, tuple[InventoryEntry, ...]]:
+        """What :meth:`EntryTable.member_entries` gives for ``path`` (the walk made with
+        ``outputs``); ``seen``: the rows met so far."""
+        assert self._outputs
+        name = _name(path)
+        row = self._take(name, seen)
+        if row is None or row[12]:  # out of order, or other entries share its bytes
+            return self._table.member_entries(self._inv, self._archive, path)
+        entry = _entry(row)
+        mine = row[11] == name and self._archive is None  # a chosen file: its own output
+        return (row[0], entry), (entry,) if mine else ()

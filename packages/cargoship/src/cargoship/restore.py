@@ -213,13 +213,17 @@ class _IndexCheck:
         self._table = table
         self._plan = plan
         self._ranged = ranged
+        self._walk = table.walk(plan.inv, plan.archive, outputs=False)
+        self._seen = SeenSet(table.rows)
         self.problems: dict[str, str] = {}
         """Member path -> why it may not be restored (HostileMemberError when any)."""
 
     def keep(self, member: Member) -> bool:
         """Check ``member``; never keep it in the index (the table has it if needed)."""
         plan, table = self._plan, self._table
-        found = table.stored(plan.inv, member.path)
+        found = self._walk.stored(member.path, self._seen)
+        if found is not None:
+            self._seen.add(found[0])
         problem = member_problem(
             member.path, member.type, member.size, member.link, found and found[1]
         )
@@ -304,12 +308,13 @@ def _unpack(
 ) -> None:
     """Check every tar member against the inventory; write the chosen entries' bytes."""
     seen = SeenSet(table.rows)
+    walk = table.walk(plan.inv, plan.archive, outputs=True)
     with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
         while (member := tar.next()) is not None:
             tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
             kind = tar_member_kind(member)
             link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
-            found, outputs = table.member_entries(plan.inv, plan.archive, member.name)
+            found, outputs = walk.member_entries(member.name, seen)
             problem = member_problem(member.name, kind, member.size, link, found and found[1])
             if problem is None and found is not None and seen.add(found[0]):
                 problem = "stored twice"

@@ -219,17 +219,17 @@ class _TarChecker:
     def run(self, source: _FrameChecker | DecompressedReader) -> None:
         """Read the tar stream from ``source`` to its end; problems go to :attr:`problems`."""
         seen = SeenSet(self._table.rows)
+        walk = self._table.walk(0, None, outputs=False)
+        members = self._table.members()
         number = 0
         try:
             with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
                 while (member := tar.next()) is not None:
                     tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
                     self.position = member.offset
-                    indexed = (
-                        self._table.member_at(number) if number < self._indexed_count else None
-                    )
+                    indexed = next(members, None) if number < self._indexed_count else None
                     number += 1
-                    found = self._table.stored(0, member.name)
+                    found = walk.stored(member.name, seen)
                     if found is not None:
                         seen.add(found[0])
                     self._check(tar, member, indexed, found and found[1])
