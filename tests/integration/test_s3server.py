@@ -12,6 +12,7 @@ import http.client
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.s3server import AUTHORIZATION, S3Server, measure_complete
+from benchmarks.s3server import AUTHORIZATION, S3Server, _upload_parts, measure_complete
 from s3opt.testing import MotoServer
 
 MiB = 1024 * 1024
@@ -124,3 +125,74 @@ def test_completed_uploads_read_back_with_the_right_etag_and_checksum(patched: b
     with S3Server(patched=patched) as running:
         seconds = measure_complete(running.port, parts=3, part_mib=5)
     assert set(seconds) == {"sha256", "default"}
+
+
+def completed_object(running: S3Server, headers: dict[str, str], parts: list[bytes]) -> str:
+    """Upload ``parts`` (CreateMultipartUpload sending ``headers``) to a new bucket as one
+    multipart object; its path."""
+    bucket = f"parts-{uuid.uuid4().hex[:8]}"
+    running.make_bucket(bucket)
+    path = f"/{bucket}/object"
+    upload_id, document = _upload_parts(running.port, path, parts, headers)
+    status, _, answer = request(running, "POST", f"{path}?uploadId={upload_id}", document.encode())
+    assert status == 200, answer[:300]
+    return path
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_completed_object_reads_across_its_parts_as_moto_as_shipped_does() -> None:
+    """The patched Complete keeps the parts unjoined: every range, including ranges that
+    cross part boundaries, must be the uploaded bytes, and the ETag and every checksum
+    header (composite, and full-object computed part by part) must be what moto as shipped
+    gives."""
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB + 3), os.urandom(1234)]
+    data = b"".join(parts)
+    boundary = 5 * MiB
+    ranges = [
+        f"bytes={boundary - 10}-{boundary + 9}",
+        f"bytes=0-{2 * boundary + 2}",
+        f"bytes={boundary - 1}-{2 * boundary + 10}",
+        f"bytes={2 * boundary + 3}-",
+        "bytes=-1",
+    ]
+    answers: dict[bool, list[object]] = {}
+    for patched in (True, False):
+        found: list[object] = []
+        with S3Server(patched=patched) as running:
+            for headers in (
+                {},
+                {"x-amz-checksum-algorithm": "SHA256"},
+                {"x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-type": "FULL_OBJECT"},
+            ):
+                path = completed_object(running, headers, parts)
+                conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=60)
+                try:
+                    conn.request(
+                        "GET",
+                        path,
+                        headers={"Authorization": AUTHORIZATION, "x-amz-checksum-mode": "ENABLED"},
+                    )
+                    response = conn.getresponse()
+                    body = response.read()
+                    checksums = sorted(
+                        (name.lower(), value)
+                        for name, value in response.getheaders()
+                        if name.lower().startswith("x-amz-checksum")
+                    )
+                    found.append((response.getheader("ETag"), checksums))
+                finally:
+                    conn.close()
+                assert body == data, (patched, headers)
+                assert bool(checksums) == bool(headers), (patched, headers)
+                for rng in ranges:
+                    status, _, piece = request(running, "GET", path, rng=rng)
+                    first, _, last = rng.removeprefix("bytes=").partition("-")
+                    if not first:
+                        expected = data[-int(last) :]
+                    else:
+                        expected = data[int(first) : int(last) + 1 if last else None]
+                    assert status == 206, (patched, rng)
+                    assert piece == expected, (patched, headers, rng)
+        answers[patched] = found
+    assert answers[True] == answers[False]
