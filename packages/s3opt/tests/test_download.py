@@ -7,7 +7,7 @@ import hashlib
 import os
 import random
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -255,10 +255,11 @@ async def test_corrupted_bytes_fail_verification_and_leave_no_file(
 
     real_write = download_module._write_at
 
-    def flip_a_bit(fd: int, data: bytes, offset: int) -> None:
+    def flip_a_bit(fd: int, pieces: Sequence[bytes], offset: int) -> None:
         if offset == 0:
-            data = bytes([data[0] ^ 1]) + data[1:]
-        real_write(fd, data, offset)
+            data = b"".join(pieces)
+            pieces = [bytes([data[0] ^ 1]) + data[1:]]
+        real_write(fd, pieces, offset)
 
     monkeypatch.setattr(download_module, "_write_at", flip_a_bit)
     async with _store(small_parts, bucket) as store:
@@ -387,3 +388,37 @@ async def test_missing_bucket_is_typed_and_not_retried(
             await store.download("k", tmp_path / "k")
         assert on_head.value.bucket == missing
     assert "s3opt.retries" not in recorder.snapshot()
+
+
+def test_pieces_are_written_whole_through_short_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pwritev`` may write fewer bytes than asked (a signal, a full pipe): the rest of the
+    pieces, from the exact byte where it stopped, is written at the right offset."""
+    import s3opt.transfer.file_download as download_module
+
+    real_pwritev = os.pwritev
+
+    def at_most_five(fd: int, buffers: Sequence[memoryview], offset: int) -> int:
+        first = bytes(buffers[0])[:5] if buffers[0] else b""
+        return real_pwritev(fd, [first], offset)
+
+    pieces = [b"abc", b"", b"defghijklm", b"n", b"opqrstu"]
+    path = tmp_path / "out"
+    path.write_bytes(b"_" * 30)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        monkeypatch.setattr(os, "pwritev", at_most_five)
+        download_module._write_at(fd, pieces, 4)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"____abcdefghijklmnopqrstu" + b"_" * 5
+
+
+def test_bytes_past_a_range_are_cut_from_its_pieces() -> None:
+    from s3opt.transfer.file_download import _cut
+
+    assert _cut([b"abc", b"def", b"gh"], 5) == [b"abc", b"de"]
+    assert _cut([b"abc", b"def"], 6) == [b"abc", b"def"]
+    assert _cut([b"abc"], 0) == []
+    assert _cut([b"abc"], -2) == []

@@ -9,7 +9,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -370,7 +370,8 @@ class BufferSink:
         self.data = bytearray()
         self.calls: list[tuple[int, int]] = []
 
-    async def __call__(self, offset: int, chunk: bytes) -> None:
+    async def __call__(self, offset: int, pieces: Sequence[bytes]) -> None:
+        chunk = b"".join(pieces)
         self.calls.append((offset, len(chunk)))
         end = offset + len(chunk)
         if len(self.data) < end:
@@ -440,7 +441,7 @@ async def test_a_reset_mid_body_restarts_the_sink_at_offset_zero(
 async def test_a_failing_sink_is_raised_as_is_and_not_retried(
     s3_config: S3Config, bucket: str
 ) -> None:
-    async def full_disk(offset: int, chunk: bytes) -> None:
+    async def full_disk(offset: int, pieces: Sequence[bytes]) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     log = AttemptLog()

@@ -32,7 +32,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
@@ -66,8 +66,12 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-BodySink: TypeAlias = Callable[[int, bytes], Awaitable[object]]
-"""``await sink(offset_in_body, chunk)``: where a streamed response body goes, in order.
+BodySink: TypeAlias = Callable[[int, Sequence[bytes]], Awaitable[object]]
+"""``await sink(offset_in_body, pieces)``: where a streamed response body goes, in order.
+
+``pieces`` are consecutive slices of the body as the connection delivered them (about
+:data:`SINK_CHUNK` bytes in all), not joined: a sink that writes them to a file hands them
+to ``os.pwritev`` as they are, so the body is copied once, from the socket buffer.
 
 Called inside the attempt, so its time counts against the attempt's timeout and a
 failure mid-body fails (and retries) the attempt. A retried attempt starts again at
@@ -89,8 +93,8 @@ BODY_BYTES: Final = "BodyBytes"
 """The response key that replaces ``Body`` when a sink took it: the bytes it was given."""
 
 SINK_CHUNK: Final = 2**20
-"""Bytes a sink gets per call (the last chunk may be shorter): few enough that a range
-in flight holds about one chunk, many enough that a thread hop per chunk costs nothing."""
+"""Bytes a sink gets per call (the last call may get fewer): few enough that a range in
+flight holds about one chunk, many enough that a thread hop per chunk costs nothing."""
 
 
 def operation_name(operation: str) -> str:
@@ -360,9 +364,9 @@ def _tell(hook: ResponseHook, response: dict[str, Any]) -> None:
         raise _SinkError(exc) from exc
 
 
-async def _feed(sink: BodySink, offset: int, chunk: bytes) -> None:
+async def _feed(sink: BodySink, offset: int, pieces: Sequence[bytes]) -> None:
     try:
-        await sink(offset, chunk)
+        await sink(offset, pieces)
     except Exception as exc:
         raise _SinkError(exc) from exc
 
@@ -374,7 +378,7 @@ async def _read_body(response: dict[str, Any], sink: BodySink | None) -> None:
         if sink is not None:
             data = response.pop("Body", None) or b""
             if data:
-                await _feed(sink, 0, bytes(data))
+                await _feed(sink, 0, (bytes(data),))
             response[BODY_BYTES] = len(data)
         return
     try:
@@ -395,8 +399,8 @@ async def _stream_body(body: Any, sink: BodySink) -> int:
     """Read ``body`` to its end (length checked by botocore) into ``sink``; the bytes read.
 
     aiohttp hands over what its buffer holds (tens of KiB at a time, its buffer being
-    bounded); pieces are gathered into :data:`SINK_CHUNK`-byte chunks, so a body in
-    flight holds about two chunks, whatever its size.
+    bounded); pieces are handed on in groups of about :data:`SINK_CHUNK` bytes, so a body
+    in flight holds about two groups, whatever its size.
     """
     offset = 0
     pieces: list[bytes] = []
@@ -407,11 +411,9 @@ async def _stream_body(body: Any, sink: BodySink) -> int:
             pieces.append(piece)
             pending += len(piece)
         if pending >= SINK_CHUNK or (not piece and pending):
-            chunk = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            pieces.clear()
+            await _feed(sink, offset, pieces)
+            offset += pending
+            pieces = []
             pending = 0
-            await _feed(sink, offset, chunk)
-            offset += len(chunk)
-            del chunk
         if not piece:
             return offset

@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -144,12 +144,27 @@ class _HashFollower:
             await task
 
 
-def _write_at(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
+def _write_at(fd: int, pieces: Sequence[bytes], offset: int) -> None:
+    """Write ``pieces`` back to back at ``offset`` (one ``pwritev`` unless it writes short)."""
+    views = [memoryview(piece) for piece in pieces if piece]
+    while views:
+        written = os.pwritev(fd, views, offset)
         offset += written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
+
+
+def _cut(pieces: Sequence[bytes], size: int) -> list[bytes]:
+    """The first ``size`` bytes of ``pieces`` (none when ``size`` <= 0), as pieces."""
+    kept: list[bytes] = []
+    for piece in pieces:
+        if size <= 0:
+            break
+        kept.append(piece[:size])
+        size -= len(piece)
+    return kept
 
 
 class _PartialFile:
@@ -261,16 +276,18 @@ async def _fill(context: TransferContext, key: str, partial: _PartialFile) -> di
         elif etag_of(head) != etag_of(opened.result()):
             raise _changed(context, key, etag_of(opened.result()))
 
-    async def write_at(offset: int, length: int, at: int, chunk: bytes) -> None:
+    async def write_at(offset: int, length: int, at: int, pieces: Sequence[bytes]) -> None:
         # A retried GET starts again at 0 and overwrites: writes at offsets are
         # idempotent. Bytes past the range (never expected) would land in the next
         # range: they are dropped here and the length check fails the range.
-        if at < length:
-            await partial.run(_write_at, fd, chunk[: length - at], offset + at)
+        if at + sum(map(len, pieces)) > length:
+            pieces = _cut(pieces, length - at)
+        if pieces:
+            await partial.run(_write_at, fd, pieces, offset + at)
 
     async def first_range() -> None:
-        async def write(at: int, chunk: bytes) -> None:
-            await write_at(0, FIRST_RANGE, at, chunk)
+        async def write(at: int, pieces: Sequence[bytes]) -> None:
+            await write_at(0, FIRST_RANGE, at, pieces)
 
         reply = await _ranged_get(context, key, 0, FIRST_RANGE, None, write, learn)
         got = reply.get(BODY_BYTES)
@@ -283,8 +300,8 @@ async def _fill(context: TransferContext, key: str, partial: _PartialFile) -> di
             follower.written(0, expected)
 
     async def one(offset: int, length: int, etag: str) -> None:
-        async def write(at: int, chunk: bytes) -> None:
-            await write_at(offset, length, at, chunk)
+        async def write(at: int, pieces: Sequence[bytes]) -> None:
+            await write_at(offset, length, at, pieces)
 
         await fetch_range_into(context, key, offset, length, etag, write)
         if follower is not None:  # told only once the whole range is in: never a retry's prefix
