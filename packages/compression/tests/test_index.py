@@ -208,10 +208,8 @@ def test_whole_mtimes_of_every_tar_format_dump_and_load(producer: str, tmp_path:
         assert type(member.mtime) is float  # whatever the header format
         assert member.mtime == WHOLE_MTIME
 
-    lines = subprocess.run(
-        ["/usr/bin/zstd", "-d", "-c"], input=blob[12:], capture_output=True, check=True
-    ).stdout.splitlines()
-    assert all(b'"mtime":%d,' % WHOLE_MTIME in line for line in lines[1:])  # a JSON integer
+    lines = _member_lines(blob)
+    assert all(b'"mtime":%d,' % WHOLE_MTIME in line for line in lines)  # a JSON integer
     loaded = ArchiveIndex.load(blob)
     assert loaded.members == index.members
     assert all(type(member.mtime) is float for member in loaded.members)
@@ -264,16 +262,36 @@ def test_tarfile_can_write_straight_into_the_indexer(tmp_path: Path) -> None:
 # -- the serialised form -------------------------------------------------------------------------
 
 
+def _zstd_lines(data: bytes) -> list[bytes]:
+    """The lines of the text in ``data`` (one or more zstd frames), by the zstd tool."""
+    run = subprocess.run(["/usr/bin/zstd", "-d", "-c"], input=data, capture_output=True, check=True)
+    return run.stdout.splitlines()
+
+
+def _directory_lines(blob: bytes) -> list[bytes]:
+    """The directory of a version 2 index: the frame of the length at byte 12, from byte 16."""
+    (length,) = struct.unpack_from("<I", blob, 12)
+    return _zstd_lines(blob[16 : 16 + length])
+
+
+def _member_lines(blob: bytes) -> list[bytes]:
+    """The member lines of a version 2 index: its pages, the frames after the directory."""
+    (length,) = struct.unpack_from("<I", blob, 12)
+    return _zstd_lines(blob[16 + length :])
+
+
 def test_dumps_layout_and_round_trip(tmp_path: Path) -> None:
     make_tree(tmp_path)
     _, index = write_indexed(pax_tar(tmp_path))
     blob = index.dumps()
-    assert blob[:12] == b"BCINDEX\x00" + struct.pack("<HH", 1, 0)
-    lines = subprocess.run(
-        ["/usr/bin/zstd", "-d", "-c"], input=blob[12:], capture_output=True, check=True
-    ).stdout.splitlines()
-    assert len(lines) == len(index.members) + 1
-    assert b'"members":%d' % len(index.members) in lines[0]
+    assert blob[:12] == b"BCINDEX\x00" + struct.pack("<HH", 2, 0)
+    head, page = _directory_lines(blob)  # one page holds these few members
+    assert b'"members":%d' % len(index.members) in head
+    assert b'"page_members":512}' in head
+    (length,) = struct.unpack_from("<I", blob, 12)
+    assert page.startswith(b'{"length":%d,"members":%d,' % (len(blob) - 16 - length, len(index)))
+    lines = _member_lines(blob)
+    assert len(lines) == len(index.members)
     assert any(b'"path_b64":"ZC9jYWbpLWxhdGluMS50eHQ="' in line for line in lines)  # base64
     loaded = ArchiveIndex.load(blob)
     assert loaded.members == index.members
@@ -318,7 +336,7 @@ def test_load_reads_a_hand_written_index() -> None:
     ("blob", "message"),
     [
         (b"NOTANIDX" + bytes(20), "magic"),
-        (_index_blob([GOOD_HEAD + b'"members":0}'], version=2), "version 2 is not supported"),
+        (_index_blob([GOOD_HEAD + b'"members":0}'], version=3), "version 3 is not supported"),
         (b"BCINDEX\x00\x01\x00\x00\x00" + b"garbage", "does not decode"),
         (_index_blob([GOOD_HEAD + b'"members":1}']), "announces 1 members but holds 0"),
         (_index_blob([b'{"frames":1}']), "'members' is missing"),

@@ -1,6 +1,10 @@
 """The archive member index: what each tar member is and where its bytes lie, and its file format.
 
-Byte layout of a serialised index (all integers little-endian)::
+:meth:`ArchiveIndex.dumps` writes format version 2, the paged layout of
+:mod:`blobcodec.index._pages` (a directory, then pages of member lines, so that a few
+members can be read without the rest). :meth:`ArchiveIndex.read` reads both versions.
+Version 1, written by blobcodec 0.1.0 and still read, is one frame (all integers
+little-endian)::
 
     offset  size  field
     0       8     magic  b"BCINDEX\\x00"
@@ -15,19 +19,19 @@ Byte layout of a serialised index (all integers little-endian)::
                              "size", "mode", "mtime", "uid", "gid", "offset",
                              "frames": [first, count], and "link" / "sha256" when set}
 
-Names that are not valid UTF-8 are stored base64-encoded under ``"path_b64"``
-/ ``"link_b64"`` instead of ``"path"`` / ``"link"``; in Python they are ``str``
-decoded with ``surrogateescape``, as :func:`os.fsdecode` does on POSIX.
-``"mtime"`` is a JSON integer when it is a whole number of seconds, else a
-fraction; in Python it is always a ``float``.
+Both versions write a member's line alike. Names that are not valid UTF-8 are stored
+base64-encoded under ``"path_b64"`` / ``"link_b64"`` instead of ``"path"`` /
+``"link"``; in Python they are ``str`` decoded with ``surrogateescape``, as
+:func:`os.fsdecode` does on POSIX. ``"mtime"`` is a JSON integer when it is a whole
+number of seconds, else a fraction; in Python it is always a ``float``.
 
-:meth:`ArchiveIndex.load` decompresses the payload with a bound: the JSON text
-may be at most 64 MiB, or 256 times the payload's compressed size when that is
-more (:data:`MAX_INDEX_EXPANSION`); a payload that expands further is refused
-with IndexFormatError before more is decompressed. Real indexes stay far below:
-JSON lines of 200,000 empty files under a 160-character directory compress at
-level 9 by 87 times, the most measured; members with data, each carrying a
-sha256, compress by about 10.
+A version 1 payload is decompressed with a bound: the JSON text may be at most 64 MiB,
+or 256 times the payload's compressed size when that is more
+(:data:`MAX_INDEX_EXPANSION`); a payload that expands further is refused with
+IndexFormatError before more is decompressed. Real indexes stay far below: JSON lines
+of 200,000 empty files under a 160-character directory compress at level 9 by 87
+times, the most measured; members with data, each carrying a sha256, compress by
+about 10. (Version 2 bounds each page by its member count: see its module.)
 """
 
 from __future__ import annotations
@@ -43,15 +47,15 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import BinaryIO, Literal, TypeVar, get_args
 
-import zstandard
-
 from blobcodec.checksum import parse_sha256_tag
 from blobcodec.errors import CorruptDataError, IndexFormatError
 from blobcodec.zstd_codec import ZstdStreamDecompressor
 
 __all__ = ["INDEX_FORMAT_VERSION", "ArchiveIndex", "Member", "MemberType"]
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2
+"""The format version :meth:`ArchiveIndex.dumps` writes (version 1 is read too)."""
+_ONE_FRAME_VERSION = 1
 MAX_INDEX_EXPANSION = 256
 """Bytes of JSON text :meth:`ArchiveIndex.load` accepts per byte of compressed payload."""
 MIN_INDEX_TEXT_LIMIT = 64 * 1024 * 1024
@@ -140,19 +144,23 @@ class ArchiveIndex:
         return len(self.members)
 
     def dumps(self) -> bytes:
-        """Serialise to the versioned format in the module docstring."""
-        head = {
-            "frames": self.frame_count,
-            "size": self.size,
-            "compressed_size": self.compressed_size,
-            "seek_table_sha256": self.seek_table_sha256,
-            "members": len(self.members),
-        }
-        lines = [_json_line(head)]
-        lines.extend(_member_line(member) for member in self.members)
-        compressor = zstandard.ZstdCompressor(level=9, write_checksum=True)
-        payload = compressor.compress(b"".join(lines))
-        return _HEADER.pack(_MAGIC, INDEX_FORMAT_VERSION, 0) + payload
+        """Serialise to the paged format (version 2, :mod:`blobcodec.index._pages`)."""
+        from blobcodec.index._pages import PageWriter  # _pages builds on this module
+
+        writer = PageWriter()
+        pages = []
+        for member in self.members:
+            if (page := writer.add(member.path, _member_line(member))) is not None:
+                pages.append(page)
+        if (page := writer.flush()) is not None:
+            pages.append(page)
+        head = writer.head(
+            frame_count=self.frame_count,
+            size=self.size,
+            compressed_size=self.compressed_size,
+            seek_table_sha256=self.seek_table_sha256,
+        )
+        return head + b"".join(pages)
 
     @classmethod
     def load(cls, data: bytes, *, keep: Callable[[Member], bool] | None = None) -> ArchiveIndex:
@@ -174,16 +182,22 @@ class ArchiveIndex:
         if len(header) < _HEADER.size or header[: len(_MAGIC)] != _MAGIC:
             raise IndexFormatError("not an archive member index: the magic bytes are missing")
         _, version, reserved = _HEADER.unpack(header)
-        if version != INDEX_FORMAT_VERSION:
+        if version not in (_ONE_FRAME_VERSION, INDEX_FORMAT_VERSION):
             raise IndexFormatError(
                 f"archive member index format version {version} is not supported "
-                f"(this blobcodec reads version {INDEX_FORMAT_VERSION})"
+                f"(this blobcodec reads versions {_ONE_FRAME_VERSION} and {INDEX_FORMAT_VERSION})"
             )
         if reserved:
             raise IndexFormatError(f"archive member index header: reserved field is {reserved}")
+        if version == INDEX_FORMAT_VERSION:
+            from blobcodec.index._pages import read_paged  # _pages builds on this module
+
+            file.seek(0)
+            return read_paged(file, keep)
         payload_size = file.seek(0, os.SEEK_END) - _HEADER.size
         file.seek(_HEADER.size)
-        lines = _payload_lines(file, payload_size)
+        limit = max(MIN_INDEX_TEXT_LIMIT, MAX_INDEX_EXPANSION * payload_size)
+        lines = _payload_lines(file, payload_size, limit)
         first = next(lines, None)
         if first is None:
             raise IndexFormatError("archive member index is empty: no archive line")
@@ -225,12 +239,11 @@ def _decode_line(line: str) -> object:
         raise IndexFormatError(f"archive member index does not decode: {error}") from error
 
 
-def _payload_lines(payload: BinaryIO, size: int) -> Iterator[str]:
-    """The JSON lines of an index, fed and decompressed :data:`_TEXT_PIECE` bytes at a time with the
-    bound in the module docstring; IndexFormatError for a damaged, truncated or oversized
+def _payload_lines(payload: BinaryIO, size: int, limit: int) -> Iterator[str]:
+    """The JSON lines of an index, fed and decompressed :data:`_TEXT_PIECE` bytes at a time,
+    at most ``limit`` bytes of text; IndexFormatError for a damaged, truncated or oversized
     payload or text that is not UTF-8. ``payload`` is read from where it stands, ``size``
     bytes."""
-    limit = max(MIN_INDEX_TEXT_LIMIT, MAX_INDEX_EXPANSION * size)
     decompressor = ZstdStreamDecompressor()
     expanded = 0
     rest = b""
@@ -258,8 +271,7 @@ def _payload_lines(payload: BinaryIO, size: int) -> Iterator[str]:
         if expanded > limit:
             raise IndexFormatError(
                 f"archive member index expands beyond {limit} bytes from a {size}-byte "
-                f"payload (the most load accepts: {MAX_INDEX_EXPANSION} times the payload, at "
-                f"least {MIN_INDEX_TEXT_LIMIT} bytes)"
+                "payload (the most it may hold: see blobcodec.index's format docs)"
             )
         *complete, rest = (rest + piece).split(b"\n")
         for line in complete:
