@@ -137,3 +137,24 @@ def test_members_come_back_in_the_order_added() -> None:
             table.add_member(0, member)
         table.flush_members()
         assert list(table.members()) == members
+
+
+def test_extend_adds_unchosen_entries_to_the_last_inventory() -> None:
+    chosen = [_entry("d/a"), _entry("copy", EntryType.HARDLINK, link="d/b")]
+    needed = [_entry("d", EntryType.DIRECTORY), _entry("d/b")]
+    with EntryTable() as table:
+        inv = table.add(chosen, where="test")
+        table.extend(inv, needed, where="test")
+        assert table.rows == 4
+        assert list(table.chosen()) == chosen
+        assert table.get(0, "d/b") == needed[1]
+        assert table.chosen_link("d/b") is None  # there, but not chosen
+        assert list(table.stored_paths(0)) == [(1, "d/a"), (2, "copy"), (3, "d"), (4, "d/b")]
+        assert sorted(table.sources(None)) == ["d/a", "d/b"]
+        assert list(table.sources("20250101T000000Z")) == []
+        with pytest.raises(InventoryFormatError, match="'d/a' repeats"):
+            table.extend(inv, [_entry("d/a")], where="test")
+        older = table.add([_entry("x")], where="older")
+        with pytest.raises(ValueError, match="added last"):
+            table.extend(inv, [_entry("y")], where="test")
+        assert list(table.stored_paths(older)) == [(6, "x")]

@@ -16,12 +16,18 @@ import tarfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from blobcodec.index import TarIndexer
 from blobcodec.seekable import SeekableWriter
-from cargoship.errors import DestinationExistsError, HostileMemberError, RetrievalRequiredError
+from cargoship.errors import (
+    DestinationExistsError,
+    HostileMemberError,
+    IntegrityError,
+    RetrievalRequiredError,
+)
 from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
 from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
@@ -110,12 +116,17 @@ async def _put_crafted(
     *,
     codec: str = "zstd",
     frame_size: int = 1 << 20,
+    tar_format: int = tarfile.PAX_FORMAT,
+    damage: int | None = None,
 ) -> int:
-    """Store a tar of ``members`` as archive NAME, its inventory listing ``listed``; its size."""
+    """Store a tar of ``members`` as archive NAME, its inventory listing ``listed``; its size.
+    ``damage``: a byte of the tar to flip."""
     tar_stream = io.BytesIO()
-    with tarfile.open(fileobj=tar_stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=tar_stream, mode="w|", format=tar_format) as tar:
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if data else None)
+    if damage is not None:
+        tar_stream.getbuffer()[damage] ^= 0x01
     index_key = None
     if codec == "zstd":
         archive = io.BytesIO()
@@ -311,3 +322,269 @@ async def test_an_archive_in_glacier_needs_a_retrieval_first(
 
     assert caught.value.exit_code == 4
     assert not (tmp_path / "restored").exists()
+
+
+@pytest.mark.parametrize(
+    "case", ["absolute", "dotdot", "symlink-then-write", "hardlink-to-passwd", "char-device"]
+)
+@pytest.mark.asyncio
+async def test_include_restores_a_file_beside_a_hostile_member_it_does_not_write(
+    store: ObjectStore, tmp_path: Path, case: str
+) -> None:
+    """With an index, --include checks only the members it writes: a hostile member elsewhere
+    is never written, so it does not stop the chosen file (the whole restore refuses it:
+    test_hostile_members_are_refused_and_nothing_escapes)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    members, _ = _hostile_cases(outside)[case]
+    benign = [_file("ok.txt", b"fine")]
+    await _put_crafted(store, [*members, *benign], benign)
+    dest = tmp_path / "dest"
+
+    report = await restore(store, NAME, dest, RestoreOptions(include=("ok.txt",)))
+
+    assert [p.name for p in dest.iterdir()] == ["ok.txt"]
+    assert (dest / "ok.txt").read_bytes() == b"fine"
+    assert report.verified == 1
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.asyncio
+async def test_include_without_an_index_still_refuses_a_hostile_member_elsewhere(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """A gzip archive has no index: its tar stream passes whole and every member is checked
+    as it goes by, so the hostile member is refused even though it is not chosen."""
+    benign = [_file("ok.txt", b"fine")]
+    await _put_crafted(store, [*benign, _file("../escape.txt", b"x")], benign, codec="gzip")
+
+    with pytest.raises(HostileMemberError) as caught:
+        await restore(store, NAME, tmp_path / "dest", RestoreOptions(include=("ok.txt",)))
+
+    assert "../escape.txt" in caught.value.members
+    assert not (tmp_path / "escape.txt").exists()
+
+
+@pytest.mark.asyncio
+async def test_include_refuses_a_chosen_file_under_an_inventory_symlink_it_does_not_choose(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """The inventory stores ``evil`` as a symlink out of DEST: a chosen ``evil/x.txt`` would be
+    written through it. --include reads only the entries it needs, and the directories on
+    the chosen paths are among them."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    members = [
+        _special("evil", tarfile.SYMTYPE, "../../outside"),
+        _file("evil/x.txt", b"x"),
+        _file("ok.txt", b"fine"),
+    ]
+    await _put_crafted(store, members, members)
+    dest = tmp_path / "work" / "dest"
+
+    with pytest.raises(HostileMemberError) as caught:
+        await restore(store, NAME, dest, RestoreOptions(include=("evil/x.txt",)))
+    assert set(caught.value.members) == {"evil/x.txt"}
+    assert "through a symlink" in str(caught.value)
+    assert list(outside.iterdir()) == []
+    assert not dest.exists()
+
+    await restore(store, NAME, dest, RestoreOptions(include=("ok.txt",)))
+    assert [p.name for p in dest.iterdir()] == ["ok.txt"]
+
+
+@pytest.mark.asyncio
+async def test_include_checks_only_the_chosen_paths_for_existing_files(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    dest = tmp_path / "restored"
+    (dest / "data").mkdir(parents=True)
+    (dest / "README.txt").write_bytes(b"mine")
+    (dest / "data" / "big.txt").write_bytes(b"mine too")
+
+    # Neither existing file is chosen: no conflict, and both are left as they were.
+    await restore(store, shipped.keys.name, dest, RestoreOptions(include=("other",)))
+    assert (dest / "other" / "copy-b.bin").read_bytes() == (
+        sample_tree / "other" / "copy-b.bin"
+    ).read_bytes()
+    assert (dest / "README.txt").read_bytes() == b"mine"
+
+    with pytest.raises(DestinationExistsError) as caught:
+        await restore(store, shipped.keys.name, dest, RestoreOptions(include=("README.txt",)))
+    assert list(caught.value.paths) == ["README.txt"]
+    assert (dest / "README.txt").read_bytes() == b"mine"
+    assert (dest / "data" / "big.txt").read_bytes() == b"mine too"
+
+
+@pytest.mark.asyncio
+async def test_include_past_the_paths_it_holds_reads_every_other_entry(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``_HELD_PATHS`` paths needed, a restore reads the rest of the inventory and looks
+    members up by query: the same result, the same refusals."""
+    from cargoship import restore as restore_module  # the module, not the function
+
+    monkeypatch.setattr(restore_module, "_HELD_PATHS", 0)
+    shipped = await ship(store, sample_tree, ShipOptions())
+    dest = tmp_path / "restored"
+
+    report = await restore(store, shipped.keys.name, dest, RestoreOptions(include=("other/*",)))
+
+    assert [p.relative_to(dest).as_posix() for p in sorted(dest.rglob("*"))] == [
+        "other",
+        "other/copy-b.bin",
+    ]
+    assert report.verified == 1
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    members = [_special("evil", tarfile.SYMTYPE, "../outside"), _file("evil/x.txt", b"x")]
+    await _put_crafted(store, members, members)
+    with pytest.raises(HostileMemberError, match="through a symlink"):
+        await restore(store, NAME, tmp_path / "dest", RestoreOptions(include=("evil/x.txt",)))
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.asyncio
+async def test_a_gnu_tar_with_long_names_restores_through_tarfile(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # GNU headers ('L' long names, 'K' long link names) are not cargoship's: the tar stream
+    # goes to tarfile from the first of them on, and restores as before.
+    long_dir = "d" * 120
+    members = [
+        _file("short.txt", b"short"),
+        _special(long_dir, tarfile.DIRTYPE),
+        _file(f"{long_dir}/{'f' * 110}.txt", b"long name"),
+        _special("link", tarfile.SYMTYPE, f"{long_dir}/{'f' * 110}.txt"),
+        _file("after.txt", b"after the hand-over"),
+    ]
+    await _put_crafted(store, members, members, codec="gzip", tar_format=tarfile.GNU_FORMAT)
+    dest = tmp_path / "restored"
+
+    report = await restore(store, NAME, dest, RestoreOptions())
+
+    assert report.verified == 3
+    assert (dest / long_dir / ("f" * 110 + ".txt")).read_bytes() == b"long name"
+    assert os.readlink(dest / "link") == f"{long_dir}/{'f' * 110}.txt"
+    assert (dest / "after.txt").read_bytes() == b"after the hand-over"
+
+
+@pytest.mark.asyncio
+async def test_a_damaged_tar_header_is_an_integrity_error_naming_it(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    members = [_file(f"f{n}.txt", b"%d" % n) for n in range(3)]
+    # The second member's header starts at byte 1024 (header and one data block before it).
+    await _put_crafted(store, members, members, codec="gzip", damage=1024 + 1)
+    dest = tmp_path / "restored"
+
+    with pytest.raises(IntegrityError) as caught:
+        await restore(store, NAME, dest, RestoreOptions())
+
+    assert "tar header at byte 1024: bad checksum" in str(caught.value)
+    assert [p.name for p in dest.iterdir()] == ["f0.txt"]  # checked, written before it
+
+
+@pytest.mark.asyncio
+async def test_ships_own_tar_is_restored_without_tarfile(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions(compression="gzip"))  # streamed whole
+    dest = tmp_path / "restored"
+
+    with mock.patch.object(tarfile, "open", side_effect=AssertionError("tarfile used")):
+        await restore(store, shipped.keys.name, dest, RestoreOptions())
+
+    assert _tree(dest) == _tree(sample_tree)
+
+
+def _seek_table(archive: bytes) -> list[tuple[int, int]]:
+    """(compressed, decompressed) size of each frame, from the seek table at the archive's end
+    (Zstandard Seekable Format 0.1.0: entries, then a 9-byte footer ending in 0x8F92EAB1)."""
+    import struct
+
+    count, descriptor, magic = struct.unpack("<IBI", archive[-9:])
+    assert magic == 0x8F92EAB1
+    width = 12 if descriptor & 0x80 else 8  # with a checksum per frame
+    start = len(archive) - 9 - count * width
+    return [struct.unpack_from("<II", archive, start + n * width) for n in range(count)]
+
+
+@pytest.mark.asyncio
+async def test_include_fetches_the_index_directory_the_member_s_page_and_its_frames(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """Byte for byte: the index's first 16 KiB (header and directory), the one page holding
+    the member, the archive's 64 KiB tail (its seek table) and the frames holding the member.
+    The 1,100 members fill three pages (512, 512, 76); the archive is about 50 frames."""
+    import itertools
+    import json
+    import subprocess
+
+    from blobcodec.index._pages import FIRST_READ_BYTES
+
+    files = [_file(f"data/{n:04d}.bin", os.urandom(2 << 10)) for n in range(1100)]
+    await _put_crafted(store, files, files, frame_size=64 << 10)
+    archive = await store.get_range(NAME + ".tar.zst", 0, 1 << 30)
+    index = await store.get_range(NAME + ".index", 0, 1 << 30)
+    (length,) = (int.from_bytes(index[12:16], "little"),)
+    directory = subprocess.run(
+        ["zstd", "-d", "-c"], input=index[16 : 16 + length], capture_output=True, check=True
+    ).stdout.splitlines()
+    pages = [json.loads(line) for line in directory[1:]]
+    assert [page["members"] for page in pages] == [512, 512, 76]
+    chosen = 700  # in the second page
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in files:
+            tar.addfile(info, io.BytesIO(data))
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes.getvalue())) as tar:
+        data_offset = tar.getmember(f"data/{chosen:04d}.bin").offset_data
+    frames = _seek_table(archive)
+    ends = list(itertools.accumulate(size for _, size in frames))
+    first = next(n for n, end in enumerate(ends) if end > data_offset)
+    last = next(n for n, end in enumerate(ends) if end >= data_offset + (2 << 10))
+    member_bytes = sum(compressed for compressed, _ in frames[first : last + 1])
+
+    dest = tmp_path / "restored"
+    report = await restore(store, NAME, dest, RestoreOptions(include=(f"data/{chosen:04d}.bin",)))
+
+    assert (dest / "data" / f"{chosen:04d}.bin").read_bytes() == files[chosen][1]
+    expected = FIRST_READ_BYTES + pages[1]["length"] + (64 << 10) + member_bytes
+    assert report.bytes_fetched == expected, (report.bytes_fetched, expected)
+    assert report.requests == 4
+    assert FIRST_READ_BYTES + pages[1]["length"] < len(index)  # not the whole index
+
+
+@pytest.mark.asyncio
+async def test_odd_names_links_and_a_sparse_file_round_trip_without_tarfile(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # Names that need pax records (long, not ASCII, not UTF-8: hdrcharset=BINARY), a long
+    # symlink target, a hard link and a sparse file (stored with its holes as zeros).
+    source = tmp_path / "source"
+    deep = source / ("d" * 80) / os.fsdecode(b"caf\xe9-latin1")
+    deep.mkdir(parents=True)
+    long_name = deep / ("\u00e9t\u00e9-" + "x" * 120 + ".txt")
+    long_name.write_bytes(b"accents")
+    (source / os.fsdecode(b"raw-\xff.bin")).write_bytes(b"not utf-8")
+    os.symlink(os.path.relpath(long_name, source), source / "to-long")
+    os.link(long_name, source / "hard")
+    with open(source / "sparse.bin", "wb") as file:
+        file.truncate(3 << 20)
+        file.seek(2 << 20)
+        file.write(b"after a hole")
+    for path in sorted(source.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        os.utime(path, ns=(1_700_000_000_123_456_789,) * 2, follow_symlinks=False)
+    shipped = await ship(store, source, ShipOptions())
+    dest = tmp_path / "restored"
+
+    with mock.patch.object(tarfile, "open", side_effect=AssertionError("tarfile used")):
+        await restore(store, shipped.keys.name, dest, RestoreOptions())
+
+    assert _tree(dest) == _tree(source)
+    assert (dest / "hard").stat().st_ino == (dest / long_name.relative_to(source)).stat().st_ino
+    assert (dest / "sparse.bin").read_bytes() == bytes(2 << 20) + b"after a hole" + bytes(
+        (1 << 20) - 12
+    )

@@ -694,8 +694,10 @@ async def test_memory_per_file_stays_small_for_a_tree_of_many_small_files(
 async def test_memory_grows_by_under_200_bytes_per_file(
     tmp_path: Path, local_store: LocalStore, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The slope of the traced peak between 5,000 and 20,000 tiny files: what each file
-    costs however large the tree. Holding every index member and inventory entry until the
+    """The slope of the traced peak between 10,000 and 40,000 tiny files: what each file
+    costs however large the tree (the peak of a small tree varies by ~2 MB from run to run
+    with how full the pipeline's bounded queues happen to be; over 30,000 files that is
+    at most ~60 bytes a file). Holding every index member and inventory entry until the
     end cost about 1,350 bytes a file (tracemalloc; ~1.6 KiB of RSS); spooled to temporary
     files, about 520 bytes remained (mostly the scan's entries, ~500 bytes of objects each);
     kept in columns (cargoship.source_table) and planned for duplicates with a set of key
@@ -719,8 +721,8 @@ async def test_memory_grows_by_under_200_bytes_per_file(
         assert report.files == count
         return traced
 
-    small, large = await peak(5000), await peak(20000)
-    assert (large - small) / 15000 < 200, (small, large)
+    small, large = await peak(10000), await peak(40000)
+    assert (large - small) / 30000 < 200, (small, large)
     assert not list(spools.iterdir())
 
 

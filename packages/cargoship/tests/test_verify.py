@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import tarfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -30,6 +32,18 @@ async def test_verify_passes_on_a_good_archive(store: ObjectStore, sample_tree: 
     assert report.frames == 2  # 3.2 MiB of tar in 2 MiB frames
     assert report.bytes_fetched == archive.size + index.size
     assert not report.quick
+
+
+@pytest.mark.asyncio
+async def test_verify_reads_ships_own_tar_without_tarfile(
+    store: ObjectStore, sample_tree: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+
+    with mock.patch.object(tarfile, "open", side_effect=AssertionError("tarfile used")):
+        report = await verify(store, shipped.keys.name)
+
+    assert report.files == 5
 
 
 @pytest.mark.asyncio
@@ -93,6 +107,24 @@ async def test_verify_checks_an_uncompressed_archive_against_its_index(
     with pytest.raises(IntegrityError) as caught:
         await verify(store, shipped.keys.name)
     assert "data/big.txt" in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_verify_names_a_damaged_tar_header(store: ObjectStore, sample_tree: Path) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions(compression="none"))
+    data = await _read(store, shipped.keys.archive)
+    header = bytes(data).index(b"data/big.txt\x00")  # its ustar block's name field
+    data[header] ^= 0x01
+    await store.put(shipped.keys.archive, bytes(data))
+
+    with pytest.raises(IntegrityError) as caught:
+        await verify(store, shipped.keys.name)
+
+    found = re.search(r"tar header at byte (\d+): bad checksum", str(caught.value))
+    assert found is not None
+    # The member starts at its ustar block, or at the pax header (two blocks) before it.
+    assert int(found[1]) in (header, header - 2 * 512)
+    assert "data/big.txt: in the inventory, missing from the archive" in caught.value.problems
 
 
 @pytest.mark.asyncio

@@ -220,7 +220,25 @@ class EntryTable:
         """
         inv = self._inventories
         self._inventories += 1
-        first_row = self._rows + 1
+        self._ranges.append((self._rows + 1, self._rows))
+        self._insert(inv, entries, where, chosen)
+        return inv
+
+    def extend(self, inv: int, entries: Iterable[InventoryEntry], *, where: str) -> None:
+        """Add more entries, none chosen, to ``inv``, the inventory added last (a restore
+        of a few entries adds the others they need once it knows them).
+        InventoryFormatError naming ``where`` when a path repeats one already there."""
+        if inv != self._inventories - 1:
+            raise ValueError(f"only the inventory added last ({self._inventories - 1}) grows")
+        self._insert(inv, entries, where, lambda _: False)
+
+    def _insert(
+        self,
+        inv: int,
+        entries: Iterable[InventoryEntry],
+        where: str,
+        chosen: Callable[[str], bool] | None,
+    ) -> None:
         insert = "INSERT OR IGNORE INTO entry VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         iterator = iter(entries)
         while batch := list(itertools.islice(iterator, _BATCH)):
@@ -256,10 +274,9 @@ class EntryTable:
             with self._transaction():
                 self._db.executemany(insert, rows)
             self._rows += len(rows)
+            self._ranges[inv] = (self._ranges[inv][0], self._rows)
             if self._db.total_changes - before != len(rows):
                 self._repeated(batch, first, where)
-        self._ranges.append((first_row, self._rows))
-        return inv
 
     def _repeated(self, batch: list[InventoryEntry], first: int, where: str) -> None:
         stored = {
@@ -459,6 +476,13 @@ class EntryTable:
             (_name(source), archive),
         ).fetchone()
         return row is not None
+
+    def sources(self, archive: str | None) -> Iterator[str]:
+        """The paths of the members of ``archive`` (as :meth:`wants` takes it) that chosen
+        entries take their bytes from, each once."""
+        sql = "SELECT DISTINCT source FROM entry WHERE source IS NOT NULL AND archive IS ?"
+        for (source,) in self._rows_of(sql, (archive,)):
+            yield _text(source)
 
     def all_outputs(self, archive: str | None) -> Iterator[Outputs]:
         """For every member of ``archive`` that chosen entries need, those entries (files

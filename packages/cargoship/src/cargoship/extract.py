@@ -23,7 +23,6 @@ import contextlib
 import errno
 import os
 import secrets
-import tarfile
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -45,7 +44,6 @@ __all__ = [
     "member_parts",
     "member_problem",
     "normal_path",
-    "tar_member_kind",
 ]
 
 DIR_CACHE_SIZE = 64
@@ -89,27 +87,7 @@ def normal_path(path: str) -> str:
     return "/".join(member_parts(path))
 
 
-_TAR_KINDS: dict[bytes, str] = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.CONTTYPE: "file",
-    tarfile.GNUTYPE_SPARSE: "file",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.DIRTYPE: "directory",
-    tarfile.CHRTYPE: "chardev",
-    tarfile.BLKTYPE: "blockdev",
-    tarfile.FIFOTYPE: "fifo",
-}
-
-
 _RESTORED_KINDS = frozenset(EntryType)
-
-
-def tar_member_kind(member: tarfile.TarInfo) -> str:
-    """The member's type in :class:`blobcodec.index.MemberType`'s words (``"file"``, ``"fifo"``..),
-    or ``"type <flag>"`` for a typeflag outside POSIX ustar."""
-    return _TAR_KINDS.get(member.type, f"type {member.type!r}")
 
 
 def member_problem(

@@ -18,7 +18,7 @@ its transition rule on it, so the index and inventory stay in STANDARD.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -195,6 +195,22 @@ class InventoryStream:
     entries: Iterator[InventoryEntry]
     """Read a batch at a time; InventoryFormatError for a malformed item when reached.
     Paths are not checked for repeats: the reader does that."""
+    file: IO[bytes]
+    """The downloaded document (the caller's file), which :meth:`select` reads again."""
+    where: str
+    """The inventory's key and store, which errors name."""
+
+    def select(self, wanted: Callable[[str], bool]) -> Iterator[InventoryEntry]:
+        """The entries at the paths ``wanted`` accepts, read again from the start of
+        :attr:`file` (:attr:`entries` is then spent). Items at other paths are skipped
+        without being parsed, so their fields are not checked (see
+        ``cargoship.inventory._read.read_document``): what a restore of a few entries
+        needs, which reads nothing else."""
+        from cargoship.inventory._read import read_document  # inventory imports layout
+
+        self.file.seek(0)
+        _, _, entries = read_document(self.file, wanted)
+        return _named_errors(entries, self.where)
 
 
 async def stream_inventory(store: ObjectStore, name: str, file: IO[bytes]) -> InventoryStream:
@@ -232,7 +248,8 @@ async def stream_inventory(store: ObjectStore, name: str, file: IO[bytes]) -> In
         raise InventoryFormatError(
             f"{key} in {store!r} describes archive {archive.name}, not {name}"
         )
-    return InventoryStream(archive, totals, _named_errors(entries, f"{key} in {store!r}"))
+    where = f"{key} in {store!r}"
+    return InventoryStream(archive, totals, _named_errors(entries, where), file, where)
 
 
 def _named_errors(entries: Iterator[InventoryEntry], where: str) -> Iterator[InventoryEntry]:

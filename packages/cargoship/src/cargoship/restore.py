@@ -3,7 +3,14 @@
 Order of work: load the inventory; refuse an archive still in GLACIER or
 DEEP_ARCHIVE (:class:`RetrievalRequiredError`); check every entry to restore
 (hostile members, existing files) and, where the archive has a member index,
-every member the index lists, all before anything is written. Then:
+the members it lists, all before anything is written: every member for a whole
+restore; with ``include``, only the members written. A member that is never
+written cannot escape DEST or replace a file, so a hostile one elsewhere does
+not stop the restore of the chosen entries (a whole restore refuses it).
+With ``include`` and an index, only what the chosen entries need is read: their
+inventory items, those of the directories on their paths and of their hard
+links' targets (other items skipped unparsed), and the index pages that can
+hold their members (an index written before pages is read whole). Then:
 
 * the whole archive is streamed in order, decompressed and unpacked in a
   worker thread (tar members checked against the inventory as they pass:
@@ -22,6 +29,7 @@ directory modes and mtimes last.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import tarfile
 import tempfile
@@ -33,12 +41,12 @@ from functools import partial
 from pathlib import Path
 
 from blobcodec.errors import CorruptDataError
-from blobcodec.index import ArchiveIndex, Member
+from blobcodec.index import ArchiveIndex, Member, read_members_async
 from blobcodec.registry import get_codec
 from blobcodec.seekable import AsyncSeekableReader
 from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError
-from cargoship.extract import Extractor, hostile, member_problem, tar_member_kind
+from cargoship.extract import Extractor, hostile, member_problem
 from cargoship.fetch import (
     ArchiveFetcher,
     DecompressedReader,
@@ -50,6 +58,7 @@ from cargoship.fetch import (
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
 from cargoship.layout import stream_inventory
+from cargoship.pax_members import TarMemberReader
 from cargoship.precheck import check_entries, find_conflicts
 from s3opt import ObjectStore
 
@@ -59,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 _COPY_BYTES = 1 << 20  # bytes of a tar member's data written at a time
 _LISTED_PROBLEMS = 1000  # missing members an IntegrityError names
+_HELD_PATHS = 100_000  # paths a restore of some entries holds in a set (more: queries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +110,20 @@ class _Plan:
     restored, the older archive's name for inherited entries."""
 
 
-def _selected(path: str, globs: Sequence[str]) -> bool:
-    if not globs:
-        return True
+def _selected(globs: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a path is chosen by ``globs`` (:attr:`RestoreOptions.include`): it, or a
+    directory it is under, matches one. Globs without ``*?[`` are plain paths."""
     if not any(magic in glob for glob in globs for magic in "*?["):
-        return any(path == glob or path.startswith(glob + "/") for glob in globs)
-    parts = path.split("/")
-    prefixes = ("/".join(parts[:depth]) for depth in range(len(parts), 0, -1))
-    return any(fnmatchcase(prefix, glob) for prefix in prefixes for glob in globs)
+        exact = frozenset(globs)
+        under = tuple(glob + "/" for glob in globs)
+        return lambda path: path in exact or path.startswith(under)
+
+    def matches(path: str) -> bool:
+        parts = path.split("/")
+        prefixes = ("/".join(parts[:depth]) for depth in range(len(parts), 0, -1))
+        return any(fnmatchcase(prefix, glob) for prefix in prefixes for glob in globs)
+
+    return matches
 
 
 async def _read_inventory(
@@ -115,14 +131,84 @@ async def _read_inventory(
     name: str,
     table: EntryTable,
     chosen: Callable[[str], bool] | None = None,
+    *,
+    sources: Callable[[str], bool] | None = None,
 ) -> tuple[ArchiveRecord, int]:
     """The record of archive ``name``'s inventory, whose entries go to ``table``, and their
     inventory number there. The document is downloaded to an anonymous temporary file and
-    read from it a batch at a time: it is never in memory whole."""
+    read from it a batch at a time: it is never in memory whole.
+
+    When the archive has an index (its members are fetched by ranged reads, not streamed
+    past a check of each), only what the restore needs goes to ``table``: with ``chosen``,
+    the chosen entries, then the entries on their paths and their hard links' targets
+    (:func:`_needed`); with ``sources`` (an older archive), the entries at those paths.
+    Other items are skipped unparsed. Without an index, every entry goes in.
+    """
     with tempfile.TemporaryFile(prefix="cargoship-restore-") as file:
         stream = await stream_inventory(store, name, file)
-        inv = table.add(stream.entries, where=stream.archive.name, chosen=chosen)
+        where = stream.archive.name
+        if stream.archive.index_key is None:
+            inv = table.add(stream.entries, where=where, chosen=chosen)
+        elif chosen is not None:
+            inv = table.add(stream.select(chosen), where=where, chosen=chosen)
+            needed = _needed(table)
+            if needed is None:  # too many to hold: every other entry
+                table.extend(inv, stream.select(lambda path: not chosen(path)), where=where)
+            elif needed:
+                others = stream.select(lambda path: path in needed and not chosen(path))
+                table.extend(inv, others, where=where)
+        elif sources is not None:
+            inv = table.add(stream.select(sources), where=where)
+        else:
+            inv = table.add(stream.entries, where=where)
     return stream.archive, inv
+
+
+def _needed(table: EntryTable) -> set[str] | None:
+    """The paths the checks of the chosen entries look up besides their own: every directory
+    on their paths (one the inventory stores as a symlink is refused) and the targets of their
+    hard links; None when there are more than :data:`_HELD_PATHS`."""
+    needed: set[str] = set()
+    for entry in table.chosen():
+        if entry.type is EntryType.HARDLINK and entry.link is not None:
+            needed.add(entry.link)
+        end = entry.path.rfind("/")
+        while end > 0 and (parent := entry.path[:end]) not in needed:
+            needed.add(parent)
+            end = parent.rfind("/")
+        if len(needed) > _HELD_PATHS:
+            return None
+    return needed
+
+
+def _sources(
+    table: EntryTable, archive: str | None
+) -> tuple[Callable[[str], bool], set[str] | None]:
+    """Whether a chosen entry takes its bytes from the member at a path of ``archive``
+    (None: the archive restored), and those paths: held in a set, or (more than
+    :data:`_HELD_PATHS`) None, and a query per path."""
+    paths = set(itertools.islice(table.sources(archive), _HELD_PATHS + 1))
+    if len(paths) > _HELD_PATHS:
+        return partial(table.wants, archive), None
+    return paths.__contains__, paths
+
+
+async def _load_index(
+    fetcher: ArchiveFetcher, key: str, check: _IndexCheck, paths: set[str] | None
+) -> ArchiveIndex:
+    """The index at ``key``, its members passed to ``check``: with ``paths``, only the pages
+    of a paged index that can hold them (:func:`blobcodec.index.read_members_async`), else
+    (or for an index written before pages) the whole index."""
+    if paths is not None:
+        try:
+            loaded = await read_members_async(
+                partial(fetcher.read_range, key), paths, keep=check.keep
+            )
+        except CorruptDataError as error:
+            raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
+        if loaded is not None:
+            return loaded
+    return await fetcher.load_index(key, check.keep)
 
 
 async def restore(
@@ -143,9 +229,8 @@ async def _restore(
     started: float,
 ) -> RestoreReport:
     globs = options.include
-    record, _ = await _read_inventory(
-        store, name, table, partial(_selected, globs=globs) if globs else None
-    )
+    chosen = _selected(globs) if globs else None
+    record, _ = await _read_inventory(store, name, table, chosen)
     if not table.count_chosen():
         raise CargoshipError(
             f"no member of archive {record.name} matches " + ", ".join(repr(glob) for glob in globs)
@@ -155,20 +240,23 @@ async def _restore(
 
     plans = {record.name: _Plan(record, 0, None)}
     for older in table.older_archives():
-        older_record, inv = await _read_inventory(store, older, table)
+        sources = _sources(table, older)[0] if globs else None
+        older_record, inv = await _read_inventory(store, older, table, sources=sources)
         plans[older] = _Plan(older_record, inv, older)
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
     fetcher = ArchiveFetcher(store)
-    # Every member an index lists is checked, as the index is read, before anything is
-    # written; the members whose bytes are fetched by ranged reads go to the table (none
-    # for an archive restored whole, which is streamed).
+    # The members an index lists are checked, as the index is read, before anything is
+    # written: every one in a whole restore, only those written with --include (whose
+    # pages alone are fetched); the members whose bytes are fetched by ranged reads go to
+    # the table (none for an archive restored whole, which is streamed).
     whole = None if globs else record.name
     indexes: dict[str, ArchiveIndex] = {}
     for archive, plan in plans.items():
         if plan.record.index_key is not None:
-            check = _IndexCheck(table, plan, ranged=archive != whole)
-            loaded = await fetcher.load_index(plan.record.index_key, check.keep)
+            only, paths = _sources(table, plan.archive) if globs else (None, None)
+            check = _IndexCheck(table, plan, ranged=archive != whole, only=only)
+            loaded = await _load_index(fetcher, plan.record.index_key, check, paths)
             table.flush_members()
             if check.problems:
                 raise hostile(check.problems)
@@ -206,13 +294,26 @@ def _each(make: Callable[[InventoryEntry], None], entries: Iterable[InventoryEnt
 
 
 class _IndexCheck:
-    """Checks each member of an index as it is read against the inventory, collecting
-    problems; puts the members ``plan`` fetches by ranged reads in the table."""
+    """Checks the members of an index as they are read against the inventory, collecting
+    problems; puts the members ``plan`` fetches by ranged reads in the table.
 
-    def __init__(self, table: EntryTable, plan: _Plan, *, ranged: bool) -> None:
+    Every member is checked, unless ``only`` says which are written (``--include``): the
+    others are never written, so they are passed over, as the inventory entries the
+    restore does not need were (the table does not hold them).
+    """
+
+    def __init__(
+        self,
+        table: EntryTable,
+        plan: _Plan,
+        *,
+        ranged: bool,
+        only: Callable[[str], bool] | None = None,
+    ) -> None:
         self._table = table
         self._plan = plan
         self._ranged = ranged
+        self._only = only
         self._walk = table.walk(plan.inv, plan.archive, outputs=False)
         self._seen = SeenSet(table.rows)
         self.problems: dict[str, str] = {}
@@ -221,15 +322,20 @@ class _IndexCheck:
     def keep(self, member: Member) -> bool:
         """Check ``member``; never keep it in the index (the table has it if needed)."""
         plan, table = self._plan, self._table
-        found = self._walk.stored(member.path, self._seen)
-        if found is not None:
-            self._seen.add(found[0])
+        if self._only is not None:
+            if not self._only(member.path):
+                return False
+            found = table.stored(plan.inv, member.path)
+        else:
+            found = self._walk.stored(member.path, self._seen)
+            if found is not None:
+                self._seen.add(found[0])
         problem = member_problem(
             member.path, member.type, member.size, member.link, found and found[1]
         )
         if problem is not None:
             self.problems[member.path] = problem
-        if self._ranged and table.wants(plan.archive, member.path):
+        if self._only is not None or (self._ranged and table.wants(plan.archive, member.path)):
             table.add_member(plan.inv, member)
         return False
 
@@ -309,23 +415,20 @@ def _unpack(
     """Check every tar member against the inventory; write the chosen entries' bytes."""
     seen = SeenSet(table.rows)
     walk = table.walk(plan.inv, plan.archive, outputs=True)
-    with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
-        while (member := tar.next()) is not None:
-            tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
-            kind = tar_member_kind(member)
-            link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
-            found, outputs = walk.member_entries(member.name, seen)
-            problem = member_problem(member.name, kind, member.size, link, found and found[1])
-            if problem is None and found is not None and seen.add(found[0]):
-                problem = "stored twice"
-            if problem is not None:
-                raise hostile({member.name: problem})
-            if outputs and kind == EntryType.FILE:
-                data = tar.extractfile(member)
-                assert data is not None
-                extractor.write_file(outputs[0], iter(partial(data.read, _COPY_BYTES), b""))
-                for other in outputs[1:]:
-                    extractor.hardlink(other, outputs[0])
+    tar = TarMemberReader(source)
+    while (member := tar.next()) is not None:
+        kind = member.kind
+        link = member.link if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
+        found, outputs = walk.member_entries(member.path, seen)
+        problem = member_problem(member.path, kind, member.size, link, found and found[1])
+        if problem is None and found is not None and seen.add(found[0]):
+            problem = "stored twice"
+        if problem is not None:
+            raise hostile({member.path: problem})
+        if outputs and kind == EntryType.FILE:
+            extractor.write_file(outputs[0], iter(partial(tar.read, _COPY_BYTES), b""))
+            for other in outputs[1:]:
+                extractor.hardlink(other, outputs[0])
     _check_all_seen(plan, table, seen)
 
 

@@ -5,10 +5,11 @@ first checks the seek table against the index (frame count, sizes, and the
 table's SHA-256), then decodes every frame on its own, checking its size and
 XXH64 checksum against the seek table ("Zstandard Seekable Format" 0.1.0,
 "Seek_Table_Entries"); a damaged frame is reported by number and the rest are
-still checked. The decompressed stream is parsed as tar (POSIX.1-2001 pax)
-and every member compared with the index (path, type, data offset and size)
-and the inventory (type, size, link), every file's SHA-256 with both. All
-problems are collected and raised together as one :class:`IntegrityError`.
+still checked. The decompressed stream is parsed as tar (POSIX.1-2001 pax,
+by :mod:`cargoship.pax_members`) and every member compared with the index
+(path, type, data offset and size) and the inventory (type, size, link), every
+file's SHA-256 with both. All problems are collected and raised together as
+one :class:`IntegrityError`.
 
 ``quick`` downloads nothing: it compares the SHA-256 S3 keeps for each part
 of the archive (GetObjectAttributes, through :class:`s3opt.ColdStorage`)
@@ -31,7 +32,7 @@ from blobcodec.registry import get_codec
 from blobcodec.seekable import SeekableReader
 from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError
-from cargoship.extract import member_problem, tar_member_kind
+from cargoship.extract import member_problem
 from cargoship.fetch import (
     ArchiveFetcher,
     DecompressedReader,
@@ -43,6 +44,7 @@ from cargoship.fetch import (
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
 from cargoship.layout import INVENTORY_SUFFIX, stream_inventory
+from cargoship.pax_members import TarMember, TarMemberReader
 from s3opt import ColdStorage, ObjectStore
 from s3opt.errors import NoSuchKeyError
 
@@ -222,17 +224,16 @@ class _TarChecker:
         walk = self._table.walk(0, None, outputs=False)
         members = self._table.members()
         number = 0
+        tar = TarMemberReader(source)
         try:
-            with tarfile.open(fileobj=source, mode="r|") as tar:  # type: ignore[call-overload]
-                while (member := tar.next()) is not None:
-                    tar.members.clear()  # a stream's TarFile keeps every TarInfo otherwise
-                    self.position = member.offset
-                    indexed = next(members, None) if number < self._indexed_count else None
-                    number += 1
-                    found = walk.stored(member.name, seen)
-                    if found is not None:
-                        seen.add(found[0])
-                    self._check(tar, member, indexed, found and found[1])
+            while (member := tar.next()) is not None:
+                self.position = member.offset
+                indexed = next(members, None) if number < self._indexed_count else None
+                number += 1
+                found = walk.stored(member.path, seen)
+                if found is not None:
+                    seen.add(found[0])
+                self._check(tar, member, indexed, found and found[1])
         except (tarfile.TarError, EOFError) as error:
             self.problems.append(f"tar stream after byte {self.position}: {error}")
         if self._index is not None and number < self._indexed_count:
@@ -248,18 +249,18 @@ class _TarChecker:
 
     def _check(
         self,
-        tar: tarfile.TarFile,
-        member: tarfile.TarInfo,
+        tar: TarMemberReader,
+        member: TarMember,
         indexed: Member | None,
         entry: InventoryEntry | None,
     ) -> None:
-        kind = tar_member_kind(member)
-        link = member.linkname if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
-        problem = member_problem(member.name, kind, member.size, link, entry)
+        kind = member.kind
+        link = member.link if kind in (EntryType.SYMLINK, EntryType.HARDLINK) else ""
+        problem = member_problem(member.path, kind, member.size, link, entry)
         if problem is not None:
-            self.problems.append(f"{member.name}: {problem}")
+            self.problems.append(f"{member.path}: {problem}")
         if self._index is not None:
-            found = (member.name, kind, member.offset_data, member.size if kind == "file" else 0)
+            found = (member.path, kind, member.offset_data, member.size if kind == "file" else 0)
             expected = (
                 None
                 if indexed is None
@@ -267,25 +268,23 @@ class _TarChecker:
             )
             if found != expected:
                 self.problems.append(
-                    f"{member.name}: the archive has (path, type, offset, size) {found}, "
+                    f"{member.path}: the archive has (path, type, offset, size) {found}, "
                     f"the index {expected}"
                 )
         if kind != EntryType.FILE:
             return
-        data = tar.extractfile(member)
-        assert data is not None
         digest = Sha256()
-        while chunk := data.read(_HASH_BYTES):
+        while chunk := tar.read(_HASH_BYTES):
             digest.update(chunk)
         self.files += 1
         tag = digest.tag()
         if entry is not None and entry.checksum != tag:
             self.problems.append(
-                f"{member.name}: sha256 is {tag}, the inventory records {entry.checksum}"
+                f"{member.path}: sha256 is {tag}, the inventory records {entry.checksum}"
             )
         if indexed is not None and indexed.sha256 not in (None, tag):
             self.problems.append(
-                f"{member.name}: sha256 is {tag}, the index records {indexed.sha256}"
+                f"{member.path}: sha256 is {tag}, the index records {indexed.sha256}"
             )
 
 

@@ -62,8 +62,24 @@ _NAME_RE: Final = re.compile(r"\d{8}T\d{6}Z")
 _MODE_RE: Final = re.compile(r"[0-7]{4}")
 
 _FILES_KEY: Final = re.compile(rb"^files:[ \t]*\r?\n", re.MULTILINE)
-_ITEM_START: Final = re.compile(rb"^- ", re.MULTILINE)
-_OTHER_TOP_LINE: Final = re.compile(rb"^(?!- |[ \t]|#|\r?$)", re.MULTILINE)
+# Searched in the text with a newline in front, so that each line, the first too, follows
+# one (a MULTILINE ``^`` costs ten times more): an item opens with "- " at column 0; any other
+# line there but a blank line or a comment ends the ``files`` sequence.
+_ITEM_START: Final = re.compile(rb"\n- ")
+_OTHER_TOP_LINE: Final = re.compile(rb"\n(?:[^- \t#\r\n]|-[^ ]|\r[^\n])")
+
+
+def _other_top_line(text: bytes, newline: int) -> bool:
+    """Whether the lines of ``text`` after the newline at ``newline`` have one at column 0
+    that is not an item, a blank line or a comment."""
+    return _OTHER_TOP_LINE.search(text, newline) is not None
+
+
+def _item_starts(text: bytes, newline: int) -> list[int]:
+    """The offsets from ``newline + 1`` of the lines of ``text`` after the newline at
+    ``newline`` that open an item."""
+    return [match.start() - newline for match in _ITEM_START.finditer(text, newline)]
+
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -104,9 +120,9 @@ def _batched(data: bytes) -> _Document:
     if found is None:
         raise _NotBatchableError
     body = memoryview(data)[found.end() :]
-    if _OTHER_TOP_LINE.search(body):
+    if _other_top_line(data, found.end() - 1):  # the files: line ends there
         raise _NotBatchableError
-    starts = [match.start() for match in _ITEM_START.finditer(body)]
+    starts = _item_starts(data, found.end() - 1)
     if not starts:
         raise _NotBatchableError
     head = _load_head(data[: found.start()])
@@ -150,7 +166,9 @@ def _load_batch(text: bytes, expected: int) -> list[Any]:
     return items
 
 
-def read_document(file: IO[bytes]) -> tuple[ArchiveRecord, Totals, Iterator[InventoryEntry]]:
+def read_document(
+    file: IO[bytes], wanted: Callable[[str], bool] | None = None
+) -> tuple[ArchiveRecord, Totals, Iterator[InventoryEntry]]:
     """The record and totals of the YAML or JSON inventory in ``file`` (a binary file at its
     start), and its entries as an iterator that reads the file a batch at a time.
 
@@ -160,14 +178,19 @@ def read_document(file: IO[bytes]) -> tuple[ArchiveRecord, Totals, Iterator[Inve
     iterator raises InventoryFormatError for a malformed item when it reaches it. Unlike
     :func:`parse_document`, it does not check that paths do not repeat: the caller, which
     keeps what it needs of each entry, does.
+
+    With ``wanted``, only the entries at the paths it accepts are given. An item whose
+    ``path`` is a plain name on the line that opens it (as the writer puts it) and is not
+    wanted is skipped without being parsed: its other fields are not checked. Other
+    items are parsed and checked, then filtered.
     """
     head = b""
     while True:
         chunk = file.read(_READ_BYTES)
         if not chunk:
-            return _read_whole(file)
+            return _read_whole(file, wanted)
         if not head and chunk.lstrip()[:1] == b"{":
-            return _read_whole(file)  # JSON
+            return _read_whole(file, wanted)  # JSON
         line_start = head.rfind(b"\n") + 1  # where a files: line may begin
         head += chunk
         if (found := _FILES_KEY.search(head, line_start)) is not None:
@@ -175,34 +198,48 @@ def read_document(file: IO[bytes]) -> tuple[ArchiveRecord, Totals, Iterator[Inve
     try:
         top = _load_head(head[: found.start()])
     except _NotBatchableError:
-        return _read_whole(file)
+        return _read_whole(file, wanted)
     archive, totals = _head(top)
-    return archive, totals, _streamed_entries(file, head[found.end() :])
+    return archive, totals, _streamed_entries(file, head[found.end() :], wanted)
 
 
-def _read_whole(file: IO[bytes]) -> tuple[ArchiveRecord, Totals, Iterator[InventoryEntry]]:
+def _read_whole(
+    file: IO[bytes], wanted: Callable[[str], bool] | None
+) -> tuple[ArchiveRecord, Totals, Iterator[InventoryEntry]]:
     file.seek(0)
     archive, totals, entries = parse_document(file.read())
-    return archive, totals, iter(entries)
+    return archive, totals, iter(_only(entries, wanted))
 
 
-def _streamed_entries(file: IO[bytes], start: bytes) -> Iterator[InventoryEntry]:
-    """The entries of the ``files`` items that follow ``start`` in ``file``; if the text turns
-    out not to split into batches, the document is read again whole (its first entries must
-    be those already given)."""
+def _only(
+    entries: Iterable[InventoryEntry], wanted: Callable[[str], bool] | None
+) -> list[InventoryEntry]:
+    if wanted is None:
+        return list(entries)
+    return [entry for entry in entries if wanted(entry.path)]
+
+
+def _streamed_entries(
+    file: IO[bytes], start: bytes, wanted: Callable[[str], bool] | None
+) -> Iterator[InventoryEntry]:
+    """The entries of the ``files`` items that follow ``start`` in ``file`` (those ``wanted``
+    accepts); if the text turns out not to split into batches, the document is read again
+    whole (its first entries must be those already given)."""
     given = 0
     given_hash = 0  # of the entries given, to check the whole document starts with them
     try:
-        for batch in _file_batches(file, start):
-            for item in batch:
-                entry = _entry(item, given)
+        for numbers, batch in _file_batches(file, start, wanted):
+            for number, item in zip(numbers, batch, strict=True):
+                entry = _entry(item, number)
+                if wanted is not None and not wanted(entry.path):
+                    continue
                 given_hash = hash((given_hash, entry))
                 given += 1
                 yield entry
             batch.clear()
     except _NotBatchableError:
         file.seek(0)
-        entries = parse_document(file.read())[2]
+        entries = _only(parse_document(file.read())[2], wanted)
         again = 0
         for entry in entries[:given]:
             again = hash((again, entry))
@@ -213,32 +250,117 @@ def _streamed_entries(file: IO[bytes], start: bytes) -> Iterator[InventoryEntry]
         yield from entries[given:]
 
 
-def _file_batches(file: IO[bytes], start: bytes) -> Iterator[list[Any]]:
+def _file_batches(
+    file: IO[bytes], start: bytes, wanted: Callable[[str], bool] | None
+) -> Iterator[tuple[range | list[int], list[Any]]]:
     """The items after ``files:`` (``start``, then the rest of ``file``), :data:`BATCH_ITEMS`
-    at a time, split and checked as :func:`_batched` splits the text in memory."""
+    at a time, split and checked as :func:`_batched` splits the text in memory, each batch
+    with the numbers of its items in the document. With ``wanted``, items it rejects by
+    their opening line (:func:`_opening_path`) are dropped before the batch is loaded."""
     pending = b""  # whole lines not yet loaded, from a batch's start
     starts: list[int] = []  # offsets of the items in pending
     tail = start  # the last line read so far, while it has no end
     ended = False
+    number = 0  # of the first item in pending
     while not ended:
         chunk = file.read(_READ_BYTES)
         ended = not chunk
         data = tail + chunk
         cut = len(data) if ended else data.rfind(b"\n") + 1
         lines, tail = data[:cut], data[cut:]
-        if _OTHER_TOP_LINE.search(lines):
+        after_newline = b"\n" + lines  # each line follows a newline, as the scans take it
+        if _other_top_line(after_newline, 0):
             raise _NotBatchableError
         base = len(pending)
-        starts.extend(base + match.start() for match in _ITEM_START.finditer(lines))
+        starts.extend(base + start for start in _item_starts(after_newline, 0))
         pending += lines
         while len(starts) > BATCH_ITEMS:
             end = starts[BATCH_ITEMS]
-            yield _load_batch(pending[:end], BATCH_ITEMS)
+            yield _load_wanted(pending, starts[: BATCH_ITEMS + 1], number, wanted)
             pending = pending[end:]
             starts = [offset - end for offset in starts[BATCH_ITEMS:]]
+            number += BATCH_ITEMS
     if not starts:
         raise _NotBatchableError
-    yield _load_batch(pending, len(starts))
+    yield _load_wanted(pending, [*starts, len(pending)], number, wanted)
+
+
+def _load_wanted(
+    text: bytes, bounds: list[int], first: int, wanted: Callable[[str], bool] | None
+) -> tuple[range | list[int], list[Any]]:
+    """The numbers and loaded items of the items of ``text`` between consecutive ``bounds``
+    (the first numbered ``first``), less those ``wanted`` rejects by their opening line."""
+    count = len(bounds) - 1
+    if wanted is None:
+        return range(first, first + count), _load_batch(text[: bounds[-1]], count)
+    numbers: list[int] = []
+    pieces: list[bytes] = []
+    for number, start, end, path in zip(
+        itertools.count(first), bounds, bounds[1:], _opening_paths(text, bounds), strict=False
+    ):
+        if path is None or wanted(path):
+            numbers.append(number)
+            pieces.append(text[start:end])
+    return numbers, _load_batch(b"".join(pieces), len(numbers)) if numbers else []
+
+
+_OPENING_PATH: Final = re.compile(rb"\n- path: ([^\n]*)")
+
+
+def _opening_paths(text: bytes, bounds: list[int]) -> list[str | None]:
+    """What :func:`_opening_path` gives for each item of ``text`` between consecutive
+    ``bounds``; for a batch that has none of what it looks for, from one search of the
+    batch (every item opening with a path line), then a check of each name."""
+    batch = b"\n" + text[bounds[0] : bounds[-1]]
+    raws = _OPENING_PATH.findall(batch)
+    if (
+        len(raws) != len(bounds) - 1
+        or b"\n   " in batch
+        or b"\n  path" in batch
+        or b"\t" in batch
+        or b"\r" in batch
+    ):
+        return [_opening_path(text, start, end) for start, end in itertools.pairwise(bounds)]
+    return [_path_value(raw) for raw in raws]
+
+
+def _path_value(raw: bytes) -> str | None:
+    """The path on a ``- path:`` line, when :func:`_simple_value` reads it as a string."""
+    try:
+        value = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if "/" in value and _SIMPLE_SCALAR.fullmatch(value):  # what _simple_value decides
+        return value
+    try:
+        value = _simple_value(value)
+    except _NotFlatError:
+        return None
+    return value if type(value) is str else None
+
+
+def _opening_path(text: bytes, start: int, end: int) -> str | None:
+    """The path of the item in ``text[start:end]`` when its first line is ``- path: <name>``
+    with a name :func:`_simple_value` reads as a string (such a name needs no ``path_b64``)
+    that nothing else in the item can change, else None.
+
+    What could change it is refused: a line indented three spaces or more (a plain
+    scalar's continuation: ``"a\\n   b"`` is ``"a b"``), a tab, a carriage return (a line
+    break too), a later ``path`` key (YAML keeps the last of a repeated key).
+    """
+    if not text.startswith(b"- path: ", start):
+        return None
+    line_end = text.find(b"\n", start, end)
+    if line_end < 0:
+        line_end = end
+    if (
+        text.find(b"\n   ", line_end, end) >= 0
+        or text.find(b"\n  path", line_end, end) >= 0
+        or text.find(b"\t", start, end) >= 0
+        or text.find(b"\r", start, end) >= 0
+    ):
+        return None
+    return _path_value(text[start + 8 : line_end])
 
 
 class _NotFlatError(Exception):
