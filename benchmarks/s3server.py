@@ -97,11 +97,13 @@ __all__ = [
     "LazyValue",
     "PartsBuffer",
     "S3Server",
+    "get_with_checksums",
     "measure_complete",
     "measure_moto",
     "remove_complete_ceiling",
     "remove_ranged_get_ceiling",
     "serve",
+    "upload_parts",
 ]
 
 HOST = "127.0.0.1"
@@ -539,7 +541,7 @@ def _ranged_get_seconds(server: S3Server, object_mib: int, repeats: int = 5) -> 
     return best
 
 
-def _upload_parts(
+def upload_parts(
     port: int, path: str, parts: list[bytes], headers: dict[str, str]
 ) -> tuple[str, str]:
     """Create a multipart upload at ``path``, send ``parts``; the upload ID and the XML
@@ -561,6 +563,20 @@ def _upload_parts(
     finally:
         conn.close()
     return upload_id, f"<CompleteMultipartUpload>{''.join(listed)}</CompleteMultipartUpload>"
+
+
+def get_with_checksums(port: int, path: str) -> tuple[int, bytes, dict[str, str]]:
+    """GET ``path`` asking for its stored checksums: status, body, headers (names lowercase)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=120)
+    try:
+        conn.request(
+            "GET", path, headers={"Authorization": AUTHORIZATION, "x-amz-checksum-mode": "ENABLED"}
+        )
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, body, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
 
 
 def measure_complete(port: int, *, parts: int = 32, part_mib: int = 8) -> dict[str, float]:
@@ -592,31 +608,21 @@ def measure_complete(port: int, *, parts: int = 32, part_mib: int = 8) -> dict[s
     results: dict[str, float] = {}
     for label, headers in (("sha256", {"x-amz-checksum-algorithm": "SHA256"}), ("default", {})):
         path = f"/{bucket}/{label}"
-        upload_id, document = _upload_parts(port, path, bodies, headers)
+        upload_id, document = upload_parts(port, path, bodies, headers)
         began = time.perf_counter()
         status, answer = _request(
             HOST, port, "POST", f"{path}?uploadId={upload_id}", document.encode()
         )
         results[label] = time.perf_counter() - began
         _ok(status, f"CompleteMultipartUpload: {answer[:200]!r}")
-        conn = http.client.HTTPConnection(HOST, port, timeout=120)
-        try:
-            conn.request(
-                "GET",
-                path,
-                headers={"Authorization": AUTHORIZATION, "x-amz-checksum-mode": "ENABLED"},
-            )
-            response = conn.getresponse()
-            data = response.read()
-            found = {
-                "status": response.status,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "etag": (response.getheader("ETag") or "").strip('"'),
-                "checksum": response.getheader("x-amz-checksum-sha256"),
-            }
-        finally:
-            conn.close()
+        status, data, got = get_with_checksums(port, path)
+        found = {
+            "status": status,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "etag": got.get("etag", "").strip('"'),
+            "checksum": got.get("x-amz-checksum-sha256"),
+        }
         wanted = {
             "status": 200,
             "size": size,

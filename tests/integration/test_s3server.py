@@ -20,7 +20,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.s3server import AUTHORIZATION, S3Server, _upload_parts, measure_complete
+from benchmarks.s3server import (
+    AUTHORIZATION,
+    S3Server,
+    get_with_checksums,
+    measure_complete,
+    upload_parts,
+)
 from s3opt.testing import MotoServer
 
 MiB = 1024 * 1024
@@ -133,7 +139,7 @@ def completed_object(running: S3Server, headers: dict[str, str], parts: list[byt
     bucket = f"parts-{uuid.uuid4().hex[:8]}"
     running.make_bucket(bucket)
     path = f"/{bucket}/object"
-    upload_id, document = _upload_parts(running.port, path, parts, headers)
+    upload_id, document = upload_parts(running.port, path, parts, headers)
     status, _, answer = request(running, "POST", f"{path}?uploadId={upload_id}", document.encode())
     assert status == 200, answer[:300]
     return path
@@ -166,23 +172,14 @@ def test_completed_object_reads_across_its_parts_as_moto_as_shipped_does() -> No
                 {"x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-type": "FULL_OBJECT"},
             ):
                 path = completed_object(running, headers, parts)
-                conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=60)
-                try:
-                    conn.request(
-                        "GET",
-                        path,
-                        headers={"Authorization": AUTHORIZATION, "x-amz-checksum-mode": "ENABLED"},
-                    )
-                    response = conn.getresponse()
-                    body = response.read()
-                    checksums = sorted(
-                        (name.lower(), value)
-                        for name, value in response.getheaders()
-                        if name.lower().startswith("x-amz-checksum")
-                    )
-                    found.append((response.getheader("ETag"), checksums))
-                finally:
-                    conn.close()
+                status, body, got = get_with_checksums(running.port, path)
+                checksums = sorted(
+                    (name, value)
+                    for name, value in got.items()
+                    if name.startswith("x-amz-checksum")
+                )
+                found.append((got["etag"], checksums))
+                assert status == 200, (patched, headers)
                 assert body == data, (patched, headers)
                 assert bool(checksums) == bool(headers), (patched, headers)
                 for rng in ranges:
