@@ -330,7 +330,8 @@ def test_l2_cache_survives_a_remount(moto: MotoServer, bucket: str, tmp_path: Pa
     with mounted(moto, bucket, tmp_path) as mount:
         assert (mount.path / "cached.bin").read_bytes() == data
         first = mount.stats()
-    assert first["requests"]["GET"] >= 4
+    assert first["requests"]["GET"] >= 1
+    assert first["bytes"]["fetched"] >= len(data)
     with mounted(moto, bucket, tmp_path) as mount:
         assert (mount.path / "cached.bin").read_bytes() == data
         second = mount.stats()

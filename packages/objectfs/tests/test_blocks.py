@@ -386,7 +386,63 @@ async def test_readahead_stays_bounded(tmp_path: Path) -> None:
     assert await first == big[:10]
     assert await second == big[BLOCK : BLOCK + 10]
     await readahead_done(reader)
-    assert sum(size for _, _, size in store.ranges) == (1 + MAX_READAHEAD_FETCHES) * BLOCK
+    # As blocks landed, read-ahead refilled their slots up to the window asked for (the
+    # whole object): each block fetched once, never more than the bound under way.
+    starts = sorted(offset for _, offset, _ in store.ranges)
+    assert starts == [0, *range(BLOCK, len(big), READAHEAD_RUN * BLOCK)]
+    assert sum(size for _, _, size in store.ranges) == len(big)
+    assert store.most_active == 1 + gets
+    await reader.close()
+
+
+@pytest.mark.asyncio
+async def test_readahead_refills_as_blocks_land_up_to_the_window(tmp_path: Path) -> None:
+    """One read asks for 60 blocks ahead: 48 go at once, the other 12 as the first land,
+    with no further read; nothing past the window is fetched."""
+    store = CountingStore(tmp_path / "bucket")
+    assert MAX_READAHEAD_FETCHES == 48  # the figures below assume it
+    big = os.urandom(100 * BLOCK)
+    info = await store.put("big", big)
+    reader = reader_for(store, memory=len(big))
+    store.gate = asyncio.Event()
+    read = asyncio.create_task(reader.read("big", info.etag, len(big), 0, 10, readahead=60 * BLOCK))
+    await asyncio.sleep(0.01)
+    assert store.active == 1 + 12  # block 0, then 12 runs of 4: blocks 1-48
+    store.gate.set()
+    assert await read == big[:10]
+    await readahead_done(reader)
+    # Bytes 10 + 60 blocks end in block 60: blocks 49-60 are three more runs, and no more.
+    starts = sorted(offset // BLOCK for _, offset, _ in store.ranges)
+    assert starts == [0, *range(1, 61, 4)]
+    assert {size for _, offset, size in store.ranges if offset} == {4 * BLOCK}
+    assert reader.readahead_pending == 0
+    await reader.close()
+
+
+class FailingStore(CountingStore):
+    """A CountingStore whose ranged GETs fail from byte ``BLOCK`` on."""
+
+    async def get_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
+        if offset >= BLOCK:
+            self.ranges.append((key, offset, size))
+            raise OSError(errno.EIO, "injected")
+        return await super().get_range(key, offset, size, if_match=if_match)
+
+
+@pytest.mark.asyncio
+async def test_failed_readahead_does_not_refill(tmp_path: Path) -> None:
+    """Read-ahead GETs that fail free their slots but start nothing: 12 runs failed, and the
+    window's other 12 blocks (three runs) are not asked for until a reader asks."""
+    store = FailingStore(tmp_path / "bucket")
+    big = os.urandom(100 * BLOCK)
+    info = await store.put("big", big)
+    reader = reader_for(store, memory=len(big))
+    got = await reader.read("big", info.etag, len(big), 0, 10, readahead=60 * BLOCK)
+    assert got == big[:10]
+    await readahead_done(reader)
+    assert sorted(offset // BLOCK for _, offset, _ in store.ranges) == [0, *range(1, 49, 4)]
     await reader.close()
 
 

@@ -10,33 +10,41 @@ KiB = 1024
 BLOCK = 64 * KiB
 
 
-def test_window_opens_after_two_sequential_reads_and_doubles_to_the_cap() -> None:
-    detector = SequentialDetector(block_size=BLOCK, max_window=16 * BLOCK)
+def test_window_opens_at_the_second_read_from_the_start_and_quadruples_to_the_cap() -> None:
+    detector = SequentialDetector(block_size=BLOCK, max_window=64 * BLOCK)
     read = 128 * KiB
-    got = [detector.observe(i * read, read) for i in range(8)]
-    # read 0: first; read 1: 1st sequential; read 2: 2nd sequential -> 2 blocks, then x2 each.
-    assert got == [0, 0, 2 * BLOCK, 4 * BLOCK, 8 * BLOCK, 16 * BLOCK, 16 * BLOCK, 16 * BLOCK]
-    assert detector.window == 16 * BLOCK
+    got = [detector.observe(i * read, read) for i in range(5)]
+    # read 0 (at offset 0) begins a run; read 1 continues it -> 4 blocks, then x4 each.
+    assert got == [0, 4 * BLOCK, 16 * BLOCK, 64 * BLOCK, 64 * BLOCK]
+    assert detector.window == 64 * BLOCK
+    capped = SequentialDetector(block_size=BLOCK, max_window=40 * BLOCK)
+    assert [capped.observe(i * read, read) for i in range(5)] == [
+        0,
+        4 * BLOCK,
+        16 * BLOCK,
+        40 * BLOCK,
+        40 * BLOCK,
+    ]
 
 
 def test_a_seek_resets_the_window() -> None:
     detector = SequentialDetector(block_size=BLOCK, max_window=64 * BLOCK)
-    assert [detector.observe(o, 100) for o in (0, 100, 200, 300)] == [0, 0, 2 * BLOCK, 4 * BLOCK]
-    # The window is 4 blocks around the frontier (400): 400 + 4 * BLOCK is past it.
-    far = 400 + 4 * BLOCK
+    assert [detector.observe(o, 100) for o in (0, 100, 200)] == [0, 4 * BLOCK, 16 * BLOCK]
+    # The window is 16 blocks around the frontier (300): 300 + 16 * BLOCK is past it.
+    far = 300 + 16 * BLOCK
     assert detector.observe(far, 100) == 0  # seek forward
     assert (detector.window, detector.sequential) == (0, False)
-    assert detector.observe(far + 100, 100) == 0  # one sequential read is not yet a run
+    assert detector.observe(far + 100, 100) == 0  # after a seek, one sequential read is no run
     assert detector.sequential is True
-    assert detector.observe(far + 200, 100) == 2 * BLOCK
+    assert detector.observe(far + 200, 100) == 4 * BLOCK
     assert detector.observe(0, 100) == 0  # seek back, past the window
     assert detector.observe(50, 100) == 0  # overlapping re-read with no window: a seek
     assert detector.sequential is False
 
 
-def test_cap_smaller_than_two_blocks_and_zero() -> None:
+def test_cap_smaller_than_the_first_window_and_zero() -> None:
     small = SequentialDetector(block_size=BLOCK, max_window=BLOCK + 1)
-    assert [small.observe(o * 10, 10) for o in range(4)] == [0, 0, BLOCK + 1, BLOCK + 1]
+    assert [small.observe(o * 10, 10) for o in range(4)] == [0, BLOCK + 1, BLOCK + 1, BLOCK + 1]
     off = SequentialDetector(block_size=BLOCK, max_window=0)
     assert [off.observe(o * 10, 10) for o in range(4)] == [0, 0, 0, 0]
 
@@ -50,18 +58,18 @@ def test_random_reads_never_read_ahead() -> None:
 def test_a_late_read_inside_the_window_neither_grows_nor_resets() -> None:
     detector = SequentialDetector(block_size=BLOCK, max_window=64 * BLOCK)
     read = 64 * KiB
-    # Reads 0..3 in order: the window is open at 2 blocks after read 2, 4 blocks after read 3.
-    assert [detector.observe(i * read, read) for i in range(4)] == [0, 0, 128 * KiB, 256 * KiB]
-    # Frontier 256 KiB, window 256 KiB, so [0, 512 KiB) is inside: reads 6 and 5 arrive
-    # before read 4 (the kernel had all three in flight).
-    assert detector.observe(6 * read, read) == 256 * KiB  # 384 KiB: ahead, inside
-    assert detector.observe(5 * read, read) == 256 * KiB  # 320 KiB: behind the new frontier
-    assert detector.observe(4 * read, read) == 256 * KiB  # 256 KiB: late, inside
+    # Reads 0..2 in order: the window is 4 blocks after read 1, 16 blocks after read 2.
+    assert [detector.observe(i * read, read) for i in range(3)] == [0, 256 * KiB, 1024 * KiB]
+    # Frontier 192 KiB, window 1 MiB, so [0, 1216 KiB) is inside: reads 5 and 4 arrive
+    # before read 3 (the kernel had all three in flight).
+    assert detector.observe(5 * read, read) == 1024 * KiB  # 320 KiB: ahead, inside
+    assert detector.observe(4 * read, read) == 1024 * KiB  # 256 KiB: behind the new frontier
+    assert detector.observe(3 * read, read) == 1024 * KiB  # 192 KiB: late, inside
     assert detector.sequential
-    # The frontier is 448 KiB (the end of read 6): read 7 starts there and doubles the window.
-    assert detector.observe(7 * read, read) == 512 * KiB
-    # Frontier 512 KiB, window 512 KiB: 2 MiB is outside [0, 1 MiB): a seek.
-    assert detector.observe(2048 * KiB, read) == 0
+    # The frontier is 384 KiB (the end of read 5): read 6 starts there: x4, 64 blocks = 4 MiB.
+    assert detector.observe(6 * read, read) == 4096 * KiB
+    # Frontier 448 KiB, window 4 MiB: 8 MiB is outside [0, 4544 KiB): a seek.
+    assert detector.observe(8192 * KiB, read) == 0
     assert detector.window == 0
     assert not detector.sequential
 

@@ -12,17 +12,24 @@ and every later one waits on the same future until it settles. A waiter that
 is cancelled (an interrupted ``read``) does not cancel the fetch the others
 share.
 
-Read-ahead (the ``readahead`` bytes a :class:`objectfs.readahead.SequentialDetector`
-asks for) starts background fetches of the blocks after the read, at most
-:data:`MAX_READAHEAD_FETCHES` blocks at a time across all files: blocks beyond
-that are not queued, the next sequential read asks for them again. Blocks
-that neither cache holds are fetched :data:`READAHEAD_RUN` at a time, one
-ranged GET for the run: a GET's cost in the daemon (signing, parsing, a
-connection) does not depend on its size, and on ``lan`` it was most of the
-CPU of a sequential read. A run shorter than that waits for the window to
-grow unless the reader is about to need it (it starts within a run of the
-read) or it ends the object. Each file's read-ahead remembers where it
-stopped, so a read looks only at the blocks the window newly covers.
+Read-ahead (the ``readahead`` bytes a
+:class:`objectfs.readahead.SequentialDetector` asks for) starts background
+fetches of the blocks after the read, at most :data:`MAX_READAHEAD_FETCHES`
+blocks at a time across all files: blocks beyond that are not queued then.
+They are asked for again when a read-ahead block lands (its slot is free: the
+file's read-ahead is refilled up to where its last read asked for) and by the
+next sequential read. Refilling as blocks land keeps the slots full while the
+reader itself waits on a block: on ``wan`` a sequential reader spends most of
+its time waiting, and read-ahead that waited for the next read left a fifth of
+the slots empty (measured: 6-8 GETs of 8 in flight). Blocks that neither cache
+holds are fetched :data:`READAHEAD_RUN` at a time, one ranged GET for the run:
+a GET's cost in the daemon (signing, parsing, a connection) does not depend on
+its size, and on ``lan`` it was most of the CPU of a sequential read. A run
+shorter than that waits for the window to grow unless the reader is about to
+need it (it starts within a run of the read) or it ends the object. Each
+file's read-ahead remembers where it stopped and how far its last read asked
+for, so a read (or a block landing) looks only at the blocks the window newly
+covers.
 
 Random access (a read of at most :data:`FRAGMENT_SIZE` bytes that the
 :class:`~objectfs.readahead.SequentialDetector` calls a seek) does not fetch
@@ -49,6 +56,7 @@ import asyncio
 import errno
 import logging
 from collections import OrderedDict
+from functools import partial
 from typing import Any, Final
 
 from objectfs.cache import BlockKey, DiskBlockCache, MemoryBlockCache
@@ -66,13 +74,16 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-MAX_READAHEAD_FETCHES: Final = 32
-"""Read-ahead blocks being fetched at once, for all files together (bounds memory and requests)."""
+MAX_READAHEAD_FETCHES: Final = 48
+"""Read-ahead blocks being fetched at once, for all files together (bounds memory and requests).
+Forty-eight keep 48 / :data:`READAHEAD_RUN` = 12 GETs in flight. ``wan`` caps a connection
+at 10 MB/s and the path at 80 MB/s: eight GETs would fill it only if each ran at the full
+10 MB/s with no gap between one and the next, while a 4 MiB GET also pays its round trip
+(and on a loaded host ran at 6 MB/s, measured); twelve leave that margin."""
 READAHEAD_RUN: Final = 4
 """Blocks fetched by one read-ahead GET (4 MiB at the default block size). Measured on ``lan``
 (256 MiB read with dd, daemon CPU): a 1 MiB GET costs the daemon about 4 ms whatever its
-size. Four blocks keep :data:`MAX_READAHEAD_FETCHES` / 4 = 8 GETs in flight, which is what
-``wan``'s 10 MB/s-a-connection profile needs to fill its 80 MB/s."""
+size."""
 _READAHEAD_MARKS: Final = 1024
 """Files whose read-ahead position is remembered (least recently read forgotten first)."""
 
@@ -85,6 +96,9 @@ pays for more than the kernel itself would ask for."""
 FRAGMENT_CACHE_SHARE: Final = 8
 """The fragment cache holds up to 1/8 of the L1 cache's capacity."""
 
+_Mark = tuple[int, int, int, int]
+"""A file's read-ahead state: the first block it has not yet considered, then the ``first``,
+``end`` and ``size`` of the last :meth:`BlockReader._read_ahead` call (to refill it)."""
 _Fetched = tuple[bytes, bool]
 """A settled fetch: the block's bytes, and whether they came from L2 (else from the store)."""
 
@@ -118,8 +132,10 @@ class BlockReader:
         self._tasks: dict[asyncio.Task[None], asyncio.Future[_Fetched] | asyncio.Future[bytes]] = {}
         """Fetches under way -> the future their lookups wait on."""
         self._readahead: set[asyncio.Future[_Fetched]] = set()
-        self._marks: OrderedDict[tuple[str, str], int] = OrderedDict()
-        """``(key, etag)`` -> the first block its read-ahead has not yet considered."""
+        self._closing = False
+        """Set by :meth:`close`: blocks landing then refill nothing."""
+        self._marks: OrderedDict[tuple[str, str], _Mark] = OrderedDict()
+        """``(key, etag)`` -> where its read-ahead stopped and what its last read asked for."""
         self._fragments = MemoryBlockCache(memory.capacity // FRAGMENT_CACHE_SHARE)
         """Fragments of :data:`FRAGMENT_SIZE` by ``(key, etag, offset // FRAGMENT_SIZE)``."""
         self._fragments_inflight: dict[BlockKey, asyncio.Future[bytes]] = {}
@@ -189,6 +205,7 @@ class BlockReader:
 
     async def close(self) -> None:
         """Cancel the fetches still waiting on S3; let blocks already fetched land in L2."""
+        self._closing = True
         tasks = list(self._tasks)
         for task in tasks:
             if not self._tasks[task].done():
@@ -320,8 +337,8 @@ class BlockReader:
         up to :data:`READAHEAD_RUN` blocks, one GET each (see the module docstring).
         """
         last = (min(end, size) - 1) // self.block_size
-        mark = self._marks.pop((key, etag), first)
-        index = mark if first <= mark <= last + 1 else first
+        mark = self._marks.pop((key, etag), None)
+        index = mark[0] if mark is not None and first <= mark[0] <= last + 1 else first
         run: list[BlockKey] = []
         while index <= last and len(self._readahead) + len(run) < MAX_READAHEAD_FETCHES:
             block_key = (key, etag, index)
@@ -332,7 +349,7 @@ class BlockReader:
                     self._start_run(run, size)
                     run = []
                 if on_disk:
-                    self._track(self._start_fetch(block_key, size))
+                    self._track(block_key, self._start_fetch(block_key, size))
             else:
                 run.append(block_key)
                 if len(run) == READAHEAD_RUN:
@@ -345,18 +362,30 @@ class BlockReader:
                 self._start_run(run, size)
             else:
                 index = run[0][2]
-        self._marks[(key, etag)] = index
+        self._marks[(key, etag)] = (index, first, end, size)
         if len(self._marks) > _READAHEAD_MARKS:
             self._marks.popitem(last=False)
 
-    def _track(self, future: asyncio.Future[_Fetched]) -> None:
+    def _track(self, block_key: BlockKey, future: asyncio.Future[_Fetched]) -> None:
         self._readahead.add(future)
-        future.add_done_callback(self._readahead.discard)
+        future.add_done_callback(partial(self._landed, block_key[0], block_key[1]))
+
+    def _landed(self, key: str, etag: str, future: asyncio.Future[_Fetched]) -> None:
+        """A read-ahead block settled: free its slot, and refill the file's read-ahead up to
+        where its last read asked for. Only after a success: a failing store is not asked
+        again until a reader asks, and a cancelled fetch (``close``) starts nothing."""
+        self._readahead.discard(future)
+        if self._closing or future.cancelled() or future.exception() is not None:
+            return
+        mark = self._marks.get((key, etag))
+        if mark is not None:
+            _, first, end, size = mark
+            self._read_ahead(key, etag, size, first, end)
 
     def _start_run(self, run: list[BlockKey], size: int) -> None:
         """Fetch the consecutive blocks ``run`` (none cached) with one GET, as read-ahead."""
         if len(run) == 1:
-            self._track(self._start_fetch(run[0], size))
+            self._track(run[0], self._start_fetch(run[0], size))
             return
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[_Fetched]] = []
@@ -364,7 +393,7 @@ class BlockReader:
             future: asyncio.Future[_Fetched] = loop.create_future()
             future.add_done_callback(_mark_retrieved)
             self._inflight[block_key] = future
-            self._track(future)
+            self._track(block_key, future)
             futures.append(future)
         task = asyncio.create_task(self._fetch_run(run, size, futures))
         self._tasks[task] = futures[0]

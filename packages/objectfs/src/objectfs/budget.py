@@ -80,7 +80,7 @@ class MemoryBudget:
         return min(MAX_METADATA_ENTRIES, self.metadata // METADATA_ENTRY_BYTES)
 
     def describe(self) -> str:
-        """One line, e.g. ``1.0 GiB = 96.0 MiB baseline + 32.0 MiB read-ahead + ...``."""
+        """One line, e.g. ``1.0 GiB = 96.0 MiB baseline + 48.0 MiB read-ahead + ...``."""
         parts = (
             ("baseline", self.baseline),
             ("read-ahead", self.readahead),

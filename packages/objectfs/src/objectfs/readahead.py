@@ -2,9 +2,19 @@
 
 Modelled on the Linux page cache's on-demand read-ahead (Linux
 mm/readahead.c, "on-demand readahead"), sized in blocks: a read that starts
-where the previous one ended is sequential; after two sequential reads the
-window opens at two blocks and doubles with each further sequential read, up
-to ``max_window`` bytes.
+where the previous one ended is sequential. A run is two sequential reads
+after a seek, or one after a first read at offset 0 (a read from the start of
+a file begins a run, as Linux starts its initial window there). A run opens
+the window at :data:`INITIAL_WINDOW_BLOCKS` blocks and each further
+sequential read quadruples it (Linux's ``get_next_ra_size`` quadruples a
+small window too), up to ``max_window`` bytes.
+
+Why it ramps this fast: measured on the ``wan`` profile (40 ms, 10 MB/s a
+connection), a sequential read's first reads each wait a whole GET (0.1-0.2 s
+for 1 MiB); opening at two blocks and doubling took 0.8 s of a 256 MiB read
+(about 5 s in all) to reach eight GETs in flight. Four blocks are one
+read-ahead run (:data:`objectfs.blocks.READAHEAD_RUN`), so the first window
+is one GET; the window reaches the default 64 MiB at the fourth read.
 
 Under concurrency the kernel delivers the reads of a sequential reader
 slightly out of order (several FUSE requests in flight, answered by
@@ -22,7 +32,14 @@ read belongs to a sequential run (it then fetches whole blocks) or was a seek
 
 from __future__ import annotations
 
-__all__ = ["SequentialDetector"]
+from typing import Final
+
+__all__ = ["INITIAL_WINDOW_BLOCKS", "WINDOW_GROWTH", "SequentialDetector"]
+
+INITIAL_WINDOW_BLOCKS: Final = 4
+"""The window a run opens with, in blocks."""
+WINDOW_GROWTH: Final = 4
+"""What each further sequential read multiplies the window by (up to ``max_window``)."""
 
 
 class SequentialDetector:
@@ -54,23 +71,29 @@ class SequentialDetector:
     def observe(self, offset: int, length: int) -> int:
         """Record a read of ``length`` bytes at ``offset``; the bytes to read ahead after it.
 
-        A read that starts at the frontier is sequential: the second one in a
-        row opens the window at two blocks, each further one doubles it
-        (capped at ``max_window``). A read within the open window keeps it. A
-        read anywhere else returns 0 and starts counting again.
+        A read that starts at the frontier is sequential: the one that makes a
+        run (see the module docstring) opens the window at
+        :data:`INITIAL_WINDOW_BLOCKS` blocks, each further one multiplies it by
+        :data:`WINDOW_GROWTH` (capped at ``max_window``). A read within the open
+        window keeps it. A read anywhere else returns 0 and starts counting again.
         """
         end = offset + length
         frontier = self._frontier
         if frontier is None:
             self._frontier = end
             self._sequential = offset == 0
+            self._streak = 1 if offset == 0 else 0
             return 0
         if offset == frontier:
             self._frontier = end
             self._sequential = True
             self._streak += 1
             if self._streak >= 2:
-                grown = 2 * self.block_size if self._window == 0 else 2 * self._window
+                grown = (
+                    INITIAL_WINDOW_BLOCKS * self.block_size
+                    if self._window == 0
+                    else WINDOW_GROWTH * self._window
+                )
                 self._window = min(grown, self.max_window)
             return self._window
         if self._window and frontier - self._window <= offset < frontier + self._window:
