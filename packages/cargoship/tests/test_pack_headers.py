@@ -7,6 +7,7 @@ import os
 import tarfile
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -94,3 +95,23 @@ def test_tarfile_reads_back_every_field(
         and 0 <= seconds < 8**11
     )
     assert (len(header) == BLOCK_SIZE) == fits
+
+
+@pytest.mark.parametrize(
+    ("mtime_ns", "record"),
+    [
+        (1_700_000_000_123_456_789, b"30 mtime=1700000000.123456789\n"),
+        (5_100_000_000, b"13 mtime=5.1\n"),
+        (1, b"21 mtime=0.000000001\n"),
+        ((8**11 - 1) * 1_000_000_000 + 999_999_999, b"30 mtime=8589934591.999999999\n"),
+    ],
+)
+def test_a_sub_second_mtime_gets_the_pax_record_by_hand(mtime_ns: int, record: bytes) -> None:
+    """POSIX.1-2017 pax "Extended Header": "%d %s=%s\\n", the length counting the whole record
+    (lengths worked out by hand); the extended header's data block holds only that record."""
+    header = member_header(b"f", b"0", 0o644, 0, 0, mtime_ns)
+    assert len(header) == 3 * BLOCK_SIZE
+    assert header[156:157] == b"x"  # typeflag of the extended header
+    assert int(header[124:135], 8) == len(record)  # its size field
+    assert header[BLOCK_SIZE : 2 * BLOCK_SIZE] == record.ljust(BLOCK_SIZE, b"\x00")
+    assert int(header[2 * BLOCK_SIZE + 136 : 2 * BLOCK_SIZE + 147], 8) == mtime_ns // 10**9

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import math
 import struct
 
+import pytest
 import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blobcodec.index import ArchiveIndex, Member
+from blobcodec.index import ArchiveIndex, IndexSpool, Member
 
 _TYPES = ("file", "hardlink", "symlink", "directory", "chardev", "blockdev", "fifo")
 
@@ -88,3 +91,52 @@ def test_member_lines_are_json_dumps_of_the_documented_record(listed: list[Membe
     assert [(m.path, m.link, m.mtime) for m in loaded.members] == [
         (m.path, m.link, m.mtime) for m in listed
     ]
+
+
+def _spooled_text(listed: list[Member], *, by_fields: bool) -> str:
+    """The member lines an IndexSpool writes for ``listed``, by ``add`` or ``add_fields``."""
+    file = io.BytesIO()
+    spool = IndexSpool(file)
+    for member in listed:
+        if by_fields:
+            spool.add_fields(
+                member.path,
+                member.type,
+                member.size,
+                member.mode,
+                member.mtime,
+                member.uid,
+                member.gid,
+                member.link,
+                member.offset,
+                member.frames,
+                member.sha256,
+            )
+        else:
+            spool.add(member)
+    data = b"".join(
+        spool.pieces(
+            frame_count=0, size=2**41, compressed_size=1, seek_table_sha256="sha256:" + "0" * 64
+        )
+    )
+    (length,) = struct.unpack_from("<I", data, 12)
+    pages = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
+    return pages.decompress(data[16 + length :]).decode("utf-8") if listed else ""
+
+
+@given(st.lists(members, max_size=8))
+def test_add_fields_writes_the_lines_of_add(listed: list[Member]) -> None:
+    text = _spooled_text(listed, by_fields=True)
+    assert text.splitlines() == [_expected(member) for member in listed]
+    assert text == _spooled_text(listed, by_fields=False)
+
+
+@pytest.mark.parametrize(
+    ("mtime", "written"),
+    [(math.inf, "Infinity"), (-math.inf, "-Infinity"), (math.nan, "NaN"), (-0.0, "0")],
+)
+def test_unusual_mtimes_are_written_as_json_dumps_writes_them(mtime: float, written: str) -> None:
+    member = Member("a", "file", 0, 0o644, mtime, 0, 0, "", 0, range(0), None)
+    line = _spooled_text([member], by_fields=True)
+    assert f'"mtime":{written},' in line
+    assert line.rstrip("\n") == _expected(member)

@@ -62,7 +62,7 @@ from datetime import UTC, datetime
 from typing import IO, Final, NamedTuple
 
 from blobcodec.checksum import Sha256, sha256_tag
-from blobcodec.index import IndexSpool, Member, MemberType
+from blobcodec.index import IndexSpool, MemberType
 from blobcodec.seekable import SeekableWriter, WritableBinary
 from cargoship.duplicates import (
     OPEN_FLAGS,
@@ -71,7 +71,6 @@ from cargoship.duplicates import (
     LinkKey,
     copy_groups,
     hash_file,
-    link_key,
     plan_duplicates,
 )
 from cargoship.errors import SourceChangedError, UnreadableFilesError
@@ -99,6 +98,13 @@ GATHER_SIZE: Final = 256 << 10
 
 _REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY = b"0", b"1", b"2", b"5"
 _ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
+_NO_FRAMES: Final = range(0)
+_FILE_ENTRY, _DIRECTORY_ENTRY, _SYMLINK_ENTRY, _HARDLINK_ENTRY = (
+    EntryType.FILE,
+    EntryType.DIRECTORY,
+    EntryType.SYMLINK,
+    EntryType.HARDLINK,
+)
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 _FS_ERRORS: Final = sys.getfilesystemencodeerrors()
 
@@ -209,48 +215,54 @@ class TarPacker:
         :class:`SourceChangedError` after its header was written (fatal).
         """
         self._check_open()
-        if entry.type is EntryType.DIRECTORY:
+        kind = entry.type
+        if kind is _DIRECTORY_ENTRY:
             offset = self._header(entry, _DIRECTORY, name_suffix=b"/")
             self._index_member(entry, "directory", offset)
-            return self._inventory_entry(entry, EntryType.DIRECTORY)
-        if entry.type is EntryType.SYMLINK:
+            return self._inventory_entry(entry, _DIRECTORY_ENTRY)
+        if kind is _SYMLINK_ENTRY:
             link = entry.link or ""
             offset = self._header(entry, _SYMLINK, link=os.fsencode(link))
             self._index_member(entry, "symlink", offset, link=link)
-            return self._inventory_entry(entry, EntryType.SYMLINK, link=entry.link)
-        stored = self._by_inode.get(entry.inode)
-        if stored is not None and stored.size == entry.size:
+            return self._inventory_entry(entry, _SYMLINK_ENTRY, link=entry.link)
+        inode, size = entry.inode, entry.size
+        stored = self._by_inode.get(inode)
+        if stored is not None and stored.size == size:
             return self._add_link(entry, stored)
-        key: LinkKey | None = link_key(entry) if entry.size else None
-        if key not in self._groups.keys:
-            key = None  # not in a group: cannot be a copy of another file
-        later = key is not None and self._first_inode.setdefault(key, entry.inode) != entry.inode
-        if entry.size <= READ_SIZE:
+        # link_key(entry), made once: a file not in a group cannot be a copy of another
+        key: LinkKey | None = (size, entry.mode, entry.uid, entry.gid, entry.mtime_ns)
+        if not size or key not in self._groups.keys:
+            key = None
+        # The key again when an earlier file of another inode may hold the same bytes.
+        later = (
+            key if key is not None and self._first_inode.setdefault(key, inode) != inode else None
+        )
+        if size <= READ_SIZE:
             if isinstance(read, UnreadableFilesError):
                 raise read
             data, checksum = read_small(entry) if read is None else read
-            if later:
-                copy = self._by_content.get((checksum, link_key(entry)))
+            if later is not None:
+                copy = self._by_content.get((checksum, later))
                 if copy is not None:
                     return self._add_link(entry, copy)
-            offset = self._header(entry, _REGULAR, size=entry.size, data=data)
-            self.bytes_in += entry.size
+            offset = self._header(entry, _REGULAR, size=size, data=data)
+            self.bytes_in += size
         else:
-            if later:
+            if later is not None:
                 planned = hash_file(entry)
-                copy = None if planned is None else self._by_content.get((planned, link_key(entry)))
+                copy = None if planned is None else self._by_content.get((planned, later))
                 if copy is not None and _unchanged(entry):
                     return self._add_link(entry, copy)
             checksum, offset = self._stream_file(entry)
         if self._on_read is not None:
             self._on_read(self.bytes_in)
-        self._index_member(entry, "file", offset, size=entry.size, sha256=checksum)
-        record = _Stored(entry.name, checksum, entry.size)
-        if entry.inode in self._groups.shared_inodes:
-            self._by_inode.setdefault(entry.inode, record)
+        self._index_member(entry, "file", offset, size=size, sha256=checksum)
+        record = _Stored(entry.name, checksum, size)
+        if inode in self._groups.shared_inodes:
+            self._by_inode.setdefault(inode, record)
         if key is not None:
             self._by_content.setdefault((checksum, key), record)
-        return self._inventory_entry(entry, EntryType.FILE, checksum=checksum)
+        return self._inventory_entry(entry, _FILE_ENTRY, checksum=checksum)
 
     def close(self) -> None:
         """Write the end-of-archive blocks (two zero blocks) and hand everything still
@@ -306,7 +318,7 @@ class TarPacker:
         if self._on_read is not None:
             self._on_read(self.bytes_in)
         return self._inventory_entry(
-            entry, EntryType.HARDLINK, checksum=stored.checksum, link=stored.name
+            entry, _HARDLINK_ENTRY, checksum=stored.checksum, link=stored.name
         )
 
     def _stream_file(self, entry: SourceEntry) -> tuple[str, int]:
@@ -394,33 +406,32 @@ class TarPacker:
         link: str = "",
         sha256: str | None = None,
     ) -> None:
-        """Record the member just written, for :meth:`index_pieces`."""
-        if self._index is None:
+        """Record the member just written, for :meth:`index_pieces`: the frames holding
+        ``size`` bytes of data at tar ``offset`` (none: an empty range)."""
+        index = self._index
+        if index is None:
             return
+        frame_size = self._frame_size
+        if frame_size is None:
+            frames = _NO_FRAMES
+        else:
+            first = offset // frame_size
+            frames = range(first, (offset + size - 1) // frame_size + 1 if size else first)
         # The pax mtime record read back as a float: the decimal text of mtime_ns / 10**9
         # and the true quotient round to the same double (both are correctly rounded).
-        self._index.add(
-            Member(
-                entry.name,
-                kind,
-                size,
-                entry.mode,
-                entry.mtime_ns / NS_PER_SECOND,
-                entry.uid,
-                entry.gid,
-                link,
-                offset,
-                self._frames(offset, size),
-                sha256,
-            )
+        index.add_fields(
+            entry.name,
+            kind,
+            size,
+            entry.mode,
+            entry.mtime_ns / NS_PER_SECOND,
+            entry.uid,
+            entry.gid,
+            link,
+            offset,
+            frames,
+            sha256,
         )
-
-    def _frames(self, offset: int, size: int) -> range:
-        """The frames holding ``size`` bytes of data at tar ``offset`` (none: empty range)."""
-        if self._frame_size is None:
-            return range(0)
-        first = offset // self._frame_size
-        return range(first, (offset + size - 1) // self._frame_size + 1 if size else first)
 
     def _inventory_entry(
         self,
@@ -433,7 +444,7 @@ class TarPacker:
         return InventoryEntry(
             entry.name,
             kind,
-            entry.size if kind is EntryType.FILE or kind is EntryType.HARDLINK else 0,
+            entry.size if kind is _FILE_ENTRY or kind is _HARDLINK_ENTRY else 0,
             checksum,
             self._compression,
             self._archived_at,

@@ -111,9 +111,15 @@ def member_header(
         and 0 <= size < _SIZE_LIMIT
     ):  # the usual member: a ustar block, with a pax mtime record for sub-second times
         ustar = _ustar(name, mode, uid, gid, size, seconds if whole else 0, typeflag, link)
-        if whole and not fraction:
+        if not whole:
+            return _with_pax(_pax_record(b"mtime", _pax_time(mtime_ns)), ustar)
+        if not fraction:
             return ustar
-        return _with_pax(_pax_record(b"mtime", _pax_time(mtime_ns)), ustar)
+        # _pax_record(b"mtime", _pax_time(mtime_ns)) made at once: the text of a time from
+        # 1970 to 2242 has 3 to 20 characters, so the record's length (itself counted) is
+        # always the two digits of len(text) + 10.
+        text = (b"%d.%09d" % (seconds, fraction)).rstrip(b"0")
+        return _with_pax(b"%d mtime=%s\n" % (len(text) + 10, text), ustar)
     records: list[bytes] = []
     binary = False
     for keyword, value in ((b"path", name), (b"linkpath", link)):

@@ -72,7 +72,9 @@ class InventoryEntry:
     """Incremental ships: the older archive holding this unchanged file; None = this one."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "archived_at", _utc_second(self.archived_at, "archived_at"))
+        moment = self.archived_at
+        if moment.tzinfo is not UTC or moment.microsecond:  # else already normalised
+            object.__setattr__(self, "archived_at", _utc_second(moment, "archived_at"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Final
 
-from blobcodec.index._model import Member, _member_line
+from blobcodec.index._model import Member, MemberType, _fields_line, _member_line
 from blobcodec.index._pages import PageWriter
 
 __all__ = ["SPOOL_CHUNK_SIZE", "IndexSpool"]
@@ -38,6 +38,30 @@ class IndexSpool:
     def add(self, member: Member) -> None:
         """Take ``member`` (members must come in archive order)."""
         page = self._writer.add(member.path, _member_line(member))
+        if page is not None:
+            self._file.write(page)
+
+    def add_fields(
+        self,
+        path: str,
+        type: MemberType,  # noqa: A002 - the name of Member's field
+        size: int,
+        mode: int,
+        mtime: float,
+        uid: int,
+        gid: int,
+        link: str,
+        offset: int,
+        frames: range,
+        sha256: str | None,
+    ) -> None:
+        """:meth:`add` of ``Member(path, type, ...)`` (the same fields, in the same order),
+        without building the :class:`Member`: for a packer that has the fields at hand and
+        adds hundreds of thousands of members."""
+        page = self._writer.add(
+            path,
+            _fields_line(path, type, size, mode, mtime, uid, gid, link, offset, frames, sha256),
+        )
         if page is not None:
             self._file.write(page)
 

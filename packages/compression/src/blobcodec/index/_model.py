@@ -40,12 +40,13 @@ import base64
 import binascii
 import io
 import json
+import math
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import BinaryIO, Literal, TypeVar, get_args
+from typing import BinaryIO, Final, Literal, TypeVar, get_args
 
 from blobcodec.checksum import parse_sha256_tag
 from blobcodec.errors import CorruptDataError, IndexFormatError
@@ -328,28 +329,61 @@ def _name_field(key: str, name: str) -> str:
 
 
 def _member_line(member: Member) -> bytes:
-    """One member's JSON line: the keys in the order of the module docstring, compact, as
-    ``json.dumps`` with ``separators=(",", ":")`` writes them (formatted here: a dict and an
-    encoder pass per member cost several times more on indexes of 100,000 members)."""
-    mtime = _json_mtime(member.mtime)
-    fields = [
-        _name_field("path", member.path),
-        f'"type":{_json_string(member.type)},"size":{member.size:d},"mode":{member.mode:d}',
-        f'"mtime":{mtime:d}' if isinstance(mtime, int) else f'"mtime":{_ENCODER.encode(mtime)}',
-        f'"uid":{member.uid:d},"gid":{member.gid:d},"offset":{member.offset:d}',
-        f'"frames":[{member.frames.start:d},{len(member.frames):d}]',
-    ]
-    if member.link:
-        fields.append(_name_field("link", member.link))
-    if member.sha256 is not None:
-        fields.append(f'"sha256":{_json_string(member.sha256)}')
-    return ("{" + ",".join(fields) + "}\n").encode()
+    """One member's JSON line (see :func:`_fields_line`)."""
+    return _fields_line(
+        member.path,
+        member.type,
+        member.size,
+        member.mode,
+        member.mtime,
+        member.uid,
+        member.gid,
+        member.link,
+        member.offset,
+        member.frames,
+        member.sha256,
+    )
 
 
-def _json_mtime(mtime: float) -> int | float:
-    """A whole mtime as a JSON integer, else as a fraction (``int.is_integer`` is 3.12+)."""
+_TYPE_FIELDS: Final = {kind: f'"type":{_json_string(kind)}' for kind in get_args(MemberType)}
+
+
+def _fields_line(
+    path: str,
+    kind: str,
+    size: int,
+    mode: int,
+    mtime: float,
+    uid: int,
+    gid: int,
+    link: str,
+    offset: int,
+    frames: range,
+    sha256: str | None,
+) -> bytes:
+    """The JSON line of the member with these fields: the keys in the order of the module
+    docstring, compact, as ``json.dumps`` with ``separators=(",", ":")`` writes them
+    (formatted here: a dict and an encoder pass per member cost several times more on
+    indexes of 100,000 members)."""
     value = float(mtime)  # a Member built by hand may hold an int
-    return int(value) if value.is_integer() else value
+    if value.is_integer():
+        mtime_text = str(int(value))
+    elif math.isfinite(value):
+        mtime_text = repr(value)  # what the encoder writes for a finite float
+    else:
+        mtime_text = _ENCODER.encode(value)
+    path_field = '"path":' + _json_string(path) if path.isascii() else _name_field("path", path)
+    type_field = _TYPE_FIELDS.get(kind) or f'"type":{_json_string(kind)}'
+    line = (
+        f'{{{path_field},{type_field},"size":{size:d},"mode":{mode:d},'
+        f'"mtime":{mtime_text},"uid":{uid:d},"gid":{gid:d},"offset":{offset:d},'
+        f'"frames":[{frames.start:d},{len(frames):d}]'
+    )
+    if link:
+        line += "," + _name_field("link", link)
+    if sha256 is not None:
+        line += ',"sha256":' + _json_string(sha256)
+    return (line + "}\n").encode()
 
 
 def _record(raw: object, line: int) -> dict[str, object]:

@@ -152,20 +152,15 @@ class PageWriter:
     def __init__(self) -> None:
         self._compressor = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True)
         self._lines: list[bytes] = []
-        self._low: tuple[bytes, str] | None = None
-        self._high: tuple[bytes, str] | None = None
+        self._paths: list[str] = []
         self._pages: list[bytes] = []  # each page's directory line
         self.members = 0
 
     def add(self, path: str, line: bytes) -> bytes | None:
         """Take the member line ``line`` of the member at ``path``; the compressed page it
         completes, if it completes one."""
-        key = (path_key(path), path)
-        if self._low is None or key < self._low:
-            self._low = key
-        if self._high is None or key > self._high:
-            self._high = key
         self._lines.append(line)
+        self._paths.append(path)
         self.members += 1
         return self.flush() if len(self._lines) == PAGE_MEMBERS else None
 
@@ -173,17 +168,20 @@ class PageWriter:
         """The compressed page of the lines taken since the last one, if any."""
         if not self._lines:
             return None
-        assert self._low is not None
-        assert self._high is not None
+        # path_key of each path, inline: a page's keys made at once cost less than per add
+        keys = [
+            (path.encode("utf-8", "surrogateescape").replace(b"/", b"\x00"), path)
+            for path in self._paths
+        ]
         page = self._compressor.compress(b"".join(self._lines))
         fields = [
             f'{{"length":{len(page):d},"members":{len(self._lines):d}',
-            _name_field("low", self._low[1]),
-            _name_field("high", self._high[1]) + "}\n",
+            _name_field("low", min(keys)[1]),
+            _name_field("high", max(keys)[1]) + "}\n",
         ]
         self._pages.append(",".join(fields).encode())
         self._lines.clear()
-        self._low = self._high = None
+        self._paths.clear()
         return page
 
     def head(
