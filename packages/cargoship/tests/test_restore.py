@@ -588,3 +588,38 @@ async def test_odd_names_links_and_a_sparse_file_round_trip_without_tarfile(
     assert (dest / "sparse.bin").read_bytes() == bytes(2 << 20) + b"after a hole" + bytes(
         (1 << 20) - 12
     )
+
+
+@pytest.mark.asyncio
+async def test_an_incremental_archive_restores_inherited_files_whole_and_by_include(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """Files an incremental ship left unchanged come from the older archive: a whole restore
+    and an ``--include`` of one of them (its bytes read from the older archive through its
+    index) give the source's bytes."""
+    source = tmp_path / "source"
+    (source / "keep").mkdir(parents=True)
+    kept = {f"keep/{n:02d}.bin": os.urandom(3000 + n) for n in range(20)}
+    for path, data in kept.items():
+        (source / path).write_bytes(data)
+    state = tmp_path / "state"
+    await ship(store, source, ShipOptions(state_dir=state))
+    (source / "changed.txt").write_bytes(b"only in the second archive\n")
+    second = await ship(store, source, ShipOptions(incremental=True, state_dir=state))
+    assert second.unchanged == len(kept)
+
+    whole = tmp_path / "whole"
+    await restore(store, second.keys.name, whole, RestoreOptions())
+    assert {p.relative_to(whole).as_posix() for p in whole.rglob("*") if p.is_file()} == {
+        *kept,
+        "changed.txt",
+    }
+    for path, data in kept.items():
+        assert (whole / path).read_bytes() == data, path
+
+    one = tmp_path / "one"
+    report = await restore(store, second.keys.name, one, RestoreOptions(include=("keep/07.bin",)))
+    assert [p.relative_to(one).as_posix() for p in one.rglob("*")] == ["keep", "keep/07.bin"]
+    assert (one / "keep" / "07.bin").read_bytes() == kept["keep/07.bin"]
+    assert report.verified == 1
+    assert report.bytes_written == len(kept["keep/07.bin"])

@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from blobcodec.checksum import sha256_tag
 from blobcodec.errors import CorruptDataError, TruncatedDataError
-from blobcodec.index import ArchiveIndex, Member
+from blobcodec.index import ArchiveIndex, Member, read_members_async
 from blobcodec.protocols import StreamDecompressor
 from blobcodec.seekable import AsyncSeekableReader, SeekTable
 from cargoship.errors import CargoshipError, IntegrityError, RetrievalRequiredError
@@ -94,22 +95,31 @@ class ArchiveFetcher:
                 await chunks.aclose()
 
     async def load_index(
-        self, key: str, keep: Callable[[Member], bool] | None = None
+        self,
+        key: str,
+        keep: Callable[[Member], bool] | None = None,
+        *,
+        paths: Collection[str] | None = None,
     ) -> ArchiveIndex:
-        """The member index stored at ``key``, downloaded to an anonymous temporary file and
-        parsed from it in a worker thread (``keep`` as :meth:`ArchiveIndex.load` takes it):
-        neither the index nor its members need be in memory whole. IntegrityError when it
-        does not parse."""
-        with tempfile.TemporaryFile(prefix="cargoship-index-") as file:
-            async for chunk in self.stream(key):
-                file.write(chunk)
-            file.seek(0)
-            try:
+        """The member index stored at ``key`` (``keep`` as :meth:`ArchiveIndex.load` takes it).
+        With ``paths``, only the pages of a paged index that can hold them are read
+        (:func:`blobcodec.index.read_members_async`); otherwise, and for an index written
+        before pages, the whole index is downloaded to an anonymous temporary file and parsed
+        from it in a worker thread: neither the index nor its members need be in memory whole.
+        IntegrityError when it does not parse."""
+        try:
+            if paths is not None:
+                read_at = partial(self.read_range, key)
+                loaded = await read_members_async(read_at, paths, keep=keep)
+                if loaded is not None:
+                    return loaded
+            with tempfile.TemporaryFile(prefix="cargoship-index-") as file:
+                async for chunk in self.stream(key):
+                    file.write(chunk)
+                file.seek(0)
                 return await asyncio.to_thread(ArchiveIndex.read, file, keep=keep)
-            except CorruptDataError as error:
-                raise IntegrityError(
-                    f"member index {key}: {error}", (f"index: {error}",)
-                ) from error
+        except CorruptDataError as error:
+            raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
 
     async def open_seekable(
         self, key: str, size: int, *, remember: dict[tuple[int, int], bytes] | None = None

@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 
 from blobcodec.errors import CorruptDataError
-from blobcodec.index import ArchiveIndex, Member, read_members_async
+from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import AsyncSeekableReader
 from cargoship.entry_table import EntryTable, SeenSet
@@ -193,24 +193,6 @@ def _sources(
     return paths.__contains__, paths
 
 
-async def _load_index(
-    fetcher: ArchiveFetcher, key: str, check: _IndexCheck, paths: set[str] | None
-) -> ArchiveIndex:
-    """The index at ``key``, its members passed to ``check``: with ``paths``, only the pages
-    of a paged index that can hold them (:func:`blobcodec.index.read_members_async`), else
-    (or for an index written before pages) the whole index."""
-    if paths is not None:
-        try:
-            loaded = await read_members_async(
-                partial(fetcher.read_range, key), paths, keep=check.keep
-            )
-        except CorruptDataError as error:
-            raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
-        if loaded is not None:
-            return loaded
-    return await fetcher.load_index(key, check.keep)
-
-
 async def restore(
     store: ObjectStore, name: str, dest: Path, options: RestoreOptions
 ) -> RestoreReport:
@@ -239,9 +221,14 @@ async def _restore(
     await asyncio.to_thread(find_conflicts, dest, table, overwrite=options.overwrite)
 
     plans = {record.name: _Plan(record, 0, None)}
+    # With --include, which member paths each archive must give (None: every one).
+    sources = {record.name: _sources(table, None) if globs else None}
     for older in table.older_archives():
-        sources = _sources(table, older)[0] if globs else None
-        older_record, inv = await _read_inventory(store, older, table, sources=sources)
+        sources[older] = _sources(table, older) if globs else None
+        wanted = sources[older]
+        older_record, inv = await _read_inventory(
+            store, older, table, sources=None if wanted is None else wanted[0]
+        )
         plans[older] = _Plan(older_record, inv, older)
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
@@ -254,9 +241,9 @@ async def _restore(
     indexes: dict[str, ArchiveIndex] = {}
     for archive, plan in plans.items():
         if plan.record.index_key is not None:
-            only, paths = _sources(table, plan.archive) if globs else (None, None)
+            only, paths = sources[archive] or (None, None)
             check = _IndexCheck(table, plan, ranged=archive != whole, only=only)
-            loaded = await _load_index(fetcher, plan.record.index_key, check, paths)
+            loaded = await fetcher.load_index(plan.record.index_key, check.keep, paths=paths)
             table.flush_members()
             if check.problems:
                 raise hostile(check.problems)
