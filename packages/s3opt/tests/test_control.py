@@ -14,6 +14,7 @@ from s3opt.classify import is_congestion
 from s3opt.control import (
     INITIAL_WINDOW,
     Unpaced,
+    UnpacedBBR,
     controller_name,
     fixed_concurrency,
     initial_window,
@@ -40,6 +41,14 @@ def test_bbr_is_built_with_the_part_size_as_mss() -> None:
     # RFC 6928's initial window counts segments: ten parts.
     assert limiter.cwnd == 10 * PART
     assert controller_name(limiter) == "bbr"
+
+
+def test_only_bbr_has_its_flight_bounded_by_the_bdp() -> None:
+    # BBR's pacing held its flight near one BDP; CUBIC's window was always its flight.
+    bbr = _unpaced(make_limiter("bbr", part_size=PART, initial_window=16 * PART))
+    assert isinstance(bbr, UnpacedBBR)
+    assert bbr.flight_bound == 16 * PART  # the first window until a part completes
+    assert type(_unpaced(make_limiter("cubic", part_size=PART))) is Unpaced
 
 
 def test_cubic_is_plain_slow_start_without_hystart() -> None:

@@ -1,10 +1,11 @@
-"""s3opt.transfer.parts.range_size: downloads split into whole waves of equal ranges."""
+"""s3opt.transfer.parts.range_size and split_tail: downloads split into whole waves of equal
+ranges, the last window's worth of them in halves."""
 
 from __future__ import annotations
 
 import pytest
 
-from s3opt.transfer.parts import plan_ranges, range_size
+from s3opt.transfer.parts import MIN_RANGE_SIZE, plan_ranges, range_size, split_tail
 
 MiB = 2**20
 
@@ -46,3 +47,39 @@ def test_range_size_of_an_empty_object_is_the_chunk() -> None:
 def test_range_size_refuses_nonsense(chunk: int, streams: int) -> None:
     with pytest.raises(ValueError, match="must be > 0"):
         range_size(MiB, chunk, streams)
+
+
+def test_split_tail_halves_the_last_window_of_ranges() -> None:
+    # 10 ranges of 6 MiB, a window of 4: the first 6 whole, then 8 halves of 3 MiB,
+    # in order and covering the same bytes.
+    ranges = plan_ranges(60 * MiB, 6 * MiB)
+    split = split_tail(ranges, 4)
+    assert split[:6] == ranges[:6]
+    assert split[6:] == [(36 * MiB + i * 3 * MiB, 3 * MiB) for i in range(8)]
+
+
+def test_split_tail_keeps_an_odd_byte_in_the_second_half() -> None:
+    ranges = [(0, 5 * MiB), (5 * MiB, 5 * MiB), (10 * MiB, 5 * MiB + 1)]
+    assert split_tail(ranges, 1) == [
+        *ranges[:2],
+        (10 * MiB, 5 * MiB // 2),
+        (10 * MiB + 5 * MiB // 2, 5 * MiB // 2 + 1),
+    ]
+
+
+@pytest.mark.parametrize("count", [0, 5, 6])
+def test_split_tail_leaves_downloads_of_two_windows_or_fewer_whole(count: int) -> None:
+    # 12 ranges: a window of 6 or more is at most two waves, which start and end together.
+    ranges = plan_ranges(12 * 4 * MiB, 4 * MiB)
+    expected = (
+        ranges
+        if count != 5
+        else [*ranges[:7], *[(o + h, 2 * MiB) for o, _ in ranges[7:] for h in (0, 2 * MiB)]]
+    )
+    assert split_tail(ranges, count) == expected
+
+
+def test_split_tail_never_cuts_below_the_minimum_range() -> None:
+    small = 2 * MIN_RANGE_SIZE - 1
+    ranges = [(i * small, small) for i in range(9)]
+    assert split_tail(ranges, 3) == ranges

@@ -19,7 +19,9 @@ Choices, and why:
   default of DESIGN.md) except its two min-RTT time scales, which
   :data:`OPERATION_BBR` stretches to operations lasting seconds. It sizes the
   window from the measured delivery rate times the minimum part duration, so it
-  fills a long fat path without building a queue.
+  fills a long fat path without building a queue; unpaced, its flight is held
+  within :data:`FLIGHT_GAIN` x that product (:class:`UnpacedBBR`, which also
+  lists the two departures from the draft's Startup this makes).
 * ``cubic``: :class:`netalgo.cubic.Cubic` *without* HyStart++. RFC 9406 leaves
   slow start when a round's minimum RTT rises by ``RttThresh``, clamped to
   4-16 ms (section 4.3). Those constants are tuned to packet RTTs; a part's
@@ -30,7 +32,9 @@ Choices, and why:
 * ``fixed:N``: exactly ``N`` operations in flight, for comparisons.
 * pacing: none. ``bbr`` and ``cubic`` steer through their window alone
   (:class:`Unpaced` says why): an operation's bytes are already paced by its
-  connection.
+  connection. What BBR's pacing did besides spacing sends, holding the flight
+  near one bandwidth-delay product, :class:`UnpacedBBR` does with a bound
+  (:data:`FLIGHT_GAIN` x the measured BDP).
 * throttles: ``bbr`` and ``cubic`` windows are bounded by a
   :class:`~s3opt.throttling.ThrottleCeiling`, which settles below the
   concurrency that drew a 503 SlowDown instead of probing into it again.
@@ -47,16 +51,19 @@ from typing import Final
 
 from netalgo.bbr import BBR, PROFILES, BbrProfile
 from netalgo.cubic import Cubic
+from netalgo.filters import WindowedMaxFilter, WindowedMinFilter
 from netalgo.limiter import FixedConcurrency, Limiter, fixed
 from netalgo.protocols import AckSample, CongestionController, LossEvent
 from s3opt.classify import is_congestion
 from s3opt.throttling import ThrottleCeiling
 
 __all__ = [
+    "FLIGHT_GAIN",
     "INITIAL_PARTS",
     "INITIAL_WINDOW",
     "OPERATION_BBR",
     "Unpaced",
+    "UnpacedBBR",
     "controller_name",
     "fixed_concurrency",
     "initial_window",
@@ -176,7 +183,162 @@ class Unpaced:
         self.inner.on_loss(event)
 
     def __repr__(self) -> str:
-        return f"Unpaced({self.inner!r})"
+        return f"{type(self).__name__}({self.inner!r})"
+
+
+FLIGHT_GAIN: Final = 1.25
+"""How far past the measured bandwidth-delay product :class:`UnpacedBBR` keeps operations
+in flight: the draft's largest pacing gain outside Startup (ProbeBW_UP's 1.25,
+draft-ietf-ccwg-bbr section 5.3.3)."""
+
+
+class UnpacedBBR(Unpaced):
+    """BBR unpaced, its flight bounded where pacing would have held it.
+
+    Paced, BBR keeps about one bandwidth-delay product in flight: by Little's law
+    a sender paced at ``pacing_gain x bw`` whose sends last ``d`` has
+    ``pacing_gain x bw x d`` in flight, and its window (``cwnd_gain`` = 2 BDPs,
+    draft-ietf-ccwg-bbr section 2.6) is only a cap for delayed and stretched
+    acks. Unpaced, the window is all that admits, so the flight *is* the window:
+    twice the BDP, the second half a queue that only lengthens every operation
+    and puts more requests at once against S3's per-prefix limit. A large first
+    window (:func:`initial_window`) that already fills the path makes it worse:
+    the shortest duration is then a queued one, the BDP BBR computes is the first
+    window itself, and Startup doubles it within the first round (SetCwnd,
+    section 5.6.4.5, grows by every ack until ``C.delivered`` reaches the initial
+    window). On the benchmark's ``throttled`` path (80 MB/s shared, 503 SlowDown
+    above 24 requests) 16 parts became 31-34 in flight in the first round, and
+    5-8% of all requests were refused.
+
+    This bounds the window at ``max(floor, FLIGHT_GAIN x rate x d_min)``:
+
+    * ``rate`` is the largest ``flight / duration`` of a completed operation,
+      ``flight`` the bytes in flight averaged over its life: by Little's law,
+      what was delivered while it ran. The average matters where the flight
+      moves: it rises through Startup, and falls at a transfer's end, where the
+      last operations run faster as the others finish (the flight at their send
+      over their duration would overstate the rate for the next transfer). BBR's
+      delivery-rate samples (the draft's estimator,
+      draft-cheng-iccrg-delivery-rate-estimation section 3.3) are not used here:
+      an operation's sample counts every completion during its life, and the
+      window of operations that complete in a bunch just after it is sent
+      counts in full, so they ran 15-35% above the 80 MB/s cap on ``throttled``
+      (and double it when completions coincide).
+    * ``d_min`` is the shortest duration of an operation, kept over the
+      profile's ``min_rtt_filter_len``.
+    * Both count operations of at least half a part (``part_size / 2``) only. A
+      download's first GET is 1 MiB: its 0.2 s would make every part look queued,
+      and the parts' flight it overlaps, over its short life, would claim a rate
+      several times the path's (Little's law holds for operations alike).
+    * ``floor`` is the first window: the bound never takes back what the store
+      chose to start with, and holds the window there until an operation of
+      that size completes.
+
+    The bound falls at once and rises by at most the bytes each ack delivers
+    (one operation per operation acknowledged, Startup's own pace): operation
+    durations spread widely (1.2-3.4 s at one flight on ``throttled``), and one
+    fast operation can move the bound by a quarter at once; opened in one step,
+    that many slots would send that many requests into a refusal before the
+    first 503 came back.
+
+    Below the path's knee an operation lasts ``d_min`` whatever the flight, so
+    the bound is ``FLIGHT_GAIN`` times the largest flight yet: the window grows by
+    a quarter per round. Past it, durations grow with the flight and the bound
+    stays at ``FLIGHT_GAIN`` BDPs. Two departures from the draft's Startup follow,
+    both for operations that are not paced: the first round does not double the
+    window before anything is measured, and Startup grows by ``FLIGHT_GAIN`` a
+    round, not 2 (a path needing 32 parts where 16 were sent takes four rounds
+    to fill, 16, 20, 25, 31, 39, where doubling takes one).
+    """
+
+    __slots__ = (
+        "_area",
+        "_area_at_send",
+        "_area_time",
+        "_bound",
+        "_durations",
+        "_flight",
+        "_floor",
+        "_min_size",
+        "_rates",
+    )
+
+    def __init__(self, inner: BBR, *, part_size: int, floor: int) -> None:
+        super().__init__(inner)
+        window = inner.profile.min_rtt_filter_len
+        self._min_size = part_size / 2
+        self._floor = floor
+        self._bound = floor
+        self._durations = WindowedMinFilter(window)
+        self._rates = WindowedMaxFilter(window)
+        self._flight = 0  # bytes in flight, as the limiter last reported
+        self._area = 0.0  # the integral of the flight over time (byte-seconds)
+        self._area_time = 0.0
+        # Send time -> (the integral then, operations sent then and still in flight).
+        self._area_at_send: dict[float, tuple[float, int]] = {}
+
+    @property
+    def flight_bound(self) -> int:
+        """The bound on bytes in flight now (see the class doc)."""
+        return self._bound
+
+    @property
+    def cwnd(self) -> int:
+        return min(self.inner.cwnd, self._bound)
+
+    def _advance(self, now: float, flight: int) -> None:
+        """Integrate the flight up to ``now``, then take ``flight`` as the flight from now on."""
+        if now > self._area_time:
+            self._area += self._flight * (now - self._area_time)
+            self._area_time = now
+        self._flight = flight
+
+    def on_sent(self, now: float, sent_bytes: int, bytes_in_flight: int) -> None:
+        self.inner.on_sent(now, sent_bytes, bytes_in_flight)
+        self._advance(now, bytes_in_flight)
+        marks = self._area_at_send
+        if bytes_in_flight == sent_bytes:
+            # Nothing else in flight: marks left are of operations that failed or were
+            # cancelled (they leave flight with neither an ack nor a loss).
+            marks.clear()
+        area, count = marks.get(now, (self._area, 0))
+        marks[now] = (area, count + 1)
+
+    def _area_since(self, sent_time: float) -> float | None:
+        """The integral of the flight since ``sent_time``, forgetting that send's mark."""
+        marks = self._area_at_send
+        mark = marks.pop(sent_time, None)
+        if mark is None:
+            return None
+        area, count = mark
+        if count > 1:
+            marks[sent_time] = (area, count - 1)
+        return self._area - area
+
+    def on_ack(self, sample: AckSample) -> None:
+        """Tell BBR; from an operation of at least half a part, keep its Little's-law rate
+        and its duration, and move the bound."""
+        self.inner.on_ack(sample)
+        now = sample.now
+        self._advance(now, sample.bytes_in_flight)
+        area = self._area_since(sample.sent_time)
+        duration = sample.rtt
+        if duration is None or area is None:
+            return
+        acked = sample.acked_bytes
+        if acked < self._min_size:
+            return
+        rate = self._rates.update(area / duration / duration, now)
+        shortest = self._durations.update(duration, now)
+        # Rise by at most the bytes this ack delivered (Startup's own pace, one operation
+        # per operation acknowledged), fall at once.
+        target = max(self._floor, int(FLIGHT_GAIN * rate * shortest))
+        self._bound = min(target, self._bound + acked)
+
+    def on_loss(self, event: LossEvent) -> None:
+        self.inner.on_loss(event)
+        self._advance(event.now, event.bytes_in_flight)
+        self._area_since(event.sent_time)
 
 
 def make_limiter(
@@ -203,12 +365,13 @@ def make_limiter(
     initial = INITIAL_PARTS * part_size if initial_window is None else initial_window
     if isinstance(initial, bool) or not isinstance(initial, int) or initial <= 0:
         raise ValueError(f"initial_window must be a positive number of bytes, got {initial!r}")
-    controller: CongestionController
+    unpaced: Unpaced
     if spec == "bbr":
-        controller = BBR(mss=part_size, initial_window=initial, profile=OPERATION_BBR)
+        bbr = BBR(mss=part_size, initial_window=initial, profile=OPERATION_BBR)
+        unpaced = UnpacedBBR(bbr, part_size=part_size, floor=initial)
     else:
-        controller = Cubic(mss=part_size, initial_window=initial, hystart=False)
-    return Limiter(ThrottleCeiling(Unpaced(controller)), classify=is_congestion, max_ops=max_ops)
+        unpaced = Unpaced(Cubic(mss=part_size, initial_window=initial, hystart=False))
+    return Limiter(ThrottleCeiling(unpaced), classify=is_congestion, max_ops=max_ops)
 
 
 def _steering(limiter: Limiter) -> CongestionController:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
 from netalgo.limiter import Limiter
 from s3opt.control import controller_name, path_estimate
-from s3opt.transfer.parts import choose_part_size, range_size
+from s3opt.transfer.parts import choose_part_size, plan_ranges, range_size, split_tail
 
 if TYPE_CHECKING:
     from opsmetrics import Metrics
@@ -142,21 +142,23 @@ class TransferContext:
             estimate=path_estimate(self.limiter),
         )
 
-    def range_size_for(self, total_size: int) -> int:
-        """Ranged-GET length for downloading ``total_size`` bytes (see
-        :func:`~s3opt.transfer.parts.range_size`).
+    def download_ranges(self, total_size: int) -> list[tuple[int, int]]:
+        """``(offset, length)`` ranged GETs covering ``total_size`` bytes.
 
-        A wave is a quarter more ranges than the window now holds parts: each
-        range leaves its connection idle for a round trip before its bytes flow,
-        so a path that needs ``n`` connections' rates to fill its aggregate rate
-        stays full only with more than ``n`` ranges in flight. On the benchmark's
-        ``far`` path (4 MB/s per connection, 60 MB/s shared) 16 ranges of 8 MiB
-        moved 52-55 MB/s; 20 fill it.
+        Their length is :func:`~s3opt.transfer.parts.range_size`'s, with a wave a
+        quarter more ranges than the window now holds parts: each range leaves its
+        connection idle for a round trip before its bytes flow, so a path that
+        needs ``n`` connections' rates to fill its aggregate rate stays full only
+        with more than ``n`` ranges in flight. On the benchmark's ``far`` path (4
+        MB/s per connection, 60 MB/s shared) 16 ranges of 8 MiB moved 52-55 MB/s;
+        20 fill it. The last window's worth of ranges is cut in halves
+        (:func:`~s3opt.transfer.parts.split_tail`), so the download does not end
+        on a few connections alone.
         """
         chunk = self.part_size_for(total_size)
         parts = self.window_bytes(chunk) // chunk
-        streams = parts + parts // 4
-        return range_size(total_size, chunk, streams)
+        length = range_size(total_size, chunk, parts + parts // 4)
+        return split_tail(plan_ranges(total_size, length), parts)
 
     def window_bytes(self, part: int) -> int:
         """Bytes the limiter may keep in flight now for ``part``-byte operations (>= one part)."""

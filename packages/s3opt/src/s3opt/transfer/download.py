@@ -29,7 +29,6 @@ from s3opt.errors import ChecksumMismatchError, ObjectChangedError, S3OptError
 from s3opt.protocols import ObjectInfo, RestoreStatus
 from s3opt.transfer.context import TransferContext
 from s3opt.transfer.multipart import etag_is_md5, etag_of
-from s3opt.transfer.parts import plan_ranges
 from s3opt.transfer.reassembly import EtagHasher, ordered
 
 __all__ = [
@@ -272,7 +271,8 @@ async def stream_object(context: TransferContext, key: str) -> AsyncIterator[byt
     """
     started = time.monotonic()
     _, layout = await describe(context, key)
-    chunk = context.range_size_for(layout.size)
+    ranges = context.download_ranges(layout.size)
+    chunk = ranges[0][1] if ranges else 1
     hasher = EtagHasher(layout.parts) if layout.md5_etag else None
     if hasher is not None and "-" in layout.etag and layout.parts is None:
         hasher = None
@@ -284,7 +284,7 @@ async def stream_object(context: TransferContext, key: str) -> AsyncIterator[byt
         return max(1, context.window_bytes(chunk) // chunk)
 
     delivered = 0
-    chunks = ordered(plan_ranges(layout.size, chunk), fetch, ahead)
+    chunks = ordered(ranges, fetch, ahead)
     try:
         async for data in chunks:
             if hasher is not None:

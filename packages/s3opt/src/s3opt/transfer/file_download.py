@@ -42,7 +42,7 @@ from s3opt.transfer.download import (
     info_from_head,
 )
 from s3opt.transfer.multipart import etag_is_md5, etag_of
-from s3opt.transfer.parts import MIN_RANGE_SIZE, plan_ranges
+from s3opt.transfer.parts import MIN_RANGE_SIZE
 from s3opt.transfer.reassembly import EtagHasher
 
 __all__ = ["FIRST_RANGE", "download_file", "object_headers"]
@@ -326,8 +326,7 @@ async def _fill(context: TransferContext, key: str, partial: _PartialFile) -> di
         follower_ready.set()
         rest = size - min(FIRST_RANGE, size)
         if rest > 0:
-            chunk = context.range_size_for(rest)
-            for offset, length in plan_ranges(rest, chunk):
+            for offset, length in context.download_ranges(rest):
                 await inflight.wait_for_room(length)
                 inflight.start(one(FIRST_RANGE + offset, length, etag), length)
         await inflight.drain()
