@@ -16,6 +16,9 @@ Interchange Format" and "pax Extended Header"):
   ``comment`` are read past (they change neither the member nor where its
   bytes lie).
 
+The field decoding (checksum, octal numbers, names, pax records and times) is
+:mod:`blobcodec.tarformat`'s; the decisions (what is handed to tarfile) are made here.
+
 Fields come out as :mod:`tarfile` gives them (names decoded with the file
 system encoding and ``surrogateescape``, so ``hdrcharset=BINARY`` names keep
 their bytes; a directory's trailing ``/`` dropped; the ``prefix`` field
@@ -40,41 +43,43 @@ import tarfile
 from dataclasses import dataclass
 from typing import IO, Final, Protocol
 
+from blobcodec.tarformat import (
+    AREGTYPE,
+    BLOCK_SIZE,
+    DIRTYPE,
+    LNKTYPE,
+    MEMBER_TYPES,
+    REGTYPE,
+    SYMTYPE,
+    USTAR_MAGIC,
+    XHDTYPE,
+    checksum,
+    nul_terminated,
+    parse_octal,
+    parse_pax_records,
+    parse_pax_time,
+)
+
 __all__ = ["ByteSource", "TarMember", "TarMemberReader", "member_kind"]
 
-_BLOCK: Final = 512
-_ZERO_BLOCK: Final = bytes(_BLOCK)
+_ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
 _READ_BYTES: Final = 1 << 20  # bytes asked of the source at a time
 _MAX_PAX_BYTES: Final = 1 << 20  # larger extended headers go to tarfile
 _NS_PER_SECOND: Final = 1_000_000_000
-_MAGIC: Final = b"ustar\x0000"
 _FS_ENCODING: Final = sys.getfilesystemencoding()
 _NAME_ERRORS: Final = "surrogateescape"  # tarfile's default for names
-_FILE_FLAGS: Final = (b"0", b"\x00")
-_NO_DATA_FLAGS: Final = (b"1", b"2", b"5")
+_FILE_FLAGS: Final = (REGTYPE, AREGTYPE)
+_NO_DATA_FLAGS: Final = (LNKTYPE, SYMTYPE, DIRTYPE)
 _READ_PAST: Final = frozenset((b"atime", b"ctime", b"uname", b"gname", b"comment"))
 _KEYWORDS: Final = frozenset((b"path", b"linkpath", b"mtime", b"size", b"uid", b"gid"))
+_READ_KEYWORDS: Final = _KEYWORDS | _READ_PAST | {b"hdrcharset"}
 _UTF8_CHARSET: Final = b"ISO-IR 10646 2000 UTF-8"
-_DECIMAL_TIME: Final = re.compile(rb"(-?)([0-9]+)(?:\.([0-9]+))?")
-
-_KINDS: Final[dict[bytes, str]] = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.CONTTYPE: "file",
-    tarfile.GNUTYPE_SPARSE: "file",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.DIRTYPE: "directory",
-    tarfile.CHRTYPE: "chardev",
-    tarfile.BLKTYPE: "blockdev",
-    tarfile.FIFOTYPE: "fifo",
-}
 
 
 def member_kind(typeflag: bytes) -> str:
-    """A typeflag in :class:`blobcodec.index.MemberType`'s words (``"file"``, ``"fifo"``..),
-    or ``"type <flag>"`` for one outside POSIX ustar."""
-    return _KINDS.get(typeflag, f"type {typeflag!r}")
+    """A typeflag in :class:`blobcodec.index.MemberType`'s words (``"file"``, ``"fifo"``..,
+    :data:`blobcodec.tarformat.MEMBER_TYPES`), or ``"type <flag>"`` for one outside them."""
+    return MEMBER_TYPES.get(typeflag) or f"type {typeflag!r}"
 
 
 class ByteSource(Protocol):
@@ -109,18 +114,12 @@ class _NotOursError(Exception):
 
 
 def _octal(field: bytes) -> int:
-    """An octal number field as tarfile's ``nti`` reads it; _NotOursError for junk and for
-    GNU base-256 numbers (their first byte, 0x80 or 0xff, is no octal digit)."""
-    end = field.find(0)
+    """An octal number field (:func:`blobcodec.tarformat.parse_octal`); _NotOursError for
+    anything else, GNU base-256 numbers included: tarfile reads those."""
     try:
-        return int((field if end < 0 else field[:end]).strip() or b"0", 8)
+        return parse_octal(field)
     except ValueError:
         raise _NotOursError from None
-
-
-def _name(field: bytes) -> str:
-    end = field.find(0)
-    return (field if end < 0 else field[:end]).decode(_FS_ENCODING, _NAME_ERRORS)
 
 
 _CANONICAL_NUMBERS: Final = re.compile(
@@ -129,69 +128,39 @@ _CANONICAL_NUMBERS: Final = re.compile(
 """mode, uid, gid, size, mtime and checksum as tar_headers.py (and most writers) write them."""
 _NUMBER_FIELDS: Final = ((100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (148, 156))
 _NO_DEVICE: Final = b"0000000\x00" * 2
-_TAIL_SUMS_KEPT: Final = 256
+_NO_HEAD: Final = bytes(156)
+_TAIL_CHECKSUMS_KEPT: Final = 256
 _PAX_BLOCKS_KEPT: Final = 1024
 _OCTAL: Final = (8,) * 6
 
 
-def _ustar_numbers(block: bytes, tail_sums: dict[bytes, int]) -> tuple[int, int, int, int, int]:
+def _ustar_numbers(
+    block: bytes, tail_checksums: dict[bytes, int]
+) -> tuple[int, int, int, int, int]:
     """``(mode, uid, gid, size, mtime)`` of a ustar block (magic ``ustar\\0``, version
     ``00``) whose unsigned checksum is right and whose number fields tarfile reads; _NotOursError
-    otherwise. ``tail_sums`` caches the byte sums of the 356 bytes after the checksum, which
-    repeat from member to member when there is no link name."""
-    if block[257:265] != _MAGIC:
+    otherwise. ``tail_checksums`` caches the checksum share of the 356 bytes after the checksum
+    field, which repeat from member to member when there is no link name."""
+    if block[257:265] != USTAR_MAGIC:
         raise _NotOursError
     match = _CANONICAL_NUMBERS.match(block, 100)
     if match is not None:
-        mode, uid, gid, size, mtime, checksum = map(int, match.groups(), _OCTAL)
+        mode, uid, gid, size, mtime, stored_checksum = map(int, match.groups(), _OCTAL)
     else:
-        mode, uid, gid, size, mtime, checksum = (_octal(block[a:b]) for a, b in _NUMBER_FIELDS)
+        fields = (_octal(block[a:b]) for a, b in _NUMBER_FIELDS)
+        mode, uid, gid, size, mtime, stored_checksum = fields
     if block[329:345] != _NO_DEVICE:  # devmajor, devminor: tarfile refuses junk there too
         _octal(block[329:337])
         _octal(block[337:345])
     tail = block[156:]
-    tail_sum = tail_sums.get(tail)
-    if tail_sum is None:
-        tail_sum = sum(tail)
-        if not block[157] and len(tail_sums) < _TAIL_SUMS_KEPT:
-            tail_sums[tail] = tail_sum
-    if checksum != sum(block[:148]) + 8 * 32 + tail_sum:
+    tail_checksum = tail_checksums.get(tail)
+    if tail_checksum is None:
+        tail_checksum = checksum(_NO_HEAD + tail)
+        if not block[157] and len(tail_checksums) < _TAIL_CHECKSUMS_KEPT:
+            tail_checksums[tail] = tail_checksum
+    if stored_checksum != sum(block[:148]) + tail_checksum:
         raise _NotOursError
     return mode, uid, gid, size, mtime
-
-
-def _pax_records(data: bytes) -> dict[bytes, bytes]:
-    """The records of a pax extended header filling ``data`` exactly; _NotOursError when the data
-    is anything else, or names a keyword this module does not read or names one twice."""
-    records: dict[bytes, bytes] = {}
-    pos, end = 0, len(data)
-    while pos < end:
-        space = data.find(b" ", pos, pos + 21)
-        digits = data[pos:space]
-        if space < 0 or not digits.isdigit():
-            raise _NotOursError
-        stop = pos + int(digits)
-        if stop > end or stop < space + 3 or data[stop - 1] != 0x0A:
-            raise _NotOursError
-        keyword, equals, value = data[space + 1 : stop - 1].partition(b"=")
-        if not equals or keyword in records:
-            raise _NotOursError
-        if keyword in _KEYWORDS or keyword == b"hdrcharset":
-            records[keyword] = value
-        elif keyword not in _READ_PAST:
-            raise _NotOursError
-        pos = stop
-    return records
-
-
-def _decimal_ns(text: bytes) -> int | None:
-    """Decimal seconds (``-12.5``) as integer nanoseconds, digits past the ninth dropped."""
-    match = _DECIMAL_TIME.fullmatch(text)
-    if match is None:
-        return None
-    sign, seconds, fraction = match.groups()
-    ns = int(seconds) * _NS_PER_SECOND + int((fraction or b"")[:9].ljust(9, b"0"))
-    return -ns if sign else ns
 
 
 def _pax_number(records: dict[bytes, bytes], keyword: bytes, default: int) -> int:
@@ -213,10 +182,20 @@ def _pax_name(value: bytes, binary: bool) -> str:
     return value.decode(_FS_ENCODING, _NAME_ERRORS)
 
 
+def _pax_mtime_ns(text: str | None) -> int | None:
+    """A pax ``mtime`` as tarfile keeps it (text), exact in nanoseconds; None when absent or
+    not a decimal time."""
+    if text is None:
+        return None
+    try:
+        return parse_pax_time(text.encode("utf-8", _NAME_ERRORS))
+    except ValueError:
+        return None
+
+
 def _from_tarinfo(info: tarfile.TarInfo, base: int) -> TarMember:
     """The member tarfile read, at stream offsets ``base`` on."""
-    text = info.pax_headers.get("mtime")
-    mtime_ns = None if text is None else _decimal_ns(text.encode("utf-8", _NAME_ERRORS))
+    mtime_ns = _pax_mtime_ns(info.pax_headers.get("mtime"))
     if mtime_ns is None:
         mtime_ns = round(info.mtime * _NS_PER_SECOND)
     return TarMember(
@@ -274,7 +253,7 @@ class TarMemberReader:
         self._tar_base = 0
         self._tar_data: IO[bytes] | None = None
         self._ended = False
-        self._tail_sums: dict[bytes, int] = {}
+        self._tail_checksums: dict[bytes, int] = {}
         self._pax_sizes: dict[bytes, int] = {}
         """Extended header blocks already checked, and their sizes (most repeat)."""
 
@@ -352,12 +331,12 @@ class TarMemberReader:
     def _block(self) -> bytes | None:
         """The next header block; None at the end (a zero block, or the stream's end at a
         member boundary after the first member)."""
-        if not self._fill(_BLOCK):
+        if not self._fill(BLOCK_SIZE):
             if self._at < len(self._buffer) or not self.position:
                 raise _NotOursError  # a short block, or an empty stream: tarfile's error
             return None
-        block = self._buffer[self._at : self._at + _BLOCK]
-        self._at += _BLOCK
+        block = self._buffer[self._at : self._at + BLOCK_SIZE]
+        self._at += BLOCK_SIZE
         return None if block == _ZERO_BLOCK else block
 
     def _parse(self) -> TarMember | None:
@@ -366,34 +345,41 @@ class TarMemberReader:
         if block is None:
             return None
         records: dict[bytes, bytes] = {}
-        if block[156:157] == b"x":
+        if block[156:157] == XHDTYPE:
             size = self._pax_sizes.get(block)
             if size is None:
-                size = _ustar_numbers(block, self._tail_sums)[3]
+                size = _ustar_numbers(block, self._tail_checksums)[3]
                 if size > _MAX_PAX_BYTES:
                     raise _NotOursError
                 if len(self._pax_sizes) < _PAX_BLOCKS_KEPT:
                     self._pax_sizes[block] = size
-            if not self._fill(size + -size % _BLOCK):
+            if not self._fill(size + -size % BLOCK_SIZE):
                 raise _NotOursError
-            records = _pax_records(self._buffer[self._at : self._at + size])
-            self._at += size + -size % _BLOCK
+            try:
+                pairs = parse_pax_records(self._buffer[self._at : self._at + size])
+            except ValueError:
+                raise _NotOursError from None
+            records = dict(pairs)
+            if len(records) != len(pairs) or not records.keys() <= _READ_KEYWORDS:
+                raise _NotOursError  # a keyword named twice, or one not read here
+            self._at += size + -size % BLOCK_SIZE
             block = self._block()
             if block is None:
                 raise _NotOursError
         typeflag = block[156:157]
         if typeflag not in _FILE_FLAGS and typeflag not in _NO_DATA_FLAGS:
             raise _NotOursError
-        mode, uid, gid, size, mtime = _ustar_numbers(block, self._tail_sums)
-        name = _name(block[0:100])
+        mode, uid, gid, size, mtime = _ustar_numbers(block, self._tail_checksums)
+        name = nul_terminated(block[0:100]).decode(_FS_ENCODING, _NAME_ERRORS)
         if typeflag == b"\x00" and name.endswith("/"):
-            typeflag = tarfile.DIRTYPE
-        directory = typeflag == tarfile.DIRTYPE
+            typeflag = DIRTYPE
+        directory = typeflag == DIRTYPE
         if block[345]:  # the ustar prefix, joined as tarfile joins it (after the rstrip)
-            name = _name(block[345:500]) + "/" + (name.rstrip("/") if directory else name)
+            prefix = nul_terminated(block[345:500]).decode(_FS_ENCODING, _NAME_ERRORS)
+            name = prefix + "/" + (name.rstrip("/") if directory else name)
         if directory:
             name = name.rstrip("/")
-        link = _name(block[157:257])
+        link = nul_terminated(block[157:257]).decode(_FS_ENCODING, _NAME_ERRORS)
         mtime_ns = mtime * _NS_PER_SECOND
         if records:
             size = _pax_number(records, b"size", size)
@@ -408,16 +394,16 @@ class TarMemberReader:
             if b"linkpath" in records:
                 link = _pax_name(records[b"linkpath"], binary)
             if b"mtime" in records:
-                pax_mtime = _decimal_ns(records[b"mtime"])
-                if pax_mtime is None:
-                    raise _NotOursError
-                mtime_ns = pax_mtime
+                try:
+                    mtime_ns = parse_pax_time(records[b"mtime"])
+                except ValueError:
+                    raise _NotOursError from None
         if size and typeflag in _NO_DATA_FLAGS:
             raise _NotOursError  # tarfile would not skip such data: not guessed here
         member = TarMember(
             path=name,
             typeflag=typeflag,
-            kind=_KINDS[typeflag],
+            kind=MEMBER_TYPES[typeflag],
             size=size,
             mode=mode,
             uid=uid,
@@ -428,7 +414,7 @@ class TarMemberReader:
             offset_data=self.position,
         )
         self._data_left = size if typeflag in _FILE_FLAGS else 0
-        self._padding = -self._data_left % _BLOCK
+        self._padding = -self._data_left % BLOCK_SIZE
         self._mark = self._at
         return member
 

@@ -16,8 +16,9 @@ never used, so the same fields always give the same bytes. A header is built
 from three pieces rather than filled in field by field: the 148 bytes before
 the checksum (name and five numbers, one ``%`` format), the checksum, and the
 356 bytes after it, which for a member without a link name depend on the
-typeflag alone and are made once. The checksum is the sum of all 512 bytes
-with the checksum field taken as eight spaces.
+typeflag alone and are made once (their share of the checksum too). The
+field encodings (checksum, pax records and times, magic, typeflags) are
+:mod:`blobcodec.tarformat`'s.
 """
 
 from __future__ import annotations
@@ -25,22 +26,32 @@ from __future__ import annotations
 import functools
 from typing import Final
 
+from blobcodec.tarformat import (
+    BLOCK_SIZE,
+    DIRTYPE,
+    LNKTYPE,
+    REGTYPE,
+    SYMTYPE,
+    USTAR_MAGIC,
+    XHDTYPE,
+    checksum,
+    format_pax_record,
+    format_pax_time,
+)
+
 __all__ = ["BLOCK_SIZE", "NS_PER_SECOND", "member_header"]
 
-BLOCK_SIZE: Final = 512
 NS_PER_SECOND: Final = 1_000_000_000
 
 _PAX_NAME: Final = b"././@PaxHeader".ljust(100, b"\x00")
-_PAX: Final = b"x"
 _NAME_FIELD: Final = 100
 _NUMBERS: Final = b"%07o\x00%07o\x00%07o\x00%011o\x00%011o\x00"
 """mode, uid, gid (8 bytes each), size, mtime (12 bytes each): zero-padded octal and a NUL."""
 _ID_LIMIT: Final = 8**7
 _SIZE_LIMIT: Final = 8**11
-_CHECKSUM_SPACES: Final = 8 * ord(" ")
 # magic "ustar\0" and version "00", empty uname/gname (32 bytes each), devmajor/devminor
 # "0000000\0", then the unused prefix (155 bytes) and the block's last 12 bytes.
-_AFTER_LINK: Final = b"ustar\x0000" + bytes(64) + b"0000000\x00" * 2 + bytes(167)
+_AFTER_LINK: Final = USTAR_MAGIC + bytes(64) + b"0000000\x00" * 2 + bytes(167)
 
 
 def _tail(typeflag: bytes, link: bytes) -> bytes:
@@ -48,12 +59,13 @@ def _tail(typeflag: bytes, link: bytes) -> bytes:
     return typeflag + link[:_NAME_FIELD].ljust(_NAME_FIELD, b"\x00") + _AFTER_LINK
 
 
+_NO_HEAD: Final = bytes(156)
 _TAILS: Final = {
-    flag: (tail, sum(tail))
-    for flag in (b"0", b"1", b"2", b"5", _PAX)
+    flag: (tail, checksum(_NO_HEAD + tail))
+    for flag in (REGTYPE, LNKTYPE, SYMTYPE, DIRTYPE, XHDTYPE)
     for tail in [_tail(flag, b"")]
 }
-"""The tail of a member without a link name, and its byte sum, per typeflag."""
+"""The tail of a member without a link name, and its share of the checksum, per typeflag."""
 
 
 def _ustar(
@@ -64,26 +76,10 @@ def _ustar(
     head = name[:_NAME_FIELD].ljust(_NAME_FIELD, b"\x00") + _NUMBERS % (mode, uid, gid, size, mtime)
     if link:
         tail = _tail(typeflag, link)
-        tail_sum = sum(tail)
+        tail_checksum = checksum(_NO_HEAD + tail)
     else:
-        tail, tail_sum = _TAILS[typeflag]
-    return b"%s%06o\x00 %s" % (head, sum(head) + _CHECKSUM_SPACES + tail_sum, tail)
-
-
-def _pax_record(keyword: bytes, value: bytes) -> bytes:
-    """``"<length> <keyword>=<value>\\n"``, where length counts the whole record and itself."""
-    body = b" " + keyword + b"=" + value + b"\n"
-    length = len(body) + len(str(len(body)))
-    length = len(body) + len(str(length))  # one more digit at most
-    return b"%d" % length + body
-
-
-def _pax_time(mtime_ns: int) -> bytes:
-    """Seconds as decimal text, exact: ``1700000000.123456789``; trailing zeros dropped."""
-    sign = b"-" if mtime_ns < 0 else b""
-    seconds, fraction = divmod(abs(mtime_ns), NS_PER_SECOND)
-    text = b"%s%d" % (sign, seconds)
-    return text + (b".%09d" % fraction).rstrip(b"0") if fraction else text
+        tail, tail_checksum = _TAILS[typeflag]
+    return b"%s%06o\x00 %s" % (head, sum(head) + tail_checksum, tail)
 
 
 def member_header(
@@ -112,19 +108,19 @@ def member_header(
     ):  # the usual member: a ustar block, with a pax mtime record for sub-second times
         ustar = _ustar(name, mode, uid, gid, size, seconds if whole else 0, typeflag, link)
         if not whole:
-            return _with_pax(_pax_record(b"mtime", _pax_time(mtime_ns)), ustar)
+            return _with_pax(format_pax_record(b"mtime", format_pax_time(mtime_ns)), ustar)
         if not fraction:
             return ustar
-        # _pax_record(b"mtime", _pax_time(mtime_ns)) made at once: the text of a time from
-        # 1970 to 2242 has 3 to 20 characters, so the record's length (itself counted) is
-        # always the two digits of len(text) + 10.
+        # format_pax_record(b"mtime", format_pax_time(mtime_ns)) made at once: the text of a
+        # time from 1970 to 2242 has 3 to 20 characters, so the record's length (itself
+        # counted) is always the two digits of len(text) + 10.
         text = (b"%d.%09d" % (seconds, fraction)).rstrip(b"0")
         return _with_pax(b"%d mtime=%s\n" % (len(text) + 10, text), ustar)
     records: list[bytes] = []
     binary = False
     for keyword, value in ((b"path", name), (b"linkpath", link)):
         if len(value) > _NAME_FIELD or not value.isascii():
-            records.append(_pax_record(keyword, value))
+            records.append(format_pax_record(keyword, value))
             try:
                 value.decode("utf-8")
             except UnicodeDecodeError:
@@ -139,11 +135,11 @@ def member_header(
             numbers.append(number)
         else:
             numbers.append(0)
-            records.append(_pax_record(keyword, b"%d" % number))
+            records.append(format_pax_record(keyword, b"%d" % number))
     if fraction or not whole:
-        records.append(_pax_record(b"mtime", _pax_time(mtime_ns)))
+        records.append(format_pax_record(b"mtime", format_pax_time(mtime_ns)))
     if binary:
-        records.insert(0, _pax_record(b"hdrcharset", b"BINARY"))
+        records.insert(0, format_pax_record(b"hdrcharset", b"BINARY"))
     ustar = _ustar(
         name, mode, numbers[0], numbers[1], numbers[2], seconds if whole else 0, typeflag, link
     )
@@ -154,7 +150,7 @@ def member_header(
 def _pax_ustar(length: int) -> bytes:
     """The ustar block of a pax extended header of ``length`` bytes of records (only the size
     field varies: a few sizes serve most members)."""
-    return _ustar(_PAX_NAME, 0o644, 0, 0, length, 0, _PAX, b"")
+    return _ustar(_PAX_NAME, 0o644, 0, 0, length, 0, XHDTYPE, b"")
 
 
 def _with_pax(records: bytes, ustar: bytes) -> bytes:

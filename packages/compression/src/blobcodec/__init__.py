@@ -5,7 +5,8 @@
     assert codec.decompress(codec.compress(b"data")) == b"data"
 
 The seekable container and the member index live in :mod:`blobcodec.seekable`
-and :mod:`blobcodec.index`; checksums in :mod:`blobcodec.checksum`.
+and :mod:`blobcodec.index`; checksums in :mod:`blobcodec.checksum`; ustar and pax
+header fields (read and written) in :mod:`blobcodec.tarformat`.
 """
 
 from blobcodec._version import __version__ as __version__

@@ -11,7 +11,8 @@ the first all-zero header block (what ``tarfile`` writes as the first of two).
 Names are bytes in the archive; pax ``path`` values are taken as bytes too, so
 ``hdrcharset=BINARY`` names and UTF-8 names come out alike. They are decoded
 with UTF-8 and ``surrogateescape``. Each regular file's data is hashed with
-sha256 as it passes, never held.
+sha256 as it passes, never held. The header fields are decoded by
+:mod:`blobcodec.tarformat`.
 """
 
 from __future__ import annotations
@@ -20,73 +21,43 @@ import dataclasses
 
 from blobcodec.checksum import Sha256
 from blobcodec.errors import CorruptDataError
-from blobcodec.index._model import Member, MemberType
+from blobcodec.index._model import Member
+from blobcodec.tarformat import (
+    AREGTYPE,
+    BLOCK_SIZE,
+    GNUTYPE_LONGLINK,
+    GNUTYPE_LONGNAME,
+    GNUTYPE_SPARSE,
+    MEMBER_TYPES,
+    REGTYPE,
+    USTAR_MAGIC,
+    XGLTYPE,
+    XHDTYPE,
+    checksum_matches,
+    nul_terminated,
+    parse_number,
+    parse_pax_records,
+)
 
 __all__ = ["TarStreamParser"]
 
-BLOCK = 512
-
-# ustar typeflags; "0", NUL and "7" (contiguous) are regular files, as are unknown flags (POSIX).
-_TYPES: dict[bytes, MemberType] = {
-    b"1": "hardlink",
-    b"2": "symlink",
-    b"3": "chardev",
-    b"4": "blockdev",
-    b"5": "directory",
-    b"6": "fifo",
-}
-_EXTENDED = (b"x", b"g", b"L", b"K")  # pax local, pax global, GNU long name, GNU long link
-_SPARSE = b"S"
-_POSIX_MAGIC = b"ustar\x0000"
+_EXTENDED = (XHDTYPE, XGLTYPE, GNUTYPE_LONGNAME, GNUTYPE_LONGLINK)
+_SIZE_NUMBER = (("size", 124, 136),)
+_MEMBER_NUMBERS = (("mode", 100, 108), ("mtime", 136, 148), ("uid", 108, 116), ("gid", 116, 124))
+"""The number fields read after ``size``, in the order a bad one is reported."""
 
 
-def _number(field: bytes, what: str, at: int) -> int:
-    """A numeric header field: octal ASCII, or GNU base-256 when the top bit of byte 0 is set."""
-    if field and field[0] & 0x80:
-        value = int.from_bytes(field[1:], "big")
-        return value - (1 << (8 * len(field) - 8)) if field[0] == 0xFF else value
-    text = field.split(b"\x00", 1)[0].strip(b" ")
-    try:
-        return int(text, 8) if text else 0
-    except ValueError:
-        raise CorruptDataError(
-            f"tar header at offset {at}: {what} field {field!r} is not an octal number"
-        ) from None
-
-
-def _cstring(field: bytes) -> bytes:
-    return field.split(b"\x00", 1)[0]
-
-
-def _checksum_ok(block: bytes) -> bool:
-    stored = _cstring(block[148:156]).strip(b" ")
-    try:
-        expected = int(stored, 8)
-    except ValueError:
-        return False
-    blanked = block[:148] + b" " * 8 + block[156:]
-    if sum(blanked) == expected:
-        return True
-    return sum(b - 256 if b > 127 else b for b in blanked) == expected  # old tars sum signed bytes
-
-
-def _pax_records(data: bytes, at: int) -> dict[str, bytes]:
-    """Parse pax extended header records ``"<length> <key>=<value>\\n"`` (values stay bytes)."""
-    records: dict[str, bytes] = {}
-    pos = 0
-    while pos < len(data) and data[pos] != 0:
-        space = data.find(b" ", pos)
+def _bad_number(block: bytes, at: int, fields: tuple[tuple[str, int, int], ...]) -> None:
+    """Raise CorruptDataError naming the first of ``fields`` that is no number (the header is
+    parsed without this check; it runs once parsing failed)."""
+    for what, start, end in fields:
+        field = block[start:end]
         try:
-            length = int(data[pos:space])
+            parse_number(field)
         except ValueError:
-            length = 0
-        record = data[pos : pos + length]
-        if space < 0 or length <= space - pos or not record.endswith(b"\n") or b"=" not in record:
-            raise CorruptDataError(f"pax extended header at offset {at}: bad record at byte {pos}")
-        key, _, value = record[space - pos + 1 : -1].partition(b"=")
-        records[key.decode("utf-8", "surrogateescape")] = value
-        pos += length
-    return records
+            raise CorruptDataError(
+                f"tar header at offset {at}: {what} field {field!r} is not an octal number"
+            ) from None
 
 
 class TarStreamParser:
@@ -126,12 +97,12 @@ class TarStreamParser:
                 self.position += len(view)
                 return
             if self._state == "header":
-                take = min(BLOCK - len(self._block), len(view))
+                take = min(BLOCK_SIZE - len(self._block), len(view))
                 self._block += view[:take]
                 self.position += take
-                if len(self._block) == BLOCK:
+                if len(self._block) == BLOCK_SIZE:
                     block, self._block = bytes(self._block), bytearray()
-                    self._header(block, self.position - BLOCK)
+                    self._header(block, self.position - BLOCK_SIZE)
             else:
                 take = min(self._remaining, len(view))
                 if self._state == "extended":
@@ -146,7 +117,7 @@ class TarStreamParser:
 
     def _payload(self, state: str, size: int) -> None:
         """Expect ``size`` bytes of payload, then zeros up to the next block boundary."""
-        self._state, self._remaining, self._padding = state, size, -size % BLOCK
+        self._state, self._remaining, self._padding = state, size, -size % BLOCK_SIZE
         if not size:
             self._finish_payload()
 
@@ -165,52 +136,68 @@ class TarStreamParser:
 
     def _apply_extended(self, payload: bytes) -> None:
         kind, at = self._extended_kind, self.position - len(payload)
-        if kind == b"x":
-            self._local.update(_pax_records(payload, at))
-        elif kind == b"g":
-            self._global.update(_pax_records(payload, at))
-        elif kind == b"L":
-            self._local["path"] = _cstring(payload)
+        if kind in (XHDTYPE, XGLTYPE):
+            try:
+                records = parse_pax_records(payload)
+            except ValueError as error:
+                raise CorruptDataError(f"pax extended header at offset {at}: {error}") from None
+            found = self._local if kind == XHDTYPE else self._global
+            for key, value in records:  # a later record overrides an earlier one; values stay bytes
+                found[key.decode("utf-8", "surrogateescape")] = value
+        elif kind == GNUTYPE_LONGNAME:
+            self._local["path"] = nul_terminated(payload)
         else:
-            self._local["linkpath"] = _cstring(payload)
+            self._local["linkpath"] = nul_terminated(payload)
 
     def _header(self, block: bytes, at: int) -> None:
         if not any(block):
             self._state = "end"
             return
-        if not _checksum_ok(block):
+        if not checksum_matches(block):
             raise CorruptDataError(f"tar header at offset {at} has a bad checksum")
         typeflag = block[156:157]
-        size = _number(block[124:136], "size", at)
+        try:
+            size = parse_number(block[124:136])
+        except ValueError:
+            _bad_number(block, at, _SIZE_NUMBER)
+            raise
         if typeflag in _EXTENDED:
             self._extended_kind = typeflag
             self._payload("extended", size)
             return
         pax = {**self._global, **self._local}
         self._local = {}
-        if typeflag == _SPARSE or any(key.startswith("GNU.sparse.") for key in pax):
+        if typeflag == GNUTYPE_SPARSE or any(key.startswith("GNU.sparse.") for key in pax):
             raise CorruptDataError(f"tar member at offset {at} is a GNU sparse file: not supported")
-        name = _cstring(block[0:100])
-        if block[257:265] == _POSIX_MAGIC and block[345] != 0:
-            name = _cstring(block[345:500]) + b"/" + name
+        name = nul_terminated(block[0:100])
+        if block[257:265] == USTAR_MAGIC and block[345] != 0:  # the ustar prefix field
+            name = nul_terminated(block[345:500]) + b"/" + name
         name = pax.get("path", name)
-        link = pax.get("linkpath", _cstring(block[157:257]))
-        kind = _TYPES.get(typeflag, "file")
-        if typeflag in (b"0", b"\x00") and name.endswith(b"/"):
+        link = pax.get("linkpath", nul_terminated(block[157:257]))
+        kind = MEMBER_TYPES.get(typeflag, "file")  # POSIX: an unknown typeflag is a regular file
+        if typeflag in (REGTYPE, AREGTYPE) and name.endswith(b"/"):
             kind = "directory"  # old tars mark directories by a trailing slash
         if kind == "directory":
             name = name.rstrip(b"/") or name
         size = _pax_int(pax, "size", size, at)
-        offset = at + BLOCK
+        try:
+            mode = parse_number(block[100:108])
+            mtime = parse_number(block[136:148])
+            uid = parse_number(block[108:116])
+            gid = parse_number(block[116:124])
+        except ValueError:
+            _bad_number(block, at, _MEMBER_NUMBERS)
+            raise
+        offset = at + BLOCK_SIZE
         has_data = kind == "file"
         member = Member(
             path=name.decode("utf-8", "surrogateescape"),
             type=kind,
             size=size if has_data else 0,
-            mode=_number(block[100:108], "mode", at),
-            mtime=_pax_float(pax, "mtime", _number(block[136:148], "mtime", at), at),
-            uid=_pax_int(pax, "uid", _number(block[108:116], "uid", at), at),
-            gid=_pax_int(pax, "gid", _number(block[116:124], "gid", at), at),
+            mode=mode,
+            mtime=_pax_float(pax, "mtime", mtime, at),
+            uid=_pax_int(pax, "uid", uid, at),
+            gid=_pax_int(pax, "gid", gid, at),
             link=link.decode("utf-8", "surrogateescape") if kind in ("hardlink", "symlink") else "",
             offset=offset,
             frames=self._frames(offset, size if has_data else 0),
