@@ -13,7 +13,8 @@ Python standard library, this checkout's site-packages and some large shared lib
 row: wall time, bytes stored (every object under the tool's prefix, listed from moto
 directly), peak memory of the command and its children (``measure.py``). Every restore is
 compared with the source tree (content of every file). Then one ``cargoship restore
---include`` of a single file of the big archive, with the bytes it fetched, and for the
+--include`` of a single file of the big archive, with the bytes it fetched (of the archive
+and index; of the inventory and its page table apart: ``inventory_bytes``), and for the
 stored-size target ``zstd -3`` of cargoship's own tar (``--compression none``: same headers,
 same deduplicated members) and of a GNU tar of each dataset (no deduplication).
 
@@ -301,7 +302,9 @@ def run_benchmark(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
 def _single_file(
     source: Path, prefix: str, name: str, env: dict[str, str], scratch: Path
 ) -> dict[str, Any]:
-    """Restore one mid-sized file of the big archive with ``--include``; bytes fetched."""
+    """Restore one mid-sized file of the big archive with ``--include``; bytes fetched (its
+    ``--json`` report: ``bytes_fetched`` and ``requests``, ``inventory_bytes`` and
+    ``inventory_requests``)."""
     files = sorted(p for p in source.rglob("*") if p.is_file() and p.stat().st_size > 64 * 1024)
     chosen = files[len(files) // 2].relative_to(source).as_posix()
     dest = scratch / "single"

@@ -129,7 +129,7 @@ def test_ship_inventory_restore_verify_through_the_console_script(
     s3 = client(moto)
     keys = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert set(keys) == {
-        f"archives/{shipped['keys'][k]}" for k in ("archive", "index", "inventory")
+        f"archives/{shipped['keys'][k]}" for k in ("archive", "index", "pages", "inventory")
     }
     assert keys[f"archives/{shipped['keys']['archive']}"]["Size"] == shipped["bytes_stored"]
 

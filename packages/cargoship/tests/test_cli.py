@@ -205,6 +205,7 @@ def test_ship_inventory_restore_round_trip_on_a_local_store(
     store_dir = Path(store_url.removeprefix("file://"))
     assert (store_dir / shipped["keys"]["archive"]).stat().st_size == shipped["bytes_stored"]
     assert (store_dir / shipped["keys"]["inventory"]).is_file()
+    assert (store_dir / shipped["keys"]["pages"]).is_file()
 
     listing = json.loads(invoke("inventory", store_url, "--json").stdout)
     assert [a["archive"]["name"] for a in listing["archives"]] == [name]
@@ -252,6 +253,49 @@ def test_verify_names_a_flipped_byte_and_exits_3(sample_tree: Path, store_url: s
     doc = json.loads(invoke("verify", url, "--json").stdout)
     assert doc["ok"] is False
     assert doc["problems"]
+
+
+def test_ship_help_names_every_object_of_an_archive() -> None:
+    text = " ".join(invoke("ship", "--help").stdout.split())
+    for suffix in (".tar.zst", ".index", ".inventory.pages", ".inventory.yaml"):
+        assert suffix in text
+
+
+def test_restore_reports_the_inventory_bytes_it_read(
+    sample_tree: Path, store_url: str, tmp_path: Path
+) -> None:
+    shipped = ship_json(sample_tree, store_url)
+    store_dir = Path(store_url.removeprefix("file://"))
+    table = (store_dir / shipped["keys"]["pages"]).stat().st_size
+    inventory = (store_dir / shipped["keys"]["inventory"]).stat().st_size
+    url = f"{store_url}/{shipped['archive']}"
+
+    result = invoke("restore", url, str(tmp_path / "a"), "--include", "README.txt", "--json")
+    human = invoke("restore", url, str(tmp_path / "b"), "--include", "README.txt")
+
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)["restore"]
+    # One page of a few items, over half the inventory: the table, then the whole inventory.
+    assert report["inventory_bytes"] == table + inventory
+    assert report["inventory_requests"] >= 3  # the table, a HEAD of the inventory, its GET
+    assert human.exit_code == 0, human.stderr
+    line = f"inventory read  {(table + inventory) / 1024:.1f} KiB in "
+    assert line + f"{report['inventory_requests']} requests" in human.stdout.splitlines()
+
+
+def test_verify_notes_an_archive_without_a_page_table(sample_tree: Path, store_url: str) -> None:
+    shipped = ship_json(sample_tree, store_url)
+    (Path(store_url.removeprefix("file://")) / shipped["keys"]["pages"]).unlink()
+    url = f"{store_url}/{shipped['archive']}"
+
+    result = invoke("verify", url)
+    doc = json.loads(invoke("verify", url, "--json").stdout)
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"verified {shipped['archive']}: ok")
+    assert result.stderr.startswith(f"cargoship: {shipped['keys']['pages']}: none")
+    assert doc["ok"] is True
+    assert [note.split(":")[0] for note in doc["notes"]] == [shipped["keys"]["pages"]]
 
 
 def test_a_missing_archive_and_an_interrupted_one_are_told_apart(store_url: str) -> None:

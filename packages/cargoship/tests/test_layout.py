@@ -20,6 +20,8 @@ def test_new_keys_are_named_by_the_utc_second() -> None:
     assert keys.archive == "20261121T101500Z.tar.zst"
     assert keys.index == "20261121T101500Z.index"
     assert keys.inventory == "20261121T101500Z.inventory.yaml"
+    assert keys.pages == "20261121T101500Z.inventory.pages"
+    assert archive_name(keys.pages) == "20261121T101500Z"
     with pytest.raises(ValueError, match="timezone-aware"):
         ArchiveKeys.new("zstd", datetime(2026, 11, 21))
 

@@ -17,6 +17,7 @@ import pytest
 
 from cargoship.errors import ArchiveNotFoundError, IncompleteArchiveError, RetrievalRequiredError
 from cargoship.retrieval import (
+    archive_objects,
     plan_retrieval,
     request_retrieval,
     retrieval_status,
@@ -187,6 +188,37 @@ async def test_a_cold_index_is_part_of_the_retrieval(store: ObjectStore, small_t
         archive_size / GB * 0.02 + 0.10 / 1000 + len(index) / GB * 0.01 + 0.05 / 1000
     )
     assert sorted(await request_retrieval(store, plan)) == sorted([f"{name}.tar.zst", index_key])
+
+
+@pytest.mark.asyncio
+async def test_archive_objects_are_every_object_ship_wrote(
+    store: ObjectStore, small_tree: Path
+) -> None:
+    report = await ship(store, small_tree, ShipOptions(threads=1))
+    keys = report.keys
+    listed = {info.key async for info in store.list(keys.name)}  # the store's own listing
+
+    found = {info.key for info in await archive_objects(store, keys.name)}
+
+    assert found == listed == {keys.archive, keys.index, keys.pages, keys.inventory}
+
+
+@pytest.mark.asyncio
+async def test_a_cold_page_table_is_part_of_the_retrieval(
+    store: ObjectStore, small_tree: Path
+) -> None:
+    # Only a lifecycle rule of the user's own could move it; the plan must still see it.
+    name = await _ship(store, small_tree, "STANDARD")
+    pages_key = f"{name}.inventory.pages"
+    table = await store.get_range(pages_key, 0, 1 << 20)
+    await store.put(pages_key, table, storage_class="GLACIER")
+
+    plan = await plan_retrieval(store, name, tier="Standard")
+
+    assert plan.objects == ((pages_key, len(table), "GLACIER"),)
+    assert plan.hours == 5
+    assert plan.cost == pytest.approx(len(table) / GB * 0.01 + 0.05 / 1000)
+    assert await request_retrieval(store, plan) == [pages_key]
 
 
 @pytest.mark.asyncio

@@ -152,7 +152,7 @@ async def test_ship_gives_an_archive_gnu_tar_restores_with_index_and_inventory(
     )
     keys = report.keys
     assert _keys(moto_server, bucket) == sorted(
-        f"archives/{key}" for key in (keys.archive, keys.index, keys.inventory)
+        f"archives/{key}" for key in (keys.archive, keys.index, keys.pages, keys.inventory)
     )
     archive = _download(moto_server, bucket, f"archives/{keys.archive}")
     assert len(archive) == report.bytes_stored
@@ -218,7 +218,7 @@ async def test_storage_class_is_the_archives_and_index_and_inventory_stay_standa
     options = ShipOptions(storage_class="GLACIER", state_dir=state_dir)
     report = await ship(store, sample_tree, options)
     assert (await store.head(report.keys.archive)).storage_class == "GLACIER"
-    for key in (report.keys.index, report.keys.inventory):
+    for key in (report.keys.index, report.keys.pages, report.keys.inventory):
         assert (await store.head(key)).storage_class in (None, "STANDARD")
     assert report.storage_class == "GLACIER"
     assert report.archive is not None
@@ -263,9 +263,11 @@ async def test_lz4_gzip_and_none_archives_open_with_their_own_tools(
         assert len(archive) == report.archive.tar_size
         assert report.archive.index_key == keys.index
         assert f"archives/{keys.index}" in _keys(moto_server, bucket)
-    else:
+        assert f"archives/{keys.pages}" in _keys(moto_server, bucket)
+    else:  # read whole: neither an index nor an inventory page table
         assert report.archive.index_key is None
         assert f"archives/{keys.index}" not in _keys(moto_server, bucket)
+        assert f"archives/{keys.pages}" not in _keys(moto_server, bucket)
 
 
 # -- unreadable files -------------------------------------------------------------------------

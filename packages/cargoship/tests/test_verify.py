@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
 
 from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.inventory import _write
+from cargoship.inventory._pages import PageRecorder
 from cargoship.layout import load_inventory
+from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
 from cargoship.verify import verify
 from s3opt import LocalStore, ObjectStore
@@ -32,6 +39,7 @@ async def test_verify_passes_on_a_good_archive(store: ObjectStore, sample_tree: 
     assert report.frames == 2  # 3.2 MiB of tar in 2 MiB frames
     assert report.bytes_fetched == archive.size + index.size
     assert not report.quick
+    assert report.notes == ()  # it has a page table, which matched
 
 
 @pytest.mark.asyncio
@@ -133,6 +141,7 @@ async def test_quick_verify_catches_a_changed_upload(store: ObjectStore, sample_
     report = await verify(store, shipped.keys.name, quick=True)
     assert report.quick
     assert report.bytes_fetched == 0
+    assert report.notes == ()
     inventory = await load_inventory(store, shipped.keys.name)
     assert report.parts == max(1, len(inventory.archive.parts))
 
@@ -150,3 +159,149 @@ async def test_quick_verify_needs_s3(local_store: LocalStore, sample_tree: Path)
     with pytest.raises(CargoshipError, match="needs S3"):
         await verify(local_store, shipped.keys.name, quick=True)
     assert (await verify(local_store, shipped.keys.name)).files == 5
+
+
+# -- the inventory's page table -------------------------------------------------------------
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 4 items, so a tree of a few dozen entries spans several pages."""
+    monkeypatch.setattr(_write, "PageRecorder", functools.partial(PageRecorder, 4))
+
+
+def _files(root: Path) -> None:
+    """dir0 and dir1, ten small files each (22 inventory items: 6 pages of at most 4)."""
+    for d in range(2):
+        (root / f"dir{d}").mkdir(parents=True)
+        for f in range(10):
+            (root / f"dir{d}/file{f:04d}.txt").write_text(f"{d} {f}\n")
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("small_pages")
+async def test_verify_catches_page_bounds_that_restore_include_cannot_see(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    _files(tmp_path / "source")
+    shipped = await ship(store, tmp_path / "source", ShipOptions())
+    keys = shipped.keys
+    data = bytes(await _read(store, keys.pages))
+    table = json.loads(data)
+    # A page of dir0's files, which a restore of a file in dir1 never fetches: its greatest
+    # path lowered in its last character, so that path lies above the page's bounds.
+    number, page = next(
+        (n, p)
+        for n, p in enumerate(table["pages"])
+        if p["low"].startswith("dir0/") and p["high"].startswith("dir0/")
+    )
+    lowered = page["high"][:-1] + chr(ord(page["high"][-1]) - 1)
+    honest = f'"high": "{page["high"]}"'.encode()
+    assert data.count(honest) == 1
+    lying = data.replace(honest, f'"high": "{lowered}"'.encode())
+    assert len(lying) == len(data)  # the same size: nothing but the bounds changed
+    await store.put(keys.pages, lying)
+
+    dest = tmp_path / "one"
+    report = await restore(store, keys.name, dest, RestoreOptions(include=("dir1/file0005.txt",)))
+    assert (dest / "dir1/file0005.txt").read_text() == "1 5\n"
+    assert report.inventory_bytes < (await store.head(keys.inventory)).size  # paged
+    with pytest.raises(IntegrityError) as caught:
+        await verify(store, keys.name)
+
+    assert list(caught.value.problems) == [
+        f"{keys.pages}: page {number} (bytes {page['offset']}-"
+        f"{page['offset'] + page['length'] - 1}): path {page['high']!r} lies outside its "
+        f"page's bounds {page['low']!r}..{lowered!r}"
+    ]
+    assert caught.value.exit_code == 3
+
+
+def _fewer_items(table: dict[str, Any]) -> str:
+    table["pages"][2]["items"] -= 1
+    return r"page 2 \(bytes \d+-\d+\): the page holds 4 items, the page table says 3"
+
+
+def _gap(table: dict[str, Any]) -> str:
+    table["pages"][1]["offset"] += 1
+    table["pages"][1]["length"] -= 1
+    return r"page 1 at byte \d+ leaves a gap"
+
+
+def _shifted(table: dict[str, Any]) -> str:
+    """Page 3 starts 3 bytes into its first item (page 2 takes them)."""
+    table["pages"][2]["length"] += 3
+    table["pages"][3]["offset"] += 3
+    table["pages"][3]["length"] -= 3
+    return r"page 3 \(bytes \d+-\d+\): the page does not start and end at item bounds"
+
+
+def _longer(table: dict[str, Any]) -> str:
+    table["inventory_size"] += 10
+    table["pages"][-1]["length"] += 10
+    return r"describes an inventory of \d+ bytes; it has \d+"
+
+
+def _late_head(table: dict[str, Any]) -> str:
+    """The head claimed to run 2 bytes into the first item, the first page shortened."""
+    table["head_length"] += 2
+    table["pages"][0]["offset"] += 2
+    table["pages"][0]["length"] -= 2
+    return r"head_length \d+: its head does not end at the files: line"
+
+
+@pytest.mark.parametrize("tamper", [_fewer_items, _gap, _shifted, _longer, _late_head])
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("small_pages")
+async def test_verify_names_the_table_and_the_page_that_disagree_with_the_inventory(
+    store: ObjectStore, tmp_path: Path, tamper: Callable[[dict[str, Any]], str]
+) -> None:
+    _files(tmp_path / "source")
+    shipped = await ship(store, tmp_path / "source", ShipOptions())
+    keys = shipped.keys
+    table = json.loads(await _read(store, keys.pages))
+    problem = tamper(table)
+    await store.put(keys.pages, json.dumps(table).encode())
+
+    with pytest.raises(IntegrityError) as caught:
+        await verify(store, keys.name)
+
+    problems = caught.value.problems
+    assert all(found.startswith(f"{keys.pages}: ") for found in problems), problems
+    assert any(re.search(problem, found) for found in problems), problems
+
+
+@pytest.mark.asyncio
+async def test_an_archive_without_a_page_table_passes_with_a_note(
+    store: ObjectStore, sample_tree: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    await store.delete([shipped.keys.pages])  # as ship wrote archives before page tables
+
+    whole = await verify(store, shipped.keys.name)
+    quick = await verify(store, shipped.keys.name, quick=True)
+
+    assert whole.files == 5
+    for report in (whole, quick):
+        (note,) = report.notes
+        assert note.startswith(f"{shipped.keys.pages}: none")
+    gzip = await ship(store, sample_tree, ShipOptions(compression="gzip"))
+    assert (await verify(store, gzip.keys.name)).notes == ()  # no index: no table to have
+
+
+@pytest.mark.asyncio
+async def test_quick_verify_heads_the_page_table_and_refuses_one_over_the_limit(
+    store: ObjectStore, sample_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    size = len(await _read(store, shipped.keys.pages))
+    monkeypatch.setattr("cargoship.verify.MAX_PAGES_BYTES", size - 1)
+
+    with pytest.raises(IntegrityError) as caught:
+        await verify(store, shipped.keys.name, quick=True)
+
+    assert list(caught.value.problems) == [
+        f"{shipped.keys.pages}: {size} bytes, more than the {size - 1} a page table may hold"
+    ]
+    monkeypatch.setattr("cargoship.verify.MAX_PAGES_BYTES", size)
+    assert (await verify(store, shipped.keys.name, quick=True)).notes == ()

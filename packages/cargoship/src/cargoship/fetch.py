@@ -65,7 +65,7 @@ class FetchCancelledError(CargoshipError):
 
 @dataclass(slots=True)
 class ArchiveFetcher:
-    """Reads objects from ``store``, counting the bytes received and the GET requests made.
+    """Reads objects from ``store``, counting the bytes received and the requests made.
 
     A whole-object stream counts one request per chunk the store delivers
     (:class:`s3opt.S3Store` delivers one chunk per ranged GET).
@@ -75,12 +75,21 @@ class ArchiveFetcher:
     bytes_fetched: int = 0
     requests: int = 0
 
-    async def read_range(self, key: str, offset: int, size: int) -> bytes:
-        """``size`` bytes of ``key`` from ``offset``: one ranged GET."""
-        data = await self.store.get_range(key, offset, size)
+    async def read_range(
+        self, key: str, offset: int, size: int, *, if_match: str | None = None
+    ) -> bytes:
+        """``size`` bytes of ``key`` from ``offset``: one ranged GET (``if_match`` as
+        :meth:`s3opt.ObjectStore.get_range` takes it)."""
+        data = await self.store.get_range(key, offset, size, if_match=if_match)
         self.requests += 1
         self.bytes_fetched += len(data)
         return data
+
+    async def head(self, key: str) -> ObjectInfo:
+        """The object's size, ETag and metadata: one HEAD request, counted."""
+        info = await self.store.head(key)
+        self.requests += 1
+        return info
 
     async def stream(self, key: str) -> AsyncGenerator[bytes, None]:
         """The whole object ``key`` in order."""

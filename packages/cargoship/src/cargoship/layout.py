@@ -4,21 +4,27 @@ Each ship writes, directly under the prefix (keys relative to it)::
 
     <name>.tar.zst | .tar.lz4 | .tar.gz | .tar   the archive, in the requested storage class
     <name>.index             the member index (zstd and none only), always STANDARD
+    <name>.inventory.pages   where each page of inventory items lies (with an index), STANDARD
     <name>.inventory.yaml    the inventory, always STANDARD, written LAST
 
 ``<name>`` is the UTC time the ship started, ``20261121T101500Z``, so names
 sort in time order. An archive is complete exactly when its inventory exists:
 an archive object without one is what an interrupted ship leaves.
 
+The page table (:mod:`cargoship.inventory._pages`) lets ``restore --include``
+read the inventory's head and the pages that can hold its matches
+(:mod:`cargoship.paged_inventory`) instead of the whole document; archives
+shipped before it, or without an index, have none and are read whole.
+
 The archive object, and only it, carries the object tag :data:`ARCHIVE_TAGS`
 (``cargoship-role=archive``), set at upload: ``cargoship lifecycle`` filters
-its transition rule on it, so the index and inventory stay in STANDARD.
+its transition rule on it, so the index, page table and inventory stay in STANDARD.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -34,6 +40,7 @@ from s3opt.errors import NoSuchKeyError
 from s3opt.protocols import ObjectInfo, ObjectStore
 
 if TYPE_CHECKING:
+    from cargoship.fetch import ArchiveFetcher
     from cargoship.inventory import ArchiveRecord, Inventory, InventoryEntry, Totals
 
 __all__ = [
@@ -43,12 +50,14 @@ __all__ = [
     "ARCHIVE_TAG_VALUE",
     "INDEX_SUFFIX",
     "INVENTORY_SUFFIX",
+    "PAGES_SUFFIX",
     "ArchiveKeys",
     "InventoryStream",
     "archive_name",
     "is_archive_key",
     "list_archives",
     "load_inventory",
+    "missing_archive_error",
     "stream_inventory",
 ]
 
@@ -59,13 +68,14 @@ ARCHIVE_SUFFIXES: Final[Mapping[str, str]] = MappingProxyType(
 ARCHIVE_TAG_KEY: Final = "cargoship-role"
 ARCHIVE_TAG_VALUE: Final = "archive"
 ARCHIVE_TAGS: Final[Mapping[str, str]] = MappingProxyType({ARCHIVE_TAG_KEY: ARCHIVE_TAG_VALUE})
-"""The object tag set of every archive object ship uploads (never of its index or inventory)."""
+"""The object tag set of every archive object ship uploads (never of the objects beside it)."""
 INDEX_SUFFIX: Final = ".index"
 INVENTORY_SUFFIX: Final = ".inventory.yaml"
+PAGES_SUFFIX: Final = ".inventory.pages"
 
 _NAME_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 _NAME_RE: Final = re.compile(r"\d{8}T\d{6}Z")
-_SUFFIXES: Final = (*ARCHIVE_SUFFIXES.values(), INDEX_SUFFIX, INVENTORY_SUFFIX)
+_SUFFIXES: Final = (*ARCHIVE_SUFFIXES.values(), INDEX_SUFFIX, INVENTORY_SUFFIX, PAGES_SUFFIX)
 
 
 def _is_name(text: str) -> bool:
@@ -81,7 +91,7 @@ def _is_name(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ArchiveKeys:
-    """The keys of one archive's three objects, relative to the store's prefix."""
+    """The keys of one archive's objects, relative to the store's prefix."""
 
     name: str
     compression: str
@@ -107,6 +117,10 @@ class ArchiveKeys:
     def inventory(self) -> str:
         return self.name + INVENTORY_SUFFIX
 
+    @property
+    def pages(self) -> str:
+        return self.name + PAGES_SUFFIX
+
     @classmethod
     def new(cls, compression: str, now: datetime) -> ArchiveKeys:
         """Keys for an archive started at ``now`` (timezone-aware; named by its UTC second)."""
@@ -116,7 +130,7 @@ class ArchiveKeys:
 
 
 def archive_name(segment: str) -> str:
-    """The archive name in ``segment``: the bare name, or any of its three keys.
+    """The archive name in ``segment``: the bare name, or any of its keys.
 
     ``"20261121T101500Z"``, ``"20261121T101500Z.tar.zst"`` and
     ``"20261121T101500Z.inventory.yaml"`` all give ``"20261121T101500Z"``;
@@ -173,7 +187,7 @@ async def load_inventory(store: ObjectStore, name: str) -> Inventory:
     try:
         data = await store.get_range(key, 0, MAX_INVENTORY_BYTES + 1)
     except NoSuchKeyError:
-        raise await _missing(store, name) from None
+        raise await missing_archive_error(store, name) from None
     try:
         inventory = Inventory.loads(data)
     except InventoryFormatError as exc:
@@ -213,17 +227,20 @@ class InventoryStream:
         return _named_errors(entries, self.where)
 
 
-async def stream_inventory(store: ObjectStore, name: str, file: IO[bytes]) -> InventoryStream:
+async def stream_inventory(
+    store: ObjectStore, name: str, file: IO[bytes], fetcher: ArchiveFetcher | None = None
+) -> InventoryStream:
     """The inventory of archive ``name``, downloaded into ``file`` (an empty binary file open
     for reading and writing, e.g. :func:`tempfile.TemporaryFile`, that the caller closes) and
     read from there: memory does not grow with its size, as it does with
-    :func:`load_inventory`. Errors as :func:`load_inventory` raises them."""
+    :func:`load_inventory`. Errors as :func:`load_inventory` raises them. Downloaded
+    through ``fetcher`` when given (which counts the bytes and requests)."""
     from cargoship.inventory import MAX_INVENTORY_BYTES  # inventory imports layout
     from cargoship.inventory._read import read_document
 
     name = archive_name(name)
     key = name + INVENTORY_SUFFIX
-    chunks = store.get(key)
+    chunks: AsyncIterator[bytes] = store.get(key) if fetcher is None else fetcher.stream(key)
     size = 0
     try:
         async for chunk in chunks:
@@ -234,7 +251,7 @@ async def stream_inventory(store: ObjectStore, name: str, file: IO[bytes]) -> In
                 )
             file.write(chunk)
     except NoSuchKeyError:
-        raise await _missing(store, name) from None
+        raise await missing_archive_error(store, name) from None
     finally:
         if isinstance(chunks, AsyncGenerator):
             await chunks.aclose()
@@ -260,8 +277,9 @@ def _named_errors(entries: Iterator[InventoryEntry], where: str) -> Iterator[Inv
         raise InventoryFormatError(f"{where}: {exc}") from None
 
 
-async def _missing(store: ObjectStore, name: str) -> CargoshipError:
-    """The error for archive ``name`` without an inventory: interrupted ship, or none at all."""
+async def missing_archive_error(store: ObjectStore, name: str) -> CargoshipError:
+    """The error for archive ``name`` without an inventory: IncompleteArchiveError when its
+    archive object is there (an interrupted ship), else ArchiveNotFoundError."""
     if await _any_key(store, name + ".tar"):
         return IncompleteArchiveError(
             f"archive {name} in {store!r} has no inventory: its ship did not finish"

@@ -10,7 +10,11 @@ not stop the restore of the chosen entries (a whole restore refuses it).
 With ``include`` and an index, only what the chosen entries need is read: their
 inventory items, those of the directories on their paths and of their hard
 links' targets (other items skipped unparsed), and the index pages that can
-hold their members (an index written before pages is read whole). Then:
+hold their members (an index written before pages is read whole). Where the
+archive has an inventory page table (:mod:`cargoship.inventory._pages`) and
+every glob has a literal prefix, only the inventory's head and the pages that
+can hold those items are fetched (:func:`cargoship.paged_inventory.open_paged_inventory`);
+otherwise the whole inventory is downloaded and scanned. Then:
 
 * the whole archive is streamed in order, decompressed and unpacked in a
   worker thread (tar members checked against the inventory as they pass:
@@ -34,7 +38,7 @@ import logging
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
@@ -57,7 +61,9 @@ from cargoship.fetch import (
     run_with_stream,
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
+from cargoship.inventory._pages import glob_prefix
 from cargoship.layout import stream_inventory
+from cargoship.paged_inventory import open_paged_inventory
 from cargoship.pax_members import TarMemberReader
 from cargoship.precheck import check_entries, find_conflicts
 from s3opt import ObjectStore
@@ -95,6 +101,10 @@ class RestoreReport:
     seconds: float
     verified: int
     """Regular files whose SHA-256 was checked against the inventory."""
+    inventory_bytes: int = 0
+    """Bytes received for the inventories and their page tables."""
+    inventory_requests: int = 0
+    """Requests (GET and HEAD) for those bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,41 +137,111 @@ def _selected(globs: Sequence[str]) -> Callable[[str], bool]:
 
 
 async def _read_inventory(
-    store: ObjectStore,
+    fetcher: ArchiveFetcher,
     name: str,
     table: EntryTable,
     chosen: Callable[[str], bool] | None = None,
     *,
-    sources: Callable[[str], bool] | None = None,
+    globs: Sequence[str] = (),
+    sources: tuple[Callable[[str], bool], set[str] | None] | None = None,
 ) -> tuple[ArchiveRecord, int]:
     """The record of archive ``name``'s inventory, whose entries go to ``table``, and their
-    inventory number there. The document is downloaded to an anonymous temporary file and
-    read from it a batch at a time: it is never in memory whole.
+    inventory number there; every read through ``fetcher``.
 
     When the archive has an index (its members are fetched by ranged reads, not streamed
-    past a check of each), only what the restore needs goes to ``table``: with ``chosen``,
-    the chosen entries, then the entries on their paths and their hard links' targets
-    (:func:`_needed`); with ``sources`` (an older archive), the entries at those paths.
-    Other items are skipped unparsed. Without an index, every entry goes in.
+    past a check of each), only what the restore needs goes to ``table``: with ``chosen``
+    (``globs`` matching), the chosen entries, then the entries on their paths and their hard
+    links' targets (:func:`_needed`); with ``sources`` (an older archive: which paths, and
+    those paths when held), the entries at those paths. Other items are skipped unparsed,
+    and with a page table only the pages that can hold them are fetched
+    (:func:`_read_pages`). Without an index, every entry goes in.
     """
+    paged = await _read_pages(fetcher, name, table, chosen, globs, sources)
+    if paged is not None:
+        return paged
     with tempfile.TemporaryFile(prefix="cargoship-restore-") as file:
-        stream = await stream_inventory(store, name, file)
+        stream = await stream_inventory(fetcher.store, name, file, fetcher)
         where = stream.archive.name
         if stream.archive.index_key is None:
             inv = table.add(stream.entries, where=where, chosen=chosen)
         elif chosen is not None:
             inv = table.add(stream.select(chosen), where=where, chosen=chosen)
-            needed = _needed(table)
-            if needed is None:  # too many to hold: every other entry
-                table.extend(inv, stream.select(lambda path: not chosen(path)), where=where)
-            elif needed:
-                others = stream.select(lambda path: path in needed and not chosen(path))
-                table.extend(inv, others, where=where)
+            _add_needed(table, inv, stream.select, chosen, _needed(table), where)
         elif sources is not None:
-            inv = table.add(stream.select(sources), where=where)
+            inv = table.add(stream.select(sources[0]), where=where)
         else:
             inv = table.add(stream.entries, where=where)
     return stream.archive, inv
+
+
+def _add_needed(
+    table: EntryTable,
+    inv: int,
+    select: Callable[[Callable[[str], bool]], Iterable[InventoryEntry]],
+    chosen: Callable[[str], bool],
+    needed: set[str] | None,
+    where: str,
+) -> None:
+    """Add to ``inv`` the entries ``select`` gives at the ``needed`` paths not chosen (every
+    entry not chosen when ``needed`` is None: too many to hold)."""
+    if needed is None:
+        table.extend(inv, select(lambda path: not chosen(path)), where=where)
+    elif needed:
+        table.extend(inv, select(lambda path: path in needed and not chosen(path)), where=where)
+
+
+async def _read_pages(
+    fetcher: ArchiveFetcher,
+    name: str,
+    table: EntryTable,
+    chosen: Callable[[str], bool] | None,
+    globs: Sequence[str],
+    sources: tuple[Callable[[str], bool], set[str] | None] | None,
+) -> tuple[ArchiveRecord, int] | None:
+    """:func:`_read_inventory` through the inventory's page table; None, with nothing added
+    to ``table``, when the whole inventory is to be read instead: no table (or one
+    :func:`open_paged_inventory` declines), no index, a glob without a literal prefix
+    (``*.txt`` may match in any page), or more source paths than are held.
+
+    Every path ``chosen`` accepts starts with its glob's literal prefix
+    (:func:`~cargoship.inventory._pages.glob_prefix`; a match on a directory takes what is
+    under it, which starts with it too) and lies under each directory that prefix names:
+    the pages that can hold those are fetched first, then those that can hold the other
+    paths the chosen entries need. When those would pass ``PAGED_BYTES``, the other
+    entries come from the whole inventory.
+    """
+    if chosen is None:
+        if sources is None or sources[1] is None:
+            return None
+        paged = await open_paged_inventory(fetcher, name, paths=sources[1])
+        if paged is None or paged.archive.index_key is None:
+            return None
+        return paged.archive, table.add(paged.select(sources[0]), where=paged.archive.name)
+    prefixes = [glob_prefix(glob) for glob in globs]
+    if not all(prefixes):
+        return None
+    directories = {prefix[:end] for prefix in prefixes for end in _slashes(prefix) if end}
+    paged = await open_paged_inventory(fetcher, name, prefixes=prefixes, paths=directories)
+    if paged is None or paged.archive.index_key is None:
+        return None
+    where = paged.archive.name
+    inv = table.add(paged.select(chosen), where=where, chosen=chosen)
+    needed = _needed(table)
+    if needed is not None and await paged.fetch(paths=needed):
+        _add_needed(table, inv, paged.select, chosen, needed, where)
+        return paged.archive, inv
+    with tempfile.TemporaryFile(prefix="cargoship-restore-") as file:
+        stream = await stream_inventory(fetcher.store, name, file, fetcher)
+        _add_needed(table, inv, stream.select, chosen, needed, where)
+    return paged.archive, inv
+
+
+def _slashes(path: str) -> Iterator[int]:
+    """The offsets of the ``/`` in ``path``."""
+    at = path.find("/")
+    while at >= 0:
+        yield at
+        at = path.find("/", at + 1)
 
 
 def _needed(table: EntryTable) -> set[str] | None:
@@ -212,7 +292,8 @@ async def _restore(
 ) -> RestoreReport:
     globs = options.include
     chosen = _selected(globs) if globs else None
-    record, _ = await _read_inventory(store, name, table, chosen)
+    inventories = ArchiveFetcher(store)  # counts the inventories' bytes apart
+    record, _ = await _read_inventory(inventories, name, table, chosen, globs=globs)
     if not table.count_chosen():
         raise CargoshipError(
             f"no member of archive {record.name} matches " + ", ".join(repr(glob) for glob in globs)
@@ -225,10 +306,7 @@ async def _restore(
     sources = {record.name: _sources(table, None) if globs else None}
     for older in table.older_archives():
         sources[older] = _sources(table, older) if globs else None
-        wanted = sources[older]
-        older_record, inv = await _read_inventory(
-            store, older, table, sources=None if wanted is None else wanted[0]
-        )
+        older_record, inv = await _read_inventory(inventories, older, table, sources=sources[older])
         plans[older] = _Plan(older_record, inv, older)
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
@@ -271,6 +349,8 @@ async def _restore(
         requests=fetcher.requests,
         seconds=time.monotonic() - started,
         verified=extractor.verified,
+        inventory_bytes=inventories.bytes_fetched,
+        inventory_requests=inventories.requests,
     )
 
 

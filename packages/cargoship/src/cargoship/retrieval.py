@@ -10,10 +10,11 @@ expiry date afterwards. Every other class, Glacier Instant Retrieval
 included, is read directly.
 
 An archive's objects are found with one listing of ``<name>.``: the archive
-itself and, normally in STANDARD, its index and inventory. Any of them in a
-cold class (a lifecycle rule may have moved a large index too) is part of
-the retrieval. Only stores that satisfy :class:`s3opt.protocols.ColdStorage`
-have archive tiers; on a ``file://`` store nothing ever needs a retrieval.
+itself and, normally in STANDARD, its index, inventory page table and
+inventory. Any of them in a cold class (a lifecycle rule may have moved a
+large index too) is part of the retrieval. Only stores that satisfy
+:class:`s3opt.protocols.ColdStorage` have archive tiers; on a ``file://``
+store nothing ever needs a retrieval.
 
 The plan is priced with :class:`s3opt.pricing.PriceTable` before anything is
 requested, so the CLI can show what a retrieval costs and how long it takes.
@@ -34,7 +35,13 @@ from cargoship.errors import (
     IncompleteArchiveError,
     RetrievalRequiredError,
 )
-from cargoship.layout import ARCHIVE_SUFFIXES, INDEX_SUFFIX, INVENTORY_SUFFIX, archive_name
+from cargoship.layout import (
+    ARCHIVE_SUFFIXES,
+    INDEX_SUFFIX,
+    INVENTORY_SUFFIX,
+    PAGES_SUFFIX,
+    archive_name,
+)
 from s3opt.pricing import PriceTable
 from s3opt.protocols import ColdStorage, ObjectInfo, ObjectStore, check_restore_tier
 
@@ -73,7 +80,8 @@ class RetrievalPlan:
 
 
 async def archive_objects(store: ObjectStore, name: str) -> list[ObjectInfo]:
-    """The objects of archive ``name`` (archive, index, inventory) from one listing.
+    """The objects of archive ``name`` (archive, index, page table, inventory: those there)
+    from one listing.
 
     :class:`ArchiveNotFoundError` when there is none, :class:`IncompleteArchiveError`
     when the archive object is there but its inventory is not (an interrupted ship).
@@ -81,7 +89,7 @@ async def archive_objects(store: ObjectStore, name: str) -> list[ObjectInfo]:
     name = archive_name(name)
     archives = {name + suffix for suffix in ARCHIVE_SUFFIXES.values()}
     inventory = name + INVENTORY_SUFFIX
-    known = {*archives, name + INDEX_SUFFIX, inventory}
+    known = {*archives, name + INDEX_SUFFIX, name + PAGES_SUFFIX, inventory}
     found = [info async for info in store.list(name + ".") if info.key in known]
     keys = {info.key for info in found}
     if inventory not in keys:

@@ -8,22 +8,35 @@ XXH64 checksum against the seek table ("Zstandard Seekable Format" 0.1.0,
 still checked. The decompressed stream is parsed as tar (POSIX.1-2001 pax,
 by :mod:`cargoship.pax_members`) and every member compared with the index
 (path, type, data offset and size) and the inventory (type, size, link), every
-file's SHA-256 with both. All problems are collected and raised together as
-one :class:`IntegrityError`.
+file's SHA-256 with both. The inventory's page table
+(``<name>.inventory.pages``, :mod:`cargoship.inventory._pages`), which
+``restore --include`` trusts for the pages it does not fetch, is checked
+against the whole inventory (:func:`~cargoship.inventory._pages.check_pages`):
+its size, the pages tiling the ``files`` section from the head's end, each
+starting and ending at item bounds, its item count, every path within its
+bounds. All problems are collected and raised together as one
+:class:`IntegrityError`.
 
-``quick`` downloads nothing: it compares the SHA-256 S3 keeps for each part
-of the archive (GetObjectAttributes, through :class:`s3opt.ColdStorage`)
-with the parts recorded at upload, or the full-object SHA-256 of a single-PUT
-archive, and checks that the index and inventory objects exist.
+``quick`` downloads nothing of the archive: it compares the SHA-256 S3 keeps
+for each part of the archive (GetObjectAttributes, through
+:class:`s3opt.ColdStorage`) with the parts recorded at upload, or the
+full-object SHA-256 of a single-PUT archive, and checks that the index and
+inventory objects exist and that the page table is within its size limit.
+
+An archive with an index but no page table (shipped before cargoship 0.1.1)
+passes with a note: ``restore --include`` reads its inventory whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import IO
 
 from blobcodec.checksum import Sha256
 from blobcodec.errors import CorruptDataError
@@ -31,7 +44,7 @@ from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import SeekableReader
 from cargoship.entry_table import EntryTable, SeenSet
-from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.errors import CargoshipError, IntegrityError, InventoryFormatError
 from cargoship.extract import member_problem
 from cargoship.fetch import (
     ArchiveFetcher,
@@ -43,7 +56,8 @@ from cargoship.fetch import (
     run_with_stream,
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
-from cargoship.layout import INVENTORY_SUFFIX, stream_inventory
+from cargoship.inventory._pages import MAX_PAGES_BYTES, check_pages, parse_pages
+from cargoship.layout import INVENTORY_SUFFIX, PAGES_SUFFIX, stream_inventory
 from cargoship.pax_members import TarMember, TarMemberReader
 from s3opt import ColdStorage, ObjectStore
 from s3opt.errors import NoSuchKeyError
@@ -65,10 +79,13 @@ class VerifyReport:
     files: int
     """Regular files whose SHA-256 was checked."""
     bytes_fetched: int
+    """Of the archive and its index (the inventory and page table are not counted)."""
     seconds: float
     quick: bool
     parts: int
     """``quick``: uploaded parts whose SHA-256 was compared (1 for a single-PUT archive)."""
+    notes: tuple[str, ...] = ()
+    """What was not checked and why (an archive without a page table), not problems."""
 
 
 def _integrity(name: str, problems: list[str]) -> IntegrityError:
@@ -88,19 +105,58 @@ async def verify(store: ObjectStore, name: str, *, quick: bool = False) -> Verif
         if quick:
             for _ in stream.entries:  # validated, as a full verify does, but not kept
                 pass
-            parts = await _verify_quick(store, stream.archive)
-            return VerifyReport(0, 0, 0, time.monotonic() - started, True, parts)
+            parts, notes = await _verify_quick(store, stream.archive)
+            return VerifyReport(0, 0, 0, time.monotonic() - started, True, parts, notes)
         table.add(stream.entries, where=stream.archive.name)
+        size = file.seek(0, os.SEEK_END)
+        problems, notes = await _check_page_table(store, stream.archive, file, size)
         file.close()
-        return await _verify_whole(store, stream.archive, table, started)
+        return await _verify_whole(store, stream.archive, table, started, problems, notes)
+
+
+def _no_table_note(record: ArchiveRecord) -> tuple[str, ...]:
+    """The note for an archive without a page table: only one with an index should have one."""
+    if record.index_key is None:
+        return ()
+    return (
+        f"{record.name + PAGES_SUFFIX}: none (archives shipped before cargoship 0.1.1 have "
+        "none); restore --include reads the whole inventory",
+    )
+
+
+async def _check_page_table(
+    store: ObjectStore, record: ArchiveRecord, document: IO[bytes], size: int
+) -> tuple[list[str], tuple[str, ...]]:
+    """The problems of the archive's page table checked against its inventory (``document``,
+    a file of ``size`` bytes), and the notes."""
+    key = record.name + PAGES_SUFFIX
+    try:
+        data = await store.get_range(key, 0, MAX_PAGES_BYTES + 1)
+    except NoSuchKeyError:
+        return [], _no_table_note(record)
+    if len(data) > MAX_PAGES_BYTES:
+        return [f"{key}: larger than the {MAX_PAGES_BYTES} bytes a page table may hold"], ()
+    try:
+        pages = parse_pages(data, key)
+    except InventoryFormatError as error:
+        return [str(error)], ()
+    if pages is None:
+        return [], (f"{key}: a page table of a newer format, not checked",)
+    found = await asyncio.to_thread(lambda: list(check_pages(pages, document, size)))
+    return [f"{key}: {problem}" for problem in found], ()
 
 
 async def _verify_whole(
-    store: ObjectStore, record: ArchiveRecord, table: EntryTable, started: float
+    store: ObjectStore,
+    record: ArchiveRecord,
+    table: EntryTable,
+    started: float,
+    problems: list[str],
+    notes: tuple[str, ...],
 ) -> VerifyReport:
+    """Read the archive and its index; ``problems`` found before are raised with theirs."""
     info = await ensure_available(store, record.key)
     fetcher = ArchiveFetcher(store)
-    problems: list[str] = []
     if info.size != record.size:
         problems.append(f"{record.key}: {info.size} bytes in the store, {record.size} recorded")
     index = None
@@ -156,6 +212,7 @@ async def _verify_whole(
         seconds=time.monotonic() - started,
         quick=False,
         parts=0,
+        notes=notes,
     )
 
 
@@ -288,8 +345,9 @@ class _TarChecker:
             )
 
 
-async def _verify_quick(store: ObjectStore, record: ArchiveRecord) -> int:
-    """Compare what S3 stored with what the inventory recorded; the parts compared."""
+async def _verify_quick(store: ObjectStore, record: ArchiveRecord) -> tuple[int, tuple[str, ...]]:
+    """Compare what S3 stored with what the inventory recorded; the parts compared, and the
+    notes."""
     if not isinstance(store, ColdStorage):
         raise CargoshipError(
             f"verify --quick needs S3 (it reads the checksums S3 keeps); {store!r} has none: "
@@ -303,6 +361,7 @@ async def _verify_quick(store: ObjectStore, record: ArchiveRecord) -> int:
             await store.head(key)
         except NoSuchKeyError:
             problems.append(f"{key}: missing from the store")
+    notes = await _head_page_table(store, record, problems)
     stored = await store.part_checksums(record.key)
     compared = len(record.parts)
     if record.parts or stored:
@@ -327,4 +386,23 @@ async def _verify_quick(store: ObjectStore, record: ArchiveRecord) -> int:
             )
     if problems:
         raise _integrity(record.name, problems)
-    return compared
+    return compared, notes
+
+
+async def _head_page_table(
+    store: ObjectStore, record: ArchiveRecord, problems: list[str]
+) -> tuple[str, ...]:
+    """HEAD the page table of an archive with an index: a problem when it is over the size
+    a page table may have, a note when there is none; the notes."""
+    if record.index_key is None:
+        return ()
+    key = record.name + PAGES_SUFFIX
+    try:
+        info = await store.head(key)
+    except NoSuchKeyError:
+        return _no_table_note(record)
+    if info.size > MAX_PAGES_BYTES:
+        problems.append(
+            f"{key}: {info.size} bytes, more than the {MAX_PAGES_BYTES} a page table may hold"
+        )
+    return ()

@@ -66,8 +66,10 @@ Examples:
 
 \b
 The archive is <prefix>/<UTC time>.tar.zst, next to its member index
-(.index) and its inventory (.inventory.yaml, written last: an archive
-without it is incomplete). Exit 1 when unreadable files were skipped.
+(.index), the inventory's page table (.inventory.pages: where restore
+--include finds its files in the inventory) and the inventory
+(.inventory.yaml, written last: an archive without it is incomplete).
+Exit 1 when unreadable files were skipped.
 """
 
 
@@ -89,7 +91,7 @@ without it is incomplete). Exit 1 when unreadable files were skipped.
     type=click.Choice(STORAGE_CLASSES, case_sensitive=False),
     default="STANDARD",
     show_default=True,
-    help="S3 storage class of the archive (index and inventory stay STANDARD).",
+    help="S3 storage class of the archive (the objects beside it stay STANDARD).",
 )
 @click.option("--dry-run", is_flag=True, help="Scan and estimate; upload nothing.")
 @click.option(
@@ -158,7 +160,12 @@ def _print_ship(out: Output, report: ShipReport, url: str, *, dry_run: bool) -> 
             {
                 "archive": keys.name,
                 "url": object_url(url, keys.archive),
-                "keys": {"archive": keys.archive, "index": keys.index, "inventory": keys.inventory},
+                "keys": {
+                    "archive": keys.archive,
+                    "index": keys.index,
+                    "pages": keys.pages,
+                    "inventory": keys.inventory,
+                },
                 "dry_run": dry_run,
                 "compression": keys.compression,
                 "storage_class": report.storage_class,
@@ -271,6 +278,10 @@ def restore_command(
             ("files", f"{report.files} ({report.verified} verified by checksum)"),
             ("bytes written", human_bytes(report.bytes_written)),
             ("bytes fetched", f"{human_bytes(report.bytes_fetched)} in {report.requests} requests"),
+            (
+                "inventory read",
+                f"{human_bytes(report.inventory_bytes)} in {report.inventory_requests} requests",
+            ),
             ("time", human_seconds(report.seconds)),
         ],
     )
@@ -349,9 +360,11 @@ Examples:
 
 \b
 A full verify reads the whole archive and checks every zstd frame against
-the index and every file against its inventory checksum. --quick downloads
-nothing: it compares the SHA-256 S3 keeps for each uploaded part with the
-ones recorded at upload. Exit 3 names what is damaged.
+the index, every file against its inventory checksum, and the inventory's
+page table (.inventory.pages) against the inventory. --quick downloads
+nothing of the archive: it compares the SHA-256 S3 keeps for each uploaded
+part with the ones recorded at upload and checks the other objects are
+there. Exit 3 names what is damaged.
 """
 
 
@@ -384,6 +397,8 @@ def verify_command(url: str, quick: bool, json_mode: bool) -> None:
         else:
             out.lines(_problem_lines(error))
         raise
+    for note in report.notes:
+        out.note(note)
     if out.json_mode:
         out.document({"archive": name, "ok": True, **jsonable(report)})
         return

@@ -192,7 +192,8 @@ Examples:
 \b
 Durations: 90d, 12w, 6m (30 days), 1y (365 days). The rule (ID
 cargoship:<prefix>) moves only archive objects (tagged
-cargoship-role=archive by ship), never their index or inventory; with
+cargoship-role=archive by ship), never the index, inventory page
+table or inventory beside them; with
 --expire-after a second rule (cargoship-expire:<prefix>) deletes all of
 an archive's objects together. Both are merged with the bucket's other
 rules, never replacing them; running again updates them. Costs are

@@ -1,8 +1,8 @@
 """The URLs cargoship takes: a store (``s3://bucket/prefix``) or one archive in it.
 
 An archive URL is the store's URL plus the archive's name as its last segment:
-``s3://bucket/prefix/20261121T101500Z`` (the key of any of its three objects
-works too, e.g. ``.../20261121T101500Z.tar.zst``).
+``s3://bucket/prefix/20261121T101500Z`` (the key of any of its objects works
+too, e.g. ``.../20261121T101500Z.tar.zst`` or ``.../20261121T101500Z.inventory.pages``).
 """
 
 from __future__ import annotations

@@ -12,14 +12,11 @@ so a split that YAML would not make (inside a quoted scalar, a flow
 collection, an alias to the head) is caught, and such a document is loaded
 whole, as any other YAML is.
 
-A batch is read by the cheapest reader that can: lines that are all
-``key: value`` with values the writer formats itself (``null``, decimal
-integers, printable ASCII names plain or single-quoted) by one regular
-expression; other flat items from the C parser's events; anything else by
-PyYAML's loader. Each gives what ``yaml.safe_load`` gives (YAML 1.1 implicit
-types: a plain ``0644`` is an int, ``yes`` a bool). Items whose fields are all
-as expected become entries with the checks made inline; the rest are checked
-field by field, which names the problem.
+A batch is read by the cheapest reader that can (:mod:`._batches`); with a
+restore's selection, items at other paths are skipped unparsed
+(:mod:`._select`). Items whose fields are all as expected become entries with
+the checks made inline; the rest are checked field by field, which names the
+problem.
 """
 
 from __future__ import annotations
@@ -38,6 +35,14 @@ import yaml
 
 from blobcodec.checksum import parse_sha256_tag
 from cargoship.errors import InventoryFormatError
+from cargoship.inventory._batches import (
+    FILES_KEY,
+    NotBatchableError,
+    YamlLoader,
+    item_starts,
+    load_batch,
+    other_top_line,
+)
 from cargoship.inventory._records import (
     INVENTORY_FORMAT,
     TIME_FORMAT,
@@ -46,6 +51,7 @@ from cargoship.inventory._records import (
     InventoryEntry,
     Totals,
 )
+from cargoship.inventory._select import load_wanted
 from cargoship.layout import ARCHIVE_SUFFIXES, ArchiveKeys
 from s3opt.protocols import STORAGE_CLASSES, PartInfo
 
@@ -61,34 +67,8 @@ _TIME_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _NAME_RE: Final = re.compile(r"\d{8}T\d{6}Z")
 _MODE_RE: Final = re.compile(r"[0-7]{4}")
 
-_FILES_KEY: Final = re.compile(rb"^files:[ \t]*\r?\n", re.MULTILINE)
-# Searched in the text with a newline in front, so that each line, the first too, follows
-# one (a MULTILINE ``^`` costs ten times more): an item opens with "- " at column 0; any other
-# line there but a blank line or a comment ends the ``files`` sequence.
-_ITEM_START: Final = re.compile(rb"\n- ")
-_OTHER_TOP_LINE: Final = re.compile(rb"\n(?:[^- \t#\r\n]|-[^ ]|\r[^\n])")
-
-
-def _other_top_line(text: bytes, newline: int) -> bool:
-    """Whether the lines of ``text`` after the newline at ``newline`` have one at column 0
-    that is not an item, a blank line or a comment."""
-    return _OTHER_TOP_LINE.search(text, newline) is not None
-
-
-def _item_starts(text: bytes, newline: int) -> list[int]:
-    """The offsets from ``newline + 1`` of the lines of ``text`` after the newline at
-    ``newline`` that open an item."""
-    return [match.start() - newline for match in _ITEM_START.finditer(text, newline)]
-
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 _Document = tuple[ArchiveRecord, Totals, tuple[InventoryEntry, ...]]
 _READ_BYTES: Final = 1 << 18  # bytes of a document file read at a time
-
-
-class _NotBatchableError(Exception):
-    """The YAML is not laid out so that it can be loaded in batches (load it whole)."""
 
 
 def parse_document(data: bytes) -> _Document:
@@ -102,13 +82,13 @@ def parse_document(data: bytes) -> _Document:
         return _whole(raw)
     try:
         return _batched(data)
-    except _NotBatchableError:
+    except NotBatchableError:
         return _whole(_load_yaml(data))
 
 
 def _load_yaml(text: bytes) -> object:
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader (C or Python)
+        return yaml.load(text, Loader=YamlLoader)  # YamlLoader is a SafeLoader (C or Python)
     except (yaml.YAMLError, RecursionError) as exc:
         problem = " ".join(str(exc).split())
         raise InventoryFormatError(f"inventory is not valid YAML: {problem}") from None
@@ -116,54 +96,36 @@ def _load_yaml(text: bytes) -> object:
 
 def _batched(data: bytes) -> _Document:
     """Load the head, then the file items in batches (see the module docstring)."""
-    found = _FILES_KEY.search(data)
+    found = FILES_KEY.search(data)
     if found is None:
-        raise _NotBatchableError
+        raise NotBatchableError
     body = memoryview(data)[found.end() :]
-    if _other_top_line(data, found.end() - 1):  # the files: line ends there
-        raise _NotBatchableError
-    starts = _item_starts(data, found.end() - 1)
+    if other_top_line(data, found.end() - 1):  # the files: line ends there
+        raise NotBatchableError
+    starts = item_starts(data, found.end() - 1)
     if not starts:
-        raise _NotBatchableError
+        raise NotBatchableError
     head = _load_head(data[: found.start()])
     bounds = [0, *starts[BATCH_ITEMS::BATCH_ITEMS], len(body)]
 
     def batches() -> Iterator[list[Any]]:
         for number, (start, end) in enumerate(itertools.pairwise(bounds)):
             expected = len(starts[number * BATCH_ITEMS : (number + 1) * BATCH_ITEMS])
-            yield _load_batch(bytes(body[start:end]), expected)
+            yield load_batch(bytes(body[start:end]), expected)
 
     return _document(head, batches())
 
 
 def _load_head(text: bytes) -> dict[Any, Any]:
-    """The top-level keys before ``files:``; :class:`_NotBatchableError` unless a mapping
+    """The top-level keys before ``files:``; :class:`NotBatchableError` unless a mapping
     without ``files``."""
     try:
-        head = yaml.load(text, Loader=_Loader)
+        head = yaml.load(text, Loader=YamlLoader)
     except (yaml.YAMLError, RecursionError):
-        raise _NotBatchableError from None
+        raise NotBatchableError from None
     if not isinstance(head, dict) or "files" in head:
-        raise _NotBatchableError
+        raise NotBatchableError
     return head
-
-
-def _load_batch(text: bytes, expected: int) -> list[Any]:
-    """The ``expected`` items of one batch of ``files`` by the cheapest reader that can;
-    :class:`_NotBatchableError` when the text does not load as exactly that many."""
-    try:
-        try:
-            items: object = _load_simple_items(text)
-        except _NotFlatError:
-            try:
-                items = _load_flat_items(text)
-            except _NotFlatError:
-                items = yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, RecursionError):
-        raise _NotBatchableError from None
-    if not isinstance(items, list) or len(items) != expected:
-        raise _NotBatchableError
-    return items
 
 
 def read_document(
@@ -193,11 +155,11 @@ def read_document(
             return _read_whole(file, wanted)  # JSON
         line_start = head.rfind(b"\n") + 1  # where a files: line may begin
         head += chunk
-        if (found := _FILES_KEY.search(head, line_start)) is not None:
+        if (found := FILES_KEY.search(head, line_start)) is not None:
             break
     try:
         top = _load_head(head[: found.start()])
-    except _NotBatchableError:
+    except NotBatchableError:
         return _read_whole(file, wanted)
     archive, totals = _head(top)
     return archive, totals, _streamed_entries(file, head[found.end() :], wanted)
@@ -237,7 +199,7 @@ def _streamed_entries(
                 given += 1
                 yield entry
             batch.clear()
-    except _NotBatchableError:
+    except NotBatchableError:
         file.seek(0)
         entries = _only(parse_document(file.read())[2], wanted)
         again = 0
@@ -256,7 +218,8 @@ def _file_batches(
     """The items after ``files:`` (``start``, then the rest of ``file``), :data:`BATCH_ITEMS`
     at a time, split and checked as :func:`_batched` splits the text in memory, each batch
     with the numbers of its items in the document. With ``wanted``, items it rejects by
-    their opening line (:func:`_opening_path`) are dropped before the batch is loaded."""
+    their opening line are dropped before the batch is loaded
+    (:func:`~cargoship.inventory._select.load_wanted`)."""
     pending = b""  # whole lines not yet loaded, from a batch's start
     starts: list[int] = []  # offsets of the items in pending
     tail = start  # the last line read so far, while it has no end
@@ -269,243 +232,20 @@ def _file_batches(
         cut = len(data) if ended else data.rfind(b"\n") + 1
         lines, tail = data[:cut], data[cut:]
         after_newline = b"\n" + lines  # each line follows a newline, as the scans take it
-        if _other_top_line(after_newline, 0):
-            raise _NotBatchableError
+        if other_top_line(after_newline, 0):
+            raise NotBatchableError
         base = len(pending)
-        starts.extend(base + start for start in _item_starts(after_newline, 0))
+        starts.extend(base + start for start in item_starts(after_newline, 0))
         pending += lines
         while len(starts) > BATCH_ITEMS:
             end = starts[BATCH_ITEMS]
-            yield _load_wanted(pending, starts[: BATCH_ITEMS + 1], number, wanted)
+            yield load_wanted(pending, starts[: BATCH_ITEMS + 1], number, wanted)
             pending = pending[end:]
             starts = [offset - end for offset in starts[BATCH_ITEMS:]]
             number += BATCH_ITEMS
     if not starts:
-        raise _NotBatchableError
-    yield _load_wanted(pending, [*starts, len(pending)], number, wanted)
-
-
-def _load_wanted(
-    text: bytes, bounds: list[int], first: int, wanted: Callable[[str], bool] | None
-) -> tuple[range | list[int], list[Any]]:
-    """The numbers and loaded items of the items of ``text`` between consecutive ``bounds``
-    (the first numbered ``first``), less those ``wanted`` rejects by their opening line."""
-    count = len(bounds) - 1
-    if wanted is None:
-        return range(first, first + count), _load_batch(text[: bounds[-1]], count)
-    numbers: list[int] = []
-    pieces: list[bytes] = []
-    for number, start, end, path in zip(
-        itertools.count(first), bounds, bounds[1:], _opening_paths(text, bounds), strict=False
-    ):
-        if path is None or wanted(path):
-            numbers.append(number)
-            pieces.append(text[start:end])
-    return numbers, _load_batch(b"".join(pieces), len(numbers)) if numbers else []
-
-
-_OPENING_PATH: Final = re.compile(rb"\n- path: ([^\n]*)")
-
-
-def _opening_paths(text: bytes, bounds: list[int]) -> list[str | None]:
-    """What :func:`_opening_path` gives for each item of ``text`` between consecutive
-    ``bounds``; for a batch that has none of what it looks for, from one search of the
-    batch (every item opening with a path line), then a check of each name."""
-    batch = b"\n" + text[bounds[0] : bounds[-1]]
-    raws = _OPENING_PATH.findall(batch)
-    if (
-        len(raws) != len(bounds) - 1
-        or b"\n   " in batch
-        or b"\n  path" in batch
-        or b"\t" in batch
-        or b"\r" in batch
-    ):
-        return [_opening_path(text, start, end) for start, end in itertools.pairwise(bounds)]
-    return [_path_value(raw) for raw in raws]
-
-
-def _path_value(raw: bytes) -> str | None:
-    """The path on a ``- path:`` line, when :func:`_simple_value` reads it as a string."""
-    try:
-        value = raw.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    if "/" in value and _SIMPLE_SCALAR.fullmatch(value):  # what _simple_value decides
-        return value
-    try:
-        value = _simple_value(value)
-    except _NotFlatError:
-        return None
-    return value if type(value) is str else None
-
-
-def _opening_path(text: bytes, start: int, end: int) -> str | None:
-    """The path of the item in ``text[start:end]`` when its first line is ``- path: <name>``
-    with a name :func:`_simple_value` reads as a string (such a name needs no ``path_b64``)
-    that nothing else in the item can change, else None.
-
-    What could change it is refused: a line indented three spaces or more (a plain
-    scalar's continuation: ``"a\\n   b"`` is ``"a b"``), a tab, a carriage return (a line
-    break too), a later ``path`` key (YAML keeps the last of a repeated key).
-    """
-    if not text.startswith(b"- path: ", start):
-        return None
-    line_end = text.find(b"\n", start, end)
-    if line_end < 0:
-        line_end = end
-    if (
-        text.find(b"\n   ", line_end, end) >= 0
-        or text.find(b"\n  path", line_end, end) >= 0
-        or text.find(b"\t", start, end) >= 0
-        or text.find(b"\r", start, end) >= 0
-    ):
-        return None
-    return _path_value(text[start + 8 : line_end])
-
-
-class _NotFlatError(Exception):
-    """The YAML uses more than :func:`_load_flat_items` reads (load it with PyYAML's loader)."""
-
-
-_FLAT_STREAM: Final = (
-    yaml.StreamStartEvent,
-    yaml.DocumentStartEvent,
-    yaml.SequenceStartEvent,
-)
-
-
-def _load_flat_items(text: bytes) -> list[dict[Any, Any]]:
-    """A block sequence of flat mappings of scalars, as ``yaml.safe_load`` would give it,
-    read from the C parser's events with no node graph; :class:`_NotFlatError` for anything
-    else (anchors, aliases, tags, nested collections), which PyYAML's loader then reads.
-
-    PyYAML's own loader composes a node per scalar and constructs it in Python; for the
-    inventory's ~10 scalars per file that is most of the cost of reading it.
-    """
-    parser = _Loader(text)
-    next_event: Callable[[], Any] = parser.get_event  # PyYAML is untyped
-    try:
-        for kind in _FLAT_STREAM:
-            event = next_event()
-            if (
-                type(event) is not kind
-                or getattr(event, "anchor", None)
-                or getattr(event, "tag", None)
-            ):
-                raise _NotFlatError
-        items: list[dict[Any, Any]] = []
-        while True:
-            event = next_event()
-            if type(event) is yaml.SequenceEndEvent:
-                break
-            if type(event) is not yaml.MappingStartEvent or event.anchor or event.tag:
-                raise _NotFlatError
-            item: dict[Any, Any] = {}
-            while type(event := next_event()) is not yaml.MappingEndEvent:
-                key = _scalar_value(event)
-                item[key] = _scalar_value(next_event())
-            items.append(item)
-        if type(next_event()) is not yaml.DocumentEndEvent or parser.check_event(
-            yaml.DocumentStartEvent
-        ):
-            raise _NotFlatError
-        return items
-    finally:
-        parser.dispose()
-
-
-# One ``key: value`` line of an item as :mod:`cargoship.inventory._write` formats it when
-# every value is simple: ``- `` opens an item, two spaces continue it.
-_SIMPLE_LINE: Final = re.compile(r"^(- |  )([a-z_0-9]+): ([^\n]*)\n", re.MULTILINE)
-_SIMPLE_SCALAR: Final = re.compile(r"(?!---|\.\.\.)[A-Za-z0-9_./+=~][A-Za-z0-9_./+=~:-]*(?<!:)")
-_DECIMAL: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
-# First characters of a plain scalar that YAML 1.1 might resolve to a type other than str.
-_IMPLICIT_STARTS: Final = frozenset(
-    key for key in yaml.resolver.Resolver.yaml_implicit_resolvers if key is not None
-)
-
-
-def _simple_value(text: str) -> Any:
-    """A value as SafeLoader reads it, when it is ``null``, a decimal integer, or a
-    :data:`_SIMPLE_SCALAR` (plain, or single-quoted); :class:`_NotFlatError` otherwise."""
-    if text[:1] == "'":
-        if len(text) > 2 and text[-1] == "'" and _SIMPLE_SCALAR.fullmatch(text, 1, len(text) - 1):
-            return text[1:-1]
-        raise _NotFlatError
-    if text == "null":
-        return None
-    if _DECIMAL.fullmatch(text):
-        return int(text)
-    if not _SIMPLE_SCALAR.fullmatch(text):
-        raise _NotFlatError
-    # No YAML 1.1 implicit type (int, float, bool, null, timestamp, merge, value) has a "/".
-    if (
-        "/" not in text
-        and text[0] in _IMPLICIT_STARTS
-        and _RESOLVE(yaml.ScalarNode, text, (True, False)) != _STR_TAG
-    ):
-        raise _NotFlatError  # a plain bool, float or timestamp: the event reader constructs it
-    return text
-
-
-def _load_simple_items(text: bytes) -> list[dict[str, Any]]:
-    """The items of a batch whose every line is ``- key: value`` or ``  key: value`` with a
-    :func:`_simple_value` (what the writer formats itself, without PyYAML's emitter), read
-    with one regular expression and no parser events; :class:`_NotFlatError` for anything
-    else, which :func:`_load_flat_items` then reads.
-
-    Values that repeat (codecs, types, modes, times) are read once per batch.
-    """
-    try:
-        decoded = text.decode("ascii")
-    except UnicodeDecodeError:
-        raise _NotFlatError from None
-    lines = _SIMPLE_LINE.findall(decoded)
-    if len(lines) != decoded.count("\n") or not decoded.endswith("\n"):
-        raise _NotFlatError  # a line that is not one simple key: value
-    items: list[dict[str, Any]] = []
-    item: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-    for lead, key, raw in lines:
-        if lead == "- ":
-            item = {}
-            items.append(item)
-        elif not items or key in item:
-            raise _NotFlatError  # a continuation before any item, or a repeated key
-        value = values.get(raw, values)
-        if value is values:
-            value = _simple_value(raw)
-            if key not in _UNIQUE_KEYS:
-                values[raw] = value
-        item[key] = value
-    return items
-
-
-_UNIQUE_KEYS: Final = frozenset({"path", "link", "checksum", "mtime_ns", "size"})
-
-_CONSTRUCTOR: Final = yaml.constructor.SafeConstructor()
-_RESOLVE: Final[Callable[..., str]] = yaml.resolver.Resolver().resolve  # PyYAML is untyped
-_STR_TAG: Final = "tag:yaml.org,2002:str"
-_PLAIN_TYPES: Final = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null", "timestamp")
-)
-
-
-def _scalar_value(event: object) -> Any:
-    """The value of a scalar event as SafeLoader constructs it (YAML 1.1 implicit types)."""
-    if type(event) is not yaml.ScalarEvent or event.anchor or event.tag:
-        raise _NotFlatError
-    value: str = event.value
-    if event.style:  # quoted or block scalar: always a string
-        return value
-    if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
-        return int(value)
-    tag = _RESOLVE(yaml.ScalarNode, value, (True, False))
-    if tag == _STR_TAG:
-        return value
-    if tag not in _PLAIN_TYPES:
-        raise _NotFlatError  # '<<' merge keys, '=' values
-    return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
+        raise NotBatchableError
+    yield load_wanted(pending, [*starts, len(pending)], number, wanted)
 
 
 def _whole(raw: object) -> _Document:

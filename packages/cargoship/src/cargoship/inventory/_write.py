@@ -10,7 +10,9 @@ collector walking it, most of a minute. In batches memory stays at one batch.
 
 :class:`EntrySpool` goes further for ``ship``: each entry's item is written
 to a file as the entry is made, so no entry is held at all, and the document
-is read back from the file at the end (the same bytes as :func:`yaml_pieces`).
+is read back from the file at the end (the same bytes as :func:`yaml_pieces`),
+and it records where each item lies for the inventory's page table
+(:mod:`cargoship.inventory._pages`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import IO, Any, Final
 
 import yaml
 
+from cargoship.inventory._pages import InventoryPages, PageRecorder
 from cargoship.inventory._records import (
     INVENTORY_FORMAT,
     ArchiveRecord,
@@ -97,12 +100,17 @@ def yaml_pieces(
     if not entries:
         yield _dump({**_head(archive, totals), "files": []})
         return
-    yield _dump(_head(archive, totals)) + b"files:\n"
+    yield _head_text(archive, totals)
     known: dict[str, str] = {}
     shared: dict[_SharedKey, str | None] = {}
     for start in range(0, len(entries), BATCH_ENTRIES):
         batch = entries[start : start + BATCH_ENTRIES]
         yield "".join([_entry_yaml(entry, known, shared) for entry in batch]).encode("utf-8")
+
+
+def _head_text(archive: ArchiveRecord, totals: Totals) -> bytes:
+    """The document up to its first file item: the head and the ``files:`` line."""
+    return _dump(_head(archive, totals)) + b"files:\n"
 
 
 _SharedKey = tuple[str, datetime, EntryType, int]
@@ -119,6 +127,7 @@ class EntrySpool:
         self._count = 0
         self._known: dict[str, str] = {}
         self._shared: dict[_SharedKey, str | None] = {}
+        self._pages = PageRecorder()
 
     def __len__(self) -> int:
         """Entries added so far."""
@@ -126,7 +135,9 @@ class EntrySpool:
 
     def add(self, entry: InventoryEntry) -> None:
         """Write ``entry``'s item (after those added before it)."""
-        self._batch.append(_entry_yaml(entry, self._known, self._shared))
+        text = _entry_yaml(entry, self._known, self._shared)
+        self._batch.append(text)
+        self._pages.add(entry.path, len(text) if text.isascii() else len(text.encode("utf-8")))
         self._count += 1
         if len(self._batch) >= BATCH_ENTRIES:
             self._write_batch()
@@ -140,9 +151,14 @@ class EntrySpool:
         self._write_batch()
         self._file.flush()
         self._file.seek(0)
-        yield _dump(_head(archive, totals)) + b"files:\n"
+        yield _head_text(archive, totals)
         while piece := self._file.read(SPOOL_READ_SIZE):
             yield piece
+
+    def page_table(self, archive: ArchiveRecord, totals: Totals) -> InventoryPages | None:
+        """Where each page of the items added lies in the document :meth:`yaml_pieces` gives
+        for ``archive`` and ``totals``; None when there are no items."""
+        return self._pages.table(len(_head_text(archive, totals)))
 
     def _write_batch(self) -> None:
         if self._batch:

@@ -2,7 +2,9 @@
 
 The order of writes is what makes an archive trustworthy (DESIGN.md,
 "Archives"): the archive object first (streamed, never spooled to disk),
-then its member index, then the inventory, last. Until the inventory is
+then its member index and the inventory's page table (where each run of
+inventory items lies, for ``restore --include``; only with an index), then the
+inventory, last. Until the inventory is
 stored the archive does not count as complete, so any failure on the way
 (an unreadable file, a dropped connection, Ctrl-C) leaves nothing that looks
 like a finished archive.
@@ -144,12 +146,15 @@ async def _name_taken(store: ObjectStore, name: str) -> bool:
             await listing.aclose()
 
 
-def _monthly_cost(archive_size: int, extra_size: int, storage_class: str) -> float:
-    """Monthly storage cost: the archive in its class, index and inventory in STANDARD."""
+def _monthly_cost(
+    archive_size: int, extra_size: int, storage_class: str, extra_objects: int
+) -> float:
+    """Monthly storage cost: the archive in its class, the ``extra_objects`` beside it
+    (index, page table, inventory) in STANDARD."""
     prices = PriceTable.load()
     cost = prices.monthly_storage(archive_size, 1, storage_class)
     if extra_size:
-        cost += prices.monthly_storage(extra_size, 2, _HOT_CLASS)
+        cost += prices.monthly_storage(extra_size, extra_objects, _HOT_CLASS)
     return float(cost)
 
 
@@ -221,7 +226,7 @@ def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipRepor
         skipped=skipped,
         unchanged=len(plan.carried),
         seconds=time.monotonic() - started,
-        monthly_cost=_monthly_cost(stored, 0, plan.storage_class),
+        monthly_cost=_monthly_cost(stored, 0, plan.storage_class, 0),
         storage_class=plan.storage_class,
     )
 
@@ -244,7 +249,8 @@ async def _ship(
     started: float,
     spools: _Spools,
 ) -> ShipReport:
-    """Stream the archive, then store its index and, last, its inventory."""
+    """Stream the archive, then store its index, the inventory's page table and, last, the
+    inventory."""
     if progress is not None:
         count = size = 0
         for entry in plan.to_pack:
@@ -288,13 +294,13 @@ async def _ship(
     packed = stream.result
     checksum = stream.sha256_tag()
     _check_upload(keys.archive, info, stream.size, checksum)
-    extra = 0
+    extra = extra_objects = 0
     index_key: str | None = None
     if packed.index is not None:
         index_info = await store.upload(
             keys.index, _thread_stream(packed.index), storage_class=_HOT_CLASS
         )
-        extra, index_key = index_info.size, keys.index
+        extra, extra_objects, index_key = index_info.size, 1, keys.index
     record = ArchiveRecord(
         name=keys.name,
         key=keys.archive,
@@ -318,9 +324,13 @@ async def _ship(
         dedup_bytes=packed.dedup_bytes,
         skipped=packed.skipped,
     )
+    pages = spools.inventory.page_table(record, totals) if index_key is not None else None
+    if pages is not None:  # only an archive with an index is restored a few entries at a time
+        pages_info = await store.put(keys.pages, pages.dumps(), storage_class=_HOT_CLASS)
+        extra, extra_objects = extra + pages_info.size, extra_objects + 1
     pieces = spools.inventory.yaml_pieces(record, totals)
     stored = await store.upload(keys.inventory, _thread_stream(pieces), storage_class=_HOT_CLASS)
-    extra += stored.size
+    extra, extra_objects = extra + stored.size, extra_objects + 1
     _logger.info("shipped %s: %d bytes in, %d stored", keys.archive, packed.bytes_in, info.size)
     return ShipReport(
         keys=keys,
@@ -332,7 +342,7 @@ async def _ship(
         skipped=packed.skipped,
         unchanged=len(plan.carried),
         seconds=time.monotonic() - started,
-        monthly_cost=_monthly_cost(info.size, extra, plan.storage_class),
+        monthly_cost=_monthly_cost(info.size, extra, plan.storage_class, extra_objects),
         storage_class=plan.storage_class,
     )
 
