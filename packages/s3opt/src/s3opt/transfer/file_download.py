@@ -326,9 +326,14 @@ async def _fill(context: TransferContext, key: str, partial: _PartialFile) -> di
         follower_ready.set()
         rest = size - min(FIRST_RANGE, size)
         if rest > 0:
-            for offset, length in context.download_ranges(rest):
-                await inflight.wait_for_room(length)
-                inflight.start(one(FIRST_RANGE + offset, length, etag), length)
+            ranges = context.download_ranges(rest)
+            # The halved last ranges (split_tail) each hold a whole range's share of the
+            # window here: as many requests stay in flight as before, each ending sooner
+            # (a throttling service counts requests, not bytes).
+            share = ranges[0][1]
+            for offset, length in ranges:
+                await inflight.wait_for_room(share)
+                inflight.start(one(FIRST_RANGE + offset, length, etag), share)
         await inflight.drain()
         parts = await layout_task
     except BaseException:

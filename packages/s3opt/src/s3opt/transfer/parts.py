@@ -183,7 +183,8 @@ def split_tail(ranges: Sequence[tuple[int, int]], count: int) -> list[tuple[int,
 
     Only a download of more than two such windows is cut (in one or two waves
     the ranges start together and end together), and no half is shorter than
-    :data:`MIN_RANGE_SIZE`.
+    :data:`MIN_RANGE_SIZE`. The halves are meant to be fetched as many at a time
+    as whole ranges were, not twice as many: a throttling service counts requests.
     """
     if count <= 0 or len(ranges) <= 2 * count:
         return list(ranges)
