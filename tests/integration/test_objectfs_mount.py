@@ -26,11 +26,12 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import boto3
 import pytest
 
+from objectfs.testing import ForegroundMount, is_mounted
 from s3opt.testing import MotoServer
 
 pytestmark = [
@@ -75,66 +76,21 @@ def objects(server: MotoServer, bucket: str, prefix: str = "") -> dict[str, byte
     return found
 
 
-def in_mount_table(path: Path) -> bool:
-    """Whether ``path`` is mounted (also when its daemon died: ``os.path.ismount`` says no then)."""
-    with open("/proc/self/mounts") as table:
-        return any(line.split()[1] == str(path) for line in table)
-
-
-class Mount:
-    """``python -m objectfs -f URL DIR`` in a subprocess, with its log kept for failures."""
-
-    def __init__(self, server: MotoServer, url: str, where: Path, cache: Path, *extra: str) -> None:
-        self.path = where
-        self.path.mkdir(exist_ok=True)
-        self._log_path = where.parent / f"{where.name}.log"
-        self._log: IO[bytes] = self._log_path.open("ab")
-        args = ["-f", "-v", "--cache-dir", str(cache), "--metadata-ttl", "1", *extra, url]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "objectfs", *args, str(where)],
-            env={**os.environ, **server.env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + MOUNT_WAIT
-        while not os.path.ismount(where):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"objectfs did not mount: {self.log()}")
-            time.sleep(0.05)
-
-    def log(self) -> str:
-        return self._log_path.read_text(errors="replace")[-3000:]
-
-    def stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(os.getxattr(self.path, "user.objectfs.stats"))
-        return data
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Signal the daemon and wait; whatever happens, leave nothing mounted."""
-        try:
-            if self.process.poll() is None:
-                self.process.send_signal(sig)
-                try:
-                    self.process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=10)
-        finally:
-            if in_mount_table(self.path):
-                subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False)
-            self._log.close()
+def start_mount(
+    server: MotoServer, url: str, where: Path, cache: Path, *extra: str
+) -> ForegroundMount:
+    """``python -m objectfs -f URL WHERE`` on the moto server, a 1 s metadata TTL."""
+    options = ("--cache-dir", str(cache), "--metadata-ttl", "1", *extra)
+    return ForegroundMount(url, where, *options, env=server.env)
 
 
 @contextlib.contextmanager
 def mounted(
     server: MotoServer, bucket: str, tmp_path: Path, *extra: str, prefix: str = "work"
-) -> Iterator[Mount]:
-    mount = Mount(server, f"s3://{bucket}/{prefix}", tmp_path / "mnt", tmp_path / "cache", *extra)
-    try:
+) -> Iterator[ForegroundMount]:
+    url = f"s3://{bucket}/{prefix}"
+    with start_mount(server, url, tmp_path / "mnt", tmp_path / "cache", *extra) as mount:
         yield mount
-    finally:
-        mount.stop()
 
 
 def run(*args: str | Path, cwd: Path | None = None, timeout: float = 120) -> str:
@@ -461,7 +417,7 @@ def test_cli_background_stats_and_unmount(moto: MotoServer, bucket: str, tmp_pat
         assert done.returncode == 0, done.stderr
         assert not os.path.ismount(where)
     finally:
-        if in_mount_table(where):
+        if is_mounted(where):
             subprocess.run(["fusermount3", "-u", "-z", str(where)], check=False)
     assert objects(moto, bucket, "bg/") == {"bg/a.txt": b"abc"}
     missing = subprocess.run(
@@ -566,7 +522,7 @@ def test_full_cache_disk_degrades_to_uncached_reads(
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", small], check=True)
     try:
-        mount = Mount(
+        mount = start_mount(
             moto, f"s3://{bucket}/work", tmp_path / "mnt", small, "--memory-cache-size", "1M"
         )
         try:
@@ -636,7 +592,7 @@ def test_stop_signal_before_the_mount_is_ready(
     assert process.returncode == 128 + sig
     assert out == ""
     assert err == f"objectfs: interrupted by {sig.name} before the mount was ready\n"
-    assert not in_mount_table(where)
+    assert not is_mounted(where)
     deadline = time.monotonic() + 30  # a background daemon stops too, not only the command
     while processes_naming(where):
         assert time.monotonic() < deadline, f"still running: {processes_naming(where)}"
@@ -646,7 +602,7 @@ def test_stop_signal_before_the_mount_is_ready(
 # -- metadata and read-path speed: counted requests, not timings -----------------------------
 
 
-def requests_during(mount: Mount, action: Any) -> dict[str, int]:
+def requests_during(mount: ForegroundMount, action: Any) -> dict[str, int]:
     """The S3 requests (by type, non-zero only) the mount made while ``action()`` ran."""
     before = mount.stats()["requests"]
     action()

@@ -16,7 +16,6 @@ import contextlib
 import errno
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 import pytest
 
 from objectfs.mount import mount_device
+from objectfs.testing import ForegroundMount
 from s3opt import LocalStore
 
 pytestmark = [
@@ -35,40 +35,13 @@ pytestmark = [
     pytest.mark.skipif(not Path("/dev/fuse").exists(), reason="/dev/fuse is missing"),
 ]
 
-MOUNT_WAIT = 30.0
-
-
-def in_mount_table(path: Path) -> bool:
-    with open("/proc/self/mounts") as table:
-        return any(line.split()[1] == str(path) for line in table)
-
 
 @contextlib.contextmanager
 def mounted(bucket: Path, where: Path, *options: str) -> Iterator[Path]:
     """``objectfs -f file://BUCKET WHERE OPTIONS...``; unmounted (and the daemon gone) after."""
-    where.mkdir()
-    log = where.parent / f"{where.name}.log"
-    command = [sys.executable, "-m", "objectfs", "-f", "-v", f"file://{bucket}", str(where)]
-    command += ["--cache-dir", str(where.parent / f"{where.name}-cache"), *options]
-    with log.open("wb") as output:
-        daemon = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + MOUNT_WAIT
-        while not os.path.ismount(where):
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"objectfs did not mount: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
+    cache = where.parent / f"{where.name}-cache"
+    with ForegroundMount(f"file://{bucket}", where, "--cache-dir", str(cache), *options):
         yield where
-    finally:
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait(timeout=10)
-        if in_mount_table(where):
-            subprocess.run(["fusermount3", "-u", "-z", str(where)], check=False)
 
 
 def put(bucket: Path, key: str, data: bytes, metadata: dict[str, str] | None = None) -> str:

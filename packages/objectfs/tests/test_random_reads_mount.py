@@ -16,22 +16,17 @@ Reads use ``posix_fadvise(POSIX_FADV_RANDOM)`` as fio does (its default
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from objectfs.blocks import FRAGMENT_SIZE
+from objectfs.testing import ForegroundMount
 from s3opt import S3Store
 from s3opt.testing import MotoServer
 
@@ -43,7 +38,6 @@ pytestmark = [
 
 MiB = 1024 * 1024
 PAGE = 4096
-MOUNT_WAIT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -75,46 +69,9 @@ def gets_of(moto: MotoServer, bucket: str, key: str) -> int:
     )
 
 
-def in_mount_table(path: Path) -> bool:
-    with open("/proc/self/mounts") as table:
-        return any(line.split()[1] == str(path) for line in table)
-
-
-@contextlib.contextmanager
-def mounted(moto: MotoServer, url: str, where: Path, cache: Path) -> Iterator[Path]:
-    """``objectfs -f URL WHERE --cache-dir CACHE``; unmounted (and the daemon gone) after."""
-    where.mkdir(exist_ok=True)
-    log = where.parent / f"{where.name}.log"
-    command = [sys.executable, "-m", "objectfs", "-f", "-v", url, str(where)]
-    with log.open("ab") as output:
-        daemon = subprocess.Popen(
-            [*command, "--cache-dir", str(cache)],
-            env={**os.environ, **moto.env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + MOUNT_WAIT
-        while not os.path.ismount(where):
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"objectfs did not mount: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        yield where
-    finally:
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait(timeout=10)
-        if in_mount_table(where):
-            subprocess.run(["fusermount3", "-u", "-z", str(where)], check=False)
-
-
-def stats(mountpoint: Path) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(os.getxattr(mountpoint, "user.objectfs.stats"))
-    return found
+def mounted(moto: MotoServer, url: str, where: Path, cache: Path) -> ForegroundMount:
+    """``objectfs -f URL WHERE --cache-dir CACHE`` on the moto server."""
+    return ForegroundMount(url, where, "--cache-dir", str(cache), env=moto.env)
 
 
 def random_reads(path: Path, data: bytes, offsets: list[int]) -> None:
@@ -130,13 +87,13 @@ def random_reads(path: Path, data: bytes, offsets: list[int]) -> None:
 
 
 def served_from_cache(
-    moto: MotoServer, bucket: str, mountpoint: Path, data: bytes, offsets: list[int]
+    moto: MotoServer, bucket: str, mount: ForegroundMount, data: bytes, offsets: list[int]
 ) -> dict[str, int]:
     """Random reads of ``big.bin``; the GETs moto saw and the cache lookups they made."""
     gets = gets_of(moto, bucket, "work/big.bin")
-    before = stats(mountpoint)
-    random_reads(mountpoint / "big.bin", data, offsets)
-    after = stats(mountpoint)
+    before = mount.stats()
+    random_reads(mount.path / "big.bin", data, offsets)
+    after = mount.stats()
     return {
         "gets": gets_of(moto, bucket, "work/big.bin") - gets,
         "counted_gets": after["requests"]["GET"] - before["requests"]["GET"],
@@ -154,12 +111,12 @@ def test_random_reads_of_a_file_read_in_full_make_no_get(
     put_object(moto, bucket, "work/big.bin", data)
     offsets = [page * PAGE for page in random.Random(7).sample(range(len(data) // PAGE), 200)]
     url, cache = f"s3://{bucket}/work", tmp_path / "cache"
-    with mounted(moto, url, tmp_path / "mnt", cache) as mountpoint:
-        with (mountpoint / "big.bin").open("rb", buffering=0) as whole:
+    with mounted(moto, url, tmp_path / "mnt", cache) as mount:
+        with (mount.path / "big.bin").open("rb", buffering=0) as whole:
             assert whole.read() == data
-        same_mount = served_from_cache(moto, bucket, mountpoint, data, offsets)
-    with mounted(moto, url, tmp_path / "mnt", cache) as mountpoint:  # L1 empty, L2 kept
-        remounted = served_from_cache(moto, bucket, mountpoint, data, offsets)
+        same_mount = served_from_cache(moto, bucket, mount, data, offsets)
+    with mounted(moto, url, tmp_path / "mnt", cache) as mount:  # L1 empty, L2 kept
+        remounted = served_from_cache(moto, bucket, mount, data, offsets)
     # Every read reached the daemon (one lookup each) and L1 had its block.
     assert same_mount == {"gets": 0, "counted_gets": 0, "l1": 200, "l2": 0, "misses": 0}
     # After the remount each of the 8 blocks comes from disk once, then from memory.
@@ -178,12 +135,12 @@ def test_random_reads_of_an_uncached_file_fetch_a_fragment_each(
     # from the start of a file may begin a sequential run).
     blocks = rng.sample(range(len(data) // MiB), 16)
     offsets = [block * MiB + rng.randrange(1, MiB // PAGE) * PAGE for block in blocks]
-    with mounted(moto, f"s3://{bucket}/work", tmp_path / "mnt", tmp_path / "cache") as mountpoint:
+    with mounted(moto, f"s3://{bucket}/work", tmp_path / "mnt", tmp_path / "cache") as mount:
         gets = gets_of(moto, bucket, "work/big.bin")
-        before = stats(mountpoint)
-        random_reads(mountpoint / "big.bin", data, offsets)
+        before = mount.stats()
+        random_reads(mount.path / "big.bin", data, offsets)
         time.sleep(0.5)  # anything fetched in the background would be counted by now
-        after = stats(mountpoint)
+        after = mount.stats()
     assert gets_of(moto, bucket, "work/big.bin") - gets == len(offsets)
     fetched = after["bytes"]["fetched"] - before["bytes"]["fetched"]
     assert len(offsets) * PAGE <= fetched <= len(offsets) * FRAGMENT_SIZE
