@@ -41,7 +41,7 @@ from typing import IO, Any, Final
 
 from cargoship.errors import InventoryFormatError
 from cargoship.inventory._batches import FILES_KEY, NotBatchableError, item_starts, other_top_line
-from cargoship.inventory._read import _entry, _head, _load_head
+from cargoship.inventory._read import checked_entry, checked_head, load_head
 from cargoship.inventory._records import MAX_INVENTORY_BYTES, ArchiveRecord, InventoryEntry, Totals
 from cargoship.inventory._select import load_wanted, opening_paths
 
@@ -222,12 +222,12 @@ def parse_head(text: bytes) -> tuple[ArchiveRecord, Totals]:
     if found is None or found.end() != len(text):
         raise InventoryFormatError("its head does not end at the files: line")
     try:
-        top = _load_head(text[: found.start()])
+        top = load_head(text[: found.start()])
     except NotBatchableError:
         raise InventoryFormatError(
             "its head is not a YAML mapping of format, archive and totals"
         ) from None
-    return _head(top)
+    return checked_head(top)
 
 
 def read_page(
@@ -272,7 +272,7 @@ def read_page(
         raise InventoryFormatError(f"the page does not read as {page.items} files items") from None
     entries = []
     for number, item in zip(numbers, items, strict=True):
-        entry = _entry(item, number)
+        entry = checked_entry(item, number)
         check(entry.path)
         if wanted(entry.path):
             entries.append(entry)

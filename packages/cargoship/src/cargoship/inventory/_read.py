@@ -55,7 +55,14 @@ from cargoship.inventory._select import load_wanted
 from cargoship.layout import ARCHIVE_SUFFIXES, ArchiveKeys
 from s3opt.protocols import STORAGE_CLASSES, PartInfo
 
-__all__ = ["BATCH_ITEMS", "parse_document", "read_document"]
+__all__ = [
+    "BATCH_ITEMS",
+    "checked_entry",
+    "checked_head",
+    "load_head",
+    "parse_document",
+    "read_document",
+]
 
 BATCH_ITEMS: Final = 2000
 """File items loaded from YAML at a time."""
@@ -105,7 +112,7 @@ def _batched(data: bytes) -> _Document:
     starts = item_starts(data, found.end() - 1)
     if not starts:
         raise NotBatchableError
-    head = _load_head(data[: found.start()])
+    head = load_head(data[: found.start()])
     bounds = [0, *starts[BATCH_ITEMS::BATCH_ITEMS], len(body)]
 
     def batches() -> Iterator[list[Any]]:
@@ -116,7 +123,7 @@ def _batched(data: bytes) -> _Document:
     return _document(head, batches())
 
 
-def _load_head(text: bytes) -> dict[Any, Any]:
+def load_head(text: bytes) -> dict[Any, Any]:
     """The top-level keys before ``files:``; :class:`NotBatchableError` unless a mapping
     without ``files``."""
     try:
@@ -158,10 +165,10 @@ def read_document(
         if (found := FILES_KEY.search(head, line_start)) is not None:
             break
     try:
-        top = _load_head(head[: found.start()])
+        top = load_head(head[: found.start()])
     except NotBatchableError:
         return _read_whole(file, wanted)
-    archive, totals = _head(top)
+    archive, totals = checked_head(top)
     return archive, totals, _streamed_entries(file, head[found.end() :], wanted)
 
 
@@ -192,7 +199,7 @@ def _streamed_entries(
     try:
         for numbers, batch in _file_batches(file, start, wanted):
             for number, item in zip(numbers, batch, strict=True):
-                entry = _entry(item, number)
+                entry = checked_entry(item, number)
                 if wanted is not None and not wanted(entry.path):
                     continue
                 given_hash = hash((given_hash, entry))
@@ -257,12 +264,12 @@ def _whole(raw: object) -> _Document:
 def _document(head: object, batches: Iterable[list[Any]]) -> _Document:
     """Validate the head (every top-level key but ``files``) and the file items, batch by
     batch, each item turned into an entry as it is reached."""
-    archive, totals = _head(head)
+    archive, totals = checked_head(head)
     entries: list[InventoryEntry] = []
     seen: set[str] = set()
     for batch in batches:
         for item in batch:
-            entry = _entry(item, len(entries))
+            entry = checked_entry(item, len(entries))
             if entry.path in seen:
                 raise InventoryFormatError(
                     f"inventory: files[{len(entries)}]: path {entry.path!r} repeats"
@@ -273,7 +280,7 @@ def _document(head: object, batches: Iterable[list[Any]]) -> _Document:
     return archive, totals, tuple(entries)
 
 
-def _head(head: object) -> tuple[ArchiveRecord, Totals]:
+def checked_head(head: object) -> tuple[ArchiveRecord, Totals]:
     """The record and totals of the head (every top-level key but ``files``), validated."""
     top = _Fields(head, "the document", ("format", "archive", "totals"), ())
     if top.raw["format"] != INVENTORY_FORMAT:
@@ -465,8 +472,8 @@ _SHA256_TAG: Final = re.compile(r"sha256:[0-9a-f]{64}")
 
 def _common_entry(raw: dict[Any, Any]) -> InventoryEntry | None:
     """The entry of an item without ``_b64`` names whose every field is valid, with the checks
-    of :func:`_entry` made inline; None when anything is off or unusual (then :func:`_entry`
-    reads it again and names the problem)."""
+    of :func:`checked_entry` made inline; None when anything is off or unusual (then
+    :func:`checked_entry` reads it again and names the problem)."""
     keys = raw.keys()
     if not (_REQUIRED <= keys <= _COMMON):
         return None
@@ -523,7 +530,9 @@ def _odd_path(path: str) -> bool:
     return False
 
 
-def _entry(raw: object, index: int) -> InventoryEntry:
+def checked_entry(raw: object, index: int) -> InventoryEntry:
+    """File item number ``index`` as an entry, every field checked; InventoryFormatError
+    naming the item and the field otherwise."""
     if type(raw) is dict and (entry := _common_entry(raw)) is not None:
         return entry
     shown = raw.get("path") if isinstance(raw, dict) else None
