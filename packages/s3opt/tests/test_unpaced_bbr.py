@@ -41,9 +41,13 @@ class _Clock:
         return self.now
 
 
-def _unpaced_bbr() -> tuple[UnpacedBBR, BBR]:
+def _on_clock(max_ops: int | None = None) -> tuple[UnpacedBBR, BBR, _Clock, Limiter]:
+    """A store's BBR behind its flight bound, under a limiter on a clock the test moves."""
     bbr = BBR(mss=PART, initial_window=FIRST, profile=OPERATION_BBR)
-    return UnpacedBBR(bbr, part_size=PART, floor=FIRST), bbr
+    unpaced = UnpacedBBR(bbr, part_size=PART, floor=FIRST)
+    clock = _Clock()
+    limiter = Limiter(unpaced, clock=clock, classify=is_congestion, max_ops=max_ops)
+    return unpaced, bbr, clock, limiter
 
 
 async def _enter(limiter: Limiter, count: int, nbytes: int = PART) -> list[Slot]:
@@ -69,9 +73,7 @@ async def test_the_first_round_grows_to_the_measured_bdp_not_to_twice_the_first_
     # Little's law each measures 16 parts / 2 s = 8 parts/s, and the shortest duration
     # is 2 s: the BDP is 16 parts, the bound 1.25 x 16 = 20 parts. The draft's Startup
     # grows by every ack of the first round (SetCwnd: C.delivered < InitialCwnd) to 32.
-    unpaced, bbr = _unpaced_bbr()
-    clock = _Clock()
-    limiter = Limiter(unpaced, clock=clock, classify=is_congestion)
+    unpaced, bbr, clock, limiter = _on_clock()
     slots = await _enter(limiter, 16)
     assert limiter.cwnd == FIRST
     clock.now = 2.0
@@ -95,9 +97,7 @@ async def test_a_small_operation_amid_parts_measures_no_rate() -> None:
     # (1/8 x 0.125 + 15 1/8 x 0.125) / 0.25**2 = 30.5 parts/s, and with the parts' 2 s
     # a bound of 1.25 x 30.5 x 2 = 76 parts. The parts alone (15 1/8 in flight for
     # 0.125 s, then 16 for 1.875 s, over 2 s each) measure 7.97 parts/s: 19.9 parts.
-    unpaced, _ = _unpaced_bbr()
-    clock = _Clock()
-    limiter = Limiter(unpaced, clock=clock, classify=is_congestion, max_ops=100)
+    unpaced, _, clock, limiter = _on_clock(max_ops=100)
     small = await _enter(limiter, 1, PART // 8)
     clock.now = 0.125
     parts = await _enter(limiter, 15)
@@ -116,9 +116,7 @@ async def test_one_fast_operation_opens_one_slot_not_a_quarter_of_the_window() -
     # at 2 s, and one of them is back at 3 s: 20 parts in flight over 1 s, 20 parts/s,
     # and a new shortest duration of 1 s. The bound it argues for is 1.25 x 20 x 1 = 25
     # parts; it rises by the one part acknowledged, to 21.
-    unpaced, _ = _unpaced_bbr()
-    clock = _Clock()
-    limiter = Limiter(unpaced, clock=clock, classify=is_congestion)
+    unpaced, _, clock, limiter = _on_clock()
     first = await _enter(limiter, 16)
     clock.now = 2.0
     await _exit(first)
@@ -140,9 +138,7 @@ async def test_a_last_part_that_runs_alone_does_not_overstate_the_rate() -> None
     # 1.25 x 7.5 x 0.9 = 8.5 parts, is under the first window. Taken at its send, the
     # last part's flight would have claimed 16 / 0.9 = 17.8 parts/s and a bound of
     # 1.25 x 16 = 20 parts, which a next transfer would start from.
-    unpaced, _ = _unpaced_bbr()
-    clock = _Clock()
-    limiter = Limiter(unpaced, clock=clock, classify=is_congestion)
+    unpaced, _, clock, limiter = _on_clock()
     slots = await _enter(limiter, 15)
     clock.now = 1.9
     last = await _enter(limiter, 1)
@@ -158,9 +154,7 @@ async def test_a_last_part_that_runs_alone_does_not_overstate_the_rate() -> None
 async def test_send_marks_do_not_outlive_their_operations() -> None:
     # Acked, lost, failed or cancelled: no operation's mark stays once nothing is in
     # flight and the next send starts a new period.
-    unpaced, _ = _unpaced_bbr()
-    clock = _Clock()
-    limiter = Limiter(unpaced, clock=clock, classify=is_congestion)
+    unpaced, _, clock, limiter = _on_clock()
     for round_ in range(50):
         slots = await _enter(limiter, 4)
         clock.now += 1.0
@@ -178,9 +172,7 @@ async def test_nothing_above_the_first_window_before_a_part_sized_operation_comp
     # A download's first GET is 1 MiB (an eighth of a part) and quick: 0.25 s. Its
     # duration is not a part's: it sets no bound, and the window stays at the first
     # window while BBR's own grows past it.
-    unpaced, bbr = _unpaced_bbr()
-    clock = _Clock()
-    limiter = Limiter(unpaced, clock=clock, classify=is_congestion)
+    unpaced, bbr, clock, limiter = _on_clock()
     small = await _enter(limiter, 1, PART // 8)
     clock.now = 0.25
     await _exit(small)
