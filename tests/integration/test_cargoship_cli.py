@@ -16,12 +16,9 @@ import shutil
 import stat
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from s3opt.testing import MotoServer
@@ -30,22 +27,9 @@ CARGOSHIP = Path(sys.executable).parent / "cargoship"
 BIG = 4 << 20
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest.fixture
-def env(moto: MotoServer) -> dict[str, str]:
-    return {**os.environ, **moto.env, "AWS_MAX_ATTEMPTS": "3"}
-
-
-@pytest.fixture
-def bucket(moto: MotoServer) -> str:
-    name = f"cli-{uuid.uuid4().hex[:16]}"
-    moto.make_bucket(name)
-    return name
+def env(moto_server: MotoServer) -> dict[str, str]:
+    return {**os.environ, **moto_server.env, "AWS_MAX_ATTEMPTS": "3"}
 
 
 @pytest.fixture
@@ -68,17 +52,6 @@ def source(tmp_path: Path) -> Path:
             path, ns=(1_700_000_000_500_000_000, 1_700_000_000_500_000_000), follow_symlinks=False
         )
     return root
-
-
-def client(moto: MotoServer) -> Any:
-    """A plain boto3 client on the same server: the outside view of what cargoship stored."""
-    return boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def cargoship(
@@ -119,14 +92,14 @@ def walk(root: Path) -> dict[str, tuple[Any, ...]]:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_ship_inventory_restore_verify_through_the_console_script(
-    source: Path, bucket: str, env: dict[str, str], moto: MotoServer, tmp_path: Path
+    source: Path, bucket: str, env: dict[str, str], moto_server: MotoServer, tmp_path: Path
 ) -> None:
     url = f"s3://{bucket}/archives"
     shipped = as_json(cargoship("ship", str(source), url, "--json", env=env))
     name = shipped["archive"]
     assert shipped["files"] == 5  # regular files; the symlink and directories are entries too
     assert shipped["dedup_bytes"] == BIG  # copy-of-big.log is stored once
-    s3 = client(moto)
+    s3 = moto_server.boto3_client()
     keys = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert set(keys) == {
         f"archives/{shipped['keys'][k]}" for k in ("archive", "index", "pages", "inventory")
@@ -192,13 +165,13 @@ def test_a_missing_bucket_is_one_line_and_exit_2(env: dict[str, str], tmp_path: 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_deep_archive_restore_requests_the_retrieval_first(
-    source: Path, bucket: str, env: dict[str, str], moto: MotoServer, tmp_path: Path
+    source: Path, bucket: str, env: dict[str, str], moto_server: MotoServer, tmp_path: Path
 ) -> None:
     url = f"s3://{bucket}/cold"
     shipped = as_json(
         cargoship("ship", str(source), url, "--storage-class", "DEEP_ARCHIVE", "--json", env=env)
     )
-    s3 = client(moto)
+    s3 = moto_server.boto3_client()
     key = f"cold/{shipped['keys']['archive']}"
     assert s3.head_object(Bucket=bucket, Key=key)["StorageClass"] == "DEEP_ARCHIVE"
     assert "Restore" not in s3.head_object(Bucket=bucket, Key=key)

@@ -22,13 +22,11 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from objectfs.testing import ForegroundMount, is_mounted
@@ -44,31 +42,8 @@ SOURCE_TREE = Path(__file__).resolve().parents[2] / "packages" / "objectfs" / "s
 MOUNT_WAIT = 30.0
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto: MotoServer) -> str:
-    name = f"ofs-{uuid.uuid4().hex[:16]}"
-    moto.make_bucket(name)
-    return name
-
-
-def s3_client(server: MotoServer) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def objects(server: MotoServer, bucket: str, prefix: str = "") -> dict[str, bytes]:
-    client = s3_client(server)
+    client = server.boto3_client()
     found: dict[str, bytes] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -110,8 +85,10 @@ def tree_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_cp_tree_in_and_out_byte_identical(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    with mounted(moto, bucket, tmp_path) as mount:
+def test_cp_tree_in_and_out_byte_identical(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         run("cp", "-r", SOURCE_TREE, mount.path / "src")
         out = tmp_path / "out"
         run("cp", "-r", mount.path / "src", out)
@@ -119,22 +96,26 @@ def test_cp_tree_in_and_out_byte_identical(moto: MotoServer, bucket: str, tmp_pa
         listing = run("ls", mount.path / "src" / "objectfs").split()
         assert sorted(listing) == sorted(p.name for p in (SOURCE_TREE / "objectfs").iterdir())
         expected = {f"work/src/{k}": v for k, v in tree_files(SOURCE_TREE).items()}
-        stored = {k: v for k, v in objects(moto, bucket, "work/").items() if not k.endswith("/")}
+        stored = {
+            k: v for k, v in objects(moto_server, bucket, "work/").items() if not k.endswith("/")
+        }
         assert stored == expected
         run("rm", "-r", mount.path / "src")
         assert os.listdir(mount.path) == []
-    assert objects(moto, bucket, "work/") == {}
+    assert objects(moto_server, bucket, "work/") == {}
 
 
 @pytest.mark.slow
-def test_directory_listing_spans_s3_pages(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    client = s3_client(moto)
+def test_directory_listing_spans_s3_pages(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = moto_server.boto3_client()
     names = [f"entry-{i:04d}.txt" for i in range(1010)]  # more than one 1,000-key LIST page
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(
             pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"work/big/{n}", Body=n), names)
         )
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         assert sorted(os.listdir(mount.path / "big")) == names
         long = run("ls", "-l", mount.path / "big").splitlines()
         assert len(long) == 1011  # "total" and one line per entry
@@ -144,11 +125,11 @@ def test_directory_listing_spans_s3_pages(moto: MotoServer, bucket: str, tmp_pat
 
 @pytest.mark.slow
 def test_tar_round_trip_keeps_contents_and_mtimes(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     archive = tmp_path / "in.tar"
     run("tar", "-cf", archive, "-C", SOURCE_TREE, ".")
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         (mount.path / "t").mkdir()
         run("tar", "-xf", archive, "-C", mount.path / "t")
         back = tmp_path / "back"
@@ -161,10 +142,10 @@ def test_tar_round_trip_keeps_contents_and_mtimes(
         assert int(copy.stat().st_mtime) == int(original.stat().st_mtime), copy
 
 
-def test_rsync_round_trip(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+def test_rsync_round_trip(moto_server: MotoServer, bucket: str, tmp_path: Path) -> None:
     if shutil.which("rsync") is None:
         pytest.skip("rsync is not installed on this machine")
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         run("rsync", "-rlt", f"{SOURCE_TREE}/", mount.path / "r")
         run("rsync", "-rlt", f"{mount.path / 'r'}/", tmp_path / "back")
     run("diff", "-r", SOURCE_TREE, tmp_path / "back")
@@ -172,7 +153,7 @@ def test_rsync_round_trip(moto: MotoServer, bucket: str, tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_git_init_and_commit_inside_the_mount(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed on this machine")
@@ -180,7 +161,7 @@ def test_git_init_and_commit_inside_the_mount(
     env |= {"GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
     os.environ.update(env)
     try:
-        with mounted(moto, bucket, tmp_path) as mount:
+        with mounted(moto_server, bucket, tmp_path) as mount:
             repo = mount.path / "repo"
             run("git", "init", "-q", repo)
             (repo / "README").write_text("hello\n")
@@ -197,10 +178,10 @@ def test_git_init_and_commit_inside_the_mount(
 
 
 def test_concurrent_readers_of_one_large_file(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     data = os.urandom(6 * 2**20 + 12345)
-    s3_client(moto).put_object(Bucket=bucket, Key="work/big.bin", Body=data)
+    moto_server.boto3_client().put_object(Bucket=bucket, Key="work/big.bin", Body=data)
     digests: list[str] = []
 
     def reader(chunk: int) -> None:
@@ -210,7 +191,7 @@ def test_concurrent_readers_of_one_large_file(
                 digest.update(block)
         digests.append(digest.hexdigest())
 
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         threads = [threading.Thread(target=reader, args=(n,)) for n in (4096, 65536, 1 << 20, 777)]
         for thread in threads:
             thread.start()
@@ -221,10 +202,10 @@ def test_concurrent_readers_of_one_large_file(
     assert stats["requests"]["GET"] <= 7 * 2  # each 1 MiB block fetched about once
 
 
-def test_random_writes_in_the_middle(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+def test_random_writes_in_the_middle(moto_server: MotoServer, bucket: str, tmp_path: Path) -> None:
     original = bytearray(os.urandom(3 * 2**20))
-    s3_client(moto).put_object(Bucket=bucket, Key="work/f.bin", Body=bytes(original))
-    with mounted(moto, bucket, tmp_path) as mount:
+    moto_server.boto3_client().put_object(Bucket=bucket, Key="work/f.bin", Body=bytes(original))
+    with mounted(moto_server, bucket, tmp_path) as mount:
         with (mount.path / "f.bin").open("r+b") as file:
             file.seek(1_500_000)
             file.write(b"A" * 100)
@@ -238,57 +219,57 @@ def test_random_writes_in_the_middle(moto: MotoServer, bucket: str, tmp_path: Pa
         original[10:15] = b"B" * 5
         original += b"\x00" * 10 + b"tail"
         assert (mount.path / "f.bin").read_bytes() == original
-    assert objects(moto, bucket, "work/f.bin")["work/f.bin"] == original
+    assert objects(moto_server, bucket, "work/f.bin")["work/f.bin"] == original
 
 
 @pytest.mark.slow
 def test_rename_of_a_directory_with_many_files(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    client = s3_client(moto)
+    client = moto_server.boto3_client()
     for i in range(150):
         client.put_object(Bucket=bucket, Key=f"work/many/sub{i % 3}/f{i:03d}", Body=b"%d" % i)
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         os.rename(mount.path / "many", mount.path / "moved")
         assert not (mount.path / "many").exists()
         assert (mount.path / "moved" / "sub1" / "f004").read_bytes() == b"4"
         assert len(list((mount.path / "moved").rglob("f*"))) == 150
-    keys = objects(moto, bucket, "work/")
+    keys = objects(moto_server, bucket, "work/")
     assert not any(k.startswith("work/many/") for k in keys)
     files = {k: v for k, v in keys.items() if not k.endswith("/")}
     assert files == {f"work/moved/sub{i % 3}/f{i:03d}": b"%d" % i for i in range(150)}
 
 
 @pytest.mark.slow
-def test_metadata_survives_a_remount(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    with mounted(moto, bucket, tmp_path) as mount:
+def test_metadata_survives_a_remount(moto_server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         target = mount.path / "f.txt"
         target.write_text("x")
         os.chmod(target, 0o600)
         os.utime(target, ns=(1_600_000_000_500_000_000, 1_600_000_000_500_000_000))
         (mount.path / "d").mkdir(mode=0o750)
         os.symlink("f.txt", mount.path / "link")
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         info = (mount.path / "f.txt").stat()
         assert stat.S_IMODE(info.st_mode) == 0o600
         assert info.st_mtime_ns == 1_600_000_000_500_000_000
         assert stat.S_IMODE((mount.path / "d").stat().st_mode) == 0o750
         assert os.readlink(mount.path / "link") == "f.txt"
-    head = s3_client(moto).head_object(Bucket=bucket, Key="work/f.txt")
+    head = moto_server.boto3_client().head_object(Bucket=bucket, Key="work/f.txt")
     assert head["Metadata"]["mode"] == str(stat.S_IFREG | 0o600)
     assert head["Metadata"]["mtime"] == "1600000000.5"
 
 
 @pytest.mark.slow
-def test_l2_cache_survives_a_remount(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+def test_l2_cache_survives_a_remount(moto_server: MotoServer, bucket: str, tmp_path: Path) -> None:
     data = os.urandom(4 * 2**20)
-    s3_client(moto).put_object(Bucket=bucket, Key="work/cached.bin", Body=data)
-    with mounted(moto, bucket, tmp_path) as mount:
+    moto_server.boto3_client().put_object(Bucket=bucket, Key="work/cached.bin", Body=data)
+    with mounted(moto_server, bucket, tmp_path) as mount:
         assert (mount.path / "cached.bin").read_bytes() == data
         first = mount.stats()
     assert first["requests"]["GET"] >= 1
     assert first["bytes"]["fetched"] >= len(data)
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         assert (mount.path / "cached.bin").read_bytes() == data
         second = mount.stats()
     assert second["requests"]["GET"] == 0
@@ -300,14 +281,16 @@ def test_l2_cache_survives_a_remount(moto: MotoServer, bucket: str, tmp_path: Pa
     assert modes <= {0o600}
 
 
-def test_objects_written_with_s3fs_headers(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    client = s3_client(moto)
+def test_objects_written_with_s3fs_headers(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = moto_server.boto3_client()
     s3fs = {"mode": "33261", "uid": "1234", "gid": "4321", "mtime": "1600000000"}
     client.put_object(Bucket=bucket, Key="work/tool.sh", Body=b"#!/bin/sh\n", Metadata=s3fs)
     client.put_object(Bucket=bucket, Key="work/private/", Body=b"", Metadata={"mode": "16832"})
     client.put_object(Bucket=bucket, Key="work/ln", Body=b"tool.sh", Metadata={"mode": "41471"})
     client.put_object(Bucket=bucket, Key="work/plain.txt", Body=b"no headers")
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         tool = (mount.path / "tool.sh").stat()
         assert tool.st_mode == stat.S_IFREG | 0o755
         assert (tool.st_uid, tool.st_gid) == (1234, 4321)
@@ -328,8 +311,8 @@ def test_objects_written_with_s3fs_headers(moto: MotoServer, bucket: str, tmp_pa
 
 
 @pytest.mark.slow
-def test_xattrs_links_and_read_only(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    with mounted(moto, bucket, tmp_path) as mount:
+def test_xattrs_links_and_read_only(moto_server: MotoServer, bucket: str, tmp_path: Path) -> None:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         target = mount.path / "f"
         target.write_bytes(b"data")
         os.setxattr(target, "user.color", b"blue")
@@ -342,25 +325,29 @@ def test_xattrs_links_and_read_only(moto: MotoServer, bucket: str, tmp_path: Pat
             os.link(target, mount.path / "hard")
         assert link.value.errno == errno.EPERM
         assert target.read_bytes() == b"data"
-    with mounted(moto, bucket, tmp_path, "-o", "ro") as mount:
+    with mounted(moto_server, bucket, tmp_path, "-o", "ro") as mount:
         assert os.getxattr(mount.path / "f", "user.color") == b"blue"
         with pytest.raises(OSError, match="Read-only file system") as ro:
             (mount.path / "g").write_bytes(b"x")
         assert ro.value.errno == errno.EROFS
 
 
-def test_deleted_behind_the_mounts_back(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    client = s3_client(moto)
+def test_deleted_behind_the_mounts_back(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = moto_server.boto3_client()
     client.put_object(Bucket=bucket, Key="work/doomed", Body=b"soon gone")
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         assert (mount.path / "doomed").read_bytes() == b"soon gone"
         client.delete_object(Bucket=bucket, Key="work/doomed")
         with pytest.raises(FileNotFoundError):
             (mount.path / "doomed").read_bytes()
 
 
-def test_fsynced_data_survives_sigkill(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    with mounted(moto, bucket, tmp_path) as mount:
+def test_fsynced_data_survives_sigkill(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         fd = os.open(mount.path / "journal", os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.write(fd, b"committed")
@@ -369,7 +356,7 @@ def test_fsynced_data_survives_sigkill(moto: MotoServer, bucket: str, tmp_path: 
         finally:
             with contextlib.suppress(OSError):
                 os.close(fd)
-    assert objects(moto, bucket, "work/journal") == {"work/journal": b"committed"}
+    assert objects(moto_server, bucket, "work/journal") == {"work/journal": b"committed"}
 
 
 @pytest.mark.slow
@@ -392,10 +379,12 @@ def test_unreachable_s3_gives_eio_within_the_timeout(bucket: str, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_cli_background_stats_and_unmount(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+def test_cli_background_stats_and_unmount(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
     where = tmp_path / "bg"
     where.mkdir()
-    env = {**os.environ, **moto.env}
+    env = {**os.environ, **moto_server.env}
     cli = [sys.executable, "-m", "objectfs"]
     log = tmp_path / "bg.log"
     started = subprocess.run(
@@ -419,7 +408,7 @@ def test_cli_background_stats_and_unmount(moto: MotoServer, bucket: str, tmp_pat
     finally:
         if is_mounted(where):
             subprocess.run(["fusermount3", "-u", "-z", str(where)], check=False)
-    assert objects(moto, bucket, "bg/") == {"bg/a.txt": b"abc"}
+    assert objects(moto_server, bucket, "bg/") == {"bg/a.txt": b"abc"}
     missing = subprocess.run(
         [*cli, "--cache-dir", str(tmp_path / "c"), "s3://no-such-bucket-here/x", str(where)],
         env=env, capture_output=True, text=True, timeout=60,
@@ -472,12 +461,12 @@ def series(
 
 @pytest.mark.slow
 def test_metrics_endpoint_shows_cache_and_operation_series(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     data = os.urandom(8 * 2**20 + 5)
-    s3_client(moto).put_object(Bucket=bucket, Key="work/m.bin", Body=data)
+    moto_server.boto3_client().put_object(Bucket=bucket, Key="work/m.bin", Body=data)
     port = free_port()
-    with mounted(moto, bucket, tmp_path, "--metrics-port", str(port)) as mount:
+    with mounted(moto_server, bucket, tmp_path, "--metrics-port", str(port)) as mount:
         with open(mount.path / "m.bin", "rb") as reader:
             # Two sequential reads start read-ahead; once it has fetched blocks the kernel has
             # not asked for yet, reading on finds them in memory (asking sooner would join the
@@ -512,10 +501,10 @@ def test_metrics_endpoint_shows_cache_and_operation_series(
 
 @pytest.mark.slow
 def test_full_cache_disk_degrades_to_uncached_reads(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     files = {f"f{i}.bin": os.urandom(3 * 2**20 + i) for i in range(3)}
-    client = s3_client(moto)
+    client = moto_server.boto3_client()
     for name, data in files.items():
         client.put_object(Bucket=bucket, Key=f"work/{name}", Body=data)
     small = tmp_path / "small-cache"
@@ -523,7 +512,7 @@ def test_full_cache_disk_degrades_to_uncached_reads(
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", small], check=True)
     try:
         mount = start_mount(
-            moto, f"s3://{bucket}/work", tmp_path / "mnt", small, "--memory-cache-size", "1M"
+            moto_server, f"s3://{bucket}/work", tmp_path / "mnt", small, "--memory-cache-size", "1M"
         )
         try:
             # 2 MiB of disk for 9 MiB of blocks: the first file fills it, the rest is uncached.
@@ -610,8 +599,10 @@ def requests_during(mount: ForegroundMount, action: Any) -> dict[str, int]:
     return {kind: after[kind] - before[kind] for kind in after if after[kind] != before[kind]}
 
 
-def test_a_second_ls_l_makes_no_s3_request(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    client = s3_client(moto)
+def test_a_second_ls_l_makes_no_s3_request(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = moto_server.boto3_client()
     names = [f"f{i:03d}" for i in range(300)]
     with ThreadPoolExecutor(8) as pool:
         list(
@@ -622,7 +613,7 @@ def test_a_second_ls_l_makes_no_s3_request(moto: MotoServer, bucket: str, tmp_pa
         )
     # One object with s3fs's mode header: ls must show it, so the listing HEADs objects.
     client.put_object(Bucket=bucket, Key="work/many/f000", Body=b"f000", Metadata={"mode": "33152"})
-    with mounted(moto, bucket, tmp_path, "--metadata-ttl", "120") as mount:
+    with mounted(moto_server, bucket, tmp_path, "--metadata-ttl", "120") as mount:
         listing: list[str] = []
         cold = requests_during(mount, lambda: listing.append(run("ls", "-l", mount.path / "many")))
         warm = requests_during(mount, lambda: listing.append(run("ls", "-l", mount.path / "many")))
@@ -636,12 +627,12 @@ def test_a_second_ls_l_makes_no_s3_request(moto: MotoServer, bucket: str, tmp_pa
 
 
 def test_a_random_4k_read_fetches_64k_at_most(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     data = os.urandom(3 * 2**20)
-    s3_client(moto).put_object(Bucket=bucket, Key="work/r.bin", Body=data)
+    moto_server.boto3_client().put_object(Bucket=bucket, Key="work/r.bin", Body=data)
     offset = 366 * 4096  # mid-block, page-aligned: the kernel asks for exactly this page
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         fd = os.open(mount.path / "r.bin", os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # as fio does for random reads
@@ -658,10 +649,12 @@ def test_a_random_4k_read_fetches_64k_at_most(
     assert last["requests"]["GET"] == after["requests"]["GET"]
 
 
-def test_chmod_is_one_server_side_copy(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
-    client = s3_client(moto)
+def test_chmod_is_one_server_side_copy(
+    moto_server: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    client = moto_server.boto3_client()
     client.put_object(Bucket=bucket, Key="work/c.txt", Body=b"unchanged")
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         path = mount.path / "c.txt"
         path.stat()
 
@@ -681,9 +674,9 @@ def test_chmod_is_one_server_side_copy(moto: MotoServer, bucket: str, tmp_path: 
 
 
 def test_files_created_in_a_new_directory_need_no_lookups(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         (mount.path / "fresh").mkdir()
 
         def make() -> None:
@@ -694,17 +687,17 @@ def test_files_created_in_a_new_directory_need_no_lookups(
     # One PUT per file: the kernel's lookup before each create is answered by the new
     # directory's (empty) listing and the names the mount added to it.
     assert made == {"PUT": 20}
-    stored = objects(moto, bucket, "work/fresh/")
+    stored = objects(moto_server, bucket, "work/fresh/")
     assert stored == {"work/fresh/": b"", **{f"work/fresh/n{i}": b"%d" % i for i in range(20)}}
 
 
 def test_an_object_overwritten_mid_read_is_never_mixed(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    client = s3_client(moto)
+    client = moto_server.boto3_client()
     first, second = os.urandom(3 * 2**20), os.urandom(3 * 2**20)
     client.put_object(Bucket=bucket, Key="work/v.bin", Body=first)
-    with mounted(moto, bucket, tmp_path) as mount:
+    with mounted(moto_server, bucket, tmp_path) as mount:
         fd = os.open(mount.path / "v.bin", os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)

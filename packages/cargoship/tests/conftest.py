@@ -2,50 +2,51 @@
 
 One moto server runs for the whole session (``moto_server``); every test gets
 a fresh bucket (``bucket``) and the URL ``s3://<bucket>/archives`` (``s3_url``)
-to ship under. ``store`` is an :class:`s3opt.S3Store` opened on that URL,
-``local_store`` a :class:`s3opt.LocalStore` on a temporary directory.
-``sample_tree`` builds a small tree with every kind of entry ship handles.
+to ship under; ``moto_server``, ``bucket``, ``s3_config`` and ``boto3_client``
+come from :mod:`s3opt.testing.fixtures`. ``store`` is an :class:`s3opt.S3Store`
+opened on that URL, ``local_store`` a :class:`s3opt.LocalStore` on a temporary
+directory. ``sample_tree`` builds a small tree with every kind of entry ship
+handles. ``make_entry`` and ``inventory_of`` build inventory entries and
+documents in memory for the tests of the inventory, the checks and the writes
+of a restore.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
 from s3opt import LocalStore, ObjectStore, S3Config, open_store
-from s3opt.testing import MotoServer
+from s3opt.testing.fixtures import boto3_client, bucket, moto_server, s3_config
+
+__all__ = [
+    "BIG_FILE_SIZE",
+    "SAMPLE_MTIME_NS",
+    "archive_record",
+    "boto3_client",
+    "bucket",
+    "inventory_of",
+    "local_store",
+    "make_entry",
+    "moto_server",
+    "s3_config",
+    "s3_url",
+    "sample_tree",
+    "store",
+]
 
 SAMPLE_MTIME_NS = 1_700_000_000_123_456_789
 """The mtime every entry of ``sample_tree`` gets (a fixed value, with a sub-second part)."""
 
 BIG_FILE_SIZE = 3 << 20
 """Size of ``sample_tree``'s compressible file ``data/big.txt`` (3 MiB)."""
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    """A moto S3 server on a free 127.0.0.1 port for the whole session, stopped at the end."""
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto_server: MotoServer) -> str:
-    """The name of a new, empty bucket on the session's moto server."""
-    name = f"cargo-{uuid.uuid4().hex[:20]}"
-    moto_server.make_bucket(name)
-    return name
-
-
-@pytest.fixture
-def s3_config(moto_server: MotoServer) -> S3Config:
-    """An S3Config for the moto server: fake credentials, path-style, short timeouts and retries."""
-    return moto_server.config()
 
 
 @pytest.fixture
@@ -114,3 +115,66 @@ def sample_tree(tmp_path: Path) -> Path:
     for path in [*paths, root]:
         os.utime(path, ns=(SAMPLE_MTIME_NS, SAMPLE_MTIME_NS), follow_symlinks=False)
     return root
+
+
+ARCHIVED_AT = datetime(2025, 7, 27, 10, tzinfo=UTC)
+"""When the entries and the archive that ``make_entry`` and ``archive_record`` build were made."""
+
+
+def _entry(
+    path: str, kind: EntryType, data: bytes = b"", link: str | None = None
+) -> InventoryEntry:
+    has_data = kind in (EntryType.FILE, EntryType.HARDLINK)
+    return InventoryEntry(
+        path=path,
+        type=kind,
+        size=len(data),
+        checksum="sha256:" + hashlib.sha256(data).hexdigest() if has_data else None,
+        compression="zstd",
+        archived_at=ARCHIVED_AT,
+        mode=0o640,
+        mtime_ns=1_234_567_890_123_456_789,
+        link=link,
+    )
+
+
+@pytest.fixture
+def make_entry() -> Callable[..., InventoryEntry]:
+    """``make_entry(path, kind, data=b"", link=None)``: an inventory entry of that type whose
+    size and sha256 are those of ``data`` (files and hard links; others have no checksum),
+    mode 0o640, a fixed mtime."""
+    return _entry
+
+
+@pytest.fixture
+def archive_record() -> ArchiveRecord:
+    """The record of an archive ``20250727T100000Z`` (zstd, STANDARD, made-up sizes,
+    no parts): what the inventory documents tests build in memory describe."""
+    name = "20250727T100000Z"
+    return ArchiveRecord(
+        name=name,
+        key=name + ".tar.zst",
+        index_key=name + ".index",
+        compression="zstd",
+        level=3,
+        storage_class="STANDARD",
+        created_at=ARCHIVED_AT,
+        source="/src",
+        size=1,
+        tar_size=1,
+        etag="e",
+        checksum=None,
+        parts=(),
+        base=None,
+    )
+
+
+@pytest.fixture
+def inventory_of(archive_record: ArchiveRecord) -> Callable[[Sequence[InventoryEntry]], Inventory]:
+    """``inventory_of(entries)``: the inventory of ``archive_record`` holding ``entries``, its
+    totals counting them as files."""
+
+    def build(entries: Sequence[InventoryEntry]) -> Inventory:
+        return Inventory(archive_record, Totals(len(entries), 0, 0, 0, ()), tuple(entries))
+
+    return build

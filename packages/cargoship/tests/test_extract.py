@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,25 +12,6 @@ import pytest
 from cargoship.errors import CargoshipError, IntegrityError
 from cargoship.extract import Extractor, member_parts
 from cargoship.inventory import EntryType, InventoryEntry
-
-WHEN = datetime(2025, 7, 27, 10, tzinfo=UTC)
-
-
-def _entry(
-    path: str, kind: EntryType, data: bytes = b"", link: str | None = None
-) -> InventoryEntry:
-    has_data = kind in (EntryType.FILE, EntryType.HARDLINK)
-    return InventoryEntry(
-        path=path,
-        type=kind,
-        size=len(data),
-        checksum="sha256:" + hashlib.sha256(data).hexdigest() if has_data else None,
-        compression="zstd",
-        archived_at=WHEN,
-        mode=0o640,
-        mtime_ns=1_234_567_890_123_456_789,
-        link=link,
-    )
 
 
 @pytest.mark.parametrize(
@@ -49,8 +28,10 @@ def test_dot_and_empty_segments_are_dropped() -> None:
     assert member_parts(".") == ()
 
 
-def test_a_damaged_file_never_takes_its_name(tmp_path: Path) -> None:
-    entry = _entry("dir/file.bin", EntryType.FILE, b"expected bytes")
+def test_a_damaged_file_never_takes_its_name(
+    make_entry: Callable[..., InventoryEntry], tmp_path: Path
+) -> None:
+    entry = make_entry("dir/file.bin", EntryType.FILE, b"expected bytes")
     extractor = Extractor(tmp_path, overwrite=False)
     try:
         with pytest.raises(IntegrityError, match=r"dir/file\.bin"):
@@ -78,9 +59,11 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tiny_tmpfs: Path) -> None:
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(
+    make_entry: Callable[..., InventoryEntry], tiny_tmpfs: Path
+) -> None:
     data = os.urandom(3 << 20)
-    entry = _entry("big.bin", EntryType.FILE, data)
+    entry = make_entry("big.bin", EntryType.FILE, data)
     extractor = Extractor(tiny_tmpfs, overwrite=False)
     try:
         with pytest.raises(CargoshipError) as caught:
@@ -95,7 +78,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tiny_tmpfs: Path) ->
 
 
 def test_files_in_one_directory_reuse_its_descriptor(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_entry: Callable[..., InventoryEntry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Restoring 200 files six directories deep opens each directory once after creating it
     (not once per file and path segment), and closing the extractor releases every
@@ -115,7 +98,9 @@ def test_files_in_one_directory_reuse_its_descriptor(
     try:
         for number in range(200):
             data = b"%d" % number
-            extractor.write_file(_entry(f"a/b/c/d/e/f/{number}.txt", EntryType.FILE, data), [data])
+            extractor.write_file(
+                make_entry(f"a/b/c/d/e/f/{number}.txt", EntryType.FILE, data), [data]
+            )
     finally:
         monkeypatch.undo()
         extractor.close()

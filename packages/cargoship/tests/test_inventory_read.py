@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
 import yaml
 
 from cargoship.errors import InventoryFormatError
-from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
+from cargoship.inventory import EntryType, Inventory, InventoryEntry
 
 WHEN = datetime(2025, 7, 27, 10, 0, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "c" * 64
-RECORD = ArchiveRecord(
-    name="20250727T100000Z",
-    key="20250727T100000Z.tar.zst",
-    index_key="20250727T100000Z.index",
-    compression="zstd",
-    level=3,
-    storage_class="STANDARD",
-    created_at=WHEN,
-    source="/src",
-    size=1,
-    tar_size=1,
-    etag="e",
-    checksum=None,
-    parts=(),
-    base=None,
-)
 
 
 def _file(path: str, size: int = 3, mtime_ns: int = 1_753_610_400_123_456_789) -> InventoryEntry:
     return InventoryEntry(path, EntryType.FILE, size, DIGEST, "zstd", WHEN, 0o640, mtime_ns)
 
 
-def _document(entries: list[InventoryEntry]) -> bytes:
-    return Inventory(RECORD, Totals(len(entries), 0, 0, 0, ()), tuple(entries)).dumps_yaml()
+InventoryOf = Callable[[Sequence[InventoryEntry]], Inventory]
 
 
 # Names a plain YAML scalar would turn into something else unless quoted, names with
@@ -49,7 +33,7 @@ NAMES = [
 ]  # fmt: skip
 
 
-def test_every_name_reads_back_as_json_reads_it() -> None:
+def test_every_name_reads_back_as_json_reads_it(inventory_of: InventoryOf) -> None:
     """The YAML (line reader, event reader, PyYAML: whichever each batch needs) and the JSON
     of the same inventory give the same entries: json is the independent reference."""
     entries = [_file(f"{name}/f") for name in NAMES] + [_file(name) for name in NAMES]
@@ -59,7 +43,7 @@ def test_every_name_reads_back_as_json_reads_it() -> None:
     entries.append(
         InventoryEntry("hard", EntryType.HARDLINK, 3, DIGEST, "zstd", WHEN, 0o600, 0, "0644/f")
     )
-    inventory = Inventory(RECORD, Totals(len(entries), 0, 0, 0, ()), tuple(entries))
+    inventory = inventory_of(entries)
     from_yaml = Inventory.loads(inventory.dumps_yaml())
     from_json = Inventory.loads(json.dumps(inventory.to_json()).encode())
     assert from_yaml.entries == from_json.entries == inventory.entries
@@ -84,10 +68,12 @@ def test_every_name_reads_back_as_json_reads_it() -> None:
         ("mtime_ns: 9223372036854775808", "mtime_ns must be in"),
     ],
 )
-def test_the_fast_readers_refuse_what_yaml_says_is_wrong(line: str, problem: str) -> None:
+def test_the_fast_readers_refuse_what_yaml_says_is_wrong(
+    line: str, problem: str, inventory_of: InventoryOf
+) -> None:
     """Each bad value replaces one line of an item written by the writer: PyYAML's reading of
     the plain scalar decides (``0644`` is an int, ``yes`` a bool) and the error names it."""
-    good = _document([_file("a"), _file("b/c")])
+    good = inventory_of([_file("a"), _file("b/c")]).dumps_yaml()
     key = line.split(":")[0]
     lines = good.split(b"\n")
     at = max(i for i, text in enumerate(lines) if text.lstrip(b"- ").startswith(key.encode()))
@@ -98,20 +84,24 @@ def test_the_fast_readers_refuse_what_yaml_says_is_wrong(line: str, problem: str
         Inventory.loads(bad)
 
 
-def test_a_repeated_key_is_read_as_pyyaml_reads_it() -> None:
+def test_a_repeated_key_is_read_as_pyyaml_reads_it(inventory_of: InventoryOf) -> None:
     """PyYAML keeps the last of a repeated key; the readers must not differ."""
-    good = _document([_file("a", size=3)])
+    good = inventory_of([_file("a", size=3)]).dumps_yaml()
     repeated = good.replace(b"  size: 3\n", b"  size: 3\n  size: 4\n")
     assert yaml.safe_load(repeated)["files"][0]["size"] == 4
     assert Inventory.loads(repeated).entry("a").size == 4
 
 
-def test_reading_keeps_the_entries_and_a_bounded_overhead_in_memory() -> None:
+def test_reading_keeps_the_entries_and_a_bounded_overhead_in_memory(
+    inventory_of: InventoryOf,
+) -> None:
     """20,000 files: what stays after reading is the entries (under 600 bytes each with
     their names and digests) and the peak while reading adds under 8 MiB to that (a batch
     of items at a time, never the whole document as objects)."""
     count = 20_000
-    data = _document([_file(f"dir{i // 100}/file-{i:06}.dat", i, i) for i in range(count)])
+    files = [_file(f"dir{i // 100}/file-{i:06}.dat", i, i) for i in range(count)]
+    data = inventory_of(files).dumps_yaml()
+    del files  # only the document is read
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()

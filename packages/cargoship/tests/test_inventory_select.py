@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,28 +16,11 @@ import yaml
 
 import cargoship.inventory._read as inventory_read
 from cargoship.errors import InventoryFormatError
-from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
+from cargoship.inventory import EntryType, Inventory, InventoryEntry
 from cargoship.inventory._read import read_document
 
-NAME = "20250727T100000Z"
 WHEN = datetime(2025, 7, 27, 10, 0, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "d" * 64
-RECORD = ArchiveRecord(
-    name=NAME,
-    key=NAME + ".tar.zst",
-    index_key=NAME + ".index",
-    compression="zstd",
-    level=3,
-    storage_class="STANDARD",
-    created_at=WHEN,
-    source="/src",
-    size=1,
-    tar_size=1,
-    etag="e",
-    checksum=None,
-    parts=(),
-    base=None,
-)
 # Names the writer puts plain, quoted, or as path_b64; some YAML 1.1 would type if plain.
 NAMES = (
     "d/plain.txt",
@@ -54,12 +37,14 @@ NAMES = (
 )
 
 
-def _document(names: tuple[str, ...] = NAMES) -> bytes:
-    entries = tuple(
+@pytest.fixture
+def document(inventory_of: Callable[[Sequence[InventoryEntry]], Inventory]) -> bytes:
+    """The YAML inventory of a file at each of ``NAMES``, its size its place in ``NAMES``."""
+    entries = [
         InventoryEntry(name, EntryType.FILE, number, DIGEST, "zstd", WHEN, 0o644, number)
-        for number, name in enumerate(names)
-    )
-    return Inventory(RECORD, Totals(len(entries), 0, 0, 0, ()), entries).dumps_yaml()
+        for number, name in enumerate(NAMES)
+    ]
+    return inventory_of(entries).dumps_yaml()
 
 
 def _yaml_paths(text: bytes) -> list[str]:
@@ -90,26 +75,25 @@ def _select(text: bytes, wanted: Callable[[str], bool]) -> list[InventoryEntry]:
     ],
 )
 def test_the_entries_given_are_those_at_the_wanted_paths(
-    chosen: set[str], monkeypatch: pytest.MonkeyPatch
+    document: bytes, chosen: set[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Across batches of 3 items and reads of 64 bytes: the entries PyYAML has at the wanted
     paths, in document order, and nothing else."""
     monkeypatch.setattr(inventory_read, "BATCH_ITEMS", 3)
     monkeypatch.setattr(inventory_read, "_READ_BYTES", 64)
-    text = _document()
-    expected = [path for path in _yaml_paths(text) if path in chosen]
+    expected = [path for path in _yaml_paths(document) if path in chosen]
 
-    selected = _select(text, chosen.__contains__)
+    selected = _select(document, chosen.__contains__)
 
     assert [entry.path for entry in selected] == expected
     assert [entry.size for entry in selected] == [NAMES.index(path) for path in expected]
     # JSON is read whole, then filtered: the same entries.
-    as_json = json.dumps(Inventory.loads(text).to_json()).encode()
+    as_json = json.dumps(Inventory.loads(document).to_json()).encode()
     assert _select(as_json, chosen.__contains__) == selected
 
 
-def test_an_unwanted_item_is_not_parsed_and_a_wanted_one_is_checked() -> None:
-    text = _document().replace(b"  size: 9\n", b"  size: -9\n")  # d/sub/deep.bin
+def test_an_unwanted_item_is_not_parsed_and_a_wanted_one_is_checked(document: bytes) -> None:
+    text = document.replace(b"  size: 9\n", b"  size: -9\n")  # d/sub/deep.bin
     assert b"size: -9" in text
 
     selected = _select(text, {"d/plain.txt", "d"}.__contains__)
@@ -129,9 +113,9 @@ def test_an_unwanted_item_is_not_parsed_and_a_wanted_one_is_checked() -> None:
     ],
 )
 def test_an_item_its_opening_line_does_not_name_alone_is_parsed(
-    edit: tuple[bytes, bytes], path: str
+    document: bytes, edit: tuple[bytes, bytes], path: str
 ) -> None:
-    text = _document().replace(*edit, 1)
+    text = document.replace(*edit, 1)
     assert _yaml_paths(text)[0] == path  # what PyYAML reads
 
     assert [entry.path for entry in _select(text, {path}.__contains__)] == [path]
@@ -139,11 +123,12 @@ def test_an_item_its_opening_line_does_not_name_alone_is_parsed(
 
 
 def test_a_document_the_batches_cannot_split_is_read_whole_then_filtered(
+    document: bytes,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A quoted path with a line that opens like an item ('- x: y') at column 0."""
     monkeypatch.setattr(inventory_read, "BATCH_ITEMS", 2)
-    text = _document().replace(b"- path: d/sub/deep.bin", b'- path: "d/sub/\n\n- x: y\n  deep"')
+    text = document.replace(b"- path: d/sub/deep.bin", b'- path: "d/sub/\n\n- x: y\n  deep"')
     assert "d/sub/\n- x: y deep" in _yaml_paths(text)
 
     selected = _select(text, {"d/sub/\n- x: y deep", "d"}.__contains__)

@@ -8,6 +8,7 @@ import io
 import json
 import tempfile
 import tracemalloc
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,33 +22,18 @@ from cargoship.inventory._read import read_document
 from cargoship.layout import load_inventory, stream_inventory
 from s3opt import LocalStore
 
-NAME = "20250727T100000Z"
 WHEN = datetime(2025, 7, 27, 10, 0, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "e" * 64
-RECORD = ArchiveRecord(
-    name=NAME,
-    key=NAME + ".tar.zst",
-    index_key=NAME + ".index",
-    compression="zstd",
-    level=3,
-    storage_class="STANDARD",
-    created_at=WHEN,
-    source="/src",
-    size=1,
-    tar_size=1,
-    etag="e",
-    checksum=None,
-    parts=(),
-    base=None,
-)
 
 
-def _inventory(count: int) -> Inventory:
-    entries = tuple(
+InventoryOf = Callable[[Sequence[InventoryEntry]], Inventory]
+
+
+def _files(count: int) -> list[InventoryEntry]:
+    return [
         InventoryEntry(f"d{i % 7}/file{i:06d}", EntryType.FILE, i, DIGEST, "zstd", WHEN, 0o644, i)
         for i in range(count)
-    )
-    return Inventory(RECORD, Totals(count, 0, 0, 0, ()), entries)
+    ]
 
 
 def _read(data: bytes) -> tuple[ArchiveRecord, Totals, list[InventoryEntry]]:
@@ -56,25 +42,26 @@ def _read(data: bytes) -> tuple[ArchiveRecord, Totals, list[InventoryEntry]]:
 
 
 def test_batches_from_a_file_give_the_entries_the_whole_document_gives(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, inventory_of: InventoryOf
 ) -> None:
     """Items split over batches and over the file's reads (batches of 3, reads of 100 bytes)."""
     monkeypatch.setattr(inventory_read, "BATCH_ITEMS", 3)
     monkeypatch.setattr(inventory_read, "_READ_BYTES", 100)
-    inventory = _inventory(10)
-    assert _read(inventory.dumps_yaml()) == (RECORD, inventory.totals, list(inventory.entries))
+    inventory = inventory_of(_files(10))
+    expected = (inventory.archive, inventory.totals, list(inventory.entries))
+    assert _read(inventory.dumps_yaml()) == expected
     # JSON, read by the json module: the independent reference
     text = json.dumps(inventory.to_json()).encode()
-    assert _read(text) == (RECORD, inventory.totals, list(inventory.entries))
+    assert _read(text) == expected
 
 
 def test_a_later_batch_that_cannot_be_split_is_read_whole(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, inventory_of: InventoryOf
 ) -> None:
     """A quoted path spanning a line that starts with '- ' splits only where YAML would not:
     that batch fails to load, and the rest comes from the whole document."""
     monkeypatch.setattr(inventory_read, "BATCH_ITEMS", 2)
-    inventory = _inventory(5)
+    inventory = inventory_of(_files(5))
     text = inventory.dumps_yaml().replace(
         b"path: d4/file000004", b'path: "d4/file\n\n- x: y\n  000004"'
     )
@@ -83,23 +70,27 @@ def test_a_later_batch_that_cannot_be_split_is_read_whole(
     assert entries[4].path == "d4/file\n- x: y 000004"  # YAML folds the line breaks
 
 
-def test_a_malformed_item_is_refused_when_reached() -> None:
-    text = _inventory(3).dumps_yaml().replace(b"size: 2\n", b"size: -2\n")
+def test_a_malformed_item_is_refused_when_reached(inventory_of: InventoryOf) -> None:
+    inventory = inventory_of(_files(3))
+    text = inventory.dumps_yaml().replace(b"size: 2\n", b"size: -2\n")
     archive, _, entries = read_document(io.BytesIO(text))
-    assert archive == RECORD
+    assert archive == inventory.archive
     with pytest.raises(InventoryFormatError, match=r"files\[2\].*size"):
         list(entries)
 
 
 @pytest.mark.asyncio
-async def test_stream_inventory_reads_what_load_inventory_reads(tmp_path: Path) -> None:
+async def test_stream_inventory_reads_what_load_inventory_reads(
+    tmp_path: Path, inventory_of: InventoryOf
+) -> None:
     store = LocalStore(tmp_path, fsync=False)
-    inventory = _inventory(50)
-    await store.put(NAME + ".inventory.yaml", inventory.dumps_yaml())
+    inventory = inventory_of(_files(50))
+    name = inventory.archive.name
+    await store.put(name + ".inventory.yaml", inventory.dumps_yaml())
     with tempfile.TemporaryFile() as file:
-        stream = await stream_inventory(store, NAME + ".tar.zst", file)
-        assert (stream.archive, stream.totals) == (RECORD, inventory.totals)
-        assert tuple(stream.entries) == (await load_inventory(store, NAME)).entries
+        stream = await stream_inventory(store, name + ".tar.zst", file)
+        assert (stream.archive, stream.totals) == (inventory.archive, inventory.totals)
+        assert tuple(stream.entries) == (await load_inventory(store, name)).entries
     await store.put("20261122T000000Z.tar.zst", b"interrupted")
     with tempfile.TemporaryFile() as file:
         with pytest.raises(IncompleteArchiveError, match="no inventory"):
@@ -109,7 +100,7 @@ async def test_stream_inventory_reads_what_load_inventory_reads(tmp_path: Path) 
     await store.put("20261123T000000Z.inventory.yaml", inventory.dumps_yaml())
     with (
         tempfile.TemporaryFile() as file,
-        pytest.raises(InventoryFormatError, match=f"describes archive {NAME}"),
+        pytest.raises(InventoryFormatError, match=f"describes archive {name}"),
     ):
         await stream_inventory(store, "20261123T000000Z", file)
 
@@ -129,15 +120,19 @@ async def _traced_peak(store: LocalStore, name: str) -> int:
 
 
 @pytest.mark.asyncio
-async def test_streaming_memory_does_not_grow_with_the_entries(tmp_path: Path) -> None:
+async def test_streaming_memory_does_not_grow_with_the_entries(
+    tmp_path: Path, inventory_of: InventoryOf
+) -> None:
     """Between 5,000 and 20,000 entries (~2.6 MB more YAML), the traced peak grows by less
     than 20 bytes an entry; loading the document whole (load_inventory) grows by well over
     500 (the text, ~170 bytes an item, and the entries), which this bound would catch."""
     store = LocalStore(tmp_path, fsync=False)
     peaks = []
-    for count, name in ((5_000, NAME), (20_000, "20250727T100001Z")):
-        inventory = _inventory(count)
-        record = replace(RECORD, name=name, key=name + ".tar.zst", index_key=name + ".index")
+    for count, name in ((5_000, "20250727T100000Z"), (20_000, "20250727T100001Z")):
+        inventory = inventory_of(_files(count))
+        record = replace(
+            inventory.archive, name=name, key=name + ".tar.zst", index_key=name + ".index"
+        )
         data = Inventory(record, inventory.totals, inventory.entries).dumps_yaml()
         del inventory
         await store.put(name + ".inventory.yaml", data)

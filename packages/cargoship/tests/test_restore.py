@@ -30,7 +30,7 @@ from cargoship.errors import (
 )
 from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
 from cargoship.restore import RestoreOptions, restore
-from cargoship.ship import ShipOptions, ship
+from cargoship.ship import ShipOptions, ShipReport, ship
 from s3opt import ObjectStore
 
 NAME = "20250727T100000Z"
@@ -201,15 +201,24 @@ async def test_include_on_an_uncompressed_archive_reads_only_that_member(
     assert report.bytes_fetched < archive_size // 20
 
 
-@pytest.mark.asyncio
-async def test_existing_files_are_kept_unless_overwrite(
+async def _ship_beside_files_of_mine(
     store: ObjectStore, sample_tree: Path, tmp_path: Path
-) -> None:
+) -> tuple[ShipReport, Path]:
+    """Ship ``sample_tree``, and a destination that already holds two of its paths with
+    other bytes: ``README.txt`` (``mine``) and ``data/big.txt`` (``mine too``)."""
     shipped = await ship(store, sample_tree, ShipOptions())
     dest = tmp_path / "restored"
     (dest / "data").mkdir(parents=True)
     (dest / "README.txt").write_bytes(b"mine")
     (dest / "data" / "big.txt").write_bytes(b"mine too")
+    return shipped, dest
+
+
+@pytest.mark.asyncio
+async def test_existing_files_are_kept_unless_overwrite(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped, dest = await _ship_beside_files_of_mine(store, sample_tree, tmp_path)
 
     with pytest.raises(DestinationExistsError) as caught:
         await restore(store, shipped.keys.name, dest, RestoreOptions())
@@ -397,11 +406,7 @@ async def test_include_refuses_a_chosen_file_under_an_inventory_symlink_it_does_
 async def test_include_checks_only_the_chosen_paths_for_existing_files(
     store: ObjectStore, sample_tree: Path, tmp_path: Path
 ) -> None:
-    shipped = await ship(store, sample_tree, ShipOptions())
-    dest = tmp_path / "restored"
-    (dest / "data").mkdir(parents=True)
-    (dest / "README.txt").write_bytes(b"mine")
-    (dest / "data" / "big.txt").write_bytes(b"mine too")
+    shipped, dest = await _ship_beside_files_of_mine(store, sample_tree, tmp_path)
 
     # Neither existing file is chosen: no conflict, and both are left as they were.
     await restore(store, shipped.keys.name, dest, RestoreOptions(include=("other",)))

@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from blobcodec.index import ArchiveIndex
@@ -54,23 +53,13 @@ SAMPLE_FILES = {
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _s3_client(server: MotoServer) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def _download(server: MotoServer, bucket: str, key: str) -> bytes:
-    body: bytes = _s3_client(server).get_object(Bucket=bucket, Key=key)["Body"].read()
+    body: bytes = server.boto3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
     return body
 
 
 def _keys(server: MotoServer, bucket: str) -> list[str]:
-    listing = _s3_client(server).list_objects_v2(Bucket=bucket)
+    listing = server.boto3_client().list_objects_v2(Bucket=bucket)
     return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
@@ -468,7 +457,7 @@ def _random_tree(root: Path, sizes: dict[str, int], seed: int) -> Path:
 
 
 def _parts_stored(server: MotoServer, bucket: str) -> int:
-    client = _s3_client(server)
+    client = server.boto3_client()
     uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     return sum(
         len(client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", []))
@@ -641,6 +630,29 @@ class _SlowStore:
         return await self._inner.upload(key, slowly(), **kwargs)
 
 
+async def _traced_ship(
+    store: ObjectStore, source: Path, options: ShipOptions, progress: _Progress | None = None
+) -> tuple[ShipReport, int]:
+    """Ship ``source`` with tracemalloc on: the report and the peak of traced memory."""
+    tracemalloc.start()
+    try:
+        report = await ship(store, source, options, progress=progress)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return report, peak
+
+
+def _tiny_files(source: Path, count: int, per_folder: int, name: str) -> Path:
+    """``count`` files of a few bytes (their number), ``per_folder`` a folder; ``name`` is
+    a file's name as a format of its number."""
+    for number in range(count):
+        folder = source / f"d{number // per_folder:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name.format(number)).write_bytes(b"%d\n" % number)
+    return source
+
+
 @pytest.mark.asyncio
 async def test_memory_stays_bounded_and_a_slow_upload_holds_the_packer_back(
     tmp_path: Path, local_store: LocalStore, state_dir: Path
@@ -649,17 +661,9 @@ async def test_memory_stays_bounded_and_a_slow_upload_holds_the_packer_back(
     source = _random_tree(tmp_path / "src", {f"f{i}.bin": size // 4 for i in range(4)}, seed=9)
     progress = _Progress()
     slow = _SlowStore(local_store, progress)
-    tracemalloc.start()
-    try:
-        report = await ship(
-            slow,
-            source,
-            ShipOptions(threads=1, state_dir=state_dir),
-            progress=progress,
-        )
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    report, peak = await _traced_ship(
+        slow, source, ShipOptions(threads=1, state_dir=state_dir), progress=progress
+    )
     assert report.bytes_in == size
     assert report.bytes_stored > size  # random bytes do not compress
     # Read-ahead over the upload: the queue, the frames being compressed, one file read.
@@ -675,17 +679,10 @@ async def test_memory_per_file_stays_small_for_a_tree_of_many_small_files(
     their documents) stays a few KiB per file. Dumping the inventory as one YAML document
     (PyYAML's nodes for every scalar) alone took about 4 KiB per file on top."""
     count = 4000
-    source = tmp_path / "src"
-    for number in range(count):
-        folder = source / f"d{number // 200:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"file-{number:05d}.txt").write_bytes(b"%d\n" % number)
-    tracemalloc.start()
-    try:
-        report = await ship(local_store, source, ShipOptions(threads=1, state_dir=state_dir))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    source = _tiny_files(tmp_path / "src", count, 200, "file-{:05d}.txt")
+    report, peak = await _traced_ship(
+        local_store, source, ShipOptions(threads=1, state_dir=state_dir)
+    )
     assert report.files == count
     frames = 8 * MiB  # seekable zstd frames in flight (threads=1) and the upload queue
     assert peak - frames < count * 2 * 1024, peak  # measured: under 1 KiB per file
@@ -709,17 +706,9 @@ async def test_memory_grows_by_under_200_bytes_per_file(
     monkeypatch.setattr(tempfile, "tempdir", str(spools))
 
     async def peak(count: int) -> int:
-        source = tmp_path / f"src{count}"
-        for number in range(count):
-            folder = source / f"d{number // 500:02d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"f{number:05d}").write_bytes(b"%d\n" % number)
-        tracemalloc.start()
-        try:
-            report = await ship(local_store, source, ShipOptions(threads=1, state_dir=state_dir))
-            _, traced = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        source = _tiny_files(tmp_path / f"src{count}", count, 500, "f{:05d}")
+        options = ShipOptions(threads=1, state_dir=state_dir)
+        report, traced = await _traced_ship(local_store, source, options)
         assert report.files == count
         return traced
 

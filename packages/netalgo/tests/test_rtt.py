@@ -196,36 +196,40 @@ def test_rfc9002_ack_delay_capped_at_max_ack_delay_after_handshake() -> None:
     assert est.latest_rtt == pytest.approx(0.2)
 
 
-def test_rfc9002_ack_delay_not_capped_before_handshake_confirmed() -> None:
-    est = Rfc9002Estimator(handshake_confirmed=False)
+# Each case: a first sample of 0.1 s at t=0.1 (smoothed_rtt 0.1, rttvar 0.05, min_rtt 0.1),
+# then one more with an ack delay; RFC 9002 section 5.3, worked by hand.
+@pytest.mark.parametrize(
+    ("confirmed", "rtt", "now", "ack_delay", "min_rtt", "rttvar", "srtt"),
+    [
+        # Before the handshake is confirmed the delay is not capped at max_ack_delay:
+        # adjusted_rtt = 0.2 - 0.05 = 0.15; rttvar = 0.0375 + 1/4 * 0.05 = 0.05,
+        # smoothed_rtt = 0.0875 + 1/8 * 0.15 = 0.10625.
+        pytest.param(False, 0.2, 0.3, 0.05, 0.1, 0.05, 0.10625, id="uncapped-before-handshake"),
+        # Not subtracted below min_rtt: 0.12 < min_rtt + ack_delay = 0.125, so adjusted_rtt
+        # stays 0.12. rttvar = 0.0375 + 1/4 * 0.02 = 0.0425, smoothed_rtt = 0.0875 + 0.015
+        # = 0.1025.
+        pytest.param(True, 0.12, 0.3, 0.025, 0.1, 0.0425, 0.1025, id="not-below-min-rtt"),
+        # min_rtt ignores the ack delay: min(0.1, latest_rtt 0.09) = 0.09, not 0.09 - 0.02;
+        # and since 0.09 < 0.09 + 0.02 the delay is not subtracted either:
+        # rttvar = 0.0375 + 1/4 * 0.01 = 0.04, smoothed = 0.0875 + 0.01125 = 0.09875.
+        pytest.param(True, 0.09, 0.2, 0.02, 0.09, 0.04, 0.09875, id="min-rtt-ignores-delay"),
+    ],
+)
+def test_rfc9002_ack_delay_adjustment(
+    confirmed: bool,
+    rtt: float,
+    now: float,
+    ack_delay: float,
+    min_rtt: float,
+    rttvar: float,
+    srtt: float,
+) -> None:
+    est = Rfc9002Estimator(handshake_confirmed=confirmed)
     est.update(0.1, now=0.1)
-    est.update(0.2, now=0.3, ack_delay=0.05)
-    # Uncapped: adjusted_rtt = 0.2 - 0.05 = 0.15; rttvar = 0.0375 + 1/4 * 0.05 = 0.05,
-    # smoothed_rtt = 0.0875 + 1/8 * 0.15 = 0.10625.
-    assert est.rttvar == pytest.approx(0.05)
-    assert est.srtt == pytest.approx(0.10625)
-
-
-def test_rfc9002_ack_delay_not_subtracted_below_min_rtt() -> None:
-    est = Rfc9002Estimator()
-    est.update(0.1, now=0.1)
-    est.update(0.12, now=0.3, ack_delay=0.025)
-    # 0.12 < min_rtt + ack_delay = 0.125: adjusted_rtt stays 0.12.
-    # rttvar = 0.0375 + 1/4 * 0.02 = 0.0425, smoothed_rtt = 0.0875 + 0.015 = 0.1025.
-    assert est.rttvar == pytest.approx(0.0425)
-    assert est.srtt == pytest.approx(0.1025)
-
-
-def test_rfc9002_min_rtt_ignores_ack_delay() -> None:
-    est = Rfc9002Estimator()
-    est.update(0.1, now=0.1)
-    est.update(0.09, now=0.2, ack_delay=0.02)
-    # min_rtt = min(0.1, latest_rtt 0.09) = 0.09, not 0.09 - 0.02; and since
-    # 0.09 < 0.09 + 0.02 the delay is not subtracted either:
-    # rttvar = 0.0375 + 1/4 * 0.01 = 0.04, smoothed = 0.0875 + 0.01125 = 0.09875.
-    assert est.min_rtt == pytest.approx(0.09)
-    assert est.rttvar == pytest.approx(0.04)
-    assert est.srtt == pytest.approx(0.09875)
+    est.update(rtt, now=now, ack_delay=ack_delay)
+    assert est.min_rtt == pytest.approx(min_rtt)
+    assert est.rttvar == pytest.approx(rttvar)
+    assert est.srtt == pytest.approx(srtt)
 
 
 def test_rfc9002_pto_granularity_floor() -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures for objectfs's unit tests: a real local object store in a temporary folder."""
+"""Shared fixtures for objectfs's tests: a real local object store in a temporary folder, and
+a moto S3 server over HTTP with a new bucket per test (from :mod:`s3opt.testing.fixtures`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from s3opt import LocalStore
+from s3opt.testing.fixtures import bucket, moto_server
+
+__all__ = ["bucket", "local_store", "moto_server"]
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import asyncio
 import errno
 import os
 import random
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from objectfs.blocks import MAX_READAHEAD_FETCHES, READAHEAD_RUN, BlockReader
 from objectfs.cache import DiskBlockCache, MemoryBlockCache
 from objectfs.stats import FsCounters
 from s3opt import LocalStore, ObjectStore, S3Store
-from s3opt.config import RetryConfig, S3Config
+from s3opt.config import RetryConfig
 from s3opt.errors import NoSuchKeyError
 from s3opt.testing import MotoServer
 
@@ -464,26 +463,10 @@ async def test_close_cancels_background_fetches(store: CountingStore) -> None:
 # -- a real S3 server ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest_asyncio.fixture
-async def s3_store(moto: MotoServer) -> AsyncIterator[CountingS3Store]:
-    bucket = f"objectfs-{uuid.uuid4().hex[:12]}"
-    moto.make_bucket(bucket)
-    config = S3Config(
-        endpoint_url=moto.endpoint_url,
-        region="us-east-1",
-        access_key_id="testing",
-        secret_access_key="testing",  # type: ignore[arg-type]  # pydantic coerces str -> SecretStr
-        addressing_style="path",
-        connect_timeout=5.0,
-        read_timeout=30.0,
-        retry=RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.1, deadline=20.0),
-    )
+async def s3_store(moto_server: MotoServer, bucket: str) -> AsyncIterator[CountingS3Store]:
+    retry = RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.1, deadline=20.0)
+    config = moto_server.config(retry=retry)
     async with CountingS3Store.open(f"s3://{bucket}/mount", config) as opened:
         assert isinstance(opened, CountingS3Store)
         opened.ranges = []

@@ -19,8 +19,6 @@ import asyncio
 import os
 import random
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,38 +38,25 @@ MiB = 1024 * 1024
 PAGE = 4096
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto: MotoServer) -> str:
-    name = f"ofs-random-{uuid.uuid4().hex[:12]}"
-    moto.make_bucket(name)
-    return name
-
-
-def put_object(moto: MotoServer, bucket: str, key: str, data: bytes) -> None:
+def put_object(moto_server: MotoServer, bucket: str, key: str, data: bytes) -> None:
     async def put() -> None:
-        async with S3Store.open(f"s3://{bucket}", moto.config()) as store:
+        async with S3Store.open(f"s3://{bucket}", moto_server.config()) as store:
             await store.put(key, data)
 
     asyncio.run(put())
 
 
-def gets_of(moto: MotoServer, bucket: str, key: str) -> int:
+def gets_of(moto_server: MotoServer, bucket: str, key: str) -> int:
     """GET requests for ``bucket/key`` that moto answered (its access log)."""
     path = f"/{bucket}/{key}"
     return sum(
-        1 for method, target, _ in moto.requests_seen() if method == "GET" and target == path
+        1 for method, target, _ in moto_server.requests_seen() if method == "GET" and target == path
     )
 
 
-def mounted(moto: MotoServer, url: str, where: Path, cache: Path) -> ForegroundMount:
+def mounted(moto_server: MotoServer, url: str, where: Path, cache: Path) -> ForegroundMount:
     """``objectfs -f URL WHERE --cache-dir CACHE`` on the moto server."""
-    return ForegroundMount(url, where, "--cache-dir", str(cache), env=moto.env)
+    return ForegroundMount(url, where, "--cache-dir", str(cache), env=moto_server.env)
 
 
 def random_reads(path: Path, data: bytes, offsets: list[int]) -> None:
@@ -87,15 +72,15 @@ def random_reads(path: Path, data: bytes, offsets: list[int]) -> None:
 
 
 def served_from_cache(
-    moto: MotoServer, bucket: str, mount: ForegroundMount, data: bytes, offsets: list[int]
+    moto_server: MotoServer, bucket: str, mount: ForegroundMount, data: bytes, offsets: list[int]
 ) -> dict[str, int]:
     """Random reads of ``big.bin``; the GETs moto saw and the cache lookups they made."""
-    gets = gets_of(moto, bucket, "work/big.bin")
+    gets = gets_of(moto_server, bucket, "work/big.bin")
     before = mount.stats()
     random_reads(mount.path / "big.bin", data, offsets)
     after = mount.stats()
     return {
-        "gets": gets_of(moto, bucket, "work/big.bin") - gets,
+        "gets": gets_of(moto_server, bucket, "work/big.bin") - gets,
         "counted_gets": after["requests"]["GET"] - before["requests"]["GET"],
         "l1": after["cache"]["l1"]["hits"] - before["cache"]["l1"]["hits"],
         "l2": after["cache"]["l2"]["hits"] - before["cache"]["l2"]["hits"],
@@ -105,18 +90,18 @@ def served_from_cache(
 
 @pytest.mark.slow
 def test_random_reads_of_a_file_read_in_full_make_no_get(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     data = random.Random(6).randbytes(8 * MiB)
-    put_object(moto, bucket, "work/big.bin", data)
+    put_object(moto_server, bucket, "work/big.bin", data)
     offsets = [page * PAGE for page in random.Random(7).sample(range(len(data) // PAGE), 200)]
     url, cache = f"s3://{bucket}/work", tmp_path / "cache"
-    with mounted(moto, url, tmp_path / "mnt", cache) as mount:
+    with mounted(moto_server, url, tmp_path / "mnt", cache) as mount:
         with (mount.path / "big.bin").open("rb", buffering=0) as whole:
             assert whole.read() == data
-        same_mount = served_from_cache(moto, bucket, mount, data, offsets)
-    with mounted(moto, url, tmp_path / "mnt", cache) as mount:  # L1 empty, L2 kept
-        remounted = served_from_cache(moto, bucket, mount, data, offsets)
+        same_mount = served_from_cache(moto_server, bucket, mount, data, offsets)
+    with mounted(moto_server, url, tmp_path / "mnt", cache) as mount:  # L1 empty, L2 kept
+        remounted = served_from_cache(moto_server, bucket, mount, data, offsets)
     # Every read reached the daemon (one lookup each) and L1 had its block.
     assert same_mount == {"gets": 0, "counted_gets": 0, "l1": 200, "l2": 0, "misses": 0}
     # After the remount each of the 8 blocks comes from disk once, then from memory.
@@ -126,21 +111,21 @@ def test_random_reads_of_a_file_read_in_full_make_no_get(
 
 
 def test_random_reads_of_an_uncached_file_fetch_a_fragment_each(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    moto_server: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
     data = random.Random(8).randbytes(16 * MiB)
-    put_object(moto, bucket, "work/big.bin", data)
+    put_object(moto_server, bucket, "work/big.bin", data)
     rng = random.Random(9)
     # One page in each 1 MiB block, the blocks in random order, never offset 0 (a read
     # from the start of a file may begin a sequential run).
     blocks = rng.sample(range(len(data) // MiB), 16)
     offsets = [block * MiB + rng.randrange(1, MiB // PAGE) * PAGE for block in blocks]
-    with mounted(moto, f"s3://{bucket}/work", tmp_path / "mnt", tmp_path / "cache") as mount:
-        gets = gets_of(moto, bucket, "work/big.bin")
+    with mounted(moto_server, f"s3://{bucket}/work", tmp_path / "mnt", tmp_path / "cache") as mount:
+        gets = gets_of(moto_server, bucket, "work/big.bin")
         before = mount.stats()
         random_reads(mount.path / "big.bin", data, offsets)
         time.sleep(0.5)  # anything fetched in the background would be counted by now
         after = mount.stats()
-    assert gets_of(moto, bucket, "work/big.bin") - gets == len(offsets)
+    assert gets_of(moto_server, bucket, "work/big.bin") - gets == len(offsets)
     fetched = after["bytes"]["fetched"] - before["bytes"]["fetched"]
     assert len(offsets) * PAGE <= fetched <= len(offsets) * FRAGMENT_SIZE

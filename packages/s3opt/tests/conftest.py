@@ -1,52 +1,37 @@
-"""Shared fixtures: one real moto S3 server per session, a fresh bucket per test."""
+"""Shared fixtures: one real moto S3 server per session, a fresh bucket per test
+(``s3opt.testing.fixtures``), and stores and request records built on them."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import pytest_asyncio
 
 from s3opt.config import S3Config
 from s3opt.local import LocalStore
 from s3opt.s3store import S3Store
-from s3opt.testing import MotoServer
+from s3opt.testing.fixtures import boto3_client, bucket, moto_server, s3_config
 
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    """A moto S3 server on a free 127.0.0.1 port for the whole session, stopped at the end."""
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(moto_server: MotoServer) -> str:
-    """The name of a new, empty bucket on the session's moto server."""
-    name = f"test-{uuid.uuid4().hex[:20]}"
-    moto_server.make_bucket(name)
-    return name
+__all__ = [
+    "boto3_client",
+    "bucket",
+    "either_store",
+    "moto_server",
+    "s3_config",
+    "sent_requests",
+    "small_parts",
+]
 
 
 @pytest.fixture
-def s3_config(moto_server: MotoServer) -> S3Config:
-    """An S3Config for the moto server: fake credentials, path-style, short timeouts and retries."""
-    return moto_server.config()
-
-
-@pytest.fixture
-def boto3_client(moto_server: MotoServer) -> Any:
-    """An independent client (boto3) to check what the server holds without s3opt."""
-    return boto3.client(
-        "s3",
-        endpoint_url=moto_server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+def small_parts(s3_config: S3Config) -> S3Config:
+    """``s3_config`` with S3's smallest parts (5 MiB) and multipart from 5 MiB on, so a
+    multipart transfer needs only a few MiB of data."""
+    return s3_config.model_copy(
+        update={"part_size_min": 5 * 2**20, "multipart_threshold": 5 * 2**20}
     )
 
 

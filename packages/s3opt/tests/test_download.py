@@ -7,12 +7,9 @@ import hashlib
 import os
 import random
 import tracemalloc
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from opsmetrics.testing import MetricsRecorder
@@ -139,20 +136,6 @@ async def test_hash_follower_hashes_ranges_written_out_of_order(
 # -- against moto --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_parts(s3_config: S3Config) -> S3Config:
-    return s3_config.model_copy(update={"part_size_min": 5 * MiB, "multipart_threshold": 5 * MiB})
-
-
-@asynccontextmanager
-async def _store(
-    config: S3Config, bucket: str, recorder: MetricsRecorder | None = None
-) -> AsyncIterator[S3Store]:
-    metrics = recorder.metrics if recorder is not None else None
-    async with S3Store.open(f"s3://{bucket}/down", config, metrics=metrics) as store:
-        yield store
-
-
 async def _streamed(store: S3Store, key: str) -> bytes:
     return b"".join([chunk async for chunk in store.get(key)])
 
@@ -169,7 +152,7 @@ def _leftovers(directory: Path) -> list[str]:
 async def test_download_and_stream_are_byte_identical(
     small_parts: S3Config, bucket: str, tmp_path: Path
 ) -> None:
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", small_parts) as store:
         for size in [0, 1, 5 * MiB - 1, 5 * MiB, 5 * MiB + 1, 4 * 5 * MiB + 3]:
             data = os.urandom(size)
             await store.upload(f"obj-{size}", data)
@@ -188,9 +171,9 @@ async def test_large_download_in_parallel_ranges(
     size = 64 * MiB + 11
     data = os.urandom(size)
     recorder = MetricsRecorder()
-    async with _store(s3_config, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", s3_config) as store:
         await store.upload("large", data)
-    async with _store(s3_config, bucket, recorder) as store:
+    async with S3Store.open(f"s3://{bucket}/down", s3_config, metrics=recorder.metrics) as store:
         target = tmp_path / "large"
         await store.download("large", target)
         assert _sha(target.read_bytes()) == _sha(data)
@@ -211,7 +194,7 @@ async def test_download_memory_is_bounded_by_chunks_not_ranges(
     data = os.urandom(size)
     expected = _sha(data)
     config = s3_config.model_copy(update={"controller": "fixed:4"})
-    async with _store(config, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", config) as store:
         await store.upload("big", data)
         del data
         target = tmp_path / "big"
@@ -236,7 +219,7 @@ async def test_download_replaces_an_existing_file_only_when_complete(
 ) -> None:
     target = tmp_path / "existing"
     target.write_bytes(b"old content")
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", small_parts) as store:
         with pytest.raises(NoSuchKeyError):
             await store.download("absent", target)
         assert target.read_bytes() == b"old content"
@@ -262,7 +245,7 @@ async def test_corrupted_bytes_fail_verification_and_leave_no_file(
         real_write(fd, pieces, offset)
 
     monkeypatch.setattr(download_module, "_write_at", flip_a_bit)
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", small_parts) as store:
         for size in (100, 2 * 5 * MiB + 1):  # single-part MD5 ETag, then multipart ETag
             await store.upload(f"obj-{size}", os.urandom(size))
             target = tmp_path / f"out-{size}"
@@ -278,7 +261,7 @@ async def test_object_replaced_during_download_is_detected(
     small_parts: S3Config, bucket: str, tmp_path: Path
 ) -> None:
     config = small_parts.model_copy(update={"controller": "fixed:1"})
-    async with _store(config, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", config) as store:
         await store.upload("moving", os.urandom(8 * 5 * MiB))
         target = tmp_path / "moving"
         task = asyncio.ensure_future(store.download("moving", target))
@@ -294,13 +277,7 @@ async def test_object_replaced_during_download_is_detected(
 
 def _put_uneven_parts(server: MotoServer, bucket: str, key: str, sizes: list[int]) -> bytes:
     """An object whose parts are not all the same size (what other tools may write)."""
-    client: Any = boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = server.boto3_client()
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     parts = []
     content = b""
@@ -329,7 +306,7 @@ async def test_uneven_multipart_layout_is_verified(
     small_parts: S3Config, bucket: str, tmp_path: Path, moto_server: MotoServer, sizes: list[int]
 ) -> None:
     content = _put_uneven_parts(moto_server, bucket, "down/uneven", sizes)
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", small_parts) as store:
         target = tmp_path / "uneven"
         await store.download("uneven", target)
         assert _sha(target.read_bytes()) == _sha(content)
@@ -339,7 +316,7 @@ async def test_uneven_multipart_layout_is_verified(
 @pytest.mark.asyncio
 async def test_get_range_reads_what_exists(small_parts: S3Config, bucket: str) -> None:
     data = os.urandom(1000)
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/down", small_parts) as store:
         await store.put("r", data)
         assert await store.get_range("r", 0, 10) == data[:10]
         assert await store.get_range("r", 500, 250) == data[500:750]
@@ -355,7 +332,7 @@ async def test_missing_key_is_typed_and_not_retried(
     small_parts: S3Config, bucket: str, tmp_path: Path
 ) -> None:
     recorder = MetricsRecorder()
-    async with _store(small_parts, bucket, recorder) as store:
+    async with S3Store.open(f"s3://{bucket}/down", small_parts, metrics=recorder.metrics) as store:
         for read in (
             lambda: store.get_range("nope", 0, 5),
             lambda: store.download("nope", tmp_path / "nope"),
@@ -380,7 +357,7 @@ async def test_missing_bucket_is_typed_and_not_retried(
 ) -> None:
     recorder = MetricsRecorder()
     missing = bucket + "-none"
-    async with _store(small_parts, missing, recorder) as store:
+    async with S3Store.open(f"s3://{missing}/down", small_parts, metrics=recorder.metrics) as store:
         with pytest.raises(NoSuchBucketError) as caught:
             await store.get_range("k", 0, 1)
         assert (caught.value.bucket, caught.value.key) == (missing, "down/k")

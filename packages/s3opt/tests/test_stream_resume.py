@@ -62,17 +62,24 @@ async def read_back(store: S3Store, key: str) -> bytes:
     return b"".join([chunk async for chunk in store.get(key)])
 
 
+async def _stopped_after_two_parts(store: S3Store, tmp_path: Path) -> tuple[bytes, Path]:
+    """Stream :func:`content` to ``a.tar.zst`` with resume state in ``archive.state``, the
+    stream failing once S3 has acknowledged two parts: the data and the state to resume."""
+    data = content()
+    state = tmp_path / "archive.state"
+    with pytest.raises(StreamStoppedError):
+        await store.upload(
+            "a.tar.zst", stream_of(data, store, stop_after_parts=2), resume_state=state
+        )
+    return data, state
+
+
 @pytest.mark.asyncio
 async def test_interrupted_stream_resumes_sending_only_missing_parts(
     s3_config: S3Config, bucket: str, tmp_path: Path
 ) -> None:
-    data = content()
-    state = tmp_path / "archive.state"
     async with _store(s3_config, bucket) as store:
-        with pytest.raises(StreamStoppedError):
-            await store.upload(
-                "a.tar.zst", stream_of(data, store, stop_after_parts=2), resume_state=state
-            )
+        data, state = await _stopped_after_two_parts(store, tmp_path)
         # Kept, not aborted: the upload is pending and the state names its parts.
         assert [u.key for u in await store.pending_uploads()] == ["a.tar.zst"]
         recorded = json.loads(state.read_text())
@@ -106,15 +113,10 @@ async def test_interrupted_stream_resumes_sending_only_missing_parts(
 async def test_changed_stream_on_resume_is_refused_and_nothing_stored(
     s3_config: S3Config, bucket: str, tmp_path: Path
 ) -> None:
-    data = content()
-    state = tmp_path / "archive.state"
-    changed = bytearray(data)
-    changed[PART + 10] ^= 0xFF  # one byte of part 2
     async with _store(s3_config, bucket) as store:
-        with pytest.raises(StreamStoppedError):
-            await store.upload(
-                "a.tar.zst", stream_of(data, store, stop_after_parts=2), resume_state=state
-            )
+        data, state = await _stopped_after_two_parts(store, tmp_path)
+        changed = bytearray(data)
+        changed[PART + 10] ^= 0xFF  # one byte of part 2
         sent_before = store.stats.parts_sent
         with pytest.raises(SourceChangedError, match="part 2 differs"):
             await store.upload("a.tar.zst", stream_of(bytes(changed)), resume_state=state)
@@ -129,13 +131,8 @@ async def test_changed_stream_on_resume_is_refused_and_nothing_stored(
 async def test_shorter_stream_on_resume_is_refused(
     s3_config: S3Config, bucket: str, tmp_path: Path
 ) -> None:
-    data = content()
-    state = tmp_path / "archive.state"
     async with _store(s3_config, bucket) as store:
-        with pytest.raises(StreamStoppedError):
-            await store.upload(
-                "a.tar.zst", stream_of(data, store, stop_after_parts=2), resume_state=state
-            )
+        data, state = await _stopped_after_two_parts(store, tmp_path)
         # The same first part, then the end: part 2 was recorded but never comes.
         with pytest.raises(SourceChangedError, match="ended at part 1"):
             await store.upload("a.tar.zst", stream_of(data[:PART]), resume_state=state)

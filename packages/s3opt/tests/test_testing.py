@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import textwrap
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from s3opt import S3Store
+from s3opt import S3Config, S3Store
 from s3opt.testing import MotoServer, MotoServerError
 
 
@@ -27,6 +29,43 @@ def test_session_server_answers_and_makes_buckets(moto_server: MotoServer) -> No
     assert env["AWS_ENDPOINT_URL"] == moto_server.endpoint_url
     assert env["AWS_ACCESS_KEY_ID"] == "testing"
     assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+
+
+def test_the_bucket_fixture_is_a_new_empty_bucket_on_the_server(
+    moto_server: MotoServer, bucket: str, s3_config: S3Config
+) -> None:
+    with urllib.request.urlopen(moto_server.endpoint_url + "/", timeout=5) as reply:
+        assert f"<Name>{bucket}</Name>" in reply.read().decode()
+    with urllib.request.urlopen(f"{moto_server.endpoint_url}/{bucket}", timeout=5) as reply:
+        assert "<Contents>" not in reply.read().decode()  # ListObjects: nothing in it
+    assert s3_config.endpoint_url == moto_server.endpoint_url
+
+
+def test_the_boto3_client_reads_what_the_server_holds(
+    moto_server: MotoServer, bucket: str, boto3_client: Any
+) -> None:
+    put = urllib.request.Request(
+        f"{moto_server.endpoint_url}/{bucket}/k.txt",
+        data=b"stored over HTTP",
+        method="PUT",
+        headers={"Content-Type": "application/octet-stream"},  # not a form for werkzeug
+    )
+    with urllib.request.urlopen(put, timeout=5):
+        pass
+    assert boto3_client.get_object(Bucket=bucket, Key="k.txt")["Body"].read() == b"stored over HTTP"
+    assert moto_server.boto3_client().list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+
+
+def test_importing_s3opt_testing_imports_neither_pytest_nor_moto() -> None:
+    """Only ``s3opt.testing.fixtures`` needs pytest; the server runs moto in its own process."""
+    script = (
+        "import sys, s3opt.testing\n"
+        "print(sorted(name for name in ('pytest', 'moto', 'boto3') if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_bad_bucket_name_is_a_clear_error(moto_server: MotoServer) -> None:

@@ -6,12 +6,10 @@ import asyncio
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, cast
 
-import boto3
 import pytest
 
 from opsmetrics.testing import MetricsRecorder
@@ -22,6 +20,7 @@ from s3opt.errors import (
     NoSuchBucketError,
     SourceChangedError,
 )
+from s3opt.protocols import ObjectInfo
 from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
 from s3opt.transfer.bodies import PartBody
@@ -121,6 +120,20 @@ def test_part_digest_encodings() -> None:
     assert base64.b64decode(digest.checksum_sha256) == hashlib.sha256(b"x").digest()
 
 
+async def _produce(
+    inflight: InFlight, part: Callable[[], Coroutine[Any, Any, None]], parts: int
+) -> int:
+    """Start ``parts`` parts of 1 MiB as an upload's producer does, each once there is room,
+    and wait for them all: the most bytes ``inflight`` held at once."""
+    peak = 0
+    for _ in range(parts):
+        await inflight.wait_for_room(MiB)
+        inflight.start(part(), MiB)
+        peak = max(peak, inflight.held_bytes)
+    await inflight.drain()
+    return peak
+
+
 @pytest.mark.asyncio
 async def test_in_flight_window_bounds_what_the_producer_may_hold() -> None:
     config = S3Config()
@@ -128,26 +141,16 @@ async def test_in_flight_window_bounds_what_the_producer_may_hold() -> None:
     context = TransferContext(cast(Any, None), limiter, "b", config)
     inflight = InFlight(context)
     release = asyncio.Event()
-    peak = 0
 
     async def part() -> None:
         await release.wait()
 
-    async def producer() -> None:
-        nonlocal peak
-        for _ in range(5):
-            await inflight.wait_for_room(MiB)
-            inflight.start(part(), MiB)
-            peak = max(peak, inflight.held_bytes)
-        await inflight.drain()
-
-    task = asyncio.ensure_future(producer())
+    task = asyncio.ensure_future(_produce(inflight, part, 5))
     await asyncio.sleep(0.01)
     assert inflight.held_bytes == 2 * MiB  # the window (two parts), the third waits
     assert not task.done()
     release.set()
-    await asyncio.wait_for(task, 5)
-    assert peak == 2 * MiB
+    assert await asyncio.wait_for(task, 5) == 2 * MiB
 
 
 @pytest.mark.asyncio
@@ -160,7 +163,6 @@ async def test_in_flight_prepares_only_a_few_units_beyond_what_the_limiter_admit
     inflight = InFlight(context)
     release = asyncio.Event()
     others = asyncio.Event()
-    peak = 0
 
     async def other() -> None:
         async with limiter.slot(MiB):
@@ -174,15 +176,7 @@ async def test_in_flight_prepares_only_a_few_units_beyond_what_the_limiter_admit
         async with context.slot(MiB)():
             await release.wait()
 
-    async def producer() -> None:
-        nonlocal peak
-        for _ in range(8):
-            await inflight.wait_for_room(MiB)
-            inflight.start(part(), MiB)
-            peak = max(peak, inflight.held_bytes)
-        await inflight.drain()
-
-    task = asyncio.ensure_future(producer())
+    task = asyncio.ensure_future(_produce(inflight, part, 8))
     await asyncio.sleep(0.01)
     assert limiter.ops_in_flight == 8
     assert inflight.waiting == READ_AHEAD
@@ -190,7 +184,7 @@ async def test_in_flight_prepares_only_a_few_units_beyond_what_the_limiter_admit
     assert not task.done()
     release.set()
     others.set()
-    await asyncio.wait_for(task, 5)
+    peak = await asyncio.wait_for(task, 5)
     await asyncio.gather(*blockers)
     assert peak == (1 + READ_AHEAD) * MiB
 
@@ -242,20 +236,6 @@ async def test_in_flight_raises_the_first_failure_and_cancels_the_rest() -> None
 # -- against moto --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_parts(s3_config: S3Config) -> S3Config:
-    return s3_config.model_copy(update={"part_size_min": 5 * MiB, "multipart_threshold": 5 * MiB})
-
-
-@asynccontextmanager
-async def _store(
-    config: S3Config, bucket: str, recorder: MetricsRecorder | None = None
-) -> AsyncIterator[S3Store]:
-    metrics = recorder.metrics if recorder is not None else None
-    async with S3Store.open(f"s3://{bucket}/up", config, metrics=metrics) as store:
-        yield store
-
-
 async def _sha256_of(store: S3Store, key: str) -> str:
     digest = hashlib.sha256()
     async for chunk in store.get(key):
@@ -267,17 +247,6 @@ async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
     for offset in range(0, len(data), size):
         yield data[offset : offset + size]
         await asyncio.sleep(0)
-
-
-def _client(server: MotoServer) -> Any:
-    """An independent client (boto3) to check what S3 holds without going through s3opt."""
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _expected_etag(data: bytes, part: int, threshold: int) -> str:
@@ -297,7 +266,7 @@ ROUND_TRIP_SIZES = [0, 1, 5 * MiB - 1, 5 * MiB, 5 * MiB + 1, 3 * 5 * MiB + 17]
 async def test_round_trip_is_byte_identical(
     small_parts: S3Config, bucket: str, tmp_path: Path, kind: str
 ) -> None:
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/up", small_parts) as store:
         for size in ROUND_TRIP_SIZES:
             data = os.urandom(size)
             source: Any = data
@@ -337,7 +306,7 @@ async def _large_round_trip(config: S3Config, bucket: str, tmp_path: Path, size:
         handle.write(os.urandom(size % MiB))
     expected = hashlib.sha256(source.read_bytes()).hexdigest()
     recorder = MetricsRecorder()
-    async with _store(config, bucket, recorder) as store:
+    async with S3Store.open(f"s3://{bucket}/up", config, metrics=recorder.metrics) as store:
         info = await store.upload("large", source)
         assert info.size == size
         assert int(info.etag.rsplit("-", 1)[1]) == -(-size // (8 * MiB))
@@ -364,7 +333,7 @@ async def test_stream_of_unknown_length_is_read_only_a_window_ahead(
     produced = 0
     ahead = 0
 
-    async with _store(config, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/up", config) as store:
 
         async def stream() -> AsyncIterator[bytes]:
             nonlocal produced, ahead
@@ -383,18 +352,27 @@ async def test_stream_of_unknown_length_is_read_only_a_window_ahead(
     assert ahead <= 4 * 5 * MiB
 
 
+async def _upload_under_way(
+    store: S3Store, source: Path, *, parts_sent: int
+) -> asyncio.Task[ObjectInfo]:
+    """Write six 5 MiB parts of random bytes to ``source`` and start uploading it (under its
+    file name); return the upload's task once ``parts_sent`` parts have been sent."""
+    source.write_bytes(os.urandom(6 * 5 * MiB))
+    task = asyncio.ensure_future(store.upload(source.name, source))
+    async with asyncio.timeout(30):
+        while store.stats.parts_sent < parts_sent:
+            await asyncio.sleep(0.002)
+    return task
+
+
 @pytest.mark.asyncio
 async def test_file_changed_during_upload_aborts_with_nothing_stored(
     small_parts: S3Config, bucket: str, tmp_path: Path, moto_server: MotoServer
 ) -> None:
     config = small_parts.model_copy(update={"controller": "fixed:1"})
     source = tmp_path / "changing"
-    source.write_bytes(os.urandom(6 * 5 * MiB))
-    async with _store(config, bucket) as store:
-        task = asyncio.ensure_future(store.upload("changing", source))
-        async with asyncio.timeout(30):
-            while store.stats.parts_sent < 1:
-                await asyncio.sleep(0.002)
+    async with S3Store.open(f"s3://{bucket}/up", config) as store:
+        task = await _upload_under_way(store, source, parts_sent=1)
         with source.open("r+b") as handle:
             handle.seek(7 * MiB)
             handle.write(b"changed!")
@@ -404,7 +382,7 @@ async def test_file_changed_during_upload_aborts_with_nothing_stored(
         assert str(source) in str(caught.value)
         assert not await store.exists("changing")
         assert store.stats.parts_sent < 6
-    uploads = _client(moto_server).list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    uploads = moto_server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     assert uploads == []
 
 
@@ -424,7 +402,7 @@ async def test_small_file_truncated_while_read_is_refused(
         return data
 
     monkeypatch.setattr(upload_module, "_read_exact", read_then_truncate)
-    async with _store(s3_config, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/up", s3_config) as store:
         with pytest.raises(SourceChangedError):
             await store.upload("small", source)
         assert not await store.exists("small")
@@ -434,7 +412,7 @@ async def test_small_file_truncated_while_read_is_refused(
 async def test_failing_stream_aborts_the_multipart_upload(
     small_parts: S3Config, bucket: str, moto_server: MotoServer
 ) -> None:
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/up", small_parts) as store:
 
         async def broken() -> AsyncIterator[bytes]:
             for _ in range(3):
@@ -449,7 +427,7 @@ async def test_failing_stream_aborts_the_multipart_upload(
         assert store.stats.parts_sent >= 1  # parts were stored, then aborted
         assert await store.pending_uploads() == []
         assert not await store.exists("broken")
-    assert _client(moto_server).list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert moto_server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 @pytest.mark.asyncio
@@ -457,13 +435,8 @@ async def test_cancelled_upload_without_state_is_aborted(
     small_parts: S3Config, bucket: str, tmp_path: Path
 ) -> None:
     config = small_parts.model_copy(update={"controller": "fixed:1"})
-    source = tmp_path / "src"
-    source.write_bytes(os.urandom(6 * 5 * MiB))
-    async with _store(config, bucket) as store:
-        task = asyncio.ensure_future(store.upload("cancelled", source))
-        async with asyncio.timeout(30):
-            while store.stats.parts_sent < 2:
-                await asyncio.sleep(0.002)
+    async with S3Store.open(f"s3://{bucket}/up", config) as store:
+        task = await _upload_under_way(store, tmp_path / "cancelled", parts_sent=2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -483,7 +456,7 @@ async def test_a_part_whose_etag_disagrees_fails_the_upload_and_aborts_it(
         return digest
 
     monkeypatch.setattr("s3opt.transfer.multipart.digest_part", corrupted)
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/up", small_parts) as store:
         with pytest.raises(ChecksumMismatchError, match=r"part 3 of s3://.*/up/bad") as caught:
             await store.upload("bad", os.urandom(2 * 5 * MiB + 10))
         assert (caught.value.bucket, caught.value.key) == (bucket, "up/bad")
@@ -495,9 +468,11 @@ async def test_a_part_whose_etag_disagrees_fails_the_upload_and_aborts_it(
 async def test_parts_carry_a_sha256_checksum(
     small_parts: S3Config, bucket: str, moto_server: MotoServer
 ) -> None:
-    async with _store(small_parts, bucket) as store:
+    async with S3Store.open(f"s3://{bucket}/up", small_parts) as store:
         await store.upload("summed", os.urandom(5 * MiB + 1))
-    head = _client(moto_server).head_object(Bucket=bucket, Key="up/summed", ChecksumMode="ENABLED")
+    head = moto_server.boto3_client().head_object(
+        Bucket=bucket, Key="up/summed", ChecksumMode="ENABLED"
+    )
     assert head.get("ChecksumSHA256")
 
 
@@ -507,7 +482,9 @@ async def test_upload_to_a_missing_bucket_is_typed_and_not_retried(
     small_parts: S3Config, bucket: str, size: int
 ) -> None:
     recorder = MetricsRecorder()
-    async with _store(small_parts, bucket + "-missing", recorder) as store:
+    async with S3Store.open(
+        f"s3://{bucket}-missing/up", small_parts, metrics=recorder.metrics
+    ) as store:
         with pytest.raises(NoSuchBucketError) as caught:
             await store.upload("key", os.urandom(size))
     assert (caught.value.bucket, caught.value.key) == (bucket + "-missing", "up/key")
@@ -522,7 +499,7 @@ async def test_single_puts_feed_the_transmit_counter_and_throughput(
     s3_config: S3Config, bucket: str
 ) -> None:
     recorder = MetricsRecorder()
-    async with _store(s3_config, bucket, recorder) as store:
+    async with S3Store.open(f"s3://{bucket}/up", s3_config, metrics=recorder.metrics) as store:
         await store.put("one", b"x" * 1000)
         await store.upload("two", b"y" * 500)  # below the threshold: one PUT as well
     snapshot = recorder.snapshot()

@@ -1,28 +1,10 @@
-"""Test helpers for code built on s3opt: a real moto S3 server on loopback.
+"""A real moto S3 server on loopback (:class:`MotoServer`); see :mod:`s3opt.testing`.
 
 :class:`MotoServer` starts ``python -m moto.server`` in a subprocess bound to
 127.0.0.1, waits until it answers HTTP, and stops it reliably (terminate, then
-kill). Tests then talk to it over real HTTP exactly as they would to S3, which
-exercises the whole stack (signing, aiohttp, retries, XML errors) rather than
-patching botocore in-process. Needs the ``testing`` extra (``pip install
-s3opt[testing]``, which brings ``moto[server]``)::
-
-    from s3opt.testing import MotoServer
-
-    with MotoServer() as server:
-        server.make_bucket("demo")
-        os.environ.update(server.env)          # or pass server.endpoint_url in an S3Config
-        ...
-
-The server keeps all data in memory; :meth:`MotoServer.reset` empties it.
-This module does not import moto itself (the server runs in its own process),
-so importing it is cheap.
-
-``command=`` runs another server program instead of moto's own (a patched moto,
-say) with the same process management; it must take moto's ``-H HOST -p PORT``
-arguments and answer HTTP on ``/moto-api/``::
-
-    MotoServer(command=[sys.executable, "my_patched_moto.py"])
+kill). The server keeps all data in memory; :meth:`MotoServer.reset` empties
+it. This module does not import moto itself (the server runs in its own
+process), so importing it is cheap.
 """
 
 from __future__ import annotations
@@ -275,6 +257,22 @@ class MotoServer:
             "retry": RetryConfig(max_attempts=4, base_delay=0.01, max_delay=0.1, deadline=30.0),
         }
         return S3Config(**(fields | overrides))
+
+    def boto3_client(self) -> Any:
+        """A plain boto3 S3 client on this server with moto's fake credentials.
+
+        The outside view for tests: what the server holds, read without s3opt. boto3
+        comes with moto (the ``testing`` extra); it is imported on the first call.
+        """
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=TEST_REGION,
+            aws_access_key_id=TEST_ACCESS_KEY_ID,
+            aws_secret_access_key=TEST_SECRET_ACCESS_KEY,
+        )
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
         if not self.running:
