@@ -5,9 +5,10 @@ so browsing and searching never need a retrieval. An archive is complete
 when its inventory exists (:func:`cargoship.layout.list_archives`). Neither
 operation holds whole inventories: a summary (the archive record and totals,
 which lead the document) is read from the inventory's first
-:data:`HEAD_BYTES`, and a search streams each inventory through a temporary
-file, keeping only the entries that match. Inventories are read a few at a
-time.
+:data:`HEAD_BYTES`, and a search reads, through the inventory's page table,
+only the pages that can hold its matches, or streams the whole inventory
+through a temporary file; either keeps only the entries that match.
+Inventories are read a few at a time.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from typing import Any, Final
 
 from cargoship.concurrency import each_bounded
 from cargoship.errors import InventoryFormatError
+from cargoship.fetch import ArchiveFetcher
 from cargoship.inventory import ArchiveRecord, Inventory, InventoryEntry, Totals
+from cargoship.inventory._pages import glob_prefix
 from cargoship.inventory._read import read_document
 from cargoship.layout import INVENTORY_SUFFIX, list_archives, stream_inventory
+from cargoship.paged_inventory import open_paged_inventory
 from s3opt.errors import NoSuchKeyError
 from s3opt.protocols import ObjectStore
 
@@ -114,13 +118,39 @@ async def search(
     first), in inventory order.
 
     Matching is :func:`fnmatch.fnmatchcase` on the whole archive path: case-sensitive,
-    and ``*`` also crosses ``/`` (``"*.txt"`` finds text files at any depth). Each
-    inventory is streamed; only the hits are kept. With ``archive`` (a name), only that
-    archive's inventory is read (the errors of :func:`stream_inventory` if it has none).
+    and ``*`` also crosses ``/`` (``"*.txt"`` finds text files at any depth). With
+    ``archive`` (a name), only that archive's inventory is read (the errors of
+    :func:`stream_inventory` if it has none).
+
+    Every path the pattern matches starts with its literal prefix (the text before its
+    first ``*``, ``?`` or ``[``). When there is one, an archive's inventory is read
+    through its page table (:func:`~cargoship.paged_inventory.open_paged_inventory`): its
+    head and only the pages whose bounds can hold such paths. Otherwise (a pattern that
+    starts with a wildcard, an archive shipped without a table, pages over half the
+    inventory or :data:`~cargoship.paged_inventory.PAGED_BYTES`) the inventory is streamed
+    whole; only the hits are kept.
+
+    The page table is checked as ``restore --include`` checks it: a table that does not
+    tile the inventory, is of another size than the inventory object, or whose fetched
+    pages hold other items or paths outside their bounds is an InventoryFormatError, not
+    fewer hits. What it says of the pages not fetched cannot be checked without reading
+    them: a table whose bounds for such a page leave out a path that is there (written
+    for another inventory of the same size and layout) hides that path from the search;
+    ``cargoship verify`` checks every page.
     """
     match = re.compile(fnmatch.translate(pattern)).match  # fnmatchcase's test, compiled once
+    prefix = glob_prefix(pattern)
+
+    def matches(path: str) -> bool:
+        return match(path) is not None
 
     async def hits(name: str) -> list[CatalogHit]:
+        if prefix:
+            paged = await open_paged_inventory(ArchiveFetcher(store), name, prefixes=[prefix])
+            if paged is not None:
+                selected = paged.select(matches)
+                found = await asyncio.to_thread(list, selected)
+                return [CatalogHit(name, entry) for entry in found]
         with tempfile.TemporaryFile() as file:
             stream = await stream_inventory(store, name, file)
 

@@ -8,6 +8,7 @@ prices come from :class:`s3opt.pricing.PriceTable`.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -25,13 +26,15 @@ from cargoship.cli._output import (
 )
 from cargoship.errors import CargoshipError
 from cargoship.estimate import estimate
-from cargoship.inventory import Inventory, format_time
+from cargoship.inventory import format_time
+from cargoship.inventory._write import entry_doc
 from cargoship.layout import (
     ARCHIVE_SUFFIXES,
     ARCHIVE_TAG_KEY,
     ARCHIVE_TAG_VALUE,
+    InventoryStream,
     archive_name,
-    load_inventory,
+    stream_inventory,
 )
 from cargoship.lifecycle import (
     TRANSITION_TARGETS,
@@ -94,12 +97,13 @@ def inventory_command(url: str, archive: str | None, pattern: str | None, json_m
 
         _print_hits(out, pattern, run(find()))
     elif name is not None:
+        with tempfile.TemporaryFile(prefix="cargoship-inventory-") as file:
 
-        async def load() -> Inventory:
-            async with open_store(url, config) as store:
-                return await load_inventory(store, name)
+            async def download() -> InventoryStream:
+                async with open_store(url, config) as store:
+                    return await stream_inventory(store, name, file)
 
-        _print_files(out, run(load()))
+            _print_files(out, run(download()))
     else:
 
         async def every() -> list[ArchiveSummary]:
@@ -137,11 +141,15 @@ def _print_archives(out: Output, inventories: list[ArchiveSummary]) -> None:
     out.table((*headers, "storage class", "base"), rows, right=right)
 
 
-def _print_files(out: Output, inventory: Inventory) -> None:
+def _print_files(out: Output, inventory: InventoryStream) -> None:
+    """One archive's files as its inventory lists them, read a batch at a time from the
+    downloaded document: the JSON document or the table is printed once every item has
+    been read and checked (nothing is, if one is malformed)."""
     if out.json_mode:
-        out.document(inventory.to_json())
+        head = ArchiveSummary(inventory.archive, inventory.totals).to_json()
+        out.document_with_items(head, "files", map(entry_doc, inventory.entries))
         return
-    rows = [
+    rows = (
         (
             entry.path + (f" -> {entry.link}" if entry.link else ""),
             entry.type.value,
@@ -150,10 +158,10 @@ def _print_files(out: Output, inventory: Inventory) -> None:
             entry.archive or "",
         )
         for entry in inventory.entries
-    ]
-    title = f"{inventory.archive.name}: {len(inventory.entries)} entries"
+    )
+    name = inventory.archive.name
     headers = ("path", "type", "size", "checksum", "stored in")
-    out.table(headers, rows, title=title, right=("size",))
+    out.table(headers, rows, title=lambda count: f"{name}: {count} entries", right=("size",))
 
 
 def _print_hits(out: Output, pattern: str, hits: list[CatalogHit]) -> None:

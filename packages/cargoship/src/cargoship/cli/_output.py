@@ -13,10 +13,11 @@ import dataclasses
 import enum
 import json
 import sys
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import IO, Any, Final, Literal
 
 import click
 from rich.console import Console
@@ -25,6 +26,7 @@ from rich.table import Table
 from cargoship.inventory import format_time
 
 __all__ = [
+    "TABLE_BATCH_ROWS",
     "Output",
     "human_bytes",
     "human_money",
@@ -34,7 +36,25 @@ __all__ = [
     "shown",
 ]
 
+TABLE_BATCH_ROWS: Final = 1000
+"""Rows of a terminal table drawn at once (rich lays a table out whole); a longer one is
+drawn as several tables of the same columns."""
+
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_SPOOL_READ: Final = 1 << 20  # characters of a spooled document printed at a time
+
+_JsonScalar = str | int | float | bool | None
+# A flat mapping as an item of a top-level list at json.dumps(indent=2): its keys 6 spaces
+# in, its braces 4. One call of the C encoder (json.dumps with indent runs the pure-Python
+# one, about 3x slower), whose item separator carries the line break and indent.
+_FLAT_ITEM: Final = json.JSONEncoder(separators=(",\n" + " " * 6, ": "))
+
+
+def _indented_item(item: Mapping[str, _JsonScalar]) -> str:
+    """``item`` as ``json.dumps(document, indent=2)`` writes an item of a top-level list."""
+    if not item:
+        return "    {}"
+    return "    {\n      " + _FLAT_ITEM.encode(item)[1:-1] + "\n    }"
 
 
 def shown(text: str) -> str:
@@ -105,6 +125,31 @@ class Output:
         """The command's one JSON document (ASCII-only, so any path survives any terminal)."""
         click.echo(json.dumps(jsonable(doc), indent=2))
 
+    def document_with_items(
+        self, head: Mapping[str, Any], key: str, items: Iterable[Mapping[str, _JsonScalar]]
+    ) -> None:
+        """The command's one JSON document: ``head``'s keys, then ``key`` holding ``items``
+        (flat mappings of JSON scalars, e.g. inventory items) as a list; the same text as
+        :meth:`document` of ``{**head, key: list(items)}``.
+
+        The items are written to a temporary file as they come and the document is printed
+        once all are: memory holds one item whatever their number, and an error raised
+        while making them prints nothing (no document cut short on stdout).
+        """
+        with tempfile.TemporaryFile("w+", encoding="ascii") as spool:
+            count = 0
+            for item in items:
+                spool.write(",\n" if count else "[\n")
+                spool.write(_indented_item(item))
+                count += 1
+            spool.write("\n  ]" if count else "[]")
+            spool.seek(0)
+            empty = json.dumps(jsonable({**head, key: []}), indent=2)
+            click.echo(empty.removesuffix("[]\n}"), nl=False)  # up to the list's "["
+            while text := spool.read(_SPOOL_READ):
+                click.echo(text, nl=False)
+            click.echo("\n}")
+
     def summary(self, title: str, rows: Iterable[tuple[str, str]]) -> None:
         """A titled block of ``name  value`` lines on stdout (not with --json or -q)."""
         if self.json_mode or self.quiet:
@@ -121,31 +166,46 @@ class Output:
         headers: Sequence[str],
         rows: Iterable[Sequence[str]],
         *,
-        title: str = "",
+        title: str | Callable[[int], str] = "",
         right: Collection[str] = (),
     ) -> None:
-        """A data table on stdout (not with --json; kept with -q: it is the command's data)."""
+        """A data table on stdout (not with --json; kept with -q: it is the command's data).
+
+        ``title`` is the line above it, or a function of the number of rows that makes it.
+        The rows are written to a temporary file as they come and printed once all are:
+        memory holds :data:`TABLE_BATCH_ROWS` rows whatever their number, and an error
+        raised while making them prints nothing.
+        """
         if self.json_mode:
             return
-        lines = [[shown(cell) for cell in row] for row in rows]
-        if sys.stdout.isatty():
-            table = Table(title=title or None, title_justify="left")
-            for header in headers:
-                justify: Literal["left", "right"] = "right" if header in right else "left"
-                table.add_column(header, justify=justify, overflow="fold")
-            for line in lines:
-                table.add_row(*line)
-            Console(file=sys.stdout, highlight=False).print(table, markup=False)
-            return
-        widths = [max(len(str(c)) for c in column) for column in zip(headers, *lines, strict=True)]
-        if title:
-            click.echo(title)
-        for line in [list(headers), *lines]:
-            cells = [
-                cell.rjust(width) if header in right else cell.ljust(width)
-                for header, cell, width in zip(headers, line, widths, strict=True)
-            ]
-            click.echo("  ".join(cells).rstrip())
+        with tempfile.TemporaryFile("w+", encoding="ascii") as spool:
+            count, widths = _spool_rows(spool, headers, rows)
+            heading = title(count) if callable(title) else title
+            if sys.stdout.isatty():
+                for number, batch in enumerate(_spooled_batches(spool)):
+                    shown_title = heading if heading and not number else None
+                    table = Table(title=shown_title, title_justify="left")
+                    for header in headers:
+                        justify: Literal["left", "right"] = "right" if header in right else "left"
+                        table.add_column(header, justify=justify, overflow="fold")
+                    for line in batch:
+                        table.add_row(*line)
+                    Console(file=sys.stdout, highlight=False).print(table, markup=False)
+                return
+            if heading:
+                click.echo(heading)
+
+            def aligned(line: Sequence[str]) -> str:
+                cells = [
+                    cell.rjust(width) if header in right else cell.ljust(width)
+                    for header, cell, width in zip(headers, line, widths, strict=True)
+                ]
+                return "  ".join(cells).rstrip()
+
+            click.echo(aligned(headers))
+            for batch in _spooled_batches(spool):
+                if batch:
+                    click.echo("\n".join(map(aligned, batch)))
 
     def lines(self, lines: Iterable[str]) -> None:
         """Plain data lines on stdout (not with --json)."""
@@ -162,3 +222,34 @@ class Output:
         """A warning on stderr, shown even with --json (not with -q)."""
         if not self.quiet:
             click.echo(f"cargoship: warning: {text}", err=True)
+
+
+def _spool_rows(
+    spool: IO[str], headers: Sequence[str], rows: Iterable[Sequence[str]]
+) -> tuple[int, list[int]]:
+    """Write ``rows`` (a cell per header, as :func:`shown` makes it) to ``spool``, a JSON list
+    a line (so any character survives); their number, and each column's widest cell (the
+    headers' too)."""
+    widths = [len(header) for header in headers]
+    count = 0
+    for row in rows:
+        line = [shown(cell) for cell in row]
+        widths = [max(width, len(cell)) for width, cell in zip(widths, line, strict=True)]
+        spool.write(json.dumps(line) + "\n")
+        count += 1
+    return count, widths
+
+
+def _spooled_batches(spool: IO[str]) -> Iterator[list[list[str]]]:
+    """The rows :func:`_spool_rows` wrote, :data:`TABLE_BATCH_ROWS` at a time; one empty batch
+    when there are none."""
+    spool.seek(0)
+    batch: list[list[str]] = []
+    given = False
+    for text in spool:
+        batch.append(json.loads(text))
+        if len(batch) == TABLE_BATCH_ROWS:
+            yield batch
+            batch, given = [], True
+    if batch or not given:
+        yield batch
