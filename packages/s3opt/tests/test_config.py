@@ -25,7 +25,7 @@ def test_defaults() -> None:
     config = S3Config()
     assert config.controller == "bbr"
     assert config.controller_name == "bbr"
-    assert config.part_size_min == 8 * 2**20
+    assert config.part_size_min == 5 * 2**20
     assert config.part_size_max == 512 * 2**20
     assert config.multipart_threshold == 16 * 2**20
     assert config.max_connections == 64

@@ -185,10 +185,11 @@ async def test_path_estimate_for_an_unpaced_controller_is_none() -> None:
     assert path_estimate(limiter) is None
 
 
-def test_a_store_starts_with_128_mib_or_ten_parts_whichever_is_more() -> None:
+def test_a_store_starts_with_16_parts_within_128_mib_and_never_under_ten() -> None:
     assert INITIAL_WINDOW == 128 * 2**20
-    assert initial_window(8 * 2**20) == 16 * 8 * 2**20  # 16 default parts: far's A/C is 15
-    assert initial_window(5 * 2**20) == 128 * 2**20
+    assert initial_window(5 * 2**20) == 16 * 5 * 2**20  # 16 default parts: far's A/C is 15
+    assert initial_window(8 * 2**20) == 128 * 2**20  # 16 parts, exactly 128 MiB
+    assert initial_window(10 * 2**20) == 128 * 2**20  # 12.8 parts: the bytes bound
     assert initial_window(64 * 2**20) == 10 * 64 * 2**20  # large parts: RFC 6928's ten
 
 

@@ -193,7 +193,8 @@ async def test_download_memory_is_bounded_by_chunks_not_ranges(
     size = 64 * MiB
     data = os.urandom(size)
     expected = _sha(data)
-    config = s3_config.model_copy(update={"controller": "fixed:4"})
+    # 8 MiB parts: four whole ranges would hold 32 MiB, twice the bound below.
+    config = s3_config.model_copy(update={"controller": "fixed:4", "part_size_min": 8 * MiB})
     async with S3Store.open(f"s3://{bucket}/down", config) as store:
         await store.upload("big", data)
         del data

@@ -12,8 +12,8 @@ Choices, and why:
   gives only 2 segments once the MSS exceeds 7,300 bytes; ten concurrent
   requests is what the RFC's ten segments meant, and what boto3's transfer
   manager starts with, so short transfers do not crawl through slow start.
-  A store raises it to :data:`INITIAL_WINDOW` bytes for small parts
-  (:func:`initial_window` says why).
+  A store raises it to :data:`FIRST_ROUND_PARTS` parts while they fit in
+  :data:`INITIAL_WINDOW` bytes (:func:`initial_window` says why).
 
 * ``bbr``: :class:`netalgo.bbr.BBR` with the IETF draft's constants (the
   default of DESIGN.md) except its two min-RTT time scales, which
@@ -58,6 +58,7 @@ from s3opt.classify import is_congestion
 from s3opt.throttling import ThrottleCeiling
 
 __all__ = [
+    "FIRST_ROUND_PARTS",
     "FLIGHT_GAIN",
     "INITIAL_PARTS",
     "INITIAL_WINDOW",
@@ -74,13 +75,16 @@ __all__ = [
 INITIAL_PARTS: Final = 10
 """The initial congestion window in parts (RFC 6928's ten segments, counted in parts)."""
 
+FIRST_ROUND_PARTS: Final = 16
+"""Parts a store's first window holds when they fit in :data:`INITIAL_WINDOW` bytes
+(see :func:`initial_window`)."""
+
 INITIAL_WINDOW: Final = 128 * 2**20
-"""A store's initial window in bytes when that is more than :data:`INITIAL_PARTS` parts
-(see :func:`initial_window`): 16 parts of the default 8 MiB."""
+"""The bytes up to which a store's first window holds :data:`FIRST_ROUND_PARTS` parts."""
 
 
 def initial_window(part_size: int) -> int:
-    """The initial window of a store's controller: ``max(10 parts, 128 MiB)``.
+    """The initial window of a store's controller: ``max(10 parts, min(16 parts, 128 MiB))``.
 
     A part's "round trip" is its whole duration (``part_size / C + RTT`` for a
     per-connection rate ``C``), seconds on a long path, and Startup grows the
@@ -90,15 +94,16 @@ def initial_window(part_size: int) -> int:
     to a distant region is window-limited to a few MB/s (4 MB/s at 150 ms in the
     benchmark's ``far`` profile, 10 MB/s at 40 ms in ``wan``) while hosts carry
     tens of MB/s or more: 8 to 15 parts on those paths, more on faster ones.
-    Ten parts of 8 MiB leave ``far`` a third idle for its first 2.2 s round;
-    128 MiB (16 such parts) fills both, and stays below the concurrency at which
-    throttling endpoints answer 503 (the ``throttled`` profile's 24, S3's
-    per-prefix rates by far). The cost is memory where parts are held: a stream's
-    first round holds up to 128 MiB of them (the window bounds it; see
-    ``InFlight``), while a file's parts stay in the file. Larger parts
-    keep ten of them, as RFC 6928 counts segments.
+    Ten parts leave ``far`` a third idle for its first round; 16 fill both, and
+    stay below the concurrency at which throttling endpoints answer 503 (the
+    ``throttled`` profile's 24, S3's per-prefix rates by far): counted in bytes
+    instead (128 MiB whatever the part size), 5 MiB parts would start 25 at once.
+    The cost is memory where parts are held: a stream's first round holds up to
+    128 MiB of them (the window bounds it; see ``InFlight``), while a file's
+    parts stay in the file. Parts over 12.8 MiB keep ten of them, as RFC 6928
+    counts segments.
     """
-    return max(INITIAL_PARTS * part_size, INITIAL_WINDOW)
+    return max(INITIAL_PARTS * part_size, min(FIRST_ROUND_PARTS * part_size, INITIAL_WINDOW))
 
 
 OPERATION_BBR: Final[BbrProfile] = PROFILES["draft"].with_changes(

@@ -49,7 +49,7 @@ class PartBody(io.BytesIO):
 
 HASH_AHEAD: Final = 16
 """Parts of a file hashed ahead of sending (:func:`hashed_ahead`): a refill of a whole
-initial window (16 parts of the default 8 MiB) finds its digests ready."""
+initial window (16 parts of the default 5 MiB) finds its digests ready."""
 
 HASHERS: Final = 2
 """Threads hashing a file's parts at once (hashlib releases the GIL)."""
