@@ -36,6 +36,13 @@ The client is configured for s3opt's own retry loop and limiter:
   Python and OS versions; botocore adds its own), given as botocore's ``Config(user_agent=...)``.
   Left unset, botocore assembles its structured User-Agent from ~16 components twice
   per request (~1 ms of CPU under load), to report SDK feature ids to AWS.
+* a part read from a file (a :class:`LoopReadBody`) is sent by :class:`_LoopReadPayload`,
+  registered with aiohttp's payload registry (``aiohttp.payload.register_payload``, for
+  that type only): 256 KiB at a time read on the event loop, where aiohttp's own
+  ``io.IOBase`` payload hops to a worker thread for every 256 KiB. Those hops cost
+  ~0.9 CPU seconds per GiB uploaded (256 MiB from a file to moto on loopback, three A/B
+  pairs: 5.3-5.8 CPU s/GiB with them, 4.2-4.6 without); the reads they moved off the
+  loop take ~25 us each, the part having just been hashed through the page cache.
 * S3 Transfer Acceleration (``config.accelerate``) is used only when the
   bucket has it enabled; otherwise the normal endpoint is used and a warning
   logged. When it is used, the normal endpoint's client stays open as the
@@ -44,6 +51,7 @@ The client is configured for s3opt's own retry loop and limiter:
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import platform
@@ -61,6 +69,8 @@ from aiobotocore.response import AioReadTimeoutError
 from aiobotocore.session import AioSession
 from aiohttp import ClientConnectionError as AiohttpConnectionError
 from aiohttp import ClientPayloadError as AiohttpPayloadError
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import IOBasePayload, Order, register_payload
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -107,6 +117,7 @@ __all__ = [
     "Endpoints",
     "FlexibleChecksumError",
     "HTTPClientError",
+    "LoopReadBody",
     "NoCredentialsError",
     "ReadTimeoutError",
     "ResponseStreamingError",
@@ -133,6 +144,51 @@ class Endpoints:
     primary_endpoint: str
     fallback: S3Client | None = None
     fallback_endpoint: str | None = None
+
+
+class LoopReadBody(io.RawIOBase):
+    """A request body aiohttp reads on the event loop, 256 KiB per read, never in a thread.
+
+    For bodies whose reads are cheap enough for the loop: spans of a file the page
+    cache has just served. A subclass implements ``read`` and the seeking botocore
+    and retries need. Sent by :class:`_LoopReadPayload`.
+    """
+
+
+_SEND_BLOCK: Final = 2**18
+"""Bytes of a :class:`LoopReadBody` read and handed to the connection at a time (aiohttp's
+own chunk size): the socket takes them in one write on a fast path, and a slow one
+holds at most this much beyond the socket's buffer."""
+
+
+class _LoopReadPayload(IOBasePayload):
+    """aiohttp's payload for a :class:`LoopReadBody`: read :data:`_SEND_BLOCK` bytes on the
+    loop, write them, wait for the connection to drain, repeat.
+
+    aiohttp's :class:`~aiohttp.payload.IOBasePayload` does the same but runs every read in
+    the default executor: one thread hop (futures, a wake-up, the GIL handed over twice)
+    per 256 KiB, 20 for each 5 MiB part, which cost more CPU than the read itself. The
+    body is read from where it stands (a retried attempt rewinds it first), at most
+    ``content_length`` bytes.
+    """
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        body = self._value
+        remaining = content_length
+        while remaining is None or remaining > 0:
+            block = body.read(_SEND_BLOCK if remaining is None else min(_SEND_BLOCK, remaining))
+            if not block:
+                return
+            await writer.write(block)
+            if remaining is not None:
+                remaining -= len(block)
+
+
+# try_first: aiobotocore hands aiohttp every io.IOBase body inside a proxy, so aiohttp's
+# lookup by exact type misses and its isinstance() scan would find IOBasePayload first.
+register_payload(_LoopReadPayload, LoopReadBody, order=Order.try_first)
 
 
 def user_agent() -> str:

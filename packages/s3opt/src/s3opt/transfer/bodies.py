@@ -1,10 +1,10 @@
 """Request bodies of parts: bytes sent without copies, and spans of a file never held whole.
 
 aiohttp picks how to send a body by its type (``aiohttp.payload``): ``io.BytesIO``
-bodies are read a chunk at a time on the event loop, other ``io.IOBase`` bodies a
-256 KiB chunk at a time in a thread, each waiting for the socket to drain. Both
-kinds here are seekable, so a retried attempt rewinds them
-(``TransferContext.call(rewind=...)``).
+bodies (:class:`PartBody`) and :class:`~s3opt._aws.LoopReadBody` ones
+(:class:`FilePartBody`) are read 256 KiB at a time on the event loop, each chunk
+waiting for the socket to drain. Both kinds are seekable, so a retried attempt
+rewinds them (``TransferContext.call(rewind=...)``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Final
 
+from s3opt._aws import LoopReadBody
 from s3opt.transfer.parts import PartDigest
 
 __all__ = ["HASHERS", "HASH_AHEAD", "FilePart", "FilePartBody", "PartBody", "hashed_ahead"]
@@ -111,13 +112,15 @@ class FilePart:
         return FilePartBody(self)
 
 
-class FilePartBody(io.RawIOBase):
+class FilePartBody(LoopReadBody):
     """A :class:`FilePart` as a seekable, read-only request body.
 
-    aiohttp sends an ``io.IOBase`` body by reading it in 256 KiB chunks in a thread
-    (``IOBasePayload``); botocore learns its length by seeking to the end; a retry
-    rewinds it with ``seek(0)``. It has no ``fileno()``: the part is a span of the
-    file, not the whole file aiohttp would otherwise measure.
+    aiohttp sends it by reading 256 KiB at a time on the event loop
+    (:class:`~s3opt._aws.LoopReadBody`): the part was hashed through the page cache
+    moments before, so each read is a copy from memory, cheaper than the thread hop
+    aiohttp makes for other ``io.IOBase`` bodies. botocore learns its length by seeking
+    to the end; a retry rewinds it with ``seek(0)``. It has no ``fileno()``: the part is
+    a span of the file, not the whole file aiohttp would otherwise measure.
     """
 
     def __init__(self, part: FilePart) -> None:
