@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import tarfile
 from collections.abc import Callable
@@ -20,7 +21,9 @@ from cargoship.layout import load_inventory
 from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
 from cargoship.verify import verify
-from s3opt import LocalStore, ObjectStore
+from s3opt import LocalStore, ObjectStore, S3Config, open_store
+
+MiB = 1 << 20
 
 
 async def _read(store: ObjectStore, key: str) -> bytearray:
@@ -151,6 +154,33 @@ async def test_quick_verify_catches_a_changed_upload(store: ObjectStore, sample_
     with pytest.raises(IntegrityError) as caught:
         await verify(store, shipped.keys.name, quick=True)
     assert shipped.keys.archive in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_quick_verify_compares_every_part_of_a_multipart_archive(
+    s3_url: str, s3_config: S3Config, tmp_path: Path
+) -> None:
+    source = tmp_path / "noise"
+    source.mkdir()
+    (source / "random.bin").write_bytes(os.urandom(11 * MiB))  # stored as is: 3 parts
+    config = s3_config.model_copy(update={"part_size_min": 5 * MiB, "multipart_threshold": 5 * MiB})
+    async with open_store(s3_url, config) as store:
+        shipped = await ship(store, source, ShipOptions())
+        recorded = (await load_inventory(store, shipped.keys.name)).archive.parts
+        assert [part.size for part in recorded[:2]] == [5 * MiB, 5 * MiB]
+        report = await verify(store, shipped.keys.name, quick=True)
+        assert (report.parts, report.bytes_fetched) == (len(recorded), 0) == (3, 0)
+
+        data = await _read(store, shipped.keys.archive)
+        data[5 * MiB + 100] ^= 0xFF  # one byte of part 2, re-uploaded in the same parts
+        await store.upload(shipped.keys.archive, bytes(data))
+        with pytest.raises(IntegrityError) as caught:
+            await verify(store, shipped.keys.name, quick=True)
+    (problem,) = caught.value.problems
+    assert problem.startswith(
+        f"{shipped.keys.archive} part 2: the store has {5 * MiB} bytes with sha256:"
+    )
+    assert problem.endswith(f"the upload recorded {5 * MiB} bytes with {recorded[1].checksum}")
 
 
 @pytest.mark.asyncio

@@ -7,10 +7,12 @@ parsing checked against the example in the S3 API Reference (HeadObject).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,8 @@ from s3opt.errors import (
     NoSuchKeyError,
 )
 from s3opt.s3store import S3Store
+from s3opt.testing import MotoServer
+from s3opt.transfer import cold
 from s3opt.transfer.download import restore_status
 
 MiB = 2**20
@@ -88,21 +92,68 @@ async def test_single_put_reports_the_object_sha256_and_no_parts(
         assert await store.part_checksums("small") == ()
 
 
+def _parts_of(data: bytes, part: int) -> tuple[PartInfo, ...]:
+    chunks = [data[at : at + part] for at in range(0, len(data), part)]
+    return tuple(PartInfo(n, len(c), _sha(c)) for n, c in enumerate(chunks, start=1))
+
+
+# The server is moto with the ObjectParts element added (s3opt.testing._moto_parts): moto
+# 5.2.5's own GetObjectAttributes leaves it out.
+
+
 @pytest.mark.asyncio
-async def test_part_checksums_of_a_multipart_object_on_moto(
+async def test_part_checksums_list_every_part_with_the_sha256_of_its_bytes(
     s3_config: S3Config, bucket: str
 ) -> None:
-    # moto 5.2.5's GetObjectAttributes never returns ObjectParts ("not yet returned:
-    # DeleteMarker, RequestCharged, ObjectParts" in moto/s3/models.py), so a multipart
-    # object there has no part list: the typed error, not a silent ``()``. The parsing and
-    # pagination of a real ObjectParts answer are covered by test_cold_parts.py.
+    data = os.urandom(6 * MiB + 5)
     async with _store(s3_config, bucket) as store:
-        await store.upload("big.bin", b"p" * (6 * MiB))
-        with pytest.raises(ChecksumUnavailableError, match=r"big\.bin"):
-            await store.part_checksums("big.bin")
+        info = await store.upload("big.bin", data)
+        expected = _parts_of(data, 5 * MiB)
+        assert info.parts == expected
+        assert await store.part_checksums("big.bin") == expected
         with pytest.raises(NoSuchKeyError) as missing:
             await store.part_checksums("absent")
         assert missing.value.key == "absent"
+
+
+@pytest.mark.asyncio
+async def test_part_checksums_page_through_the_parts(
+    s3_config: S3Config, bucket: str, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cold, "PARTS_PAGE", 2)
+    data = os.urandom(4 * 5 * MiB + 1)
+    async with _store(s3_config, bucket) as store:
+        await store.upload("five.bin", data)
+        before = len(moto_server.requests_seen())
+        assert await store.part_checksums("five.bin") == _parts_of(data, 5 * MiB)
+    asked = [path for _, path, _ in moto_server.requests_settled()[before:] if "attributes" in path]
+    assert len(asked) == 3  # parts 1-2, 3-4, 5
+
+
+@pytest.mark.asyncio
+async def test_parts_uploaded_without_checksums_are_a_typed_error(
+    s3_config: S3Config, bucket: str, boto3_client: Any
+) -> None:
+    key = "cold/plain.bin"
+    upload = boto3_client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = [
+        {
+            "PartNumber": n,
+            "ETag": boto3_client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload, PartNumber=n, Body=b"x" * (5 * MiB)
+            )["ETag"],
+        }
+        for n in (1, 2)
+    ]
+    boto3_client.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": parts},
+    )
+    async with _store(s3_config, bucket) as store:
+        with pytest.raises(ChecksumUnavailableError, match=r"plain\.bin: S3 keeps no checksum"):
+            await store.part_checksums("plain.bin")
 
 
 # -- restores --------------------------------------------------------------------------------

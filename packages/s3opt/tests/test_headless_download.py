@@ -7,7 +7,6 @@ described by boto3, not by s3opt.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -22,19 +21,13 @@ from s3opt.transfer.file_download import object_headers
 MiB = 2**20
 
 
-async def _requests_for(server: MotoServer, path: str, before: int) -> list[tuple[str, str, int]]:
+def _requests_for(server: MotoServer, path: str, before: int) -> list[tuple[str, str, int]]:
     """The requests for ``path`` (any query) logged after the first ``before`` entries.
 
     The server logs a request after answering it: the log is read until it stops growing
     (two reads 0.25 s apart agree; at most 10 s).
     """
-    seen = server.requests_seen()
-    for _ in range(40):
-        await asyncio.sleep(0.25)
-        again = server.requests_seen()
-        if again == seen:
-            break
-        seen = again
+    seen = server.requests_settled()
     return [
         (method, target, status)
         for method, target, status in seen[before:]
@@ -60,7 +53,7 @@ async def test_a_download_sends_no_head(
     async with S3Store.open(f"s3://{bucket}/down", s3_config) as store:
         before = len(moto_server.requests_seen())
         info = await store.download(f"plain-{size}", target)
-    seen = await _requests_for(moto_server, f"/{bucket}/{key}", before)
+    seen = _requests_for(moto_server, f"/{bucket}/{key}", before)
     assert hashlib.sha256(target.read_bytes()).digest() == hashlib.sha256(data).digest()
     assert [method for method, _, _ in seen if method == "HEAD"] == []
     # 1 MiB in the first GET, the rest in others: ceil(size / MiB) GETs at most, all 206.
@@ -97,7 +90,7 @@ async def test_a_multipart_download_asks_only_for_the_part_layout(
     async with S3Store.open(f"s3://{bucket}/down", s3_config) as store:
         before = len(moto_server.requests_seen())
         info = await store.download("multi", target)
-    seen = await _requests_for(moto_server, f"/{bucket}/{key}", before)
+    seen = _requests_for(moto_server, f"/{bucket}/{key}", before)
     assert target.read_bytes() == b"".join(parts)
     assert info.etag == expected_etag
     assert info.size == 11 * MiB + 3
@@ -115,7 +108,7 @@ async def test_an_empty_object_is_downloaded_after_s3s_416(
     async with S3Store.open(f"s3://{bucket}/down", s3_config) as store:
         before = len(moto_server.requests_seen())
         info = await store.download("empty", target)
-    seen = await _requests_for(moto_server, f"/{bucket}/down/empty", before)
+    seen = _requests_for(moto_server, f"/{bucket}/down/empty", before)
     assert target.read_bytes() == b""
     assert info.size == 0
     assert info.etag == hashlib.md5(b"").hexdigest()

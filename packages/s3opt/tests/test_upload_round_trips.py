@@ -32,16 +32,10 @@ def _config(s3_config: S3Config, controller: str = "fixed:4") -> S3Config:
     )
 
 
-async def _requests_for(server: MotoServer, path: str, before: int) -> list[tuple[str, int]]:
+def _requests_for(server: MotoServer, path: str, before: int) -> list[tuple[str, int]]:
     """(method, status) of the requests for ``path`` logged after the first ``before``
-    (the server logs a request after answering it: read until two reads agree)."""
-    seen = server.requests_seen()
-    for _ in range(40):
-        await asyncio.sleep(0.25)
-        again = server.requests_seen()
-        if again == seen:
-            break
-        seen = again
+    (read once the server's log has settled)."""
+    seen = server.requests_settled()
     return [(m, status) for m, target, status in seen[before:] if target.split("?")[0] == path]
 
 
@@ -66,7 +60,7 @@ async def test_a_new_upload_is_verified_without_a_head(
     async with S3Store.open(f"s3://{bucket}", _config(s3_config)) as store:
         before = len(moto_server.requests_seen())
         info = await store.upload("new", source, storage_class="STANDARD_IA")
-    methods = [m for m, _ in await _requests_for(moto_server, f"/{bucket}/new", before)]
+    methods = [m for m, _ in _requests_for(moto_server, f"/{bucket}/new", before)]
     assert methods == ["POST"] + ["PUT"] * 4 + ["POST"]  # create, 4 parts, complete
     head = boto3_client.head_object(Bucket=bucket, Key="new")
     assert info.etag == head["ETag"].strip('"') == _md5_etag(data, 5 * MiB)
@@ -93,7 +87,7 @@ async def test_an_upload_resumed_from_its_id_is_checked_with_a_head(
         ]
         before = len(moto_server.requests_seen())
         info = await upload.complete(records, len(data), None)
-    methods = [m for m, _ in await _requests_for(moto_server, f"/{bucket}/resumed", before)]
+    methods = [m for m, _ in _requests_for(moto_server, f"/{bucket}/resumed", before)]
     assert methods == ["POST", "HEAD"]
     head = boto3_client.head_object(Bucket=bucket, Key="resumed")
     # Not the caller's guess (none was given): what S3 holds.

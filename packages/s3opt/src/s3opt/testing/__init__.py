@@ -1,6 +1,7 @@
 """Test helpers for code built on s3opt: a real moto S3 server on loopback.
 
-:class:`MotoServer` runs moto's S3 server in a subprocess on 127.0.0.1. Tests
+:class:`MotoServer` runs moto's S3 server in a subprocess on 127.0.0.1 (with the
+part list of a multipart object in GetObjectAttributes, which moto 5.2 leaves out). Tests
 then talk to it over real HTTP exactly as they would to S3, which exercises
 the whole stack (signing, aiohttp, retries, XML errors) rather than patching
 botocore in-process. Needs the ``testing`` extra (``pip install

@@ -1,10 +1,11 @@
 """A real moto S3 server on loopback (:class:`MotoServer`); see :mod:`s3opt.testing`.
 
-:class:`MotoServer` starts ``python -m moto.server`` in a subprocess bound to
-127.0.0.1, waits until it answers HTTP, and stops it reliably (terminate, then
-kill). The server keeps all data in memory; :meth:`MotoServer.reset` empties
-it. This module does not import moto itself (the server runs in its own
-process), so importing it is cheap.
+:class:`MotoServer` starts moto's server in a subprocess bound to 127.0.0.1
+(through :mod:`s3opt.testing._moto_parts`, which adds the part list S3 gives in
+GetObjectAttributes and moto leaves out), waits until it answers HTTP, and stops it
+reliably (terminate, then kill). The server keeps all data in memory;
+:meth:`MotoServer.reset` empties it. This module does not import moto itself (the
+server runs in its own process), so importing it is cheap.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ _POLL_INTERVAL: Final = 0.05
 _REQUEST_TIMEOUT: Final = 5.0
 _STOP_TIMEOUT: Final = 5.0
 _PORT_ATTEMPTS: Final = 3
+_SETTLE_INTERVAL: Final = 0.25
+_SETTLE_READS: Final = 40
 _ACCESS_LINE: Final = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" ([0-9]{3}) ')
 """A request in werkzeug's access log: ``... "GET /bucket/key?x=1 HTTP/1.1" 206 -``."""
 _ANSI_STYLE: Final = re.compile(r"\x1b\[[0-9;]*m")
@@ -68,7 +71,8 @@ class MotoServer:
     it (SIGTERM, then SIGKILL after 5 s). Use it as a context manager.
 
     ``command`` is the server program and its leading arguments, by default
-    ``[sys.executable, "-m", "moto.server"]``. :meth:`start` appends
+    ``[sys.executable, "-m", "s3opt.testing._moto_parts"]``: moto's server with
+    GetObjectAttributes' ``ObjectParts`` added. :meth:`start` appends
     ``-H 127.0.0.1 -p PORT`` to it, so another program must accept those two
     arguments as moto's server does, and answer HTTP on ``/moto-api/``.
     """
@@ -85,7 +89,7 @@ class MotoServer:
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be positive, got {startup_timeout}")
         if command is None:
-            command = [sys.executable, "-m", "moto.server"]
+            command = [sys.executable, "-m", "s3opt.testing._moto_parts"]
         if isinstance(command, str) or not command:
             raise ValueError(f"command must be a non-empty list of arguments, got {command!r}")
         self._command = list(command)
@@ -308,6 +312,19 @@ class MotoServer:
             (found.group(1), found.group(2), int(found.group(3)))
             for found in _ACCESS_LINE.finditer(text)
         ]
+
+    def requests_settled(self) -> list[tuple[str, str, int]]:
+        """:meth:`requests_seen` once the log has stopped growing (two reads
+        ``0.25`` s apart agree; at most 10 s): what a test reads after its client is done,
+        since the server logs each request only after answering it."""
+        seen = self.requests_seen()
+        for _ in range(_SETTLE_READS):
+            time.sleep(_SETTLE_INTERVAL)
+            again = self.requests_seen()
+            if again == seen:
+                break
+            seen = again
+        return seen
 
     def make_bucket(self, name: str) -> None:
         """Create bucket ``name`` (in us-east-1) with a plain path-style HTTP PUT."""

@@ -109,6 +109,10 @@ async def part_checksums(context: TransferContext, key: str) -> tuple[PartInfo, 
             if "-" in str(reply.get("ETag") or ""):
                 raise _unavailable(context, key, "S3 lists no parts for this multipart object")
             return ()
+        if marker is None and total and not listing.get("Parts"):
+            # S3 lists a part only with a checksum it keeps for it (API Reference,
+            # GetObjectAttributesParts): uploaded without part checksums.
+            raise _unavailable(context, key, f"S3 keeps no checksum for its {total} parts")
         for item in listing.get("Parts") or ():
             checksum = _hex_sha256(item.get("ChecksumSHA256"))
             if checksum is None:
