@@ -1,4 +1,4 @@
-"""A file part's request body sent again whole when aiohttp resends it on its own.
+"""A part's request body sent again whole when aiohttp resends it on its own.
 
 aiohttp resends an idempotent request (a PUT: every part) once when its connection is
 closed or reset before the answer, with the same payload object. The payload must send
@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from s3opt.transfer.bodies import FilePart, FilePartBody
+from s3opt.transfer.bodies import FilePart, FilePartBody, PartBody
 
 MiB = 2**20
 PART = 3 * MiB + 5
@@ -88,12 +88,15 @@ def _part_of(tmp_path: Path) -> tuple[FilePart, bytes]:
 
 
 @pytest.mark.asyncio
-async def test_a_part_resent_by_aiohttp_after_a_reset_is_sent_whole(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["file", "bytes"])
+async def test_a_part_resent_by_aiohttp_after_a_reset_is_sent_whole(
+    tmp_path: Path, kind: str
+) -> None:
     part, expected = _part_of(tmp_path)
     handler = _ResetFirstConnection(cut=MiB)
     try:
         async with _serving(handler) as url, aiohttp.ClientSession() as session:
-            body = FilePartBody(part)
+            body = FilePartBody(part) if kind == "file" else PartBody(expected)
             async with session.put(
                 url,
                 data=body,
