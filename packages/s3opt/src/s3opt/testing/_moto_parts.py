@@ -136,7 +136,6 @@ def _with_object_parts(
         parts = None if status != 200 or key is None else _completed_parts(key)
         if parts is None or "ObjectParts" not in wanted:
             return status, headers, body
-        ET.register_namespace("", _NAMESPACE)
         root = ET.fromstring(body)
         root.append(_object_parts(parts, self.headers))
         body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -173,6 +172,7 @@ def install() -> None:
     """Patch moto's S3 classes in this process (call before moto serves a request)."""
     from moto.s3 import models, responses
 
+    ET.register_namespace("", _NAMESPACE)  # S3's answers name it as their default namespace
     models.FakeMultipart.complete = _recording_parts(  # type: ignore[method-assign,assignment]
         models.FakeMultipart.complete
     )
