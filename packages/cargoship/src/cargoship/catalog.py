@@ -24,9 +24,14 @@ from typing import Any, Final
 from cargoship.concurrency import each_bounded
 from cargoship.errors import InventoryFormatError
 from cargoship.fetch import ArchiveFetcher
-from cargoship.inventory import ArchiveRecord, Inventory, InventoryEntry, Totals
-from cargoship.inventory._pages import glob_prefix
-from cargoship.inventory._read import read_document
+from cargoship.inventory import (
+    ArchiveRecord,
+    Inventory,
+    InventoryEntry,
+    Totals,
+    glob_prefix,
+    read_document,
+)
 from cargoship.layout import INVENTORY_SUFFIX, list_archives, stream_inventory
 from cargoship.paged_inventory import open_paged_inventory
 from s3opt.errors import NoSuchKeyError

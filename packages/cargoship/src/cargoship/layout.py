@@ -218,9 +218,9 @@ class InventoryStream:
         """The entries at the paths ``wanted`` accepts, read again from the start of
         :attr:`file` (:attr:`entries` is then spent). Items at other paths are skipped
         without being parsed, so their fields are not checked (see
-        ``cargoship.inventory._read.read_document``): what a restore of a few entries
+        :func:`cargoship.inventory.read_document`): what a restore of a few entries
         needs, which reads nothing else."""
-        from cargoship.inventory._read import read_document  # inventory imports layout
+        from cargoship.inventory import read_document  # inventory imports layout
 
         self.file.seek(0)
         _, _, entries = read_document(self.file, wanted)
@@ -235,8 +235,7 @@ async def stream_inventory(
     read from there: memory does not grow with its size, as it does with
     :func:`load_inventory`. Errors as :func:`load_inventory` raises them. Downloaded
     through ``fetcher`` when given (which counts the bytes and requests)."""
-    from cargoship.inventory import MAX_INVENTORY_BYTES  # inventory imports layout
-    from cargoship.inventory._read import read_document
+    from cargoship.inventory import MAX_INVENTORY_BYTES, read_document  # it imports layout
 
     name = archive_name(name)
     key = name + INVENTORY_SUFFIX

@@ -19,10 +19,12 @@ from typing import Final
 
 from cargoship.errors import InventoryFormatError
 from cargoship.fetch import ArchiveFetcher
-from cargoship.inventory import ArchiveRecord, InventoryEntry, Totals
-from cargoship.inventory._pages import (
+from cargoship.inventory import (
     MAX_PAGES_BYTES,
+    ArchiveRecord,
+    InventoryEntry,
     InventoryPages,
+    Totals,
     parse_head,
     parse_pages,
     read_page,
@@ -79,7 +81,7 @@ class PagedInventory:
         """The entries at the paths ``wanted`` accepts in the pages fetched, in document order:
         all there are when every path it accepts starts with a prefix, or is a path, that
         :meth:`fetch` was given. InventoryFormatError when a page is not what the table says
-        (``cargoship.inventory._pages.read_page``)."""
+        (``cargoship.inventory.read_page``)."""
         for number in sorted(self._texts):
             page = self._table.pages[number]
             try:

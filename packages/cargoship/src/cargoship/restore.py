@@ -60,8 +60,7 @@ from cargoship.fetch import (
     member_chunks,
     run_with_stream,
 )
-from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
-from cargoship.inventory._pages import glob_prefix
+from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry, glob_prefix
 from cargoship.layout import stream_inventory
 from cargoship.paged_inventory import open_paged_inventory
 from cargoship.pax_members import TarMemberReader
@@ -204,7 +203,7 @@ async def _read_pages(
     (``*.txt`` may match in any page), or more source paths than are held.
 
     Every path ``chosen`` accepts starts with its glob's literal prefix
-    (:func:`~cargoship.inventory._pages.glob_prefix`; a match on a directory takes what is
+    (:func:`~cargoship.inventory.glob_prefix`; a match on a directory takes what is
     under it, which starts with it too) and lies under each directory that prefix names:
     the pages that can hold those are fetched first, then those that can hold the other
     paths the chosen entries need. When those would pass ``PAGED_BYTES``, the other

@@ -11,7 +11,7 @@ by :mod:`cargoship.pax_members`) and every member compared with the index
 file's SHA-256 with both. The inventory's page table
 (``<name>.inventory.pages``, :mod:`cargoship.inventory._pages`), which
 ``restore --include`` trusts for the pages it does not fetch, is checked
-against the whole inventory (:func:`~cargoship.inventory._pages.check_pages`):
+against the whole inventory (:func:`~cargoship.inventory.check_pages`):
 its size, the pages tiling the ``files`` section from the head's end, each
 starting and ending at item bounds, its item count, every path within its
 bounds. All problems are collected and raised together as one
@@ -55,8 +55,14 @@ from cargoship.fetch import (
     ensure_available,
     run_with_stream,
 )
-from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry
-from cargoship.inventory._pages import MAX_PAGES_BYTES, check_pages, parse_pages
+from cargoship.inventory import (
+    MAX_PAGES_BYTES,
+    ArchiveRecord,
+    EntryType,
+    InventoryEntry,
+    check_pages,
+    parse_pages,
+)
 from cargoship.layout import INVENTORY_SUFFIX, PAGES_SUFFIX, stream_inventory
 from cargoship.pax_members import TarMember, TarMemberReader
 from s3opt import ColdStorage, ObjectStore

@@ -26,8 +26,7 @@ from cargoship.cli._output import (
 )
 from cargoship.errors import CargoshipError
 from cargoship.estimate import estimate
-from cargoship.inventory import format_time
-from cargoship.inventory._write import entry_doc
+from cargoship.inventory import entry_doc, format_time
 from cargoship.layout import (
     ARCHIVE_SUFFIXES,
     ARCHIVE_TAG_KEY,

@@ -33,9 +33,22 @@ kept to the second (``YYYY-MM-DDTHH:MM:SSZ``); file mtimes are exact, in ns.
 wrong types, out-of-range numbers, paths that are absolute or contain ``..``,
 and malformed checksums, with an :class:`~cargoship.errors.InventoryFormatError`
 naming the field and the file item.
+
+The inventory's page table (``<name>.inventory.pages``: where each run of file
+items lies in the document, so that a reader fetches only the items a glob can
+match) is read and checked with :func:`parse_pages`, :func:`parse_head`,
+:func:`read_page`, :func:`check_pages` and :func:`glob_prefix`.
 """
 
 from cargoship.inventory._document import Inventory as Inventory
+from cargoship.inventory._pages import MAX_PAGES_BYTES as MAX_PAGES_BYTES
+from cargoship.inventory._pages import InventoryPages as InventoryPages
+from cargoship.inventory._pages import check_pages as check_pages
+from cargoship.inventory._pages import glob_prefix as glob_prefix
+from cargoship.inventory._pages import parse_head as parse_head
+from cargoship.inventory._pages import parse_pages as parse_pages
+from cargoship.inventory._pages import read_page as read_page
+from cargoship.inventory._read import read_document as read_document
 from cargoship.inventory._records import INVENTORY_FORMAT as INVENTORY_FORMAT
 from cargoship.inventory._records import MAX_INVENTORY_BYTES as MAX_INVENTORY_BYTES
 from cargoship.inventory._records import ArchiveRecord as ArchiveRecord
@@ -44,15 +57,25 @@ from cargoship.inventory._records import InventoryEntry as InventoryEntry
 from cargoship.inventory._records import Totals as Totals
 from cargoship.inventory._records import format_time as format_time
 from cargoship.inventory._write import EntrySpool as EntrySpool
+from cargoship.inventory._write import entry_doc as entry_doc
 
 __all__ = [
     "INVENTORY_FORMAT",
     "MAX_INVENTORY_BYTES",
+    "MAX_PAGES_BYTES",
     "ArchiveRecord",
     "EntrySpool",
     "EntryType",
     "Inventory",
     "InventoryEntry",
+    "InventoryPages",
     "Totals",
+    "check_pages",
+    "entry_doc",
     "format_time",
+    "glob_prefix",
+    "parse_head",
+    "parse_pages",
+    "read_document",
+    "read_page",
 ]
