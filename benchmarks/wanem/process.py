@@ -15,11 +15,14 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from s3opt.testing import stop_process
+
 __all__ = ["WanEmulatorProcess"]
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 STATS_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
 
 
 class WanEmulatorProcess:
@@ -86,12 +89,7 @@ class WanEmulatorProcess:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
+        stop_process(self._process, STOP_TIMEOUT)
         for stream in (self._process.stdin, self._process.stdout):
             if stream is not None:
                 stream.close()

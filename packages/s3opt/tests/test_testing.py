@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import signal
 import socket
 import subprocess
 import sys
@@ -11,13 +13,14 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from s3opt import S3Config, S3Store
-from s3opt.testing import MotoServer, MotoServerError
+from s3opt.testing import MotoServer, MotoServerError, stop_process
 
 MiB = 1 << 20
 
@@ -211,6 +214,40 @@ def test_requests_settled_lists_what_the_server_answered(moto_server: MotoServer
 def test_requests_seen_needs_a_started_server() -> None:
     with pytest.raises(MotoServerError, match="not started"):
         MotoServer().requests_seen()
+
+
+@contextlib.contextmanager
+def _ready_child(setup: str) -> Iterator[subprocess.Popen[str]]:
+    """A Python child that runs ``setup``, says 'ready' and sleeps a minute; killed if left."""
+    code = f"import signal, time; {setup}; print('ready', flush=True); time.sleep(60)"
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline() == "ready\n"
+            yield child
+        finally:
+            if child.poll() is None:
+                child.kill()
+
+
+def test_stop_process_kills_a_child_that_ignores_sigterm_after_the_timeout() -> None:
+    with _ready_child("signal.signal(signal.SIGTERM, signal.SIG_IGN)") as child:
+        started = time.monotonic()
+        stop_process(child, timeout=0.5)
+        took = time.monotonic() - started
+        assert child.returncode == -signal.SIGKILL
+    assert 0.5 <= took < 10  # waited the timeout for SIGTERM, not the child's minute
+
+
+def test_stop_process_ends_a_child_with_sigterm_and_may_be_called_again() -> None:
+    with _ready_child("pass") as child:
+        started = time.monotonic()
+        stop_process(child, timeout=10)
+        took = time.monotonic() - started
+        assert child.returncode == -signal.SIGTERM
+        stop_process(child, timeout=10)  # already reaped: nothing to do
+        assert child.returncode == -signal.SIGTERM
+    assert took < 10
 
 
 def _b64_sha256(data: bytes) -> str:

@@ -24,11 +24,15 @@ say) with the same process management; it must take moto's ``-H HOST -p PORT``
 arguments and answer HTTP on ``/moto-api/``::
 
     MotoServer(command=[sys.executable, "my_patched_moto.py"])
+
+:func:`stop_process` is how :meth:`MotoServer.stop` stops its server (terminate, wait,
+then kill), for tests and tools that run helper processes of their own.
 """
 
 from __future__ import annotations
 
 from s3opt.testing._moto_server import MotoServer as MotoServer
 from s3opt.testing._moto_server import MotoServerError as MotoServerError
+from s3opt.testing._process import stop_process as stop_process
 
-__all__ = ["MotoServer", "MotoServerError"]
+__all__ = ["MotoServer", "MotoServerError", "stop_process"]

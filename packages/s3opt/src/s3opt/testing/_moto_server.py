@@ -3,9 +3,9 @@
 :class:`MotoServer` starts moto's server in a subprocess bound to 127.0.0.1
 (through :mod:`s3opt.testing._moto_parts`, which adds the part list S3 gives in
 GetObjectAttributes and moto leaves out), waits until it answers HTTP, and stops it
-reliably (terminate, then kill). The server keeps all data in memory;
-:meth:`MotoServer.reset` empties it. This module does not import moto itself (the
-server runs in its own process), so importing it is cheap.
+reliably (terminate, then kill: :func:`~s3opt.testing.stop_process`). The server keeps
+all data in memory; :meth:`MotoServer.reset` empties it. This module does not import
+moto itself (the server runs in its own process), so importing it is cheap.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import IO, Any, Final, Self
 from pydantic import SecretStr
 
 from s3opt.config import RetryConfig, S3Config
+from s3opt.testing._process import stop_process
 
 __all__ = ["MotoServer", "MotoServerError"]
 
@@ -177,13 +178,8 @@ class MotoServer:
     def stop(self) -> None:
         """Stop the server (terminate, then kill) and release its log; safe to call twice."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=_STOP_TIMEOUT)
+        if process is not None:
+            stop_process(process, _STOP_TIMEOUT)
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()
