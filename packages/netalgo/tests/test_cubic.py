@@ -7,6 +7,7 @@ and segments differ by a factor of 1000 only.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -16,32 +17,18 @@ from netalgo.protocols import AckSample, CongestionController, LossEvent
 MSS = 1000
 
 
-def ack(
-    ctl: Cubic,
-    now: float,
-    *,
-    sent_time: float,
-    acked: int = MSS,
-    in_flight: int | None = None,
-    rtt: float | None = 0.1,
-) -> None:
-    """One ACK; by default the flight before it filled cwnd (a bulk sender)."""
-    if in_flight is None:
-        in_flight = max(ctl.cwnd - acked, 0)
-    ctl.on_ack(AckSample(now, acked, in_flight, sent_time, rtt))
+@pytest.fixture
+def after_first_loss(ack: Callable[..., None], lose: Callable[..., None]) -> Callable[..., Cubic]:
+    """``after_first_loss(*, fast_convergence=False, rtt=0.1)``: a controller with 100
+    segments in flight, one lost at t=0.2; the ACK at 0.2 + rtt ends recovery."""
 
+    def make(*, fast_convergence: bool = False, rtt: float = 0.1) -> Cubic:
+        ctl = Cubic(mss=MSS, initial_window=100 * MSS, fast_convergence=fast_convergence)
+        lose(ctl, 0.2, sent_time=0.1, flight=100 * MSS)
+        ack(ctl, 0.2 + rtt, sent_time=0.2, rtt=rtt)  # a send made after recovery began
+        return ctl
 
-def lose(ctl: Cubic, now: float, *, sent_time: float, flight: int, timeout: bool = False) -> None:
-    """One MSS declared lost out of ``flight`` bytes outstanding (lost bytes included)."""
-    ctl.on_loss(LossEvent(now, MSS, flight - MSS, sent_time, None, timeout))
-
-
-def after_first_loss(*, fast_convergence: bool = False, rtt: float = 0.1) -> Cubic:
-    """100 segments in flight, one lost at t=0.2; the ACK at 0.2 + rtt ends recovery."""
-    ctl = Cubic(mss=MSS, initial_window=100 * MSS, fast_convergence=fast_convergence)
-    lose(ctl, 0.2, sent_time=0.1, flight=100 * MSS)
-    ack(ctl, 0.2 + rtt, sent_time=0.2, rtt=rtt)  # a send made after recovery began
-    return ctl
+    return make
 
 
 def test_constants_are_the_rfc_values() -> None:
@@ -57,7 +44,7 @@ def test_constants_are_the_rfc_values() -> None:
     assert ctl.pacing_rate is None
 
 
-def test_multiplicative_decrease_is_beta_times_cwnd() -> None:
+def test_multiplicative_decrease_is_beta_times_cwnd(lose: Callable[..., None]) -> None:
     # Section 4.6: flight_size = cwnd = 100 segments -> ssthresh = 100 * 0.7 = 70
     # segments, cwnd = max(70, 2) = 70 segments; W_max = cwnd before = 100 (4.7,
     # no earlier W_max); cwnd_prior = 100.
@@ -70,7 +57,7 @@ def test_multiplicative_decrease_is_beta_times_cwnd() -> None:
     assert ctl.state == "Recovery"
 
 
-def test_decrease_floors_at_two_segments() -> None:
+def test_decrease_floors_at_two_segments(lose: Callable[..., None]) -> None:
     # Section 4.6: flight of 2 segments -> ssthresh = 1.4 -> max(1.4, 2) = 2 segments.
     ctl = Cubic(mss=MSS, initial_window=2 * MSS)
     lose(ctl, 0.2, sent_time=0.1, flight=2 * MSS)
@@ -78,7 +65,9 @@ def test_decrease_floors_at_two_segments() -> None:
     assert ctl.ssthresh == pytest.approx(2 * MSS)
 
 
-def test_k_and_window_function_equal_the_formulas() -> None:
+def test_k_and_window_function_equal_the_formulas(
+    ack: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     ctl = after_first_loss()
     ack(ctl, 0.4, sent_time=0.3)  # first congestion-avoidance ACK: t_epoch = 0.4
     assert ctl.t_epoch == 0.4
@@ -98,7 +87,9 @@ def test_k_and_window_function_equal_the_formulas() -> None:
     assert ctl.w_cubic(ctl.k + 1) == pytest.approx(100.4)
 
 
-def test_concave_growth_per_ack_moves_toward_w_cubic_t_plus_rtt() -> None:
+def test_concave_growth_per_ack_moves_toward_w_cubic_t_plus_rtt(
+    ack: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     ctl = after_first_loss()
     ack(ctl, 0.4, sent_time=0.3)
     # That first ACK: W_est = 70 + 0.5294118 * 1 / 70 = 70.0075630 > W_cubic(0) = 70, so
@@ -115,7 +106,9 @@ def test_concave_growth_per_ack_moves_toward_w_cubic_t_plus_rtt() -> None:
     assert ctl.state == "CongestionAvoidance"
 
 
-def test_convex_growth_is_capped_at_one_and_a_half_cwnd() -> None:
+def test_convex_growth_is_capped_at_one_and_a_half_cwnd(
+    ack: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     ctl = after_first_loss()
     ack(ctl, 0.4, sent_time=0.3)
     before = ctl.cwnd / MSS
@@ -126,7 +119,9 @@ def test_convex_growth_is_capped_at_one_and_a_half_cwnd() -> None:
     assert ctl.cwnd / MSS == pytest.approx(before + 0.5, abs=1e-3)
 
 
-def test_reno_friendly_w_est_grows_by_alpha_per_rtt_then_by_one() -> None:
+def test_reno_friendly_w_est_grows_by_alpha_per_rtt_then_by_one(
+    ack: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     # Small RTT (1 ms): W_cubic(t) barely moves (about 70 + 21 t), so the Reno-friendly
     # region governs. One stretch ACK per RTT acknowledges a whole cwnd, so
     # segments_acked / cwnd = 1 and W_est += alpha_cubic per RTT (section 4.3, eq. 4)
@@ -148,7 +143,9 @@ def test_reno_friendly_w_est_grows_by_alpha_per_rtt_then_by_one() -> None:
     assert crossed == 13
 
 
-def test_fast_convergence_lowers_w_max_when_cwnd_is_below_it() -> None:
+def test_fast_convergence_lowers_w_max_when_cwnd_is_below_it(
+    ack: Callable[..., None], lose: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     # First event: W_max = 100, cwnd = 70. Second event (a send made after the first
     # recovery began) at cwnd = 70 < W_max = 100:
     #   with fast convergence: W_max = 70 * (1 + 0.7) / 2 = 59.5 (section 4.7)
@@ -169,7 +166,9 @@ def test_fast_convergence_lowers_w_max_when_cwnd_is_below_it() -> None:
         assert ctl.k == pytest.approx(k, abs=1e-4)
 
 
-def test_only_one_reduction_per_recovery_episode() -> None:
+def test_only_one_reduction_per_recovery_episode(
+    ack: Callable[..., None], lose: Callable[..., None]
+) -> None:
     ctl = Cubic(mss=MSS, initial_window=100 * MSS)
     lose(ctl, 0.2, sent_time=0.1, flight=100 * MSS)
     assert ctl.cwnd == 70 * MSS
@@ -190,7 +189,9 @@ def test_only_one_reduction_per_recovery_episode() -> None:
     assert ctl.cwnd == 49 * MSS
 
 
-def test_timeout_resets_cwnd_to_one_segment_and_restarts_with_k_zero() -> None:
+def test_timeout_resets_cwnd_to_one_segment_and_restarts_with_k_zero(
+    ack: Callable[..., None], lose: Callable[..., None]
+) -> None:
     ctl = Cubic(mss=MSS, initial_window=100 * MSS)
     # An RTO declares all 100 outstanding segments lost at once: one response.
     for i in range(100):
@@ -218,7 +219,7 @@ def test_timeout_resets_cwnd_to_one_segment_and_restarts_with_k_zero() -> None:
     assert ctl.w_est == pytest.approx(70.0075630, abs=1e-6)
 
 
-def test_undo_restores_state_after_a_spurious_event() -> None:
+def test_undo_restores_state_after_a_spurious_event(lose: Callable[..., None]) -> None:
     ctl = Cubic(mss=MSS, initial_window=100 * MSS)
     lose(ctl, 0.2, sent_time=0.1, flight=100 * MSS)
     assert ctl.cwnd == 70 * MSS
@@ -231,7 +232,9 @@ def test_undo_restores_state_after_a_spurious_event() -> None:
     assert ctl.undo_congestion_event() is False  # nothing saved any more
 
 
-def test_app_limited_acks_do_not_grow_cwnd_nor_advance_t() -> None:
+def test_app_limited_acks_do_not_grow_cwnd_nor_advance_t(
+    ack: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     ctl = after_first_loss()
     ack(ctl, 0.4, sent_time=0.3)  # t_epoch = 0.4
     cwnd, w_est = ctl.cwnd, ctl.w_est
@@ -262,7 +265,9 @@ def test_bad_parameters_raise_naming_them(kwargs: dict[str, float], name: str) -
         Cubic(**kwargs)  # type: ignore[arg-type]
 
 
-def test_bad_samples_raise_and_leave_state_alone() -> None:
+def test_bad_samples_raise_and_leave_state_alone(
+    ack: Callable[..., None], after_first_loss: Callable[..., Cubic]
+) -> None:
     ctl = after_first_loss()
     cwnd = ctl.cwnd
     with pytest.raises(ValueError, match="now"):

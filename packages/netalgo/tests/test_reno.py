@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -15,32 +16,18 @@ from netalgo.reno import ABC_LIMIT, NewReno, rfc6928_initial_window
 MSS = 1000
 
 
-def ack(
-    ctl: NewReno,
-    now: float,
-    *,
-    sent_time: float,
-    acked: int = MSS,
-    in_flight: int | None = None,
-    rtt: float | None = 0.1,
-) -> None:
-    """One ACK; by default the flight before it filled cwnd (a bulk sender)."""
-    if in_flight is None:
-        in_flight = max(ctl.cwnd - acked, 0)
-    ctl.on_ack(AckSample(now, acked, in_flight, sent_time, rtt))
+@pytest.fixture
+def one_rtt_of_acks(ack: Callable[..., None]) -> Callable[..., float]:
+    """``one_rtt_of_acks(ctl, start, rtt=0.1)``: ACK, one segment at a time, everything a
+    full window sent at ``start`` carried; the time of those ACKs."""
 
+    def acks(ctl: NewReno, start: float, rtt: float = 0.1) -> float:
+        now = start + rtt
+        for _ in range(ctl.cwnd // MSS):
+            ack(ctl, now, sent_time=start)
+        return now
 
-def lose(ctl: NewReno, now: float, *, sent_time: float, flight: int, timeout: bool = False) -> None:
-    """One MSS declared lost out of ``flight`` bytes outstanding (lost bytes included)."""
-    ctl.on_loss(LossEvent(now, MSS, flight - MSS, sent_time, None, timeout))
-
-
-def one_rtt_of_acks(ctl: NewReno, start: float, rtt: float = 0.1) -> float:
-    """ACK, one segment at a time, everything a full window sent at ``start`` carried."""
-    now = start + rtt
-    for _ in range(ctl.cwnd // MSS):
-        ack(ctl, now, sent_time=start)
-    return now
+    return acks
 
 
 def test_initial_window_is_rfc6928() -> None:
@@ -53,7 +40,7 @@ def test_initial_window_is_rfc6928() -> None:
     assert isinstance(NewReno(), CongestionController)
 
 
-def test_slow_start_doubles_cwnd_every_rtt() -> None:
+def test_slow_start_doubles_cwnd_every_rtt(one_rtt_of_acks: Callable[..., float]) -> None:
     # RFC 5681 section 3.1: cwnd += min(N, SMSS) per ACK; one ACK per segment -> x2 per RTT.
     ctl = NewReno(mss=MSS, initial_window=10 * MSS)
     now = 0.0
@@ -63,7 +50,7 @@ def test_slow_start_doubles_cwnd_every_rtt() -> None:
     assert ctl.state == "SlowStart"
 
 
-def test_slow_start_byte_counting_limit() -> None:
+def test_slow_start_byte_counting_limit(ack: Callable[..., None]) -> None:
     # RFC 3465 section 2.2: cwnd += min(N, L * SMSS) with L = 2: a stretch ACK of
     # 5 segments grows cwnd by 2 segments only.
     assert ABC_LIMIT == 2
@@ -72,7 +59,9 @@ def test_slow_start_byte_counting_limit() -> None:
     assert ctl.cwnd == 12 * MSS
 
 
-def test_loss_halves_the_flight_and_ca_adds_one_mss_per_rtt() -> None:
+def test_loss_halves_the_flight_and_ca_adds_one_mss_per_rtt(
+    ack: Callable[..., None], lose: Callable[..., None], one_rtt_of_acks: Callable[..., float]
+) -> None:
     ctl = NewReno(mss=MSS, initial_window=40 * MSS)
     # RFC 5681 equation (4): ssthresh = max(FlightSize / 2, 2 * SMSS) = 40 / 2 = 20.
     lose(ctl, 0.2, sent_time=0.1, flight=40 * MSS)
@@ -89,13 +78,15 @@ def test_loss_halves_the_flight_and_ca_adds_one_mss_per_rtt() -> None:
         assert ctl.cwnd == expected * MSS
 
 
-def test_loss_floor_is_two_segments() -> None:
+def test_loss_floor_is_two_segments(lose: Callable[..., None]) -> None:
     ctl = NewReno(mss=MSS, initial_window=3 * MSS)
     lose(ctl, 0.2, sent_time=0.1, flight=3 * MSS)  # max(1.5, 2) = 2 segments
     assert ctl.cwnd == 2 * MSS
 
 
-def test_one_reduction_per_recovery_and_no_growth_inside_it() -> None:
+def test_one_reduction_per_recovery_and_no_growth_inside_it(
+    ack: Callable[..., None], lose: Callable[..., None]
+) -> None:
     ctl = NewReno(mss=MSS, initial_window=40 * MSS)
     lose(ctl, 0.2, sent_time=0.1, flight=40 * MSS)
     assert ctl.cwnd == 20 * MSS
@@ -114,7 +105,9 @@ def test_one_reduction_per_recovery_and_no_growth_inside_it() -> None:
     assert ctl.cwnd == 10 * MSS
 
 
-def test_rto_sets_cwnd_to_one_segment_then_slow_starts() -> None:
+def test_rto_sets_cwnd_to_one_segment_then_slow_starts(
+    lose: Callable[..., None], one_rtt_of_acks: Callable[..., float]
+) -> None:
     ctl = NewReno(mss=MSS, initial_window=40 * MSS)
     # The retransmission timer declares all 40 segments lost at once: one response.
     for i in range(40):
@@ -127,7 +120,7 @@ def test_rto_sets_cwnd_to_one_segment_then_slow_starts() -> None:
     assert ctl.cwnd == 2 * MSS  # slow start again
 
 
-def test_timeout_during_recovery_keeps_the_reduced_ssthresh() -> None:
+def test_timeout_during_recovery_keeps_the_reduced_ssthresh(lose: Callable[..., None]) -> None:
     ctl = NewReno(mss=MSS, initial_window=40 * MSS)
     lose(ctl, 0.2, sent_time=0.1, flight=40 * MSS)  # ssthresh 20
     # The same window then times out: ssthresh is not halved again (one reduction).
@@ -135,7 +128,7 @@ def test_timeout_during_recovery_keeps_the_reduced_ssthresh() -> None:
     assert (ctl.cwnd, ctl.ssthresh) == (MSS, 20 * MSS)
 
 
-def test_no_growth_while_application_limited() -> None:
+def test_no_growth_while_application_limited(ack: Callable[..., None]) -> None:
     ctl = NewReno(mss=MSS, initial_window=10 * MSS)
     # 2 segments in flight out of a 10-segment window: not cwnd-limited.
     ack(ctl, 0.1, sent_time=0.0, in_flight=MSS)
@@ -146,7 +139,9 @@ def test_no_growth_while_application_limited() -> None:
     assert ctl.cwnd == 11 * MSS
 
 
-def test_initial_ssthresh_starts_in_congestion_avoidance() -> None:
+def test_initial_ssthresh_starts_in_congestion_avoidance(
+    one_rtt_of_acks: Callable[..., float],
+) -> None:
     ctl = NewReno(mss=MSS, initial_window=10 * MSS, initial_ssthresh=10 * MSS)
     assert ctl.state == "CongestionAvoidance"
     one_rtt_of_acks(ctl, 0.0)
@@ -169,7 +164,7 @@ def test_bad_parameters_raise_naming_them(kwargs: dict[str, float], name: str) -
         NewReno(**kwargs)  # type: ignore[arg-type]
 
 
-def test_bad_input_raises_and_leaves_state_alone() -> None:
+def test_bad_input_raises_and_leaves_state_alone(ack: Callable[..., None]) -> None:
     ctl = NewReno(mss=MSS, initial_window=10 * MSS)
     ack(ctl, 1.0, sent_time=0.9)
     cwnd = ctl.cwnd
@@ -191,7 +186,7 @@ def test_bad_input_raises_and_leaves_state_alone() -> None:
     assert ctl.state == "SlowStart"
 
 
-def test_a_ce_mark_halves_the_window_once_per_window_of_sends() -> None:
+def test_a_ce_mark_halves_the_window_once_per_window_of_sends(ack: Callable[..., None]) -> None:
     """RFC 3168 §6.1.2 and RFC 9002 §7.1 / B.7: an ACK of a CE-marked send is a congestion event.
 
     FlightSize is the flight before that ACK (the marked data was delivered):
