@@ -342,6 +342,31 @@ async def test_readahead_fetches_whole_runs_as_the_window_moves(tmp_path: Path) 
 
 
 @pytest.mark.asyncio
+async def test_a_run_is_cached_as_views_of_its_one_buffer_and_read_without_a_copy(
+    tmp_path: Path,
+) -> None:
+    """The blocks of a read-ahead run are views into the run's one GET body (no copy per
+    block), which L1 charges once; a read inside one of them is a view of it as well."""
+    store = CountingStore(tmp_path / "bucket")
+    big = random.Random(4).randbytes((1 + READAHEAD_RUN) * BLOCK)
+    info = await store.put("big", big)
+    memory = MemoryBlockCache(1 << 20)
+    reader = BlockReader(store, block_size=BLOCK, memory=memory, disk=None, counters=FsCounters())
+    await reader.read("big", info.etag, len(big), 0, BLOCK, readahead=READAHEAD_RUN * BLOCK)
+    await readahead_done(reader)
+    assert sorted(offset for _, offset, _ in store.ranges) == [0, BLOCK]  # block 0; the run
+    assert memory.size == len(big)  # block 0's bytes and the run's buffer, once
+    got = await reader.read("big", info.etag, len(big), 2 * BLOCK + 10, 100)
+    block = memory.get(("big", info.etag, 2))
+    assert isinstance(got, memoryview)
+    assert isinstance(block, memoryview)
+    assert got.obj is block.obj
+    assert bytes(got) == big[2 * BLOCK + 10 : 2 * BLOCK + 110]
+    assert len(store.ranges) == 2
+    await reader.close()
+
+
+@pytest.mark.asyncio
 async def test_readahead_reads_blocks_l2_holds_from_l2(tmp_path: Path) -> None:
     store = CountingStore(tmp_path / "bucket")
     info = await store.put(KEY, DATA)

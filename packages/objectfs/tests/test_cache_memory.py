@@ -62,6 +62,44 @@ def test_discard_drops_every_block_of_the_object_whatever_its_etag() -> None:
     assert cache.size == 4
 
 
+def test_views_of_one_buffer_are_charged_the_buffer_once_until_the_last_goes() -> None:
+    buffer = bytes(range(40))
+    view = memoryview(buffer)
+    cache = MemoryBlockCache(100)
+    for index in range(4):
+        cache.put(("a", "e", index), view[10 * index : 10 * index + 10])
+    assert cache.size == 40
+    cache.put(("b", "e", 0), b"x" * 5)
+    assert cache.size == 45
+    cache.put(("a", "e", 0), b"y" * 10)  # replaced by bytes: three views still hold the buffer
+    assert cache.size == 55
+    cache.discard("a")
+    assert cache.size == 5
+    assert cache.get(("a", "e", 3)) is None
+
+
+def test_a_view_keeps_its_buffer_charged_so_eviction_takes_its_siblings_too() -> None:
+    view = memoryview(bytes(40))
+    cache = MemoryBlockCache(50)
+    for index in range(4):
+        cache.put(("a", "e", index), view[10 * index : 10 * index + 10])
+    cache.get(("a", "e", 0))  # the most recent view; the others are older
+    cache.put(("b", "e", 0), b"x" * 20)  # 60 > 50: evicting views frees nothing until all go
+    assert [("a", "e", i) in cache for i in range(4)] == [False] * 4
+    assert cache.get(("b", "e", 0)) == b"x" * 20
+    assert cache.size == 20
+
+
+def test_a_view_into_a_buffer_larger_than_the_cache_is_kept_as_a_copy() -> None:
+    buffer = bytes(range(40))
+    cache = MemoryBlockCache(16)
+    cache.put(("a", "e", 0), memoryview(buffer)[8:18])
+    kept = cache.get(("a", "e", 0))
+    assert type(kept) is bytes
+    assert kept == buffer[8:18]
+    assert cache.size == 10
+
+
 def test_zero_capacity_caches_nothing() -> None:
     cache = MemoryBlockCache(0)
     cache.put(("a", "e", 0), b"a")
@@ -104,4 +142,57 @@ def test_matches_a_plain_lru_list_and_never_exceeds_capacity(
             model = [(k, v) for k, v in model if k[0] != key[0]]
             cache.discard(key[0])
         assert cache.size == sum(len(v) for _, v in model) <= capacity
+        assert len(cache) == len(model)
+
+
+_BUFFERS = [bytes([n]) * size for n, size in enumerate((12, 30, 64))]
+_view_ops = st.lists(
+    st.one_of(
+        # put bytes of a length, or a view of [start, start + length) of one of _BUFFERS
+        st.tuples(st.just("put"), _keys, st.integers(0, 40), st.none(), st.just(0)),
+        st.tuples(st.just("put"), _keys, st.integers(0, 12), st.integers(0, 2), st.integers(0, 12)),
+        st.tuples(st.just("get"), _keys, st.just(0), st.none(), st.just(0)),
+        st.tuples(st.just("discard"), _keys, st.just(0), st.none(), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@given(capacity=st.integers(0, 100), ops=_view_ops)
+def test_with_views_matches_an_lru_list_charging_shared_buffers_once(
+    capacity: int, ops: list[tuple[str, BlockKey, int, int | None, int]]
+) -> None:
+    cache = MemoryBlockCache(capacity)
+    model: list[tuple[BlockKey, bytes, int | None]] = []  # least recent first; buffer number
+
+    def charged() -> int:
+        own = sum(len(v) for _, v, b in model if b is None)
+        return own + sum(len(_BUFFERS[b]) for b in {b for _, _, b in model if b is not None})
+
+    for op, key, length, buffer, start in ops:
+        if op == "put":
+            model = [m for m in model if m[0] != key]
+            if buffer is None:
+                data: bytes | memoryview = bytes([key[2]]) * length
+                value, shared = bytes(data), None
+            else:
+                data = memoryview(_BUFFERS[buffer])[start : start + length]
+                value, shared = bytes(data), buffer
+                if len(_BUFFERS[buffer]) > capacity:
+                    shared = None  # kept as a copy
+            if len(value) <= capacity:
+                model.append((key, value, shared))
+                while charged() > capacity:
+                    model.pop(0)
+            cache.put(key, data)
+        elif op == "get":
+            found = [m for m in model if m[0] == key]
+            if found:
+                model = [m for m in model if m[0] != key] + found
+            got = cache.get(key)
+            assert (None if got is None else bytes(got)) == (found[0][1] if found else None)
+        else:
+            model = [m for m in model if m[0][0] != key[0]]
+            cache.discard(key[0])
+        assert cache.size == charged() <= capacity
         assert len(cache) == len(model)

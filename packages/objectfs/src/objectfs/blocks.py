@@ -59,7 +59,7 @@ from collections import OrderedDict
 from functools import partial
 from typing import Any, Final
 
-from objectfs.cache import BlockKey, DiskBlockCache, MemoryBlockCache
+from objectfs.cache import Block, BlockKey, DiskBlockCache, MemoryBlockCache
 from objectfs.stats import FsCounters
 from s3opt import ObjectStore
 from s3opt.errors import ObjectChangedError
@@ -99,7 +99,7 @@ FRAGMENT_CACHE_SHARE: Final = 8
 _Mark = tuple[int, int, int, int]
 """A file's read-ahead state: the first block it has not yet considered, then the ``first``,
 ``end`` and ``size`` of the last :meth:`BlockReader._read_ahead` call (to refill it)."""
-_Fetched = tuple[bytes, bool]
+_Fetched = tuple[Block, bool]
 """A settled fetch: the block's bytes, and whether they came from L2 (else from the store)."""
 
 
@@ -155,7 +155,7 @@ class BlockReader:
         *,
         readahead: int = 0,
         sequential: bool = True,
-    ) -> bytes:
+    ) -> Block:
         """Bytes ``[offset, offset + length)`` of the ``size``-byte object ``key`` at ``etag``.
 
         Short at the end of the object, empty past it. Then starts fetching the
@@ -214,7 +214,7 @@ class BlockReader:
 
     # -- one block -------------------------------------------------------------------------
 
-    def _in_memory(self, key: str, etag: str, first: int, last: int) -> list[bytes] | None:
+    def _in_memory(self, key: str, etag: str, first: int, last: int) -> list[Block] | None:
         """Blocks ``first`` to ``last`` when L1 holds them all (each counted as an L1 hit);
         ``None`` otherwise. A read served whole from memory then costs no task and no turn
         of the event loop: the cached-read latency is the FUSE round trip."""
@@ -228,7 +228,7 @@ class BlockReader:
             self._counters.l1_hit()
         return parts
 
-    async def _lookup(self, key: str, etag: str, size: int, index: int) -> bytes:
+    async def _lookup(self, key: str, etag: str, size: int, index: int) -> Block:
         block_key = (key, etag, index)
         data = self._memory.get(block_key)
         if data is not None:
@@ -244,7 +244,7 @@ class BlockReader:
 
     async def _lookup_part(
         self, key: str, etag: str, size: int, index: int, offset: int, end: int
-    ) -> bytes:
+    ) -> Block:
         """The bytes of ``[offset, end)`` inside block ``index``: from a cached or coming whole
         block if there is one, else from fragments."""
         block_key = (key, etag, index)
@@ -274,7 +274,7 @@ class BlockReader:
         skip = start - first * FRAGMENT_SIZE
         return joined[skip : skip + stop - start]
 
-    async def _fragment(self, key: str, etag: str, size: int, number: int) -> bytes:
+    async def _fragment(self, key: str, etag: str, size: int, number: int) -> Block:
         """Fragment ``number`` of the object: from memory, a fetch under way, or a GET now."""
         fragment_key = (key, etag, number)
         data = self._fragments.get(fragment_key)
@@ -450,11 +450,11 @@ class BlockReader:
         offset = first * self.block_size
         expected = min(len(run) * self.block_size, size - offset)
         try:
-            data = await self._get_range(key, etag, offset, expected)
+            data = memoryview(await self._get_range(key, etag, offset, expected))
             blocks = [
                 data[start : start + self.block_size]
                 for start in range(0, expected, self.block_size)
-            ]
+            ]  # views, not copies: the L1 cache charges their shared buffer
             for block_key, future, block in zip(run, futures, blocks, strict=True):
                 self._memory.put(block_key, block)
                 self._settle(block_key, future)

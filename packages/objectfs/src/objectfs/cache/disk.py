@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Final
 
 from blobcodec.checksum import Xxh3_64
-from objectfs.cache.memory import BlockKey
+from objectfs.cache.memory import Block, BlockKey
 
 __all__ = ["DiskBlockCache"]
 
@@ -61,14 +61,14 @@ def _block_name(etag: str, index: int) -> str:
     return f"{hashlib.sha256(etag.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}-{index}"
 
 
-def _checksum(key: BlockKey, data: bytes) -> int:
+def _checksum(key: BlockKey, data: Block) -> int:
     object_key, etag, index = key
     hasher = Xxh3_64(f"{object_key}\0{etag}\0{index}\0".encode("utf-8", "surrogateescape"))
     hasher.update(data)
     return hasher.intdigest()
 
 
-def _header(key: BlockKey, data: bytes) -> bytes:
+def _header(key: BlockKey, data: Block) -> bytes:
     return _HEADER.pack(_MAGIC, _VERSION, len(data), _checksum(key, data))
 
 
@@ -220,7 +220,7 @@ class DiskBlockCache:
         os.utime(path)
         return header, data
 
-    async def put(self, key: BlockKey, data: bytes) -> None:
+    async def put(self, key: BlockKey, data: Block) -> None:
         """Store the block (replacing an older copy); never raises for disk errors."""
         path = self._path(key)
         if self.disabled or path in self._writing:
@@ -247,7 +247,7 @@ class DiskBlockCache:
             await asyncio.to_thread(path.unlink, missing_ok=True)
 
     @staticmethod
-    def _write_file(path: Path, key: BlockKey, data: bytes, victims: list[Path]) -> None:
+    def _write_file(path: Path, key: BlockKey, data: Block, victims: list[Path]) -> None:
         """Checksum and write the block in the worker thread: off the event loop, no copy."""
         DiskBlockCache._unlink(victims)
         path.parent.parent.mkdir(mode=0o700, exist_ok=True)

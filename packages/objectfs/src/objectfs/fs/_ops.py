@@ -314,7 +314,7 @@ class ObjectFs(pyfuse3.Operations):
                 raise pyfuse3.FUSEError(errno.EINVAL)
             if node.staged is not None and node.staged.loaded:
                 return node.staged.read(0, node.size)
-            return await self._reader.read(node.path, node.etag, node.size, 0, node.size)
+            return bytes(await self._reader.read(node.path, node.etag, node.size, 0, node.size))
 
     async def rename(
         self,
@@ -436,7 +436,12 @@ class ObjectFs(pyfuse3.Operations):
             handle = FileHandle(entry.st_ino, path, "", 0, self._detector(), staged)
             return pyfuse3.FileInfo(fh=self._handles.add_file(handle)), entry
 
-    async def read(self, fh: int, off: int, size: int) -> bytes:
+    async def read(  # type: ignore[override]
+        self, fh: int, off: int, size: int
+    ) -> bytes | memoryview:
+        """The bytes as a view into a cached block where they lie in one: pyfuse3 replies
+        from any contiguous buffer (``PyObject_GetBuffer`` in its ``fuse_read_async``), though
+        its annotation says ``bytes``; no copy before the kernel's."""
         with as_errno("read", self._counters):
             handle = self._handles.files[fh]
             staged = self._writeback.get(handle.key)
@@ -446,7 +451,7 @@ class ObjectFs(pyfuse3.Operations):
                 return data
             detector = handle.detector
             readahead = detector.observe(off, size)
-            data = await self._reader.read(
+            found = await self._reader.read(
                 handle.key,
                 handle.etag,
                 handle.size,
@@ -456,7 +461,7 @@ class ObjectFs(pyfuse3.Operations):
                 sequential=detector.sequential,
             )
             self._pages.filled(handle.inode, (handle.etag, handle.size))
-            return data
+            return found
 
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         with as_errno("write", self._counters):
