@@ -236,6 +236,26 @@ def test_quiet_prints_nothing_and_json_prints_one_document(
     assert paths == ["data/copy-a.bin", "data/nested/deeper/leaf.bin", "other/copy-b.bin"]
 
 
+@pytest.mark.parametrize("where", ["next to it", "at the end"])
+def test_an_inventory_listing_a_path_twice_is_refused_before_anything_is_printed(
+    sample_tree: Path, store_url: str, where: str
+) -> None:
+    """The listing and a whole-inventory search read the inventory as a stream: a path
+    repeated right after itself is found there; one repeated out of ship's order is found
+    once the stream ends, before the table or document is printed."""
+    shipped = ship_json(sample_tree, store_url)
+    name = shipped["archive"]
+    inventory = Path(store_url.removeprefix("file://")) / shipped["keys"]["inventory"]
+    text = inventory.read_bytes()
+    items = text.split(b"\n- path: ")
+    repeated = items[-1] if where == "next to it" else items[2]
+    inventory.write_bytes(text.rstrip(b"\n") + b"\n- path: " + repeated.rstrip(b"\n") + b"\n")
+    (path,) = (line for line in repeated.splitlines()[:1])
+    for args in ((name,), (name, "--json"), ("--search", "*"), ("--search", "*", "--json")):
+        result = invoke("inventory", store_url, *args)
+        assert_one_error_line(result, 2, f"path {path.decode()!r} repeats", name)
+
+
 def test_verify_names_a_flipped_byte_and_exits_3(sample_tree: Path, store_url: str) -> None:
     shipped = ship_json(sample_tree, store_url)
     url = f"{store_url}/{shipped['archive']}"

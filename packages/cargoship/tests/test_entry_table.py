@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+import cargoship.entry_table
 from blobcodec.index import Member
-from cargoship.entry_table import EntryTable, SeenSet
+from cargoship.entry_table import EntryTable, SeenSet, without_repeats
 from cargoship.errors import InventoryFormatError
-from cargoship.inventory import EntryType, InventoryEntry
+from cargoship.inventory import EntryType, Inventory, InventoryEntry
+from cargoship.layout import stream_inventory
+from cargoship.scan import scan
+from s3opt import LocalStore
 
 WHEN = datetime(2025, 7, 27, 10, tzinfo=UTC)
 
@@ -42,6 +50,79 @@ def test_entries_come_back_equal_with_non_utf8_names() -> None:
 def test_a_repeated_path_is_named() -> None:
     with EntryTable() as table, pytest.raises(InventoryFormatError, match="'a/b' repeats"):
         table.add([_entry("a"), _entry("a/b"), _entry("c"), _entry("a/b")], where="test")
+
+
+def test_a_scan_lists_paths_in_the_order_without_repeats_relies_on(tmp_path: Path) -> None:
+    """Depth first with names sorted by their bytes is strictly increasing order of the
+    paths' bytes with "/" lowest, also where "/" sorts after a name's next byte ("a-b",
+    "a.txt" against "a/x") and for names that are not UTF-8."""
+    root = tmp_path / "tree"
+    for name in (b"a/x", b"a/x0/y", b"a-b", b"a.txt", b"a0", b"b", b"\xff", b"caf\xc3\xa9"):
+        path = os.path.join(os.fsencode(root), name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Path(os.fsdecode(path)).write_bytes(b"")
+    paths = [entry.name for entry in scan(root, on_unreadable=lambda *_: None)]
+    assert len(paths) == 10  # 8 files and the directories a and a/x0
+    keys = [os.fsencode(path).replace(b"/", b"\x00") for path in paths]
+    assert all(before < after for before, after in itertools.pairwise(keys))
+    assert sorted(paths) != paths  # plain string order is another order
+
+
+async def _listed(
+    store: LocalStore,
+    inventory_of: Callable[[Sequence[InventoryEntry]], Inventory],
+    paths: list[str],
+    make_entry: Callable[..., InventoryEntry],
+) -> tuple[list[str], InventoryFormatError | None]:
+    """The paths without_repeats gave for an inventory listing ``paths``, and its error."""
+    inventory = inventory_of([make_entry(path, EntryType.FILE, b"x") for path in paths])
+    await store.put(inventory.archive.name + ".inventory.yaml", inventory.dumps_yaml())
+    given: list[str] = []
+    with tempfile.TemporaryFile() as file:
+        stream = await stream_inventory(store, inventory.archive.name, file)
+        try:
+            for entry in without_repeats(stream):
+                given.append(entry.path)
+        except InventoryFormatError as exc:
+            return given, exc
+    return given, None
+
+
+class _NoTable:
+    def __init__(self) -> None:
+        raise AssertionError("an inventory in ship's order needs no table")
+
+
+@pytest.mark.asyncio
+async def test_without_repeats_in_ship_order_needs_no_table_and_stops_at_the_repeat(
+    tmp_path: Path,
+    inventory_of: Callable[[Sequence[InventoryEntry]], Inventory],
+    make_entry: Callable[..., InventoryEntry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = LocalStore(tmp_path / "bucket")
+    monkeypatch.setattr(cargoship.entry_table, "EntryTable", _NoTable)
+    ordered = ["a/x", "a/x0/y", "a-b", "a.txt", "b"]
+    assert await _listed(store, inventory_of, ordered, make_entry) == (ordered, None)
+    given, error = await _listed(store, inventory_of, ["a/x", "a-b", "a-b", "b"], make_entry)
+    assert given == ["a/x", "a-b"]
+    assert error is not None
+    assert "'a-b' repeats" in str(error)
+
+
+@pytest.mark.asyncio
+async def test_without_repeats_out_of_order_checks_every_path_once_all_are_given(
+    tmp_path: Path,
+    inventory_of: Callable[[Sequence[InventoryEntry]], Inventory],
+    make_entry: Callable[..., InventoryEntry],
+) -> None:
+    store = LocalStore(tmp_path / "bucket")
+    unordered = ["b", "a", "c"]
+    assert await _listed(store, inventory_of, unordered, make_entry) == (unordered, None)
+    given, error = await _listed(store, inventory_of, ["b", "a", "c", "a"], make_entry)
+    assert given == ["b", "a", "c", "a"]  # a repeat far from its first is found at the end
+    assert error is not None
+    assert "'a' repeats" in str(error)
 
 
 def test_the_seen_set_marks_each_number_once() -> None:

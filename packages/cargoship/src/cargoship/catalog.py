@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cargoship.concurrency import each_bounded
+from cargoship.entry_table import without_repeats
 from cargoship.errors import InventoryFormatError
 from cargoship.fetch import ArchiveFetcher
 from cargoship.inventory import (
@@ -133,7 +134,8 @@ async def search(
     head and only the pages whose bounds can hold such paths. Otherwise (a pattern that
     starts with a wildcard, an archive shipped without a table, pages over half the
     inventory or :data:`~cargoship.paged_inventory.PAGED_BYTES`) the inventory is streamed
-    whole; only the hits are kept.
+    whole; only the hits are kept, and a path listed twice is an InventoryFormatError
+    (:func:`~cargoship.entry_table.without_repeats`).
 
     The page table is checked as ``restore --include`` checks it: a table that does not
     tile the inventory, is of another size than the inventory object, or whose fetched
@@ -160,7 +162,7 @@ async def search(
             stream = await stream_inventory(store, name, file)
 
             def scan() -> list[CatalogHit]:
-                return [CatalogHit(name, e) for e in stream.entries if match(e.path)]
+                return [CatalogHit(name, e) for e in without_repeats(stream) if match(e.path)]
 
             return await asyncio.to_thread(scan)
 

@@ -36,8 +36,9 @@ from typing import Any, Final
 from blobcodec.index import Member
 from cargoship.errors import InventoryFormatError
 from cargoship.inventory import EntryType, InventoryEntry
+from cargoship.layout import InventoryStream
 
-__all__ = ["CACHE_KIB", "EntryTable", "Outputs", "SeenSet", "StoredWalk"]
+__all__ = ["CACHE_KIB", "EntryTable", "Outputs", "SeenSet", "StoredWalk", "without_repeats"]
 
 CACHE_KIB: Final = 16 << 10
 """SQLite page cache, in KiB: the most the table holds in memory."""
@@ -509,6 +510,38 @@ class EntryTable:
         """The index member numbered ``number`` (in the order added), or None."""
         row = self._db.execute("SELECT * FROM member WHERE number = ?", (number,)).fetchone()
         return None if row is None else _member(row)
+
+
+def without_repeats(stream: InventoryStream) -> Iterator[InventoryEntry]:
+    """The entries of ``stream`` as they come; InventoryFormatError naming its archive when a
+    path repeats.
+
+    For a reader that keeps only some of each entry (a listing, a search) and so cannot
+    see a repeat itself. ``ship`` lists paths in scan order: depth first, each directory's
+    names sorted by their bytes. That is strictly increasing order of the paths' bytes
+    with ``/`` counted lowest, so in such an inventory a repeat is the path just before,
+    and finding one needs no memory. Once a path comes out of that order (an inventory
+    written by other means), every path is checked after the last is given, by reading
+    the inventory again into an :class:`EntryTable` on disk: a caller that acts only once
+    the iteration ends (a table printed at the end) acts on no inventory with a repeat.
+    """
+    where = stream.archive.name
+    last = b""
+    ordered = True
+    for entry in stream.entries:
+        if ordered:
+            key = _name(entry.path).replace(b"/", b"\x00")
+            if key == last:
+                raise InventoryFormatError(f"inventory of {where}: path {entry.path!r} repeats")
+            ordered, last = key > last, key
+        yield entry
+    if not ordered:
+        with EntryTable() as table:
+            table.add(stream.select(_every_path), where=where)
+
+
+def _every_path(path: str) -> bool:
+    return True
 
 
 def _member(row: tuple[Any, ...]) -> Member:

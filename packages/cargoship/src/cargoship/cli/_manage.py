@@ -24,6 +24,7 @@ from cargoship.cli._output import (
     ratio,
     shown,
 )
+from cargoship.entry_table import without_repeats
 from cargoship.errors import CargoshipError
 from cargoship.estimate import estimate
 from cargoship.inventory import entry_doc, format_time
@@ -143,10 +144,11 @@ def _print_archives(out: Output, inventories: list[ArchiveSummary]) -> None:
 def _print_files(out: Output, inventory: InventoryStream) -> None:
     """One archive's files as its inventory lists them, read a batch at a time from the
     downloaded document: the JSON document or the table is printed once every item has
-    been read and checked (nothing is, if one is malformed)."""
+    been read and checked and no path was found twice (nothing is printed otherwise)."""
+    entries = without_repeats(inventory)
     if out.json_mode:
         head = ArchiveSummary(inventory.archive, inventory.totals).to_json()
-        out.document_with_items(head, "files", map(entry_doc, inventory.entries))
+        out.document_with_items(head, "files", map(entry_doc, entries))
         return
     rows = (
         (
@@ -156,7 +158,7 @@ def _print_files(out: Output, inventory: InventoryStream) -> None:
             (entry.checksum or "")[:19],
             entry.archive or "",
         )
-        for entry in inventory.entries
+        for entry in entries
     )
     name = inventory.archive.name
     headers = ("path", "type", "size", "checksum", "stored in")
