@@ -6,10 +6,10 @@ and the mount's memory limit is in bytes. Every operation is O(1) except
 per-object index of keys saves scanning the whole cache after a write.
 
 A block may be a :class:`memoryview` slice of a larger buffer: one GET of
-several blocks is cut into views rather than copied into new ``bytes`` (a copy
-costs the daemon about 2 CPU s/GiB). A view keeps its whole buffer alive, so
-the cache charges the buffer, once, while any view of it is cached, never just
-the view: the byte bound holds whatever the mix of blocks evicted.
+several blocks is cut into views rather than copied into new ``bytes`` (those
+copies cost the daemon about 0.45 CPU s/GiB read). A view keeps its whole
+buffer alive, so the cache charges the buffer, once, while any view of it is
+cached, never just the view: the byte bound holds whatever is evicted.
 """
 
 from __future__ import annotations
