@@ -37,6 +37,7 @@ from typing import Final
 import pyfuse3
 
 from objectfs.blocks import BlockReader
+from objectfs.cache import Block
 from objectfs.config import MountOptions
 from objectfs.errors import as_errno
 from objectfs.fs._handles import DirStream, FileHandle, HandleTable
@@ -436,9 +437,7 @@ class ObjectFs(pyfuse3.Operations):
             handle = FileHandle(entry.st_ino, path, "", 0, self._detector(), staged)
             return pyfuse3.FileInfo(fh=self._handles.add_file(handle)), entry
 
-    async def read(  # type: ignore[override]
-        self, fh: int, off: int, size: int
-    ) -> bytes | memoryview:
+    async def read(self, fh: int, off: int, size: int) -> Block:  # type: ignore[override]
         """The bytes as a view into a cached block where they lie in one: pyfuse3 replies
         from any contiguous buffer (``PyObject_GetBuffer`` in its ``fuse_read_async``), though
         its annotation says ``bytes``; no copy before the kernel's."""
