@@ -1,4 +1,5 @@
-"""each_bounded: every item read once, results in order, the limit held, failures stop the rest."""
+"""each_bounded: every item read once, results in order, the limit held, failures stop the rest;
+both: two awaits side by side, a failure stops the other."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cargoship.concurrency import each_bounded
+from cargoship.concurrency import both, each_bounded
 
 
 @pytest.mark.asyncio
@@ -55,3 +56,43 @@ async def test_nothing_to_read_and_a_bad_limit() -> None:
     assert await each_bounded([], never, limit=2) == []
     with pytest.raises(ValueError, match="limit must be >= 1, got 0"):
         await each_bounded([1], never, limit=0)
+
+
+@pytest.mark.asyncio
+async def test_both_runs_side_by_side_and_gives_both_results() -> None:
+    """Each waits for the other to have started: run one after the other, they would hang."""
+    first_started, second_started = asyncio.Event(), asyncio.Event()
+
+    async def first() -> str:
+        first_started.set()
+        await second_started.wait()
+        return "first"
+
+    async def second() -> int:
+        second_started.set()
+        await first_started.wait()
+        return 2
+
+    assert await asyncio.wait_for(both(first(), second()), timeout=5) == ("first", 2)
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+@pytest.mark.asyncio
+async def test_both_propagates_either_failure_and_cancels_the_other(failing: int) -> None:
+    cancelled = asyncio.Event()
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise LookupError("failed")
+
+    async def wait() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    pair = (fail(), wait()) if failing == 0 else (wait(), fail())
+    with pytest.raises(LookupError, match="failed"):
+        await asyncio.wait_for(both(*pair), timeout=5)
+    assert cancelled.is_set()

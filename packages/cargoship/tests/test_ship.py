@@ -367,6 +367,47 @@ async def test_an_upload_that_stored_other_bytes_fails_without_an_inventory(
     assert await list_archives(local_store) == []
 
 
+class _IndexBesideArchiveStore:
+    """A LocalStore whose archive upload, once its bytes are stored, returns only after the
+    index upload has begun (or fails after ``timeout`` seconds): a ship that uploaded the
+    index only after the archive would fail here."""
+
+    def __init__(self, inner: LocalStore, timeout: float) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self.index_started = asyncio.Event()
+        self.order: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
+        suffix = key.rsplit(".", 1)[-1]
+        self.order.append(f"{suffix} started")
+        if suffix == "index":
+            self.index_started.set()
+        info = await self._inner.upload(key, source, **kwargs)
+        if suffix == "zst":
+            await asyncio.wait_for(self.index_started.wait(), self._timeout)
+        self.order.append(f"{suffix} stored")
+        return info
+
+
+@pytest.mark.asyncio
+async def test_the_index_is_uploaded_while_the_archive_upload_is_still_running(
+    local_store: LocalStore, sample_tree: Path, state_dir: Path, tmp_path: Path
+) -> None:
+    store = _IndexBesideArchiveStore(local_store, timeout=10)
+    report = await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
+    assert store.order[:2] == ["zst started", "index started"]
+    assert store.order[-2:] == ["yaml started", "yaml stored"]  # the inventory, last
+    assert await list_archives(local_store) == [report.keys.name]
+    index = ArchiveIndex.load(await local_store.get_range(report.keys.index, 0, 1 << 30))
+    assert report.archive is not None
+    assert index.compressed_size == report.archive.size
+    assert "data/big.txt" in {member.path for member in index.members}
+
+
 # -- dry run, incremental ---------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
-"""Run one coroutine per item, a few at a time, and stop them all if one fails.
+"""Run coroutines side by side, and stop them all if one fails.
 
-Browsing and planning read many small objects (inventory heads, object tags):
-their latency, not bandwidth, is what running them side by side hides.
+Browsing and planning read many small objects (inventory heads, object tags),
+and ``ship`` ends with uploads that do not depend on each other: their
+latency, not bandwidth, is what running them side by side hides.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-__all__ = ["each_bounded"]
+__all__ = ["both", "each_bounded"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -38,3 +39,18 @@ async def each_bounded(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def both(first: Awaitable[_T], second: Awaitable[_R]) -> tuple[_T, _R]:
+    """``first`` and ``second`` side by side; both results.
+
+    The first failure propagates; the other is cancelled rather than left running.
+    """
+    one, two = asyncio.ensure_future(first), asyncio.ensure_future(second)
+    try:
+        first_result, second_result = await asyncio.gather(one, two)
+        return first_result, second_result
+    finally:
+        for task in (one, two):
+            task.cancel()
+        await asyncio.gather(one, two, return_exceptions=True)

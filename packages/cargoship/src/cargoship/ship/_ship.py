@@ -1,13 +1,14 @@
 """``ship``: scan a tree, then pack, hash, compress and upload it as one stream.
 
 The order of writes is what makes an archive trustworthy (DESIGN.md,
-"Archives"): the archive object first (streamed, never spooled to disk),
-then its member index and the inventory's page table (where each run of
-inventory items lies, for ``restore --include``; only with an index), then the
-inventory, last. Until the inventory is
-stored the archive does not count as complete, so any failure on the way
-(an unreadable file, a dropped connection, Ctrl-C) leaves nothing that looks
-like a finished archive.
+"Archives"): the archive object (streamed, never spooled to disk) and its
+member index, then the inventory's page table (where each run of inventory
+items lies, for ``restore --include``; only with an index), then the
+inventory, last. The index is uploaded as soon as packing ends, while the
+archive's last parts are still on their way: on a long path that hides one
+upload's round trips. Until the inventory is stored the archive does not
+count as complete, so any failure on the way (an unreadable file, a dropped
+connection, Ctrl-C) leaves nothing that looks like a finished archive.
 
 Memory per file stays small whatever the tree's size: the packer spools each
 member's index line, and ``ship`` each inventory item, to anonymous temporary
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from blobcodec.seekable import WritableBinary
+from cargoship.concurrency import both
 from cargoship.errors import IntegrityError, SourceChangedError, UnreadableFilesError
 from cargoship.inventory import ArchiveRecord, EntrySpool, EntryType, InventoryEntry, Totals
 from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys
@@ -289,17 +291,25 @@ async def _ship(
             raise
         return _Packed(files, index, packer.bytes_in, packer.dedup_bytes, packer.tar_size, skipped)
 
+    async def store_index(stream: ArchiveStream[_Packed]) -> ObjectInfo | None:
+        """Upload the member index as soon as packing ends, beside the archive's last parts."""
+        packed = await stream.packed()
+        if packed.index is None:
+            return None
+        return await store.upload(
+            keys.index, _thread_stream(packed.index), storage_class=_HOT_CLASS
+        )
+
     async with ArchiveStream(pack) as stream:
-        info = await _upload(store, keys.archive, stream, plan.storage_class, state)
+        info, index_info = await both(
+            _upload(store, keys.archive, stream, plan.storage_class, state), store_index(stream)
+        )
     packed = stream.result
     checksum = stream.sha256_tag()
     _check_upload(keys.archive, info, stream.size, checksum)
     extra = extra_objects = 0
     index_key: str | None = None
-    if packed.index is not None:
-        index_info = await store.upload(
-            keys.index, _thread_stream(packed.index), storage_class=_HOT_CLASS
-        )
+    if index_info is not None:
         extra, extra_objects, index_key = index_info.size, 1, keys.index
     record = ArchiveRecord(
         name=keys.name,

@@ -190,8 +190,10 @@ class ArchiveStream(Generic[_T]):
 
     Iteration ends only after ``work`` returned, and raises what ``work``
     raised, so a consumer never takes a failed stream for a complete one.
-    Leaving the block stops the worker and waits for its thread to end.
-    ``notify(fn, *args)`` lets ``work`` call ``fn`` on the event loop.
+    :meth:`packed` gives what ``work`` returned as soon as it returns, while
+    the consumer may still be sending the last bytes. Leaving the block stops
+    the worker and waits for its thread to end. ``notify(fn, *args)`` lets
+    ``work`` call ``fn`` on the event loop.
     """
 
     def __init__(self, work: Callable[[WritableBinary], _T]) -> None:
@@ -202,6 +204,7 @@ class ArchiveStream(Generic[_T]):
         self._sink = _QueueSink(self._loop, self._queue, self._stopped)
         self._future: asyncio.Future[_T] | None = None
         self._started = False
+        self._launched = asyncio.Event()
 
     @property
     def size(self) -> int:
@@ -218,6 +221,13 @@ class ArchiveStream(Generic[_T]):
         if self._future is None or not self._future.done():
             raise RuntimeError("the archive stream has not been read to its end")
         return self._future.result()
+
+    async def packed(self) -> _T:
+        """What ``work`` returned, once it returned (it starts when iteration does); what
+        it raised, if it failed. Cancelling this wait leaves the worker running."""
+        await self._launched.wait()
+        assert self._future is not None
+        return await asyncio.shield(self._future)
 
     def notify(self, fn: Callable[..., object], *args: object) -> None:
         """Call ``fn(*args)`` on the event loop (from the worker thread)."""
@@ -241,6 +251,7 @@ class ArchiveStream(Generic[_T]):
             raise RuntimeError("an archive stream can be read only once")
         self._started = True
         self._future = asyncio.ensure_future(asyncio.to_thread(self._run))
+        self._launched.set()
         while piece := await self._queue.get():
             yield piece
         await self._future
