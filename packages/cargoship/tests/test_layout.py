@@ -9,7 +9,13 @@ import pytest
 
 from cargoship.errors import ArchiveNotFoundError, IncompleteArchiveError, InventoryFormatError
 from cargoship.inventory import ArchiveRecord, Inventory, Totals
-from cargoship.layout import ArchiveKeys, archive_name, list_archives, load_inventory
+from cargoship.layout import (
+    ArchiveKeys,
+    archive_name,
+    is_interrupted,
+    list_archives,
+    load_inventory,
+)
 from s3opt import LocalStore
 
 
@@ -102,6 +108,32 @@ async def test_list_archives_names_complete_archives_oldest_first(tmp_path: Path
     await _ship(other, "20230101T000000Z")
     assert await list_archives(store) == ["20250101T000000Z", "20261121T101500Z"]
     assert await list_archives(LocalStore(tmp_path, "empty", fsync=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("keys", "interrupted"),
+    [
+        (["20261121T101500Z.tar.zst"], True),
+        (["20261121T101500Z.tar"], True),
+        (["20261121T101500Z.index"], True),  # uploaded beside the archive's last parts
+        (["20261121T101500Z.inventory.pages"], True),
+        ([], False),
+        (["20261121T101500Z.inventory.yaml"], False),
+        (["20261121T101500Z.notes", "20261121T101501Z.tar.zst"], False),
+    ],
+)
+def test_an_interrupted_ship_is_known_by_any_object_but_the_inventory(
+    keys: list[str], interrupted: bool
+) -> None:
+    assert is_interrupted("20261121T101500Z", keys) is interrupted
+
+
+@pytest.mark.asyncio
+async def test_an_archive_with_only_its_index_is_incomplete_not_missing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path, fsync=False)
+    await store.put("20261122T000000Z.index", b"an index stored before its archive completed")
+    with pytest.raises(IncompleteArchiveError, match=r"20261122T000000Z .*did not finish"):
+        await load_inventory(store, "20261122T000000Z")
 
 
 @pytest.mark.asyncio

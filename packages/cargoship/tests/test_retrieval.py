@@ -228,6 +228,9 @@ async def test_missing_and_incomplete_archives(store: ObjectStore) -> None:
     await store.put("20260102T000000Z.tar.zst", b"partial", storage_class="DEEP_ARCHIVE")
     with pytest.raises(IncompleteArchiveError, match="20260102T000000Z"):
         await retrieval_status(store, "20260102T000000Z")
+    await store.put("20260103T000000Z.index", b"uploaded beside the archive's last parts")
+    with pytest.raises(IncompleteArchiveError, match="20260103T000000Z"):
+        await plan_retrieval(store, "20260103T000000Z")
     with pytest.raises(ArchiveNotFoundError, match="not-a-name"):
         await plan_retrieval(store, "not-a-name")
 

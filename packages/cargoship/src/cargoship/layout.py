@@ -24,7 +24,7 @@ its transition rule on it, so the index, page table and inventory stay in STANDA
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -55,6 +55,7 @@ __all__ = [
     "InventoryStream",
     "archive_name",
     "is_archive_key",
+    "is_interrupted",
     "list_archives",
     "load_inventory",
     "missing_archive_error",
@@ -276,24 +277,18 @@ def _named_errors(entries: Iterator[InventoryEntry], where: str) -> Iterator[Inv
         raise InventoryFormatError(f"{where}: {exc}") from None
 
 
+def is_interrupted(name: str, keys: Iterable[str]) -> bool:
+    """Whether ``keys`` hold what an interrupted ship of archive ``name`` leaves: its archive
+    object, its member index (uploaded beside the archive's last parts) or its page table."""
+    leftovers = {name + suffix for suffix in _SUFFIXES if suffix != INVENTORY_SUFFIX}
+    return not leftovers.isdisjoint(keys)
+
+
 async def missing_archive_error(store: ObjectStore, name: str) -> CargoshipError:
-    """The error for archive ``name`` without an inventory: IncompleteArchiveError when its
-    archive object is there (an interrupted ship), else ArchiveNotFoundError."""
-    if await _any_key(store, name + ".tar"):
+    """The error for archive ``name`` without an inventory: IncompleteArchiveError when
+    other objects of it are there (an interrupted ship), else ArchiveNotFoundError."""
+    if is_interrupted(name, [info.key async for info in store.list(name + ".")]):
         return IncompleteArchiveError(
             f"archive {name} in {store!r} has no inventory: its ship did not finish"
         )
     return ArchiveNotFoundError(f"no archive {name} in {store!r}")
-
-
-async def _any_key(store: ObjectStore, prefix: str) -> bool:
-    """Whether any key starts with ``prefix`` (stops the listing at the first)."""
-    listing = store.list(prefix)
-    try:
-        async for _ in listing:
-            return True
-        return False
-    finally:
-        aclose = getattr(listing, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -41,6 +41,7 @@ from cargoship.layout import (
     INVENTORY_SUFFIX,
     PAGES_SUFFIX,
     archive_name,
+    is_interrupted,
 )
 from s3opt.pricing import PriceTable
 from s3opt.protocols import ColdStorage, ObjectInfo, ObjectStore, check_restore_tier
@@ -84,7 +85,7 @@ async def archive_objects(store: ObjectStore, name: str) -> list[ObjectInfo]:
     from one listing.
 
     :class:`ArchiveNotFoundError` when there is none, :class:`IncompleteArchiveError`
-    when the archive object is there but its inventory is not (an interrupted ship).
+    when other objects of it are there but its inventory is not (an interrupted ship).
     """
     name = archive_name(name)
     archives = {name + suffix for suffix in ARCHIVE_SUFFIXES.values()}
@@ -93,7 +94,7 @@ async def archive_objects(store: ObjectStore, name: str) -> list[ObjectInfo]:
     found = [info async for info in store.list(name + ".") if info.key in known]
     keys = {info.key for info in found}
     if inventory not in keys:
-        if keys & archives:
+        if is_interrupted(name, keys):
             raise IncompleteArchiveError(
                 f"archive {name!r} in {store!r} has no inventory: its ship did not finish"
             )
