@@ -52,6 +52,9 @@ PROFILES: dict[str, Profile] = {
     "far": Profile("far", rtt=0.150, per_connection_rate=4 * MB, aggregate_rate=60 * MB),
     "throttled": replace(_WAN, name="throttled", throttle_above=24),
     "lossy": replace(_WAN, name="lossy", reset_probability=0.01),
+    # wan's round trip and per-connection rate with no shared cap: what a client reaches when
+    # only latency and its number of connections limit it, not the link.
+    "wan-wide": replace(_WAN, name="wan-wide", aggregate_rate=None),
 }
 
 
