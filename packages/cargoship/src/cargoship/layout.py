@@ -54,6 +54,7 @@ __all__ = [
     "ArchiveKeys",
     "InventoryStream",
     "archive_name",
+    "archive_object_keys",
     "is_archive_key",
     "is_interrupted",
     "list_archives",
@@ -277,10 +278,16 @@ def _named_errors(entries: Iterator[InventoryEntry], where: str) -> Iterator[Inv
         raise InventoryFormatError(f"{where}: {exc}") from None
 
 
+def archive_object_keys(name: str) -> frozenset[str]:
+    """Every key an object of archive ``name`` may have: the archive in each codec's suffix,
+    its index, page table and inventory."""
+    return frozenset(name + suffix for suffix in _SUFFIXES)
+
+
 def is_interrupted(name: str, keys: Iterable[str]) -> bool:
     """Whether ``keys`` hold what an interrupted ship of archive ``name`` leaves: its archive
     object, its member index (uploaded beside the archive's last parts) or its page table."""
-    leftovers = {name + suffix for suffix in _SUFFIXES if suffix != INVENTORY_SUFFIX}
+    leftovers = archive_object_keys(name) - {name + INVENTORY_SUFFIX}
     return not leftovers.isdisjoint(keys)
 
 

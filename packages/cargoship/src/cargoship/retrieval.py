@@ -36,11 +36,9 @@ from cargoship.errors import (
     RetrievalRequiredError,
 )
 from cargoship.layout import (
-    ARCHIVE_SUFFIXES,
-    INDEX_SUFFIX,
     INVENTORY_SUFFIX,
-    PAGES_SUFFIX,
     archive_name,
+    archive_object_keys,
     is_interrupted,
 )
 from s3opt.pricing import PriceTable
@@ -88,9 +86,8 @@ async def archive_objects(store: ObjectStore, name: str) -> list[ObjectInfo]:
     when other objects of it are there but its inventory is not (an interrupted ship).
     """
     name = archive_name(name)
-    archives = {name + suffix for suffix in ARCHIVE_SUFFIXES.values()}
     inventory = name + INVENTORY_SUFFIX
-    known = {*archives, name + INDEX_SUFFIX, name + PAGES_SUFFIX, inventory}
+    known = archive_object_keys(name)
     found = [info async for info in store.list(name + ".") if info.key in known]
     keys = {info.key for info in found}
     if inventory not in keys:
