@@ -27,7 +27,7 @@ def test_defaults() -> None:
     assert config.controller_name == "bbr"
     assert config.part_size_min == 5 * 2**20
     assert config.part_size_max == 512 * 2**20
-    assert config.multipart_threshold == 16 * 2**20
+    assert config.multipart_threshold == 8 * 2**20
     assert config.max_connections == 64
     assert config.retry == RetryConfig(
         max_attempts=10, base_delay=0.1, max_delay=20.0, deadline=600.0
