@@ -252,12 +252,17 @@ class StreamBridge:
         """Bytes handed out (or skipped) so far."""
 
     def cancel(self) -> None:
-        """Make the reading thread stop at its next wait (FetchCancelledError there)."""
+        """Make the reading thread stop at its next refill, or within :data:`_POLL_SECONDS` if
+        it is waiting for one (FetchCancelledError there)."""
         self._cancelled.set()
 
     def _refill(self) -> bool:
         if self._ended:
             return False
+        # Looked at before each chunk too: when chunks come as fast as the thread takes
+        # them (read ahead, or a local file), the wait below never times out.
+        if self._cancelled.is_set():
+            raise FetchCancelledError("cancelled")
         future = asyncio.run_coroutine_threadsafe(_next_chunk(self._chunks), self._loop)
         while True:
             try:
@@ -266,7 +271,7 @@ class StreamBridge:
             except TimeoutError:
                 if self._cancelled.is_set():
                     future.cancel()
-                    raise FetchCancelledError("restore cancelled") from None
+                    raise FetchCancelledError("cancelled") from None
         if chunk is None:
             self._ended = True
             return False
@@ -321,6 +326,8 @@ async def run_with_stream(
     except asyncio.CancelledError:
         bridge.cancel()
         await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # the thread's FetchCancelledError, not logged as never retrieved
         raise
     finally:
         await chunks.aclose()
