@@ -82,3 +82,15 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for option in ("--foreground", "--read-only", "--cache-dir", "--memory-limit", "-o"):
         assert option in out
+    # The examples name the other two commands, which the options list cannot.
+    assert "Examples:" in out
+    assert "objectfs unmount " in out
+    assert "objectfs stats " in out
+
+
+@pytest.mark.parametrize("command", ["stats", "unmount"])
+def test_each_command_s_help_has_examples(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0
+    assert out.startswith(f"Usage: objectfs {command} [OPTIONS] MOUNTPOINT")
+    assert f"Examples:\n    objectfs {command} ~/projects" in out

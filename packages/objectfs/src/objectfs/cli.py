@@ -264,10 +264,38 @@ def _await_daemon(pid: int, read_end: int) -> None:
     raise _CommandError(message)
 
 
-_CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
+_CONTEXT: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+_MOUNT_EXAMPLES: Final = """\b
+Examples:
+  objectfs s3://my-bucket/projects ~/projects             # mount in the background
+  objectfs s3://my-bucket ~/bucket --read-only --cache-size 20G
+  objectfs s3://my-bucket ~/bucket -f -v --log-file mount.log   # in the foreground
+  objectfs s3://bench /mnt/bench --endpoint-url http://127.0.0.1:9000   # MinIO, moto
+  objectfs stats ~/projects           # cache hit ratios, throughput, S3 requests (--json)
+  objectfs unmount ~/projects         # finish uploading, unmount, wait for the daemon
+
+\b
+Credentials and region come from the AWS_* variables and the shared config,
+as the AWS CLI finds them. Exit codes: 0 mounted, 1 the mount failed (S3,
+FUSE), 2 bad options, 130 or 143 when SIGINT or SIGTERM stops it before the
+mount is ready.
+"""
+
+_UNMOUNT_EXAMPLES: Final = """\b
+Examples:
+  objectfs unmount ~/projects
+  objectfs unmount ~/projects --timeout 3600    # a slow link with much to upload
+"""
+
+_STATS_EXAMPLES: Final = """\b
+Examples:
+  objectfs stats ~/projects
+  objectfs stats ~/projects --json | jq .cache
+"""
 
 
-@click.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT, epilog=_MOUNT_EXAMPLES)
 @click.argument("target")
 @click.argument("mountpoint", type=click.Path(path_type=Path))
 @click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground.")
@@ -339,7 +367,7 @@ def _daemon_pid(mountpoint: Path) -> int | None:
         raise _CommandError(_xattr_problem(mountpoint, exc)) from None
 
 
-@click.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT, epilog=_UNMOUNT_EXAMPLES)
 @click.argument("mountpoint", type=click.Path(path_type=Path))
 @click.option(
     "--timeout",
@@ -368,7 +396,7 @@ def unmount_command(mountpoint: Path, timeout: float) -> None:
         time.sleep(0.1)
 
 
-@click.command(context_settings=_CONTEXT)
+@click.command(context_settings=_CONTEXT, epilog=_STATS_EXAMPLES)
 @click.argument("mountpoint", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 def stats_command(mountpoint: Path, as_json: bool) -> None:
