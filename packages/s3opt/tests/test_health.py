@@ -136,7 +136,7 @@ def test_endpoint_health_message_when_open() -> None:
     message = str(info.value)
     assert message == (
         "endpoint http://s3.example:9000 is unavailable: "
-        "cannot connect: refused; retrying after 18.0s"
+        "cannot connect: refused; circuit breaker open, no request goes to it for 18.0s"
     )
     assert (info.value.bucket, info.value.key) == ("b", "k")
     assert "breaker=open" in repr(health)

@@ -214,7 +214,7 @@ class EndpointHealth:
         wait = self.breaker.retry_after()
         raise EndpointUnavailableError(
             f"endpoint {self.endpoint} is unavailable: {self._last_reason}; "
-            f"retrying after {wait:.1f}s",
+            f"circuit breaker open, no request goes to it for {wait:.1f}s",
             bucket=bucket,
             key=key,
         )
