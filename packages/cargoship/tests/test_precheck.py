@@ -94,6 +94,29 @@ def test_a_path_under_an_archived_symlink_is_refused_even_when_it_is_not_chosen(
     assert "goes through a symlink in the archive" in str(caught.value)
 
 
+def test_outside_symlinks_are_allowed_on_request_but_never_as_a_way_through(
+    make_entry: Callable[..., InventoryEntry], tmp_path: Path, table: EntryTable
+) -> None:
+    entries = [
+        make_entry("venv", EntryType.DIRECTORY),
+        make_entry("venv/python", EntryType.SYMLINK, link="/usr/bin/python3"),
+        make_entry("up", EntryType.SYMLINK, link="../elsewhere"),
+        make_entry("etc", EntryType.SYMLINK, link="/etc"),
+        make_entry("etc/passwd", EntryType.FILE, b"root::0:0::/:/bin/sh"),
+    ]
+    _fill(table, entries)
+    with pytest.raises(HostileMemberError) as refused:
+        check_entries(tmp_path, table)
+    assert set(refused.value.members) == {"venv/python", "up", "etc", "etc/passwd"}
+    assert "--allow-outside-symlinks" in str(refused.value)
+    # Allowed, the links may be created; a file under one still may not.
+    with pytest.raises(HostileMemberError) as still:
+        check_entries(tmp_path, table, outside_symlinks=True)
+    assert still.value.members == ("etc/passwd",)
+    assert "goes through a symlink in the archive" in str(still.value)
+    assert "--allow-outside-symlinks" not in str(still.value)
+
+
 def test_a_hard_link_to_a_directory_is_refused(
     make_entry: Callable[..., InventoryEntry], tmp_path: Path, table: EntryTable
 ) -> None:

@@ -628,3 +628,28 @@ async def test_an_incremental_archive_restores_inherited_files_whole_and_by_incl
     assert (one / "keep" / "07.bin").read_bytes() == kept["keep/07.bin"]
     assert report.verified == 1
     assert report.bytes_written == len(kept["keep/07.bin"])
+
+
+@pytest.mark.asyncio
+async def test_a_tree_with_symlinks_out_of_it_restores_with_allow_outside_symlinks(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # A virtualenv links to the system's interpreter; a checkout may link to a sibling.
+    source = tmp_path / "project"
+    (source / "venv" / "bin").mkdir(parents=True)
+    (source / "venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    (source / "shared").symlink_to("../shared-data")
+    (source / "main.py").write_text("print('hi')\n")
+    shipped = await ship(store, source, ShipOptions())
+    dest = tmp_path / "restored"
+
+    with pytest.raises(HostileMemberError) as refused:
+        await restore(store, shipped.keys.name, dest, RestoreOptions())
+    assert set(refused.value.members) == {"venv/bin/python", "shared"}
+    assert "--allow-outside-symlinks" in str(refused.value)
+    assert not dest.exists()  # refused before anything was written
+
+    await restore(store, shipped.keys.name, dest, RestoreOptions(outside_symlinks=True))
+    assert _tree(dest) == _tree(source)
+    assert os.readlink(dest / "venv" / "bin" / "python") == "/usr/bin/python3"
+    assert os.readlink(dest / "shared") == "../shared-data"

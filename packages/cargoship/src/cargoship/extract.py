@@ -112,11 +112,13 @@ def member_problem(
     return None
 
 
-def hostile(problems: Mapping[str, str]) -> HostileMemberError:
-    """The error refusing ``problems`` (member path -> why), the first few named in its message."""
+def hostile(problems: Mapping[str, str], *, hint: str = "") -> HostileMemberError:
+    """The error refusing ``problems`` (member path -> why), the first few named in its
+    message, then ``hint`` if any."""
     listed = "; ".join(f"{path!r} ({why})" for path, why in list(problems.items())[:5])
     more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return HostileMemberError(f"refusing hostile archive members: {listed}{more}", problems)
+    after = f" ({hint})" if hint else ""
+    return HostileMemberError(f"refusing hostile archive members: {listed}{more}{after}", problems)
 
 
 def _os_error(path: str, error: OSError) -> CargoshipError:

@@ -3,7 +3,9 @@
 :func:`check_entries` refuses (:class:`HostileMemberError`) a chosen entry
 whose path could escape DEST: not a plain relative path, naming DEST itself,
 under a path the inventory stores as a symlink, a hard link whose target is not
-a regular file of the archive, or a symlink whose target resolves outside DEST.
+a regular file of the archive, or a symlink whose target resolves outside DEST
+(unless ``outside_symlinks``: a user's tree may hold ``venv/bin/python ->
+/usr/bin/python3``, and nothing is written through a symlink either way).
 Symlink targets are resolved as the kernel would (POSIX.1-2017, "Pathname
 Resolution"): the symlinks the restore creates and those already under DEST are
 followed, and a ``..`` above DEST, an absolute target or more than
@@ -30,23 +32,35 @@ from cargoship.errors import DestinationExistsError, HostileMemberError
 from cargoship.extract import hostile, member_parts, normal_path
 from cargoship.inventory import EntryType, InventoryEntry
 
-__all__ = ["LISTED_CONFLICTS", "MAX_SYMLINK_HOPS", "check_entries", "find_conflicts"]
+__all__ = [
+    "LISTED_CONFLICTS",
+    "MAX_SYMLINK_HOPS",
+    "OUTSIDE_SYMLINKS_HINT",
+    "check_entries",
+    "find_conflicts",
+]
 
 MAX_SYMLINK_HOPS: Final = 40
 """Symlinks followed while resolving one target before it counts as a loop (Linux's limit)."""
 LISTED_CONFLICTS: Final = 1000
 """Existing paths a DestinationExistsError carries (the count of all is in its message)."""
 
+OUTSIDE_SYMLINKS_HINT: Final = (
+    "symlinks that point outside DEST are restored as archived with --allow-outside-symlinks"
+)
+"""Added to the refusal when some of its problems are such symlinks."""
 _REMEMBERED: Final = 4096  # directory prefixes find_conflicts remembers between entries
 
 
-def check_entries(dest: Path, table: EntryTable) -> None:
+def check_entries(dest: Path, table: EntryTable, *, outside_symlinks: bool = False) -> None:
     """HostileMemberError naming every chosen entry of ``table`` that could escape ``dest``.
 
     A chosen entry under a path the inventory stores as a symlink is refused even
-    when that symlink is not chosen.
+    when that symlink is not chosen. With ``outside_symlinks``, a symlink whose target
+    lies outside ``dest`` is allowed (it is created, never followed).
     """
     problems: dict[str, str] = {}
+    outside = 0
     for entry in table.chosen():
         try:
             key = normal_path(entry.path)
@@ -56,18 +70,22 @@ def check_entries(dest: Path, table: EntryTable) -> None:
                 raise ValueError("names DEST itself")
             if entry.type is EntryType.HARDLINK:
                 _check_hardlink(entry, table)
-            elif entry.type is EntryType.SYMLINK and (
-                entry.link is None
-                or _symlink_escapes(dest, member_parts(key)[:-1], entry.link, table)
-            ):
-                raise ValueError(f"symlink to {entry.link!r} resolves outside the destination")
+            elif entry.type is EntryType.SYMLINK:
+                if entry.link is None:
+                    raise ValueError("symlink without a target")
+                if not outside_symlinks and _symlink_escapes(
+                    dest, member_parts(key)[:-1], entry.link, table
+                ):
+                    outside += 1
+                    raise ValueError(f"symlink to {entry.link!r} resolves outside the destination")
         except ValueError as error:
             problems[entry.path] = str(error)
     for symlink in table.symlink_paths():
         for path in table.chosen_under(symlink):
             problems.setdefault(path, "its path goes through a symlink in the archive")
     if problems:
-        raise hostile(problems)
+        hint = OUTSIDE_SYMLINKS_HINT if outside else ""
+        raise hostile(problems, hint=hint)
 
 
 def _check_hardlink(entry: InventoryEntry, table: EntryTable) -> None:

@@ -84,6 +84,11 @@ class RestoreOptions:
     """fnmatch globs on archive paths (``*`` matches ``/`` too); a match on a directory takes
     everything under it. Empty: everything."""
     overwrite: bool = False
+    outside_symlinks: bool = False
+    """Restore symlinks whose targets lie outside DEST (absolute, or ``..`` above it) as they
+    were archived, instead of refusing the archive. Nothing is written through them either
+    way: no member may lie under an archived symlink, and every path is opened without
+    following one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +302,7 @@ async def _restore(
         raise CargoshipError(
             f"no member of archive {record.name} matches " + ", ".join(repr(glob) for glob in globs)
         )
-    await asyncio.to_thread(check_entries, dest, table)
+    await asyncio.to_thread(check_entries, dest, table, outside_symlinks=options.outside_symlinks)
     await asyncio.to_thread(find_conflicts, dest, table, overwrite=options.overwrite)
 
     plans = {record.name: _Plan(record, 0, None)}

@@ -203,6 +203,7 @@ Examples:
   cargoship restore s3://bucket/projects/20261121T101500Z ./restored
   cargoship restore s3://bucket/projects/20261121T101500Z . --include 'docs/*.md'
   cargoship restore s3://bucket/cold/20261121T101500Z ./out --tier Bulk --wait
+  cargoship restore s3://bucket/home/20261121T101500Z ./home --allow-outside-symlinks
 
 \b
 An archive in GLACIER or DEEP_ARCHIVE must be retrieved first: restore prints
@@ -225,6 +226,13 @@ pending; run it again later, or add --wait to poll until it is available.
 )
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist in DEST.")
 @click.option(
+    "--allow-outside-symlinks",
+    "outside_symlinks",
+    is_flag=True,
+    help="Restore symlinks pointing outside DEST (absolute, or ../ above it) as archived, "
+    "instead of refusing the archive; nothing is written through them.",
+)
+@click.option(
     "--tier",
     type=click.Choice(RESTORE_TIERS),
     default="Standard",
@@ -246,6 +254,7 @@ def restore_command(
     dest: Path,
     includes: tuple[str, ...],
     overwrite: bool,
+    outside_symlinks: bool,
     tier: str,
     days: int,
     wait: bool,
@@ -259,7 +268,9 @@ def restore_command(
     store_url, segment = split_archive_url(url)
     name = archive_name(segment)
     config = s3_config()
-    options = RestoreOptions(include=includes, overwrite=overwrite)
+    options = RestoreOptions(
+        include=includes, overwrite=overwrite, outside_symlinks=outside_symlinks
+    )
 
     async def body() -> dict[str, Any]:
         async with open_store(store_url, config) as store:
