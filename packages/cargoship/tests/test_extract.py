@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cargoship.errors import CargoshipError, IntegrityError
-from cargoship.extract import Extractor, member_parts
+from cargoship.extract import HOLE_BLOCK, Extractor, data_runs, member_parts
 from cargoship.inventory import EntryType, InventoryEntry
 
 
@@ -107,3 +107,47 @@ def test_files_in_one_directory_reuse_its_descriptor(
     assert directory_opens <= 2 * 6, directory_opens  # a failed open, mkdir, open: once each
     assert len(os.listdir("/proc/self/fd")) == fds_before
     assert (tmp_path / "dest/a/b/c/d/e/f/199.txt").read_bytes() == b"199"
+
+
+B = HOLE_BLOCK
+
+
+@pytest.mark.parametrize(
+    ("data", "offset", "runs"),
+    [
+        (bytes(3 * B), 0, []),  # all zeros: nothing to write
+        (b"x" * (3 * B), 0, [(0, 3 * B)]),
+        (b"x" + bytes(3 * B - 2) + b"y", 0, [(0, B), (2 * B, 3 * B)]),  # the middle block is a hole
+        (bytes(B) + b"x" + bytes(B), 0, [(B, 2 * B)]),  # the zero after 2B: a hole at the end
+        (bytes(2 * B) + b"x", 0, [(2 * B, 2 * B + 1)]),  # a cut last block is written whole
+        # At offset B - 10 the first block ends after 10 bytes: the zeros from there to the
+        # next boundary are a hole, the x in the block after it is written with its block.
+        (b"a" * 10 + bytes(B) + b"x" + bytes(5), B - 10, [(0, 10), (10 + B, 16 + B)]),
+    ],
+)
+def test_data_runs_are_the_blocks_with_a_byte_other_than_zero(
+    data: bytes, offset: int, runs: list[tuple[int, int]]
+) -> None:
+    assert list(data_runs(data, offset)) == runs
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_sparse_restore_leaves_zeros_as_holes(
+    make_entry: Callable[..., InventoryEntry], tmp_path: Path, sparse: bool
+) -> None:
+    mib = 1 << 20
+    content = b"head" + bytes(8 * mib) + b"middle" + bytes(8 * mib)  # ends in zeros
+    entry = make_entry("disk.img", EntryType.FILE, content)
+    extractor = Extractor(tmp_path, overwrite=False, sparse=sparse)
+    try:
+        chunks = [content[at : at + mib] for at in range(0, len(content), mib)]
+        extractor.write_file(entry, chunks)
+    finally:
+        extractor.close()
+    restored = tmp_path / "disk.img"
+    assert restored.read_bytes() == content
+    allocated = restored.stat().st_blocks * 512
+    if sparse:
+        assert allocated <= 64 * B  # two written blocks, and what the file system adds
+    else:
+        assert allocated >= len(content) - mib

@@ -653,3 +653,28 @@ async def test_a_tree_with_symlinks_out_of_it_restores_with_allow_outside_symlin
     assert _tree(dest) == _tree(source)
     assert os.readlink(dest / "venv" / "bin" / "python") == "/usr/bin/python3"
     assert os.readlink(dest / "shared") == "../shared-data"
+
+
+@pytest.mark.asyncio
+async def test_a_sparse_file_comes_back_sparse_with_sparse(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    image = source / "disk.img"
+    with image.open("wb") as file:  # 32 MiB with 8 KiB of data in two places: mostly holes
+        file.write(os.urandom(4096))
+        file.seek(16 << 20)
+        file.write(os.urandom(4096))
+        file.truncate(32 << 20)
+    assert image.stat().st_blocks * 512 < 1 << 20  # the file system keeps holes
+    shipped = await ship(store, source, ShipOptions())
+
+    plain, sparse = tmp_path / "plain", tmp_path / "sparse"
+    await restore(store, shipped.keys.name, plain, RestoreOptions())
+    await restore(store, shipped.keys.name, sparse, RestoreOptions(sparse=True))
+    for dest in (plain, sparse):
+        assert (dest / "disk.img").read_bytes() == image.read_bytes()
+        assert (dest / "disk.img").stat().st_mtime_ns == image.stat().st_mtime_ns
+    assert (plain / "disk.img").stat().st_blocks * 512 >= 32 << 20  # holes written as zeros
+    assert (sparse / "disk.img").stat().st_blocks * 512 < 1 << 20

@@ -15,6 +15,11 @@ real name: a damaged file never appears under its real name, and without
 ``overwrite`` an existing name is never replaced (``link`` fails with EEXIST).
 Files are not fsynced, as tar does not: the archive stays in the store and
 the checksum, not the disk cache, is what proves the restored bytes.
+
+With ``sparse``, each :data:`HOLE_BLOCK` of a file (aligned to the file's
+offsets) that holds only zeros is skipped instead of written, so the file
+system leaves a hole there, as ``cp --sparse=always`` does: ``ship`` stores a
+sparse file's holes as zeros, and this brings them back as holes.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ import errno
 import os
 import secrets
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Final
 
 from blobcodec.checksum import Sha256
 from cargoship.errors import (
@@ -38,6 +44,7 @@ from cargoship.inventory import EntryType, InventoryEntry
 
 __all__ = [
     "DIR_CACHE_SIZE",
+    "HOLE_BLOCK",
     "Extractor",
     "PendingFile",
     "hostile",
@@ -48,6 +55,10 @@ __all__ = [
 
 DIR_CACHE_SIZE = 64
 """Directory descriptors an :class:`Extractor` keeps open between entries."""
+
+HOLE_BLOCK: Final = 4096
+"""Bytes of zeros a sparse restore leaves as a hole: a common file-system block."""
+_ZERO_BLOCK: Final = bytes(HOLE_BLOCK)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -112,6 +123,28 @@ def member_problem(
     return None
 
 
+def data_runs(data: bytes, offset: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` in ``data``, which lies at ``offset`` in its file, of the runs of
+    :data:`HOLE_BLOCK`-aligned blocks that hold a byte other than zero (blocks cut by the
+    ends of ``data`` count as whole ones)."""
+    size = len(data)
+    if data == bytes(size):
+        return
+    run: int | None = None
+    start = 0
+    while start < size:
+        end = min(size, start + HOLE_BLOCK - (offset + start) % HOLE_BLOCK)
+        if data[start:end] == _ZERO_BLOCK[: end - start]:
+            if run is not None:
+                yield run, start
+                run = None
+        elif run is None:
+            run = start
+        start = end
+    if run is not None:
+        yield run, size
+
+
 def hostile(problems: Mapping[str, str], *, hint: str = "") -> HostileMemberError:
     """The error refusing ``problems`` (member path -> why), the first few named in its
     message, then ``hint`` if any."""
@@ -137,20 +170,32 @@ class PendingFile:
         self._temp = f".cargoship-{secrets.token_hex(6)}.part"
         self._hash = Sha256()
         self._size = 0
+        self._sparse = extractor.sparse
         self._fd: int | None = os.open(self._temp, _FILE_FLAGS, 0o600, dir_fd=parent)
 
     def write(self, data: bytes) -> None:
-        """Append ``data``; an OSError (ENOSPC) removes the temporary file."""
+        """Append ``data`` (skipping blocks of zeros when sparse); an OSError (ENOSPC)
+        removes the temporary file."""
         assert self._fd is not None
-        view = memoryview(data)
         try:
-            while view:
-                view = view[os.write(self._fd, view) :]
+            if self._sparse:
+                for start, end in data_runs(data, self._size):
+                    self._write_at(memoryview(data)[start:end], self._size + start)
+            else:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
         except OSError as error:
             self.discard()
             raise _os_error(self._entry.path, error) from error
         self._hash.update(data)
         self._size += len(data)
+
+    def _write_at(self, view: memoryview, offset: int) -> None:
+        assert self._fd is not None
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
 
     def commit(self) -> None:
         """Check size and SHA-256 against the inventory, set mode and mtime, take the real name."""
@@ -165,6 +210,8 @@ class PendingFile:
             )
             raise IntegrityError(f"checksum mismatch: {problem}", (problem,))
         try:
+            if self._sparse:
+                os.ftruncate(self._fd, self._size)  # the length, when the file ends in a hole
             os.fchmod(self._fd, entry.mode & 0o7777)
             os.utime(self._fd, ns=(entry.mtime_ns, entry.mtime_ns))
             os.close(self._fd)
@@ -198,9 +245,11 @@ class Extractor:
     Use it from one thread at a time.
     """
 
-    def __init__(self, dest: Path, *, overwrite: bool) -> None:
+    def __init__(self, dest: Path, *, overwrite: bool, sparse: bool = False) -> None:
         self.dest = dest
         self.overwrite = overwrite
+        self.sparse = sparse
+        """Leave blocks of zeros in files as holes."""
         self.entries = 0
         """Entries created other than directories."""
         self.verified = 0

@@ -35,7 +35,8 @@ later call raises it again, so the archive can only be abandoned.
 **Sparse files** are stored plainly, holes as zeros: blobcodec's member index
 refuses GNU/pax sparse members, and ranged restores of single members need
 their bytes in place. zstd turns runs of zeros into a few bytes, so holes cost
-almost nothing stored; stock tar restores the content exactly (not sparse).
+almost nothing stored; stock tar restores the content exactly (not sparse), and
+``restore --sparse`` makes holes of the zeros again (:mod:`cargoship.extract`).
 
 **The member index.** The packer records each member as it writes it (the
 fields :class:`blobcodec.index.Member` holds, as blobcodec's tar parser would

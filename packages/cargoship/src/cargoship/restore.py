@@ -84,6 +84,10 @@ class RestoreOptions:
     """fnmatch globs on archive paths (``*`` matches ``/`` too); a match on a directory takes
     everything under it. Empty: everything."""
     overwrite: bool = False
+    sparse: bool = False
+    """Leave blocks of zeros in restored files as holes (:data:`cargoship.extract.HOLE_BLOCK`),
+    so a file that was sparse comes back sparse (others may become so). Off by default: a
+    file that needs its blocks allocated (a swap file) must not have holes."""
     outside_symlinks: bool = False
     """Restore symlinks whose targets lie outside DEST (absolute, or ``..`` above it) as they
     were archived, instead of refusing the archive. Nothing is written through them either
@@ -332,7 +336,7 @@ async def _restore(
             if archive != whole:
                 indexes[archive] = loaded  # the archive's identity; its members are in table
 
-    extractor = Extractor(dest, overwrite=options.overwrite)
+    extractor = Extractor(dest, overwrite=options.overwrite, sparse=options.sparse)
     try:
         await asyncio.to_thread(_each, extractor.directory, table.chosen(EntryType.DIRECTORY))
         for archive, plan in plans.items():

@@ -226,6 +226,12 @@ pending; run it again later, or add --wait to poll until it is available.
 )
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist in DEST.")
 @click.option(
+    "--sparse",
+    is_flag=True,
+    help="Leave runs of zeros (4 KiB blocks) as holes, as cp --sparse=always does, so sparse "
+    "files come back sparse. Not for files that need their blocks allocated (swap files).",
+)
+@click.option(
     "--allow-outside-symlinks",
     "outside_symlinks",
     is_flag=True,
@@ -254,6 +260,7 @@ def restore_command(
     dest: Path,
     includes: tuple[str, ...],
     overwrite: bool,
+    sparse: bool,
     outside_symlinks: bool,
     tier: str,
     days: int,
@@ -269,7 +276,7 @@ def restore_command(
     name = archive_name(segment)
     config = s3_config()
     options = RestoreOptions(
-        include=includes, overwrite=overwrite, outside_symlinks=outside_symlinks
+        include=includes, overwrite=overwrite, sparse=sparse, outside_symlinks=outside_symlinks
     )
 
     async def body() -> dict[str, Any]:
