@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import tempfile
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
@@ -203,9 +204,9 @@ def _pack_entries(
 
 def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipReport:
     """The numbers a ship would give: the tree is read and hashed (duplicates found as a
-    ship finds them) but not compressed; the stored size is the tar stream less the
-    duplicates, divided by the ratio measured on :mod:`cargoship.sample`'s sample (the
-    one ``estimate`` measures)."""
+    ship finds them) but not compressed; the stored size is the bytes of the files stored
+    (the duplicates left out) divided by the ratio measured on :mod:`cargoship.sample`'s
+    sample: ``estimate``'s projection (:mod:`cargoship.estimate`), tar headers left out."""
     now = datetime.now(UTC)
     packer = TarPacker(_Discard(), compression=plan.compression, archived_at=now)
     linked: set[str] = set()
@@ -217,7 +218,7 @@ def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipRepor
     files, skipped = _pack_entries(packer, plan, skip_unreadable, keep)
     stored_files = [entry for entry in plan.to_pack if entry.name not in linked]
     _, ratio = measure_ratio(stored_files, plan.compression, plan.level)
-    stored = round((packer.tar_size - packer.dedup_bytes) / ratio)
+    stored = math.ceil((packer.bytes_in - packer.dedup_bytes) / ratio)
     return ShipReport(
         keys=ArchiveKeys.new(plan.compression, now),
         archive=None,
