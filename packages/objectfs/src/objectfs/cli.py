@@ -277,7 +277,7 @@ Examples:
 
 \b
 Credentials and region come from the AWS_* variables and the shared config,
-as the AWS CLI finds them. Exit codes: 0 mounted, 1 the mount failed (S3,
+as the AWS CLI finds them. Exit codes: 0 success, 1 the mount failed (S3,
 FUSE), 2 bad options, 130 or 143 when SIGINT or SIGTERM stops it before the
 mount is ready.
 """
