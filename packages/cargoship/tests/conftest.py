@@ -8,7 +8,8 @@ opened on that URL, ``local_store`` a :class:`s3opt.LocalStore` on a temporary
 directory. ``sample_tree`` builds a small tree with every kind of entry ship
 handles. ``make_entry`` and ``inventory_of`` build inventory entries and
 documents in memory for the tests of the inventory, the checks and the writes
-of a restore.
+of a restore. ``progress_recorder`` makes progress callbacks that keep what they
+are told.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "local_store",
     "make_entry",
     "moto_server",
+    "progress_recorder",
     "s3_config",
     "s3_url",
     "sample_tree",
@@ -47,6 +49,26 @@ SAMPLE_MTIME_NS = 1_700_000_000_123_456_789
 
 BIG_FILE_SIZE = 3 << 20
 """Size of ``sample_tree``'s compressible file ``data/big.txt`` (3 MiB)."""
+
+
+class ProgressRecord:
+    """A restore's or verify's progress callback that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[int, int]] = []
+        self.advanced = 0
+
+    def start(self, files: int, bytes_total: int) -> None:
+        self.started.append((files, bytes_total))
+
+    def advance(self, nbytes: int) -> None:
+        self.advanced += nbytes
+
+
+@pytest.fixture
+def progress_recorder() -> Callable[[], ProgressRecord]:
+    """Makes a new :class:`ProgressRecord` each call."""
+    return ProgressRecord
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from click.testing import CliRunner, Result
 import cargoship.cli._archive
 import cargoship.cli._manage
 from cargoship.cli import EXIT_CODES, main
+from cargoship.cli._progress import progress_bar
 from s3opt.testing import MotoServer
 
 COMMANDS = ("ship", "restore", "verify", "inventory", "lifecycle", "estimate")
@@ -433,3 +435,14 @@ def test_a_pending_retrieval_prints_the_plan_requests_it_and_exits_4(
     assert pending.stderr.startswith("cargoship: error: archive ")
     assert "--wait" in pending.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_progress_bar_is_drawn_only_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    with progress_bar("restoring", enabled=True) as bar:
+        assert (bar is not None) == terminal
+    with progress_bar("restoring", enabled=False) as bar:  # -q
+        assert bar is None

@@ -13,9 +13,10 @@ import io
 import os
 import stat
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -678,3 +679,20 @@ async def test_a_sparse_file_comes_back_sparse_with_sparse(
         assert (dest / "disk.img").stat().st_mtime_ns == image.stat().st_mtime_ns
     assert (plain / "disk.img").stat().st_blocks * 512 >= 32 << 20  # holes written as zeros
     assert (sparse / "disk.img").stat().st_blocks * 512 < 1 << 20
+
+
+@pytest.mark.asyncio
+async def test_progress_is_told_the_total_then_every_byte_written(
+    store: ObjectStore,
+    sample_tree: Path,
+    tmp_path: Path,
+    progress_recorder: Callable[[], Any],
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    recorder = progress_recorder()
+    await restore(store, shipped.keys.name, tmp_path / "out", RestoreOptions(), progress=recorder)
+    # Five regular files are written; the sixth, a copy of one, becomes a hard link to it.
+    regular = [p for p in sample_tree.rglob("*") if p.is_file() and not p.is_symlink()]
+    expected = sum(p.stat().st_size for p in regular) - (64 << 10)
+    assert recorder.started == [(5, expected)]
+    assert recorder.advanced == expected

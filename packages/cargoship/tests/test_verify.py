@@ -335,3 +335,19 @@ async def test_quick_verify_heads_the_page_table_and_refuses_one_over_the_limit(
     ]
     monkeypatch.setattr("cargoship.verify.MAX_PAGES_BYTES", size)
     assert (await verify(store, shipped.keys.name, quick=True)).notes == ()
+
+
+@pytest.mark.asyncio
+async def test_progress_is_told_the_archive_size_then_every_byte_read(
+    store: ObjectStore, sample_tree: Path, progress_recorder: Callable[[], Any]
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    size = (await store.head(shipped.keys.archive)).size
+    recorder = progress_recorder()
+    await verify(store, shipped.keys.name, progress=recorder)
+    assert recorder.started == [(5, size)]  # five regular files; the copy is a hard link
+    assert recorder.advanced == size
+    # A quick verify reads no archive bytes and draws no bar.
+    quick = progress_recorder()
+    await verify(store, shipped.keys.name, quick=True, progress=quick)
+    assert (quick.started, quick.advanced) == ([], 0)

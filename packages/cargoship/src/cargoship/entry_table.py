@@ -387,6 +387,15 @@ class EntryTable:
         ).fetchone()
         return int(count)
 
+    def chosen_file_totals(self) -> tuple[int, int]:
+        """The number of chosen regular files and the sum of their sizes."""
+        count, total = self._db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM entry "
+            "WHERE inv = 0 AND kind = ? AND chosen",
+            (_KIND_CODES[EntryType.FILE],),
+        ).fetchone()
+        return int(count), int(total)
+
     def chosen(self, kind: EntryType | None = None) -> Iterator[InventoryEntry]:
         """The chosen entries in inventory order; of ``kind`` only, shallowest first, when given.
         (Every query here walks an index or the row ids in order: none sorts in memory.)"""

@@ -29,7 +29,7 @@ import errno
 import os
 import secrets
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -190,6 +190,8 @@ class PendingFile:
             raise _os_error(self._entry.path, error) from error
         self._hash.update(data)
         self._size += len(data)
+        if self._extractor.on_written is not None:
+            self._extractor.on_written(len(data))
 
     def _write_at(self, view: memoryview, offset: int) -> None:
         assert self._fd is not None
@@ -245,11 +247,20 @@ class Extractor:
     Use it from one thread at a time.
     """
 
-    def __init__(self, dest: Path, *, overwrite: bool, sparse: bool = False) -> None:
+    def __init__(
+        self,
+        dest: Path,
+        *,
+        overwrite: bool,
+        sparse: bool = False,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
         self.dest = dest
         self.overwrite = overwrite
         self.sparse = sparse
         """Leave blocks of zeros in files as holes."""
+        self.on_written = on_written
+        """Called with the size of each piece of a file written (a progress bar)."""
         self.entries = 0
         """Entries created other than directories."""
         self.verified = 0

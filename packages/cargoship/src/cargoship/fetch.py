@@ -74,6 +74,9 @@ class ArchiveFetcher:
     store: ObjectStore
     bytes_fetched: int = 0
     requests: int = 0
+    on_read: Callable[[int], None] | None = None
+    """Called on the event loop with the size of every piece received, ranged or streamed (a
+    progress bar)."""
 
     async def read_range(
         self, key: str, offset: int, size: int, *, if_match: str | None = None
@@ -83,6 +86,8 @@ class ArchiveFetcher:
         data = await self.store.get_range(key, offset, size, if_match=if_match)
         self.requests += 1
         self.bytes_fetched += len(data)
+        if self.on_read is not None:
+            self.on_read(len(data))
         return data
 
     async def head(self, key: str) -> ObjectInfo:
@@ -98,6 +103,8 @@ class ArchiveFetcher:
             async for chunk in chunks:
                 self.requests += 1
                 self.bytes_fetched += len(chunk)
+                if self.on_read is not None:
+                    self.on_read(len(chunk))
                 yield chunk
         finally:
             if isinstance(chunks, AsyncGenerator):

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
@@ -67,7 +68,7 @@ from cargoship.pax_members import TarMemberReader
 from cargoship.precheck import check_entries, find_conflicts
 from s3opt import ObjectStore
 
-__all__ = ["RestoreOptions", "RestoreReport", "restore"]
+__all__ = ["RestoreOptions", "RestoreProgress", "RestoreReport", "restore"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,19 @@ class RestoreOptions:
     were archived, instead of refusing the archive. Nothing is written through them either
     way: no member may lie under an archived symlink, and every path is opened without
     following one."""
+
+
+class RestoreProgress(Protocol):
+    """Told how much a restore will write, then, from the thread that writes, each piece
+    written (so an implementation must be thread-safe, as rich's progress bars are)."""
+
+    def start(self, files: int, bytes_total: int) -> None:
+        """The regular files and their bytes this restore writes (hard links not counted)."""
+        ...
+
+    def advance(self, bytes_written: int) -> None:
+        """``bytes_written`` more bytes were written (an increment, not a running total)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +296,18 @@ def _sources(
 
 
 async def restore(
-    store: ObjectStore, name: str, dest: Path, options: RestoreOptions
+    store: ObjectStore,
+    name: str,
+    dest: Path,
+    options: RestoreOptions,
+    *,
+    progress: RestoreProgress | None = None,
 ) -> RestoreReport:
-    """Restore archive ``name`` (or the entries matching ``options.include``) into ``dest``."""
+    """Restore archive ``name`` (or the entries matching ``options.include``) into ``dest``;
+    ``progress`` hears of the bytes written once the checks have passed."""
     started = time.monotonic()
     with EntryTable() as table:
-        return await _restore(store, name, dest, options, table, started)
+        return await _restore(store, name, dest, options, table, started, progress)
 
 
 async def _restore(
@@ -297,6 +317,7 @@ async def _restore(
     options: RestoreOptions,
     table: EntryTable,
     started: float,
+    progress: RestoreProgress | None,
 ) -> RestoreReport:
     globs = options.include
     chosen = _selected(globs) if globs else None
@@ -336,7 +357,14 @@ async def _restore(
             if archive != whole:
                 indexes[archive] = loaded  # the archive's identity; its members are in table
 
-    extractor = Extractor(dest, overwrite=options.overwrite, sparse=options.sparse)
+    extractor = Extractor(
+        dest,
+        overwrite=options.overwrite,
+        sparse=options.sparse,
+        on_written=progress.advance if progress is not None else None,
+    )
+    if progress is not None:
+        progress.start(*table.chosen_file_totals())
     try:
         await asyncio.to_thread(_each, extractor.directory, table.chosen(EntryType.DIRECTORY))
         for archive, plan in plans.items():

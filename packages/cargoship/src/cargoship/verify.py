@@ -36,7 +36,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 from blobcodec.checksum import Sha256
 from blobcodec.errors import CorruptDataError
@@ -68,7 +68,7 @@ from cargoship.pax_members import TarMember, TarMemberReader
 from s3opt import ColdStorage, ObjectStore
 from s3opt.errors import NoSuchKeyError
 
-__all__ = ["VerifyReport", "verify"]
+__all__ = ["VerifyProgress", "VerifyReport", "verify"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +103,28 @@ def _integrity(name: str, problems: list[str]) -> IntegrityError:
     return IntegrityError(f"archive {name} failed verification, {count}: {shown}{more}", problems)
 
 
-async def verify(store: ObjectStore, name: str, *, quick: bool = False) -> VerifyReport:
-    """Check archive ``name``; IntegrityError listing every problem found."""
+class VerifyProgress(Protocol):
+    """Told, on the event loop, how many bytes of the archive a full verify reads, then each
+    piece read."""
+
+    def start(self, files: int, bytes_total: int) -> None:
+        """The regular files the inventory lists and the archive object's size."""
+        ...
+
+    def advance(self, bytes_read: int) -> None:
+        """``bytes_read`` more bytes of the archive were read (an increment)."""
+        ...
+
+
+async def verify(
+    store: ObjectStore,
+    name: str,
+    *,
+    quick: bool = False,
+    progress: VerifyProgress | None = None,
+) -> VerifyReport:
+    """Check archive ``name``; IntegrityError listing every problem found. ``progress`` hears
+    of the archive's bytes as a full verify reads them (a quick one reads none)."""
     started = time.monotonic()
     with EntryTable() as table, tempfile.TemporaryFile(prefix="cargoship-verify-") as file:
         stream = await stream_inventory(store, name, file)
@@ -117,7 +137,7 @@ async def verify(store: ObjectStore, name: str, *, quick: bool = False) -> Verif
         size = file.seek(0, os.SEEK_END)
         problems, notes = await _check_page_table(store, stream.archive, file, size)
         file.close()
-        return await _verify_whole(store, stream.archive, table, started, problems, notes)
+        return await _verify_whole(store, stream.archive, table, started, problems, notes, progress)
 
 
 def _no_table_note(record: ArchiveRecord) -> tuple[str, ...]:
@@ -159,6 +179,7 @@ async def _verify_whole(
     started: float,
     problems: list[str],
     notes: tuple[str, ...],
+    progress: VerifyProgress | None,
 ) -> VerifyReport:
     """Read the archive and its index; ``problems`` found before are raised with theirs."""
     info = await ensure_available(store, record.key)
@@ -178,6 +199,9 @@ async def _verify_whole(
             problems.extend(error.problems)
         table.flush_members()
     checker = _TarChecker(index, table)
+    if progress is not None:  # from here on the fetcher reads only the archive
+        progress.start(table.chosen_file_totals()[0], info.size)
+        fetcher.on_read = progress.advance
     frames = 0
     if record.compression == "zstd":
         remembered: dict[tuple[int, int], bytes] = {}

@@ -31,7 +31,7 @@ from cargoship.cli._output import (
     ratio,
     shown,
 )
-from cargoship.cli._progress import ship_progress
+from cargoship.cli._progress import progress_bar
 from cargoship.cli._targets import object_url, split_archive_url
 from cargoship.errors import CargoshipError, IntegrityError, RetrievalRequiredError
 from cargoship.layout import ARCHIVE_SUFFIXES, archive_name
@@ -140,7 +140,7 @@ def ship_command(
 
     async def body() -> ShipReport:
         async with open_store(url, config) as store:
-            with ship_progress(enabled=not out.quiet) as progress:
+            with progress_bar("shipping", enabled=not out.quiet) as progress:
                 return await ship(store, source, options, progress=progress)
 
     report = run(body())
@@ -282,7 +282,8 @@ def restore_command(
     async def body() -> dict[str, Any]:
         async with open_store(store_url, config) as store:
             retrieval = await _make_available(store, name, out, tier=tier, days=days, wait=wait)
-            report = await restore(store, name, dest, options)
+            with progress_bar("restoring", enabled=not out.quiet) as progress:
+                report = await restore(store, name, dest, options, progress=progress)
             return {"archive": name, "retrieval": retrieval, "restore": report}
 
     result = run(body())
@@ -405,7 +406,8 @@ def verify_command(url: str, quick: bool, json_mode: bool) -> None:
 
     async def body() -> Any:
         async with open_store(store_url, config) as store:
-            return await verify(store, name, quick=quick)
+            with progress_bar("verifying", enabled=not out.quiet and not quick) as progress:
+                return await verify(store, name, quick=quick, progress=progress)
 
     try:
         report = run(body())

@@ -1,7 +1,10 @@
-"""The ship progress bar: rich, on stderr, and only when stderr is a terminal.
+"""The progress bar of ``ship`` and ``restore``: rich, on stderr, only when stderr is a terminal.
 
 A bar in a pipe or a log file is noise (hatch and borg show theirs only on a
-TTY), so :func:`ship_progress` yields ``None`` there and ship runs without one.
+TTY), so :func:`progress_bar` yields ``None`` there and the command runs
+without one. The same bar serves :class:`cargoship.ship.ShipProgress` (bytes
+read, told on the event loop) and :class:`cargoship.restore.RestoreProgress`
+(bytes written, told from the writing thread: rich's updates take a lock).
 """
 
 from __future__ import annotations
@@ -21,29 +24,28 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from cargoship.ship import ShipProgress
-
-__all__ = ["RichShipProgress", "ship_progress"]
+__all__ = ["RichProgress", "progress_bar"]
 
 
-class RichShipProgress:
-    """A :class:`cargoship.ship.ShipProgress` drawn as a rich progress bar of content bytes read."""
+class RichProgress:
+    """Files and bytes drawn as a rich progress bar labelled ``<verb> N files``."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, verb: str) -> None:
         self._progress = progress
+        self._verb = verb
         self._task: TaskID | None = None
 
     def start(self, files: int, bytes_total: int) -> None:
-        label = f"shipping {files} file{'s' if files != 1 else ''}"
+        label = f"{self._verb} {files} file{'s' if files != 1 else ''}"
         self._task = self._progress.add_task(label, total=bytes_total)
 
-    def advance(self, bytes_in: int) -> None:
+    def advance(self, nbytes: int) -> None:
         if self._task is not None:
-            self._progress.advance(self._task, bytes_in)
+            self._progress.advance(self._task, nbytes)
 
 
 @contextmanager
-def ship_progress(*, enabled: bool) -> Iterator[ShipProgress | None]:
+def progress_bar(verb: str, *, enabled: bool) -> Iterator[RichProgress | None]:
     """A live progress bar while the block runs, or ``None`` when disabled or not on a TTY."""
     if not enabled or not sys.stderr.isatty():
         yield None
@@ -58,4 +60,4 @@ def ship_progress(*, enabled: bool) -> Iterator[ShipProgress | None]:
         transient=True,
     )
     with progress:
-        yield RichShipProgress(progress)
+        yield RichProgress(progress, verb)
