@@ -1,10 +1,11 @@
-"""The progress bar of ``ship`` and ``restore``: rich, on stderr, only when stderr is a terminal.
+"""The progress bar of ``ship``, ``restore`` and ``verify``: rich, on stderr, on a terminal only.
 
 A bar in a pipe or a log file is noise (hatch and borg show theirs only on a
 TTY), so :func:`progress_bar` yields ``None`` there and the command runs
 without one. The same bar serves :class:`cargoship.ship.ShipProgress` (bytes
-read, told on the event loop) and :class:`cargoship.restore.RestoreProgress`
-(bytes written, told from the writing thread: rich's updates take a lock).
+read, told on the event loop), :class:`cargoship.restore.RestoreProgress`
+(bytes written, told from the writing thread: rich's updates take a lock) and
+:class:`cargoship.verify.VerifyProgress` (archive bytes read, on the loop).
 """
 
 from __future__ import annotations
