@@ -20,8 +20,6 @@ from pathlib import PurePath
 from typing import IO, Any, Final, Literal
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from cargoship.inventory import format_time
 
@@ -182,6 +180,10 @@ class Output:
             count, widths = _spool_rows(spool, headers, rows)
             heading = title(count) if callable(title) else title
             if sys.stdout.isatty():
+                # rich only for a terminal: importing it costs every command ~60 ms otherwise.
+                from rich.console import Console
+                from rich.table import Table
+
                 for number, batch in enumerate(_spooled_batches(spool)):
                     shown_title = heading if heading and not number else None
                     table = Table(title=shown_title, title_justify="left")
