@@ -170,21 +170,17 @@ class PendingFile:
         self._temp = f".cargoship-{secrets.token_hex(6)}.part"
         self._hash = Sha256()
         self._size = 0
-        self._sparse = extractor.sparse
         self._fd: int | None = os.open(self._temp, _FILE_FLAGS, 0o600, dir_fd=parent)
 
     def write(self, data: bytes) -> None:
         """Append ``data`` (skipping blocks of zeros when sparse); an OSError (ENOSPC)
         removes the temporary file."""
         assert self._fd is not None
+        runs = data_runs(data, self._size) if self._extractor.sparse else ((0, len(data)),)
+        view = memoryview(data)
         try:
-            if self._sparse:
-                for start, end in data_runs(data, self._size):
-                    self._write_at(memoryview(data)[start:end], self._size + start)
-            else:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self._fd, view) :]
+            for start, end in runs:
+                self._write_at(view[start:end], self._size + start)
         except OSError as error:
             self.discard()
             raise _os_error(self._entry.path, error) from error
@@ -194,6 +190,7 @@ class PendingFile:
             self._extractor.on_written(len(data))
 
     def _write_at(self, view: memoryview, offset: int) -> None:
+        """All of ``view`` at ``offset`` (``pwrite`` may write less at once)."""
         assert self._fd is not None
         while view:
             written = os.pwrite(self._fd, view, offset)
@@ -212,7 +209,7 @@ class PendingFile:
             )
             raise IntegrityError(f"checksum mismatch: {problem}", (problem,))
         try:
-            if self._sparse:
+            if self._extractor.sparse:
                 os.ftruncate(self._fd, self._size)  # the length, when the file ends in a hole
             os.fchmod(self._fd, entry.mode & 0o7777)
             os.utime(self._fd, ns=(entry.mtime_ns, entry.mtime_ns))
