@@ -21,6 +21,7 @@ import pytest
 
 from s3opt.config import S3Config
 from s3opt.errors import NoSuchKeyError, SourceChangedError
+from s3opt.protocols import ObjectInfo
 from s3opt.s3store import S3Store
 from s3opt.transfer.resume import ResumeStateError
 
@@ -167,3 +168,23 @@ async def test_file_state_is_not_taken_for_a_stream(
         assert state.exists()
         with pytest.raises(ResumeStateError, match="for a file upload, not a stream"):
             await store.upload("k", stream_of(content()), resume_state=state)
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_stream_tells_its_hook_of_every_part_the_recorded_ones_too(
+    s3_config: S3Config, bucket: str, tmp_path: Path
+) -> None:
+    async with _store(s3_config, bucket) as store:
+        data, state = await _stopped_after_two_parts(store, tmp_path)
+        told: list[ObjectInfo] = []
+
+        async def hook(info: ObjectInfo) -> None:
+            told.append(info)
+
+        info = await store.upload("a.tar.zst", stream_of(data), resume_state=state, on_sealed=hook)
+        assert store.stats.parts_reused == 2
+        (sealed,) = told
+        assert [(p.number, p.size) for p in sealed.parts] == [(n, PART) for n in (1, 2, 3, 4)] + [
+            (5, 123)
+        ]
+        assert (sealed.size, sealed.etag, sealed.parts) == (info.size, info.etag, info.parts)

@@ -146,14 +146,14 @@ async def test_a_files_parts_are_hashed_while_the_first_is_sent(
         hashed.append(part.offset)
         return result
 
-    async def send(self: MultipartUpload, number: int, body: Any) -> PartRecord:
+    async def send(self: MultipartUpload, number: int, body: Any, **kwargs: Any) -> PartRecord:
         if number == 1:  # part 1 waits until every part has been hashed (at most 10 s)
             for _ in range(200):
                 if len(hashed) == parts:
                     break
                 await asyncio.sleep(0.05)
             assert sorted(hashed) == [n * 5 * MiB for n in range(parts)]
-        return await real_send(self, number, body)
+        return await real_send(self, number, body, **kwargs)
 
     monkeypatch.setattr(FilePart, "digest", digest)
     monkeypatch.setattr(MultipartUpload, "send", send)

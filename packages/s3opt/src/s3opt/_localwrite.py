@@ -48,6 +48,8 @@ class PendingWrite:
         self.fsync = fsync
         self.segments = full_key.split("/")
         self.hasher = Hasher()
+        self.size = 0
+        """Bytes written so far."""
         with lock:
             self.directory = ensure_dir(root, self.segments[:-1], fsync=fsync)
             self.tmp_path = self.directory / f"{TMP_PREFIX}{uuid.uuid4().hex}"
@@ -56,6 +58,7 @@ class PendingWrite:
     def write(self, chunk: bytes) -> None:
         self.file.write(chunk)
         self.hasher.update(chunk)
+        self.size += len(chunk)
 
     def commit(
         self,

@@ -66,6 +66,7 @@ from s3opt.errors import NoSuchKeyError, ObjectChangedError, SourceChangedError
 from s3opt.protocols import (
     CommonPrefix,
     ObjectInfo,
+    SealHook,
     Source,
     check_key,
     check_storage_class,
@@ -294,6 +295,7 @@ class LocalStore:
         metadata: Mapping[str, str] | None,
         storage_class: str | None,
         tags: Mapping[str, str] | None,
+        on_sealed: SealHook | None = None,
     ) -> ObjectInfo:
         full_key = self._full(key)
         checked = self._check_metadata(key, metadata)
@@ -303,6 +305,17 @@ class LocalStore:
         try:
             async for chunk in chunks:
                 await _in_thread(pending.write, chunk)
+            if on_sealed is not None:
+                await on_sealed(
+                    ObjectInfo(
+                        key=key,
+                        size=pending.size,
+                        etag=pending.hasher.md5.hexdigest(),
+                        storage_class=kept_class,
+                        metadata=checked,
+                        checksum=f"sha256:{pending.hasher.sha256.hexdigest()}",
+                    )
+                )
             st, sidecar = await _in_thread(pending.commit, checked, kept_class, kept_tags)
         except BaseException:
             await _in_thread(pending.abort)
@@ -336,19 +349,24 @@ class LocalStore:
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
         tags: Mapping[str, str] | None = None,
+        on_sealed: SealHook | None = None,
     ) -> ObjectInfo:
         """Store bytes, a local file, or an async stream of chunks, one chunk in memory at a time.
 
         A file that changes while it is copied raises :class:`SourceChangedError`
         and stores nothing. ``storage_class`` and ``tags`` are recorded as by :meth:`put`.
+        ``on_sealed`` is awaited before the object is renamed into place (see
+        :meth:`s3opt.protocols.ObjectStore.upload`); its expected info is the final one.
         """
         if isinstance(source, bytes | bytearray | memoryview):
-            return await self._store(key, _one(bytes(source)), metadata, storage_class, tags)
+            return await self._store(
+                key, _one(bytes(source)), metadata, storage_class, tags, on_sealed
+            )
         if isinstance(source, Path):
-            return await self._upload_file(key, source, metadata, storage_class, tags)
+            return await self._upload_file(key, source, metadata, storage_class, tags, on_sealed)
         if hasattr(source, "__aiter__"):
             chunks = _checked_chunks(source, key)
-            return await self._store(key, chunks, metadata, storage_class, tags)
+            return await self._store(key, chunks, metadata, storage_class, tags, on_sealed)
         raise TypeError(f"upload source must be bytes, a Path or an async iterable, not {source!r}")
 
     async def _upload_file(
@@ -358,6 +376,7 @@ class LocalStore:
         metadata: Mapping[str, str] | None,
         storage_class: str | None,
         tags: Mapping[str, str] | None,
+        on_sealed: SealHook | None,
     ) -> ObjectInfo:
         src = await _in_thread(_open_binary, path)
         try:
@@ -386,7 +405,7 @@ class LocalStore:
                     f"{path} changed while it was copied to {key!r}: nothing stored", key=key
                 )
 
-            return await self._store(key, chunks(), metadata, storage_class, tags)
+            return await self._store(key, chunks(), metadata, storage_class, tags, on_sealed)
         finally:
             src.close()
 

@@ -18,7 +18,15 @@ tags (:func:`check_tags`).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +52,7 @@ __all__ = [
     "ObjectStore",
     "PartInfo",
     "RestoreStatus",
+    "SealHook",
     "Source",
     "check_key",
     "check_restore_tier",
@@ -227,6 +236,10 @@ class CommonPrefix:
 Source = bytes | Path | AsyncIterable[bytes]
 """What :meth:`ObjectStore.upload` takes: bytes, a local file, or a stream of unknown length."""
 
+SealHook = Callable[[ObjectInfo], Awaitable[None]]
+"""An upload's ``on_sealed``: awaited with the object's expected info once every byte of
+the source is read and hashed; the object appears only after it returned."""
+
 
 @runtime_checkable
 class ObjectStore(Protocol):
@@ -279,10 +292,21 @@ class ObjectStore(Protocol):
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
         tags: Mapping[str, str] | None = None,
+        on_sealed: SealHook | None = None,
     ) -> ObjectInfo:
         """Store an object of any size: one PUT when small, else a verified multipart upload.
 
-        ``storage_class`` and ``tags`` as for :meth:`put`."""
+        ``storage_class`` and ``tags`` as for :meth:`put`.
+
+        ``on_sealed`` is awaited with the :class:`ObjectInfo` the upload expects to return
+        (size, ETag, parts; the key as given) as soon as the whole source is read and
+        hashed, while its last bytes may still be on their way; the object appears only
+        after the hook returned, and if the hook raises, nothing is stored and its error
+        propagates. It lets a caller write an object that describes this one (a manifest
+        naming its size and checksums) alongside it, yet commit it only after this one.
+        The expected ETag is the MD5 kind, which SSE-KMS and SSE-C objects do not have:
+        compare it with the returned one.
+        """
         ...
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:

@@ -45,6 +45,7 @@ from s3opt.protocols import (
     CommonPrefix,
     ObjectInfo,
     PartInfo,
+    SealHook,
     Source,
     check_key,
     check_storage_class,
@@ -297,6 +298,7 @@ class S3Store:
         storage_class: str | None = None,
         tags: Mapping[str, str] | None = None,
         resume_state: Path | None = None,
+        on_sealed: SealHook | None = None,
     ) -> ObjectInfo:
         """Store ``source`` (bytes, a file, or an async stream): one PUT or a multipart upload.
 
@@ -310,6 +312,10 @@ class S3Store:
         ``tags`` (checked first, as by :meth:`put`) travel on PutObject or
         CreateMultipartUpload: a resumed upload keeps the metadata, storage class
         and tags it was started with.
+
+        ``on_sealed`` (see :meth:`s3opt.protocols.ObjectStore.upload`) gets the expected
+        info with the key as given; its ETag is the MD5 kind, which SSE-KMS and SSE-C
+        objects do not have.
         """
         full = self._full(key)
         if storage_class is not None:
@@ -317,6 +323,13 @@ class S3Store:
         if tags is not None:
             tags = check_tags(tags, key=key)
         context = self._context
+        hook = None
+        if on_sealed is not None:
+            given = on_sealed
+
+            async def hook(info: ObjectInfo) -> None:
+                await given(self._relative(info))
+
         if isinstance(source, Path):
             info = await upload_file(
                 context,
@@ -326,6 +339,7 @@ class S3Store:
                 storage_class,
                 tags=tags,
                 resume_state=resume_state,
+                on_sealed=hook,
             )
         elif isinstance(source, AsyncIterable):
             info = await upload_stream(
@@ -336,12 +350,13 @@ class S3Store:
                 storage_class,
                 tags=tags,
                 resume_state=resume_state,
+                on_sealed=hook,
             )
         elif resume_state is not None:
             raise ValueError("resume_state needs a local file (a Path) or a stream as the source")
         elif isinstance(source, bytes | bytearray | memoryview):
             info = await upload_bytes(
-                context, full, bytes(source), metadata, storage_class, tags=tags
+                context, full, bytes(source), metadata, storage_class, tags=tags, on_sealed=hook
             )
         else:
             raise TypeError(

@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 
 from objectfs.errors import bounded
 from objectfs.stats import FsCounters
-from s3opt.protocols import CommonPrefix, ObjectInfo, ObjectStore, Source
+from s3opt.protocols import CommonPrefix, ObjectInfo, ObjectStore, SealHook, Source
 
 __all__ = ["TimedStore"]
 
@@ -87,8 +87,10 @@ class TimedStore:
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
         tags: Mapping[str, str] | None = None,
+        on_sealed: SealHook | None = None,
     ) -> ObjectInfo:
-        """An upload of any size: ``timeout`` allowed for each 8 MiB it carries (at least once)."""
+        """An upload of any size: ``timeout`` allowed for each 8 MiB it carries (at least once;
+        an ``on_sealed`` hook's wait counts)."""
         self._counters.request("PUT")
         if isinstance(source, Path):
             size = source.stat().st_size
@@ -96,7 +98,12 @@ class TimedStore:
             size = len(source) if isinstance(source, bytes) else 0
         limit = self._timeout * max(1, -(-size // _UPLOAD_SLICE))
         call = self._store.upload(
-            key, source, metadata=metadata, storage_class=storage_class, tags=tags
+            key,
+            source,
+            metadata=metadata,
+            storage_class=storage_class,
+            tags=tags,
+            on_sealed=on_sealed,
         )
         info = await bounded(call, limit, f"PUT {key}")
         self._counters.add_written(info.size)

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from s3opt.errors import ChecksumMismatchError, NoSuchUploadError, S3OptError
-from s3opt.protocols import ObjectInfo, PartInfo
+from s3opt.protocols import ObjectInfo, PartInfo, SealHook
 from s3opt.transfer.bodies import FilePart, FilePartBody, PartBody
 from s3opt.transfer.context import TransferContext
 from s3opt.transfer.parts import PartDigest, digest_part, multipart_etag
@@ -93,6 +94,11 @@ def part_info(record: PartRecord) -> PartInfo:
     return PartInfo(record.number, record.size, "sha256:" + base64.b64decode(record.sha256).hex())
 
 
+def _part_infos(parts: list[PartRecord]) -> tuple[PartInfo, ...]:
+    """Every part's :class:`PartInfo`; none for server-side copies, which carry no checksums."""
+    return tuple(part_info(p) for p in parts) if all(p.sha256 for p in parts) else ()
+
+
 def _checksum_params(digest: PartDigest) -> dict[str, Any]:
     return {
         "ContentMD5": digest.content_md5,
@@ -123,13 +129,25 @@ async def put_single(
     storage_class: str | None = None,
     *,
     tags: Mapping[str, str] | None = None,
+    on_sealed: SealHook | None = None,
 ) -> ObjectInfo:
-    """Store ``data`` with one verified PUT (``key`` is the full S3 key).
+    """Store ``data`` with one verified PUT (``key`` is the full S3 key); with ``on_sealed``,
+    the PUT is sent once the hook, given the object's expected info, has returned.
 
     Counted like a multipart upload: its bytes in the transmit counter, its rate
     in the throughput metric."""
     started = time.monotonic()
     digest = await asyncio.to_thread(digest_part, data)
+    expected = ObjectInfo(
+        key=key,
+        size=len(data),
+        etag=digest.etag,
+        storage_class=storage_class or "STANDARD",
+        metadata=dict(metadata or {}),
+        checksum=f"sha256:{digest.sha256.hex()}",
+    )
+    if on_sealed is not None:
+        await on_sealed(expected)
     response = await context.call(
         "put_object",
         key=key,
@@ -141,14 +159,7 @@ async def put_single(
     etag = _check_etag(context, key, response, digest.etag, "PUT")
     context.record_sent(len(data))
     context.record_throughput("transmit", len(data), started)
-    return ObjectInfo(
-        key=key,
-        size=len(data),
-        etag=etag,
-        storage_class=storage_class or "STANDARD",
-        metadata=dict(metadata or {}),
-        checksum=f"sha256:{digest.sha256.hex()}",
-    )
+    return dataclasses.replace(expected, etag=etag)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -240,8 +251,16 @@ class MultipartUpload:
         _logger.debug("s3://%s/%s: multipart upload %s", context.bucket, key, upload_id)
         return cls(context, key, upload_id, storage_class=storage_class or "STANDARD")
 
-    async def send(self, number: int, data: bytes | FilePart) -> PartRecord:
-        """Upload part ``number``, verified; returns its record for the resume state."""
+    async def send(
+        self,
+        number: int,
+        data: bytes | FilePart,
+        *,
+        on_digest: Callable[[PartRecord], None] | None = None,
+    ) -> PartRecord:
+        """Upload part ``number``, verified; returns its record for the resume state.
+
+        ``on_digest`` is told that record as soon as the part is hashed, before it is sent."""
         context = self._context
         body: PartBody | FilePartBody
         if isinstance(data, FilePart):
@@ -252,6 +271,9 @@ class MultipartUpload:
         else:
             digest = await asyncio.to_thread(digest_part, data)
             body = PartBody(data)
+        record = PartRecord(number, len(data), digest.etag, digest.checksum_sha256)
+        if on_digest is not None:
+            on_digest(record)
         await self.ready()
         response = await context.call(
             "upload_part",
@@ -265,7 +287,7 @@ class MultipartUpload:
         )
         _check_etag(context, self.key, response, digest.etag, f"part {number}")
         context.record_sent(len(data))
-        return PartRecord(number, len(data), digest.etag, digest.checksum_sha256)
+        return record
 
     async def list_parts(self) -> dict[int, tuple[str, int]]:
         """The parts S3 holds for this upload: number -> (ETag, size), all pages."""
@@ -284,6 +306,20 @@ class MultipartUpload:
             if next_marker is None or int(next_marker) == marker:
                 return found
             marker = int(next_marker)
+
+    def expected_info(
+        self, parts: list[PartRecord], size: int, metadata: Mapping[str, str] | None
+    ) -> ObjectInfo:
+        """What :meth:`complete` with ``parts`` (in order) will return when S3's ETags are
+        MD5s (no SSE-KMS or SSE-C): the ETag computed from the parts' MD5s."""
+        return ObjectInfo(
+            key=self.key,
+            size=size,
+            etag=multipart_etag([bytes.fromhex(p.etag) for p in parts]),
+            storage_class=self.storage_class,
+            metadata=dict(metadata or {}),
+            parts=_part_infos(parts),
+        )
 
     async def complete(
         self, parts: list[PartRecord], size: int, metadata: Mapping[str, str] | None
@@ -349,8 +385,7 @@ class MultipartUpload:
             last_modified=last_modified,
             storage_class=storage_class,
             metadata=dict(metadata or {}),
-            # Server-side copies carry no part checksums: nothing to report for them.
-            parts=tuple(part_info(p) for p in parts) if all(p.sha256 for p in parts) else (),
+            parts=_part_infos(parts),
         )
 
     async def _delete_bad_object(self) -> None:

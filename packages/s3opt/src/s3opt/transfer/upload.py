@@ -22,6 +22,12 @@
   failure: a change aborts the upload with :class:`SourceChangedError`; a mix of old
   and new bytes is never stored (each part's bytes must match the digests sent
   with it).
+* ``on_sealed``: a hook awaited with the object's expected :class:`ObjectInfo` (size,
+  the ETag S3 computes from the parts' MD5s, the parts' checksums) as soon as every
+  byte is read and hashed, while the last parts are still on their way; the object
+  appears (CompleteMultipartUpload) only after it returned, and its failure aborts the
+  upload. A caller can thus write an object that describes this one and have it stored
+  by the time this one completes. With a hook, any non-empty source goes multipart.
 * Metadata, storage class and tags travel on CreateMultipartUpload, so a
   resumed upload keeps those it was started with; the ones given when it is
   resumed are not sent again (the resume state does not record them).
@@ -45,7 +51,7 @@ from s3opt.errors import (
     ThrottledError,
     TransientError,
 )
-from s3opt.protocols import ObjectInfo
+from s3opt.protocols import ObjectInfo, SealHook
 from s3opt.transfer.bodies import FilePart, hashed_ahead
 from s3opt.transfer.context import InFlight, TransferContext
 from s3opt.transfer.multipart import MultipartUpload, put_single
@@ -69,6 +75,13 @@ written when the upload stops); a crash loses at most this much progress."""
 _PartSource = AsyncGenerator[tuple[int, bytes | FilePart], None]
 
 
+def _one_put(size: int, threshold: int, on_sealed: SealHook | None) -> bool:
+    """Whether ``size`` bytes go in one PUT: below the threshold, unless an ``on_sealed``
+    hook is to run while the bytes travel (then any non-empty source goes multipart, one
+    part when small, and only CompleteMultipartUpload waits for the hook)."""
+    return size == 0 or (on_sealed is None and size < threshold)
+
+
 def _resumable(exc: BaseException) -> bool:
     """Whether an upload that failed with ``exc`` is worth resuming (else it is aborted)."""
     return isinstance(
@@ -81,25 +94,101 @@ def _resumable(exc: BaseException) -> bool:
     )
 
 
+class _Seal:
+    """Runs an upload's ``on_sealed`` hook: started once the source is exhausted and every
+    part hashed (``recorded`` parts of a resumed upload count as hashed), with the info
+    :meth:`MultipartUpload.complete` will give; the upload completes only after it returned.
+    """
+
+    __slots__ = (
+        "_digests",
+        "_exhausted",
+        "_hook",
+        "_metadata",
+        "_size",
+        "_task",
+        "_unhashed",
+        "_upload",
+    )
+
+    def __init__(
+        self,
+        hook: SealHook,
+        upload: MultipartUpload,
+        recorded: Mapping[int, PartRecord],
+        metadata: Mapping[str, str] | None,
+        size: Callable[[], int],
+    ) -> None:
+        self._hook = hook
+        self._upload = upload
+        self._digests = dict(recorded)
+        self._metadata = metadata
+        self._size = size
+        self._unhashed = 0
+        self._exhausted = False
+        self._task: asyncio.Future[None] | None = None
+
+    def sending(self) -> None:
+        """A part was handed to a sender; its digest is due."""
+        self._unhashed += 1
+
+    def hashed(self, record: PartRecord) -> None:
+        self._digests[record.number] = record
+        self._unhashed -= 1
+        self._start_if_sealed()
+
+    def exhausted(self) -> None:
+        """The source has no more parts."""
+        self._exhausted = True
+        self._start_if_sealed()
+
+    def _start_if_sealed(self) -> None:
+        if self._exhausted and not self._unhashed and self._task is None:
+            parts = [self._digests[n] for n in sorted(self._digests)]
+            info = self._upload.expected_info(parts, self._size(), self._metadata)
+            self._task = asyncio.ensure_future(self._hook(info))
+
+    async def wait(self) -> None:
+        """Wait for the hook (started by now: every part was sent, so hashed)."""
+        assert self._task is not None, "waited on a seal before the source was exhausted"
+        await self._task
+
+    async def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 async def _send_parts(
     context: TransferContext,
     upload: MultipartUpload,
     parts: _PartSource,
     on_part: Callable[[PartRecord], None],
+    seal: _Seal | None,
 ) -> None:
-    """Send every part from ``parts`` concurrently within the window; stop all on a failure."""
+    """Send every part from ``parts`` concurrently within the window, then wait for the
+    ``seal`` hook, if any; stop all on a failure."""
     inflight = InFlight(context)
+    on_digest = seal.hashed if seal is not None else None
 
     async def send(number: int, data: bytes | FilePart) -> None:
-        on_part(await upload.send(number, data))
+        on_part(await upload.send(number, data, on_digest=on_digest))
 
     try:
         async for number, data in parts:
             await inflight.wait_for_room(len(data))
+            if seal is not None:
+                seal.sending()
             inflight.start(send(number, data), len(data))
+        if seal is not None:
+            seal.exhausted()
         await inflight.drain()
+        if seal is not None:
+            await seal.wait()
     except BaseException:
         await inflight.cancel()
+        if seal is not None:
+            await seal.cancel()
         raise
     finally:
         await parts.aclose()
@@ -116,10 +205,13 @@ async def _run(
     before_complete: Callable[[], None] = lambda: None,
     journal: _Journal | None = None,
     keep: Callable[[BaseException], bool] = _resumable,
+    on_sealed: SealHook | None = None,
 ) -> ObjectInfo:
     """Send, complete and verify; abort on failure unless the journal keeps it resumable
-    (``keep(exc)`` says which failures do)."""
+    (``keep(exc)`` says which failures do). With ``on_sealed``, complete only after it
+    returned (see :class:`_Seal`); its failure aborts the upload like any other."""
     started = time.monotonic()
+    seal = None if on_sealed is None else _Seal(on_sealed, upload, records, metadata, size)
 
     def on_part(record: PartRecord) -> None:
         records[record.number] = record
@@ -127,7 +219,7 @@ async def _run(
             journal.changed()
 
     try:
-        await _send_parts(context, upload, parts, on_part)
+        await _send_parts(context, upload, parts, on_part, seal)
         before_complete()
         ordered = [records[n] for n in sorted(records)]
         if [r.number for r in ordered] != list(range(1, len(ordered) + 1)):
@@ -188,11 +280,14 @@ async def upload_bytes(
     storage_class: str | None = None,
     *,
     tags: Mapping[str, str] | None = None,
+    on_sealed: SealHook | None = None,
 ) -> ObjectInfo:
-    """Store ``data`` (one PUT below the threshold, multipart above)."""
+    """Store ``data`` (one PUT below the threshold, multipart above; see :func:`_one_put`)."""
     size = len(data)
-    if size < context.config.multipart_threshold:
-        return await put_single(context, key, bytes(data), metadata, storage_class, tags=tags)
+    if _one_put(size, context.config.multipart_threshold, on_sealed):
+        return await put_single(
+            context, key, bytes(data), metadata, storage_class, tags=tags, on_sealed=on_sealed
+        )
     part_size = context.part_size_for(size)
     view = memoryview(data)
 
@@ -201,7 +296,9 @@ async def upload_bytes(
             yield span.number, bytes(view[span.offset : span.offset + span.length])
 
     upload = MultipartUpload.starting(context, key, metadata, storage_class, tags=tags)
-    return await _run(context, upload, parts(), {}, metadata, size=lambda: size)
+    return await _run(
+        context, upload, parts(), {}, metadata, size=lambda: size, on_sealed=on_sealed
+    )
 
 
 # -- local files ----------------------------------------------------------------------------
@@ -238,6 +335,7 @@ async def upload_file(
     *,
     tags: Mapping[str, str] | None = None,
     resume_state: Path | None = None,
+    on_sealed: SealHook | None = None,
 ) -> ObjectInfo:
     """Store the file at ``path``; with ``resume_state``, resumably (see the module doc)."""
     fd = os.open(path, os.O_RDONLY)
@@ -256,7 +354,7 @@ async def upload_file(
         if resume_state is not None and resume_state.exists():
             resumed = await _resume(context, key, resume_state, identity)
         size = identity.size
-        if size < context.config.multipart_threshold:
+        if _one_put(size, context.config.multipart_threshold, on_sealed):
             if resumed is not None and resume_state is not None:
                 # The threshold rose since: the old upload is not needed.
                 await resumed[0].abort()
@@ -265,7 +363,9 @@ async def upload_file(
             check()
             if data is None:
                 raise _changed(context, key, path, "shrank")
-            return await put_single(context, key, data, metadata, storage_class, tags=tags)
+            return await put_single(
+                context, key, data, metadata, storage_class, tags=tags, on_sealed=on_sealed
+            )
         if resumed is None and resume_state is None:
             upload = MultipartUpload.starting(context, key, metadata, storage_class, tags=tags)
             state = ResumeState(context.bucket, key, "", context.part_size_for(size), identity)
@@ -306,6 +406,7 @@ async def upload_file(
                 size=lambda: size,
                 before_complete=check,
                 journal=journal,
+                on_sealed=on_sealed,
             )
         except SourceChangedError:
             raise
@@ -448,6 +549,7 @@ async def upload_stream(
     *,
     tags: Mapping[str, str] | None = None,
     resume_state: Path | None = None,
+    on_sealed: SealHook | None = None,
 ) -> ObjectInfo:
     """Store a stream of unknown length with memory bounded by the window plus one part.
 
@@ -465,16 +567,30 @@ async def upload_stream(
     config = context.config
     cutter = _StreamCutter(stream)
     await cutter.fill(max(config.multipart_threshold, stream_part_size(1, config.part_size_min)))
-    if cutter.ended and len(cutter.buffer) < config.multipart_threshold:
+    if cutter.ended and _one_put(len(cutter.buffer), config.multipart_threshold, on_sealed):
         if resume_state is not None and resume_state.exists():
             await _forget_stream_upload(context, key, resume_state)
         return await put_single(
-            context, key, bytes(cutter.buffer), metadata, storage_class, tags=tags
+            context,
+            key,
+            bytes(cutter.buffer),
+            metadata,
+            storage_class,
+            tags=tags,
+            on_sealed=on_sealed,
         )
     if resume_state is None:
         upload = MultipartUpload.starting(context, key, metadata, storage_class, tags=tags)
         plain = cutter.parts(config.part_size_min)
-        return await _run(context, upload, plain, {}, metadata, size=lambda: cutter.total)
+        return await _run(
+            context,
+            upload,
+            plain,
+            {},
+            metadata,
+            size=lambda: cutter.total,
+            on_sealed=on_sealed,
+        )
     resumed = None
     if resume_state.exists():
         resumed = await _resume_stream(context, key, resume_state)
@@ -516,6 +632,7 @@ async def upload_stream(
         size=lambda: cutter.total,
         journal=journal,
         keep=_stream_resumable,
+        on_sealed=on_sealed,
     )
 
 
