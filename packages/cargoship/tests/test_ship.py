@@ -358,6 +358,68 @@ class _ShortStore:
         return dataclasses.replace(info, size=info.size - 1)
 
 
+class _DroppedAfterSealStore:
+    """A LocalStore whose archive upload fails once its bytes are sealed, as when the
+    connection drops under the last part."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
+        if not key.endswith(".zst"):
+            return await self._inner.upload(key, source, **kwargs)
+        told = kwargs.pop("on_sealed")
+
+        async def then_drop(info: ObjectInfo) -> None:
+            await told(info)
+            await asyncio.sleep(0.2)  # the inventory's upload is under way by now
+            raise ConnectionResetError("connection dropped under the last part")
+
+        return await self._inner.upload(key, source, on_sealed=then_drop, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_an_archive_lost_after_it_was_sealed_leaves_no_inventory(
+    local_store: LocalStore, sample_tree: Path, state_dir: Path
+) -> None:
+    with pytest.raises(ConnectionResetError, match="last part"):
+        await ship(
+            _DroppedAfterSealStore(local_store), sample_tree, ShipOptions(state_dir=state_dir)
+        )
+    assert await list_archives(local_store) == []
+    assert [info.key async for info in local_store.list() if "inventory.yaml" in info.key] == []
+
+
+class _OtherEtagStore:
+    """A LocalStore whose archive comes back with an ETag unlike the one expected when it was
+    sealed, as SSE-KMS gives."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
+        info = await self._inner.upload(key, source, **kwargs)
+        return dataclasses.replace(info, etag="kms0etag") if key.endswith(".zst") else info
+
+
+@pytest.mark.asyncio
+async def test_an_archive_stored_with_another_etag_gets_an_inventory_that_names_it(
+    local_store: LocalStore, sample_tree: Path, state_dir: Path
+) -> None:
+    report = await ship(_OtherEtagStore(local_store), sample_tree, ShipOptions(state_dir=state_dir))
+    assert await list_archives(local_store) == [report.keys.name]
+    inventory = await load_inventory(local_store, report.keys.name)
+    assert inventory.archive.etag == "kms0etag"
+    assert report.archive is not None
+    assert report.archive.etag == "kms0etag"
+
+
 @pytest.mark.asyncio
 async def test_an_upload_that_stored_other_bytes_fails_without_an_inventory(
     local_store: LocalStore, sample_tree: Path, state_dir: Path
@@ -367,15 +429,16 @@ async def test_an_upload_that_stored_other_bytes_fails_without_an_inventory(
     assert await list_archives(local_store) == []
 
 
-class _IndexBesideArchiveStore:
-    """A LocalStore whose archive upload, once its bytes are stored, returns only after the
-    index upload has begun (or fails after ``timeout`` seconds): a ship that uploaded the
-    index only after the archive would fail here."""
+class _OrderRecordingStore:
+    """A LocalStore recording when each upload starts and returns, whose archive upload, once
+    its bytes are stored, returns only after the index and inventory uploads have begun (or
+    fails after ``timeout`` seconds): a ship that uploaded either only after the archive
+    would fail here."""
 
     def __init__(self, inner: LocalStore, timeout: float) -> None:
         self._inner = inner
         self._timeout = timeout
-        self.index_started = asyncio.Event()
+        self.started = {"index": asyncio.Event(), "yaml": asyncio.Event()}
         self.order: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -384,23 +447,25 @@ class _IndexBesideArchiveStore:
     async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
         suffix = key.rsplit(".", 1)[-1]
         self.order.append(f"{suffix} started")
-        if suffix == "index":
-            self.index_started.set()
+        if suffix in self.started:
+            self.started[suffix].set()
         info = await self._inner.upload(key, source, **kwargs)
         if suffix == "zst":
-            await asyncio.wait_for(self.index_started.wait(), self._timeout)
+            for event in self.started.values():
+                await asyncio.wait_for(event.wait(), self._timeout)
         self.order.append(f"{suffix} stored")
         return info
 
 
 @pytest.mark.asyncio
-async def test_the_index_is_uploaded_while_the_archive_upload_is_still_running(
+async def test_index_and_inventory_travel_beside_the_archive_and_the_inventory_lands_last(
     local_store: LocalStore, sample_tree: Path, state_dir: Path, tmp_path: Path
 ) -> None:
-    store = _IndexBesideArchiveStore(local_store, timeout=10)
+    store = _OrderRecordingStore(local_store, timeout=10)
     report = await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
     assert store.order[:2] == ["zst started", "index started"]
-    assert store.order[-2:] == ["yaml started", "yaml stored"]  # the inventory, last
+    assert store.order.index("yaml started") < store.order.index("zst stored")
+    assert store.order[-1] == "yaml stored"  # the inventory appears last
     assert await list_archives(local_store) == [report.keys.name]
     index = ArchiveIndex.load(await local_store.get_range(report.keys.index, 0, 1 << 30))
     assert report.archive is not None
