@@ -358,6 +358,41 @@ class _ShortStore:
         return dataclasses.replace(info, size=info.size - 1)
 
 
+class _ListingRecordingStore:
+    """A LocalStore that tells when a listing begins."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self._inner = inner
+        self.listed = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        self.listed.set()
+        return self._inner.list(prefix)
+
+
+@pytest.mark.asyncio
+async def test_the_archive_name_is_checked_while_the_tree_is_scanned(
+    local_store: LocalStore, sample_tree: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cargoship.ship._plan
+
+    store = _ListingRecordingStore(local_store)
+    real_scan = cargoship.ship._plan.scan
+    seen: list[bool] = []
+
+    def scan_once_listed(root: Path, **kwargs: Any) -> Iterator[SourceEntry]:
+        seen.append(store.listed.wait(10))  # a ship that lists only after scanning waits 10 s
+        return real_scan(root, **kwargs)
+
+    monkeypatch.setattr(cargoship.ship._plan, "scan", scan_once_listed)
+    report = await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
+    assert seen == [True]
+    assert await list_archives(local_store) == [report.keys.name]
+
+
 class _DroppedAfterSealStore:
     """A LocalStore whose archive upload fails once its bytes are sealed, as when the
     connection drops under the last part."""

@@ -125,10 +125,15 @@ class ArchiveKeys:
 
     @classmethod
     def new(cls, compression: str, now: datetime) -> ArchiveKeys:
-        """Keys for an archive started at ``now`` (timezone-aware; named by its UTC second)."""
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
-        return cls(now.astimezone(UTC).strftime(_NAME_FORMAT), compression)
+        """Keys for an archive started at ``now`` (see :func:`name_at`)."""
+        return cls(name_at(now), compression)
+
+
+def name_at(now: datetime) -> str:
+    """The name of an archive started at ``now`` (timezone-aware): its UTC second."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
+    return now.astimezone(UTC).strftime(_NAME_FORMAT)
 
 
 def archive_name(segment: str) -> str:

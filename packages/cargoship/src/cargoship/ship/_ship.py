@@ -43,7 +43,7 @@ from blobcodec.seekable import WritableBinary
 from cargoship.concurrency import both
 from cargoship.errors import IntegrityError, SourceChangedError, UnreadableFilesError
 from cargoship.inventory import ArchiveRecord, EntrySpool, EntryType, InventoryEntry, Totals
-from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys
+from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys, name_at
 from cargoship.pack import TarPacker
 from cargoship.sample import measure_ratio
 from cargoship.ship._model import ShipOptions, ShipProgress, ShipReport
@@ -93,13 +93,18 @@ async def ship(
     started = time.monotonic()
     root = source_dir(source)
     state_file, resumed = await previous_state(store, root, options)
-    plan = await make_plan(store, root, options, resumed)
     if options.dry_run:
+        plan = await make_plan(store, root, options, resumed)
         return await asyncio.to_thread(_dry_run, plan, options.skip_unreadable, started)
     if resumed is not None:
-        keys, archived_at = ArchiveKeys(resumed.name, plan.compression), resumed.archived_at
+        plan = await make_plan(store, root, options, resumed)
+        name, archived_at = resumed.name, resumed.archived_at
     else:
-        keys, archived_at = await _fresh_keys(store, plan.compression)
+        # The name's listing (a round trip) goes while the tree is scanned.
+        plan, (name, archived_at) = await both(
+            make_plan(store, root, options, resumed), _fresh_name(store)
+        )
+    keys = ArchiveKeys(name, plan.compression)
     state: ShipState | None = None
     if state_file is not None:
         state = ShipState(
@@ -137,13 +142,14 @@ async def ship(
     return report
 
 
-async def _fresh_keys(store: ObjectStore, compression: str) -> tuple[ArchiveKeys, datetime]:
-    """Keys named after now, waiting for the next second while that name is taken."""
+async def _fresh_name(store: ObjectStore) -> tuple[str, datetime]:
+    """A name after now (:func:`name_at`) and that time, waiting for the next second while
+    an archive has that name."""
     while True:
         now = datetime.now(UTC)
-        keys = ArchiveKeys.new(compression, now)
-        if not await _name_taken(store, keys.name):
-            return keys, now
+        name = name_at(now)
+        if not await _name_taken(store, name):
+            return name, now
         await asyncio.sleep(1.0 - now.microsecond / 1e6)
 
 
