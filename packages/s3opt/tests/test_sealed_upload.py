@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from s3opt.config import S3Config
 from s3opt.errors import NoSuchKeyError
 from s3opt.local import LocalStore
 from s3opt.protocols import ObjectInfo, Source
@@ -185,3 +186,29 @@ async def test_an_empty_source_is_put_after_the_hook(
     info = await asyncio.wait_for(upload, 30)
     assert (info.size, info.etag) == (0, told[0].etag)
     assert (await either_store.head("empty")).size == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stream_with_a_hook_creates_its_upload_at_its_first_byte(
+    s3_config: S3Config, bucket: str, boto3_client: Any
+) -> None:
+    """Without a hook a stream is buffered up to the multipart threshold (8 MiB) before
+    anything is sent; with one, any byte means multipart, so CreateMultipartUpload goes
+    while the first part fills."""
+    created_before_the_second_chunk: list[bool] = []
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield payload(MiB)
+        async with asyncio.timeout(10):
+            while not boto3_client.list_multipart_uploads(Bucket=bucket).get("Uploads"):
+                await asyncio.sleep(0.05)
+        created_before_the_second_chunk.append(True)
+        yield payload(MiB, seed=4)
+
+    async def hook(info: ObjectInfo) -> None:
+        pass
+
+    async with S3Store.open(f"s3://{bucket}/", s3_config) as store:
+        info = await store.upload("obj", stream(), on_sealed=hook)
+    assert created_before_the_second_chunk == [True]
+    assert info.size == 2 * MiB

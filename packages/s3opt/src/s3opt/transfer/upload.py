@@ -554,8 +554,9 @@ async def upload_stream(
     """Store a stream of unknown length with memory bounded by the window plus one part.
 
     The first ``multipart_threshold`` bytes are buffered to decide: a stream
-    that ends sooner takes one PUT. Part sizes follow :func:`stream_part_size`
-    (doubling every 800 parts so 10,000 parts reach 5 TiB).
+    that ends sooner takes one PUT (with ``on_sealed``, the first byte decides).
+    Part sizes follow :func:`stream_part_size` (doubling every 800 parts so
+    10,000 parts reach 5 TiB).
 
     With ``resume_state`` the part size is recorded with the parts: an
     interrupted upload (the stream failing, cancellation, S3 unavailable) is
@@ -566,7 +567,11 @@ async def upload_stream(
     """
     config = context.config
     cutter = _StreamCutter(stream)
-    await cutter.fill(max(config.multipart_threshold, stream_part_size(1, config.part_size_min)))
+    if on_sealed is None:
+        first_part = stream_part_size(1, config.part_size_min)
+        await cutter.fill(max(config.multipart_threshold, first_part))
+    else:  # any byte means multipart (see _one_put): create the upload while the part fills
+        await cutter.fill(1)
     if cutter.ended and _one_put(len(cutter.buffer), config.multipart_threshold, on_sealed):
         if resume_state is not None and resume_state.exists():
             await _forget_stream_upload(context, key, resume_state)
