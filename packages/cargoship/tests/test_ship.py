@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -663,6 +664,18 @@ async def _interrupted_ship(
             assert await list_archives(store) == []  # no inventory: not complete
 
 
+def _leave_inventory_parts(server: MotoServer, bucket: str, prefix: str, state_dir: Path) -> None:
+    """A pending multipart upload of the interrupted ship's inventory with one part, as a ship
+    killed while the inventory's parts travelled beside the archive's leaves."""
+    (state,) = [p for p in state_dir.glob("ship-*.json") if not p.name.endswith(".upload.json")]
+    name = json.loads(state.read_text())["name"]
+    client = server.boto3_client()
+    key = f"{prefix}/{name}.inventory.yaml"
+    upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"files:\n")
+    assert _parts_stored(server, bucket) == 3  # the archive's two and this one
+
+
 def _multipart_config(config: S3Config) -> S3Config:
     """Parts of 5 MiB (S3's least) from 5 MiB on, so a 17 MiB archive takes four parts."""
     return config.model_copy(update={"part_size_min": 5 * MiB, "multipart_threshold": 5 * MiB})
@@ -687,6 +700,7 @@ async def test_an_interrupted_ship_resumed_gives_the_same_archive_and_sends_less
         await _ship_to(url, config, source, ShipOptions(resume=True, state_dir=state_dir))
 
     await _interrupted_ship(url, config, source, options, monkeypatch)
+    _leave_inventory_parts(moto_server, bucket, "archives", state_dir)
 
     async with open_store(url, config) as store:
         assert isinstance(store, S3Store)
@@ -722,6 +736,7 @@ async def test_a_new_ship_abandons_an_interrupted_one_and_aborts_its_upload(
     url = f"s3://{bucket}/archives"
     await _interrupted_ship(url, config, source, options, monkeypatch)
     assert len(list(state_dir.glob("*.json"))) == 2  # cargoship's state and s3opt's
+    _leave_inventory_parts(moto_server, bucket, "archives", state_dir)
     report = await _ship_to(url, config, source, options)
     assert _parts_stored(moto_server, bucket) == 0
     assert not list(state_dir.glob("*"))

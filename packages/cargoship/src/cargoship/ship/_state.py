@@ -172,10 +172,24 @@ async def previous_state(
                 f"nothing to resume: no interrupted ship of {root} to {target} "
                 f"(no state file {state_file})"
             )
+        await _abort_inventory_uploads(s3, existing)
         return state_file, existing
     if existing is not None:
+        await _abort_inventory_uploads(s3, existing)
         await _abandon(s3, existing)
     return state_file, None
+
+
+async def _abort_inventory_uploads(store: S3Store, state: ShipState) -> None:
+    """Abort the multipart uploads of the interrupted ship's inventory: its parts travel
+    beside the archive's last ones, so a ship killed then leaves one pending (and billed)."""
+    key = ArchiveKeys(state.name, state.compression).inventory
+    try:
+        for upload in await store.pending_uploads(key):
+            if upload.key == key:
+                await store.abort_upload(key, upload.upload_id)
+    except S3OptError as exc:
+        _logger.warning("could not abort the upload of %s: %s", key, exc)
 
 
 async def _abandon(store: S3Store, state: ShipState) -> None:
