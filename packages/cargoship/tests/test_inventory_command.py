@@ -81,13 +81,13 @@ ITEMS = [
 
 EXPECTED_TABLE = f"""\
 {NAME}: 6 entries
-path                             type          size  checksum             stored in
-data                             directory      0 B
-data/project/file.dat            file       1.0 MiB  sha256:4f2a4f2a4f2a
-data/notes.txt                   file           6 B  sha256:0b0b0b0b0b0b  20250701T080000Z
-data/copy.txt -> data/notes.txt  hardlink       6 B  sha256:0b0b0b0b0b0b
-latest -> data/project/file.dat  symlink        0 B
-caf\\xe9                          file           0 B  sha256:e3b0c44298fc
+type          size  checksum             stored in         path
+directory      0 B                                         data
+file       1.0 MiB  sha256:4f2a4f2a4f2a                    data/project/file.dat
+file           6 B  sha256:0b0b0b0b0b0b  20250701T080000Z  data/notes.txt
+hardlink       6 B  sha256:0b0b0b0b0b0b                    data/copy.txt -> data/notes.txt
+symlink        0 B                                         latest -> data/project/file.dat
+file           0 B  sha256:e3b0c44298fc                    caf\\xe9
 """
 
 
@@ -180,22 +180,25 @@ def test_an_archive_without_files_lists_an_empty_table_and_list(store_dir: Path)
     url = _put(store_dir, [], HEAD.replace("files:\n", "files: []\n"))
     table = invoke("inventory", url, NAME)
     document = invoke("inventory", url, NAME, "--json")
-    assert table.stdout == f"{NAME}: 0 entries\npath  type  size  checksum  stored in\n"
+    assert table.stdout == f"{NAME}: 0 entries\ntype  size  checksum  stored in  path\n"
     assert document.stdout == json.dumps(EXPECTED_DOCUMENT | {"files": []}, indent=2) + "\n"
 
 
 def test_a_long_table_keeps_its_columns_and_count(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """More rows than a batch: the widest path, in the last batch, sets the column for all."""
+    """More rows than a batch: the widest cell, in the last batch, sets the column for all."""
     monkeypatch.setattr(output, "TABLE_BATCH_ROWS", 2)
     monkeypatch.setattr(inventory_read, "BATCH_ITEMS", 2)
-    items = [_item(f"d/{'x' * n}", "directory", 0, None, "0755") for n in range(1, 6)]
+    items = [_item(f"d/{'x' * n}", "directory", 0, None, "0755") for n in range(1, 5)]
+    items.append(_item("d/y", "file", 2048, SUM_A, "0644"))  # the widest size and checksum
     result = invoke("inventory", _put(store_dir, items), NAME)
     lines = result.stdout.splitlines()
     assert lines[0] == f"{NAME}: 5 entries"
-    assert lines[1] == "path     type       size  checksum  stored in"
-    assert lines[2:] == [f"{'d/' + 'x' * n:<7}  directory   0 B" for n in range(1, 6)]
+    assert lines[1] == "type          size  checksum             stored in  path"
+    blank = " " * 19 + "  " + " " * 9  # no checksum, no "stored in"
+    assert lines[2:6] == [f"directory      0 B  {blank}  d/{'x' * n}" for n in range(1, 5)]
+    assert lines[6] == f"file       2.0 KiB  sha256:4f2a4f2a4f2a  {' ' * 9}  d/y"
 
 
 def test_on_a_terminal_a_long_table_is_drawn_in_tables_of_a_batch(
@@ -305,7 +308,7 @@ def test_listing_a_large_inventory_stays_small_in_memory(
     with table.open() as lines:
         assert next(lines) == f"{NAME}: {MANY} entries\n"
         next(lines)  # the header
-        assert [line.split()[0] for line in lines] == paths
+        assert [line.split()[-1] for line in lines] == paths
     with document.open() as text:
         assert [item["path"] for item in json.load(text)["files"]] == paths
     assert table_peak < MOST_BYTES, table_peak

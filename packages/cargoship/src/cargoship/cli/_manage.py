@@ -150,18 +150,19 @@ def _print_files(out: Output, inventory: InventoryStream) -> None:
         head = ArchiveSummary(inventory.archive, inventory.totals).to_json()
         out.document_with_items(head, "files", map(entry_doc, entries))
         return
+    # The path last, as `tar -tv` and `ls -l` print it: a pipe gets no padding after it.
     rows = (
         (
-            entry.path + (f" -> {entry.link}" if entry.link else ""),
             entry.type.value,
             human_bytes(entry.size),
             (entry.checksum or "")[:19],
             entry.archive or "",
+            entry.path + (f" -> {entry.link}" if entry.link else ""),
         )
         for entry in entries
     )
     name = inventory.archive.name
-    headers = ("path", "type", "size", "checksum", "stored in")
+    headers = ("type", "size", "checksum", "stored in", "path")
     out.table(headers, rows, title=lambda count: f"{name}: {count} entries", right=("size",))
 
 
@@ -172,11 +173,11 @@ def _print_hits(out: Output, pattern: str, hits: list[CatalogHit]) -> None:
         )
         return
     rows = [
-        (h.archive, h.entry.path, human_bytes(h.entry.size), format_time(h.entry.archived_at))
+        (h.archive, human_bytes(h.entry.size), format_time(h.entry.archived_at), h.entry.path)
         for h in hits
     ]
     title = f"{len(hits)} match(es) for {pattern!r}"
-    out.table(("archive", "path", "size", "archived at"), rows, title=title, right=("size",))
+    out.table(("archive", "size", "archived at", "path"), rows, title=title, right=("size",))
 
 
 # -- lifecycle ------------------------------------------------------------------------------
