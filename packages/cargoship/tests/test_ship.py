@@ -378,17 +378,14 @@ class _ListingRecordingStore:
 async def test_the_archive_name_is_checked_while_the_tree_is_scanned(
     local_store: LocalStore, sample_tree: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cargoship.ship._plan
-
     store = _ListingRecordingStore(local_store)
-    real_scan = cargoship.ship._plan.scan
     seen: list[bool] = []
 
     def scan_once_listed(root: Path, **kwargs: Any) -> Iterator[SourceEntry]:
         seen.append(store.listed.wait(10))  # a ship that lists only after scanning waits 10 s
-        return real_scan(root, **kwargs)
+        return scan(root, **kwargs)
 
-    monkeypatch.setattr(cargoship.ship._plan, "scan", scan_once_listed)
+    monkeypatch.setattr("cargoship.ship._plan.scan", scan_once_listed)
     report = await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
     assert seen == [True]
     assert await list_archives(local_store) == [report.keys.name]
