@@ -7,13 +7,14 @@ the tests also show restore reads any archive laid out as documented.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import io
 import os
 import stat
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -696,3 +697,67 @@ async def test_progress_is_told_the_total_then_every_byte_written(
     expected = sum(p.stat().st_size for p in regular) - (64 << 10)
     assert recorder.started == [(5, expected)]
     assert recorder.advanced == expected
+
+
+class _InventoryAfterIndexStore:
+    """A store whose reads of an inventory wait (at most ``timeout`` seconds) until the index
+    has been asked for: a restore that fetched the index only after reading the inventory
+    waits the whole time."""
+
+    def __init__(self, inner: ObjectStore, timeout: float) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self.index_asked = asyncio.Event()
+        self.waited_for_index: list[bool] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def _before(self, key: str) -> None:
+        if key.endswith(".index"):
+            self.index_asked.set()
+        elif key.endswith(".inventory.yaml"):
+            try:
+                await asyncio.wait_for(self.index_asked.wait(), self._timeout)
+                self.waited_for_index.append(True)
+            except TimeoutError:
+                self.waited_for_index.append(False)
+
+    async def get_range(self, key: str, offset: int, size: int, **kwargs: Any) -> bytes:
+        await self._before(key)
+        return await self._inner.get_range(key, offset, size, **kwargs)
+
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        await self._before(key)
+        async for chunk in self._inner.get(key):
+            yield chunk
+
+
+@pytest.mark.asyncio
+async def test_a_whole_restore_fetches_the_index_while_it_reads_the_inventory(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    slowed = _InventoryAfterIndexStore(store, timeout=5)
+    dest = tmp_path / "restored"
+    report = await restore(slowed, shipped.keys.name, dest, RestoreOptions())
+    assert slowed.waited_for_index
+    assert all(slowed.waited_for_index)
+    assert _tree(dest) == _tree(sample_tree)
+    assert (
+        report.bytes_fetched
+        == (await store.head(shipped.keys.archive)).size
+        + (await store.head(shipped.keys.index)).size
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_whole_restore_of_an_archive_without_index_drops_the_index_it_tried(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions(compression="lz4"))
+    assert shipped.archive is not None
+    assert shipped.archive.index_key is None
+    report = await restore(store, shipped.keys.name, tmp_path / "out", RestoreOptions())
+    assert _tree(tmp_path / "out") == _tree(sample_tree)
+    assert report.bytes_fetched == (await store.head(shipped.keys.archive)).size

@@ -23,7 +23,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from blobcodec.checksum import sha256_tag
 from blobcodec.errors import CorruptDataError, TruncatedDataError
@@ -130,10 +130,24 @@ class ArchiveFetcher:
                 if loaded is not None:
                     return loaded
             with tempfile.TemporaryFile(prefix="cargoship-index-") as file:
-                async for chunk in self.stream(key):
-                    file.write(chunk)
-                file.seek(0)
-                return await asyncio.to_thread(ArchiveIndex.read, file, keep=keep)
+                await self.download(key, file)
+                return await self.parse_index(key, file, keep)
+        except CorruptDataError as error:
+            raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
+
+    async def download(self, key: str, file: BinaryIO) -> None:
+        """The whole object ``key`` into ``file``, from its position on."""
+        async for chunk in self.stream(key):
+            file.write(chunk)
+
+    async def parse_index(
+        self, key: str, file: BinaryIO, keep: Callable[[Member], bool] | None = None
+    ) -> ArchiveIndex:
+        """The member index at ``key``, downloaded whole into ``file``, parsed from its start
+        in a worker thread (``keep`` as :meth:`load_index` takes it)."""
+        file.seek(0)
+        try:
+            return await asyncio.to_thread(ArchiveIndex.read, file, keep=keep)
         except CorruptDataError as error:
             raise IntegrityError(f"member index {key}: {error}", (f"index: {error}",)) from error
 

@@ -33,6 +33,7 @@ directory modes and mtimes last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import tarfile
@@ -43,7 +44,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
@@ -62,7 +63,7 @@ from cargoship.fetch import (
     run_with_stream,
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry, glob_prefix
-from cargoship.layout import stream_inventory
+from cargoship.layout import INDEX_SUFFIX, stream_inventory
 from cargoship.paged_inventory import open_paged_inventory
 from cargoship.pax_members import TarMemberReader
 from cargoship.precheck import check_entries, find_conflicts
@@ -306,8 +307,18 @@ async def restore(
     """Restore archive ``name`` (or the entries matching ``options.include``) into ``dest``;
     ``progress`` hears of the bytes written once the checks have passed."""
     started = time.monotonic()
-    with EntryTable() as table:
-        return await _restore(store, name, dest, options, table, started, progress)
+    fetcher = ArchiveFetcher(store)
+    async with contextlib.AsyncExitStack() as stack:
+        table = stack.enter_context(EntryTable())
+        prefetch = None
+        if not options.include:  # a whole restore reads the whole index: fetch it meanwhile
+            temp = tempfile.TemporaryFile(prefix="cargoship-index-")  # noqa: SIM115 - the stack closes it
+            index_file = stack.enter_context(temp)
+            prefetch = _IndexPrefetch(fetcher, name + INDEX_SUFFIX, index_file)
+            stack.push_async_callback(prefetch.cancel)
+        return await _restore(
+            store, name, dest, options, table, started, progress, fetcher, prefetch
+        )
 
 
 async def _restore(
@@ -318,7 +329,11 @@ async def _restore(
     table: EntryTable,
     started: float,
     progress: RestoreProgress | None,
+    fetcher: ArchiveFetcher,
+    prefetch: _IndexPrefetch | None,
 ) -> RestoreReport:
+    """:func:`restore`, with the ``fetcher`` of the archives and indexes, and the download of
+    the archive's index that ``prefetch`` started beside the inventory's (whole restores)."""
     globs = options.include
     chosen = _selected(globs) if globs else None
     inventories = ArchiveFetcher(store)  # counts the inventories' bytes apart
@@ -339,7 +354,6 @@ async def _restore(
         plans[older] = _Plan(older_record, inv, older)
     available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
 
-    fetcher = ArchiveFetcher(store)
     # The members an index lists are checked, as the index is read, before anything is
     # written: every one in a whole restore, only those written with --include (whose
     # pages alone are fetched); the members whose bytes are fetched by ranged reads go to
@@ -350,7 +364,10 @@ async def _restore(
         if plan.record.index_key is not None:
             only, paths = sources[archive] or (None, None)
             check = _IndexCheck(table, plan, ranged=archive != whole, only=only)
-            loaded = await fetcher.load_index(plan.record.index_key, check.keep, paths=paths)
+            if prefetch is not None and plan.record.index_key == prefetch.key:
+                loaded = await prefetch.load(check.keep)
+            else:
+                loaded = await fetcher.load_index(plan.record.index_key, check.keep, paths=paths)
             table.flush_members()
             if check.problems:
                 raise hostile(check.problems)
@@ -388,6 +405,28 @@ async def _restore(
         inventory_bytes=inventories.bytes_fetched,
         inventory_requests=inventories.requests,
     )
+
+
+class _IndexPrefetch:
+    """The download of an archive's whole member index into ``file``, started at once: the
+    name gives the index's key before the inventory confirms it."""
+
+    def __init__(self, fetcher: ArchiveFetcher, key: str, file: BinaryIO) -> None:
+        self.key = key
+        self._fetcher = fetcher
+        self._file = file
+        self._task = asyncio.ensure_future(fetcher.download(key, file))
+
+    async def load(self, keep: Callable[[Member], bool]) -> ArchiveIndex:
+        """The index, parsed once the download ends (``keep`` as ``load_index`` takes it)."""
+        await self._task
+        return await self._fetcher.parse_index(self.key, self._file, keep)
+
+    async def cancel(self) -> None:
+        """Stop the download if it still runs; its failure (no index: an lz4 or gzip
+        archive) matters only to :meth:`load`."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 def _each(make: Callable[[InventoryEntry], None], entries: Iterable[InventoryEntry]) -> None:
