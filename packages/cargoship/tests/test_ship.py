@@ -345,29 +345,30 @@ async def test_skip_unreadable_skips_and_records_the_file(
     assert _snapshot(tmp_path / "out") == expected
 
 
-class _ShortStore:
-    """A LocalStore whose uploads report one byte fewer than they received."""
+class _Wrapped:
+    """A LocalStore seen through a wrapper: subclasses override what they change."""
 
     def __init__(self, inner: LocalStore) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class _ShortStore(_Wrapped):
+    """A LocalStore whose uploads report one byte fewer than they received."""
 
     async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
         info = await self._inner.upload(key, source, **kwargs)
         return dataclasses.replace(info, size=info.size - 1)
 
 
-class _ListingRecordingStore:
+class _ListingRecordingStore(_Wrapped):
     """A LocalStore that tells when a listing begins."""
 
     def __init__(self, inner: LocalStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.listed = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         self.listed.set()
@@ -391,15 +392,9 @@ async def test_the_archive_name_is_checked_while_the_tree_is_scanned(
     assert await list_archives(local_store) == [report.keys.name]
 
 
-class _DroppedAfterSealStore:
+class _DroppedAfterSealStore(_Wrapped):
     """A LocalStore whose archive upload fails once its bytes are sealed, as when the
     connection drops under the last part."""
-
-    def __init__(self, inner: LocalStore) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
         if not key.endswith(".zst"):
@@ -426,15 +421,9 @@ async def test_an_archive_lost_after_it_was_sealed_leaves_no_inventory(
     assert [info.key async for info in local_store.list() if "inventory.yaml" in info.key] == []
 
 
-class _OtherEtagStore:
+class _OtherEtagStore(_Wrapped):
     """A LocalStore whose archive comes back with an ETag unlike the one expected when it was
     sealed, as SSE-KMS gives."""
-
-    def __init__(self, inner: LocalStore) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
         info = await self._inner.upload(key, source, **kwargs)
@@ -462,20 +451,17 @@ async def test_an_upload_that_stored_other_bytes_fails_without_an_inventory(
     assert await list_archives(local_store) == []
 
 
-class _OrderRecordingStore:
+class _OrderRecordingStore(_Wrapped):
     """A LocalStore recording when each upload starts and returns, whose archive upload, once
     its bytes are stored, returns only after the index and inventory uploads have begun (or
     fails after ``timeout`` seconds): a ship that uploaded either only after the archive
     would fail here."""
 
     def __init__(self, inner: LocalStore, timeout: float) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._timeout = timeout
         self.started = {"index": asyncio.Event(), "yaml": asyncio.Event()}
         self.order: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
     async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
         suffix = key.rsplit(".", 1)[-1]
@@ -776,20 +762,17 @@ async def test_auto_compression_compresses_text(
 # -- bounded memory ---------------------------------------------------------------------------
 
 
-class _SlowStore:
+class _SlowStore(_Wrapped):
     """A LocalStore whose archive uploads read the stream slowly, recording how far the reader
     ran ahead."""
 
     def __init__(self, inner: LocalStore, progress: _Progress) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._progress = progress
         self.lag = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
     async def upload(self, key: str, source: Any, **kwargs: Any) -> ObjectInfo:
-        if ".tar" not in key:  # the inventory, streamed after the archive
+        if ".tar" not in key:  # the index and inventory
             return await self._inner.upload(key, source, **kwargs)
 
         async def slowly() -> AsyncIterator[bytes]:
