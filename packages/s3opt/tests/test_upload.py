@@ -25,6 +25,7 @@ from s3opt.s3store import S3Store
 from s3opt.testing import MotoServer
 from s3opt.transfer.bodies import PartBody
 from s3opt.transfer.context import READ_AHEAD, InFlight, TransferContext
+from s3opt.transfer.multipart import MultipartUpload
 from s3opt.transfer.parts import (
     MAX_OBJECT_SIZE,
     MAX_PART_SIZE,
@@ -442,6 +443,35 @@ async def test_cancelled_upload_without_state_is_aborted(
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await store.pending_uploads() == []
+
+
+@pytest.mark.asyncio
+async def test_an_upload_cancelled_twice_while_it_is_created_is_still_aborted(
+    small_parts: S3Config, bucket: str, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation that arrives while CreateMultipartUpload is on its way waits for the
+    upload ID to abort it; a second cancellation (a cancelled ``gather`` cancels its tasks
+    again) must not leave the upload behind once it is created."""
+    created = asyncio.Event()
+    real_create = MultipartUpload.create.__func__  # type: ignore[attr-defined]
+
+    async def slow_create(cls: type[MultipartUpload], *args: Any, **kwargs: Any) -> Any:
+        created.set()
+        await asyncio.sleep(0.5)
+        return await real_create(cls, *args, **kwargs)
+
+    monkeypatch.setattr(MultipartUpload, "create", classmethod(slow_create))
+    async with S3Store.open(f"s3://{bucket}/up", small_parts) as store:
+        task = asyncio.create_task(store.upload("twice", os.urandom(2 * 5 * MiB)))
+        await asyncio.wait_for(created.wait(), 10)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(1.0)  # long enough for a creation left running to end
+        assert await store.pending_uploads() == []
+    assert moto_server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 @pytest.mark.asyncio

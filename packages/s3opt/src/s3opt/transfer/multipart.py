@@ -400,7 +400,25 @@ class MultipartUpload:
             )
 
     async def abort(self) -> None:
-        """Abort the upload so no part stays stored (and billed); already gone is fine."""
+        """Abort the upload so no part stays stored (and billed); already gone is fine.
+
+        It runs to its end even if the caller is cancelled again meanwhile (an abort is
+        what a cancellation runs, and a cancelled ``gather`` cancels its tasks once more):
+        that cancellation is raised once the abort is done. It takes at most twice
+        :data:`_ABORT_TIMEOUT` (the creation it waits for, then the abort).
+        """
+        abort = asyncio.ensure_future(self._abort())
+        cancelled = False
+        while not abort.done():
+            try:
+                await asyncio.shield(abort)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        abort.result()
+
+    async def _abort(self) -> None:
         if self._pending is not None:
             try:
                 async with asyncio.timeout(_ABORT_TIMEOUT):
