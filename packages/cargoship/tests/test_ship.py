@@ -22,6 +22,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from cargoship.inventory import EntryType, Inventory
 from cargoship.layout import list_archives, load_inventory
 from cargoship.scan import SourceEntry, scan
 from cargoship.ship import ShipOptions, ShipReport, ship
+from cargoship.ship._state import ShipState, state_path
 from cargoship.ship._stream import ArchiveStream
 from s3opt import LocalStore, ObjectInfo, ObjectStore, S3Config, S3Store, open_store
 from s3opt.testing import MotoServer
@@ -647,16 +649,20 @@ async def _interrupted_ship(
             assert await list_archives(store) == []  # no inventory: not complete
 
 
-def _leave_inventory_parts(server: MotoServer, bucket: str, prefix: str, state_dir: Path) -> None:
-    """A pending multipart upload of the interrupted ship's inventory with one part, as a ship
-    killed while the inventory's parts travelled beside the archive's leaves."""
+def _leave_what_a_kill_leaves(server: MotoServer, bucket: str, prefix: str, state_dir: Path) -> str:
+    """What a ship killed while its index, page table and inventory travelled beside the
+    archive's last parts leaves besides the archive's parts: the index and page table
+    objects, and a pending multipart upload of the inventory with one part. The name."""
     (state,) = [p for p in state_dir.glob("ship-*.json") if not p.name.endswith(".upload.json")]
-    name = json.loads(state.read_text())["name"]
+    name: str = json.loads(state.read_text())["name"]
     client = server.boto3_client()
+    for suffix in (".index", ".inventory.pages"):
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{name}{suffix}", Body=b"left over")
     key = f"{prefix}/{name}.inventory.yaml"
     upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"files:\n")
     assert _parts_stored(server, bucket) == 3  # the archive's two and this one
+    return name
 
 
 def _multipart_config(config: S3Config) -> S3Config:
@@ -683,7 +689,7 @@ async def test_an_interrupted_ship_resumed_gives_the_same_archive_and_sends_less
         await _ship_to(url, config, source, ShipOptions(resume=True, state_dir=state_dir))
 
     await _interrupted_ship(url, config, source, options, monkeypatch)
-    _leave_inventory_parts(moto_server, bucket, "archives", state_dir)
+    _leave_what_a_kill_leaves(moto_server, bucket, "archives", state_dir)
 
     async with open_store(url, config) as store:
         assert isinstance(store, S3Store)
@@ -719,15 +725,48 @@ async def test_a_new_ship_abandons_an_interrupted_one_and_aborts_its_upload(
     url = f"s3://{bucket}/archives"
     await _interrupted_ship(url, config, source, options, monkeypatch)
     assert len(list(state_dir.glob("*.json"))) == 2  # cargoship's state and s3opt's
-    _leave_inventory_parts(moto_server, bucket, "archives", state_dir)
+    abandoned = _leave_what_a_kill_leaves(moto_server, bucket, "archives", state_dir)
     report = await _ship_to(url, config, source, options)
     assert _parts_stored(moto_server, bucket) == 0
+    # The leftovers are deleted (the new ship may take the freed name, with its own objects).
+    for suffix in (".index", ".inventory.pages"):
+        key = f"archives/{abandoned}{suffix}"
+        assert key not in _keys(moto_server, bucket) or _download(moto_server, bucket, key) != (
+            b"left over"
+        )
     assert not list(state_dir.glob("*"))
     with pytest.raises(CargoshipError, match="nothing to resume"):
         await _ship_to(url, config, source, ShipOptions(resume=True, state_dir=state_dir))
     archive = _download(moto_server, bucket, f"archives/{report.keys.archive}")
     assert report.archive is not None
     assert report.archive.checksum == "sha256:" + hashlib.sha256(archive).hexdigest()
+
+
+@pytest.mark.asyncio
+async def test_abandoning_a_ship_whose_inventory_was_stored_keeps_its_archive(
+    bucket: str, s3_config: S3Config, state_dir: Path, tmp_path: Path
+) -> None:
+    """A state file can outlive a ship that completed (killed just after its inventory was
+    stored): the archive it names is complete, so a new ship deletes nothing of it."""
+    source = _random_tree(tmp_path / "src", {"a.bin": MiB}, seed=8)
+    url = f"s3://{bucket}/archives"
+    async with open_store(url, s3_config) as store:
+        assert isinstance(store, S3Store)
+        first = await ship(store, source, ShipOptions(state_dir=state_dir))
+        ShipState(
+            source=str(source.resolve()),
+            target=str(store.url),
+            name=first.keys.name,
+            compression=first.keys.compression,
+            level=3,
+            storage_class="STANDARD",
+            archived_at=datetime.now(UTC),
+            base=None,
+            path=state_path(state_dir, source.resolve(), str(store.url)),
+        ).save()
+        second = await ship(store, source, ShipOptions(state_dir=state_dir))
+        assert await list_archives(store) == sorted([first.keys.name, second.keys.name])
+        assert await store.exists(first.keys.index)
 
 
 # -- auto compression -------------------------------------------------------------------------

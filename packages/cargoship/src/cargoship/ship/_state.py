@@ -193,7 +193,9 @@ async def _abort_inventory_uploads(store: S3Store, state: ShipState) -> None:
 
 
 async def _abandon(store: S3Store, state: ShipState) -> None:
-    """Give up an interrupted ship: abort its multipart upload and forget its state."""
+    """Give up an interrupted ship: abort its multipart upload, delete what it stored of an
+    archive that never got its inventory (index, page table, the archive object itself if
+    its upload had completed), and forget its state."""
     _logger.warning(
         "abandoning the interrupted ship of %s to %s (archive %s); starting a new one",
         state.source,
@@ -212,4 +214,10 @@ async def _abandon(store: S3Store, state: ShipState) -> None:
             await store.abort_upload(key, upload.upload_id)
         except S3OptError as exc:
             _logger.warning("could not abort the upload of %s: %s", key, exc)
+    keys = ArchiveKeys(state.name, state.compression)
+    try:
+        if not await store.exists(keys.inventory):  # else it is complete: keep it whole
+            await store.delete([keys.archive, keys.index, keys.pages])
+    except S3OptError as exc:
+        _logger.warning("could not delete what the abandoned ship %s stored: %s", state.name, exc)
     await asyncio.to_thread(state.remove)
