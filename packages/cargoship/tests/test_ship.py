@@ -477,6 +477,14 @@ class _OrderRecordingStore(_Wrapped):
         self.order.append(f"{suffix} stored")
         return info
 
+    async def put(self, key: str, data: bytes, **kwargs: Any) -> ObjectInfo:
+        suffix = key.rsplit(".", 1)[-1]
+        self.order.append(f"{suffix} started")
+        await asyncio.sleep(0.2)  # a slow page table must still land before the inventory
+        info = await self._inner.put(key, data, **kwargs)
+        self.order.append(f"{suffix} stored")
+        return info
+
 
 @pytest.mark.asyncio
 async def test_index_and_inventory_travel_beside_the_archive_and_the_inventory_lands_last(
@@ -486,6 +494,7 @@ async def test_index_and_inventory_travel_beside_the_archive_and_the_inventory_l
     report = await ship(store, sample_tree, ShipOptions(state_dir=state_dir))
     assert store.order[:2] == ["zst started", "index started"]
     assert store.order.index("yaml started") < store.order.index("zst stored")
+    assert store.order.index("pages stored") < store.order.index("yaml stored")
     assert store.order[-1] == "yaml stored"  # the inventory appears last
     assert await list_archives(local_store) == [report.keys.name]
     index = ArchiveIndex.load(await local_store.get_range(report.keys.index, 0, 1 << 30))

@@ -422,20 +422,34 @@ async def _store_description(
     description: _Description,
     on_sealed: SealHook | None = None,
 ) -> tuple[int, int]:
-    """Store the inventory's page table (with an index) and then the inventory, committed
-    only after ``on_sealed`` returned; their bytes and count."""
+    """Store the inventory's page table (with an index) and the inventory side by side, the
+    inventory committed only once ``on_sealed`` returned and the page table is stored; their
+    bytes and count."""
     record, totals = description
-    extra = extra_objects = 0
+    table = None
     if record.index_key is not None:  # only an archive with an index is restored in part
-        pages = spools.inventory.page_table(record, totals)
+        table = spools.inventory.page_table(record, totals)
+    pages = None
+    if table is not None:
+        pages = asyncio.ensure_future(
+            store.put(keys.pages, table.dumps(), storage_class=_HOT_CLASS)
+        )
+
+    async def described_stored(info: ObjectInfo) -> None:
+        """The inventory's gate: what it describes is stored, and so is its page table."""
+        if on_sealed is not None:
+            await on_sealed(info)
         if pages is not None:
-            info = await store.put(keys.pages, pages.dumps(), storage_class=_HOT_CLASS)
-            extra, extra_objects = info.size, 1
+            await asyncio.shield(pages)
+
     pieces = spools.inventory.yaml_pieces(record, totals)
-    stored = await store.upload(
-        keys.inventory, _thread_stream(pieces), storage_class=_HOT_CLASS, on_sealed=on_sealed
+    inventory = store.upload(
+        keys.inventory, _thread_stream(pieces), storage_class=_HOT_CLASS, on_sealed=described_stored
     )
-    return extra + stored.size, extra_objects + 1
+    if pages is None:
+        return (await inventory).size, 1
+    stored, pages_info = await both(inventory, pages)
+    return stored.size + pages_info.size, 2
 
 
 async def _thread_stream(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
