@@ -205,7 +205,8 @@ async def _abandon(store: S3Store, state: ShipState) -> None:
     # s3opt.transfer loads botocore: imported here, by ships to S3 only.
     from s3opt.transfer.resume import ResumeState
 
-    key = ArchiveKeys(state.name, state.compression).archive
+    keys = ArchiveKeys(state.name, state.compression)
+    key = keys.archive
     if state.upload_state.exists():
         try:
             upload = ResumeState.load(
@@ -214,7 +215,6 @@ async def _abandon(store: S3Store, state: ShipState) -> None:
             await store.abort_upload(key, upload.upload_id)
         except S3OptError as exc:
             _logger.warning("could not abort the upload of %s: %s", key, exc)
-    keys = ArchiveKeys(state.name, state.compression)
     try:
         if not await store.exists(keys.inventory):  # else it is complete: keep it whole
             await store.delete([keys.archive, keys.index, keys.pages])

@@ -94,6 +94,12 @@ def part_info(record: PartRecord) -> PartInfo:
     return PartInfo(record.number, record.size, "sha256:" + base64.b64decode(record.sha256).hex())
 
 
+def _parts_etag(parts: list[PartRecord]) -> str:
+    """The ETag S3 gives the object completed from ``parts`` when their ETags are MD5s
+    (ValueError otherwise)."""
+    return multipart_etag([bytes.fromhex(p.etag) for p in parts])
+
+
 def _part_infos(parts: list[PartRecord]) -> tuple[PartInfo, ...]:
     """Every part's :class:`PartInfo`; none for server-side copies, which carry no checksums."""
     return tuple(part_info(p) for p in parts) if all(p.sha256 for p in parts) else ()
@@ -315,7 +321,7 @@ class MultipartUpload:
         return ObjectInfo(
             key=self.key,
             size=size,
-            etag=multipart_etag([bytes.fromhex(p.etag) for p in parts]),
+            etag=_parts_etag(parts),
             storage_class=self.storage_class,
             metadata=dict(metadata or {}),
             parts=_part_infos(parts),
@@ -333,7 +339,7 @@ class MultipartUpload:
         await self.ready()
         context = self._context
         try:
-            expected: str | None = multipart_etag([bytes.fromhex(p.etag) for p in parts])
+            expected: str | None = _parts_etag(parts)
         except ValueError:  # part ETags that are not MD5s (SSE-KMS): nothing to compare
             expected = None
         listing: list[CompletedPartTypeDef] = []
