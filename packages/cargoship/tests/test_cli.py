@@ -157,6 +157,13 @@ def test_a_bad_duration_is_a_usage_error() -> None:
     assert "not a duration: '90x'" in result.stderr
 
 
+def test_lifecycle_refuses_an_upload_abort_s3_would_refuse() -> None:
+    result = invoke(
+        "lifecycle", "s3://bucket/p", "--archive-after", "90d", "--abort-uploads-after", "0d"
+    )
+    assert_one_error_line(result, 2, "abort incomplete uploads after 0 days: S3 needs 1 or more")
+
+
 def test_a_bad_controller_is_a_usage_error() -> None:
     result = invoke("inventory", "s3://bucket/p", "--controller", "warp")
     assert result.exit_code == 2
@@ -381,20 +388,35 @@ def test_lifecycle_keeps_the_bucket_s_other_rules(
         [],
         None,
     )
+    assert planned["abort_rule"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert [r["ID"] for r in rules] == ["logs-expire"]
 
-    result = invoke("lifecycle", url, "--archive-after", "12w", "--expire-after", "1y", env=env)
+    result = invoke(
+        "lifecycle",
+        url,
+        *("--archive-after", "12w", "--expire-after", "1y", "--abort-uploads-after", "2w"),
+        env=env,
+    )
     assert result.exit_code == 0, result.stderr
     assert "StorageClass: DEEP_ARCHIVE" in result.stdout
+    assert "DaysAfterInitiation: 14" in result.stdout
     assert "monthly cost now" in result.stdout
     by_id = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
-    assert set(by_id) == {"logs-expire", "cargoship:archives/", "cargoship-expire:archives/"}
+    assert set(by_id) == {
+        "logs-expire",
+        "cargoship:archives/",
+        "cargoship-expire:archives/",
+        "cargoship-uploads:archives/",
+    }
     ours = by_id["cargoship:archives/"]
     assert ours["Transitions"] == [{"Days": 84, "StorageClass": "DEEP_ARCHIVE"}]
     assert ours["Filter"]["And"]["Tags"] == [{"Key": "cargoship-role", "Value": "archive"}]
     assert by_id["cargoship-expire:archives/"]["Expiration"] == {"Days": 365}
     assert by_id["logs-expire"]["Expiration"] == {"Days": 30}
+    uploads = by_id["cargoship-uploads:archives/"]
+    assert uploads["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 14}
+    assert uploads["Filter"] == {"Prefix": "archives/"}
 
 
 # -- cold storage (moto over HTTP) --------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from cargoship.errors import CargoshipError
 from cargoship.lifecycle import (
+    abort_rule_id,
     apply_lifecycle,
     build_rules,
     expiry_rule_id,
@@ -28,6 +29,17 @@ MIB = 1024 * KIB
 
 ARCHIVE_TAG = {"Key": "cargoship-role", "Value": "archive"}
 OUR_FILTER = {"And": {"Prefix": "archives/", "Tags": [ARCHIVE_TAG]}}
+
+
+def abort_rule(prefix: str, days: int = 7) -> dict[str, object]:
+    """The rule aborting incomplete uploads, as the S3 API Reference spells it."""
+    return {
+        "ID": f"cargoship-uploads:{prefix}",
+        "Filter": {"Prefix": prefix},
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+    }
+
 
 OTHER_RULE = {
     "ID": "expire-logs",
@@ -69,12 +81,22 @@ def test_rule_shape_follows_the_s3_api() -> None:
             "Status": "Enabled",
             "Expiration": {"Days": 3650},
         },
+        # A prefix alone: S3 refuses AbortIncompleteMultipartUpload in a rule with tags.
+        abort_rule("archives/"),
     ]
-    assert [rule["ID"] for rule in build_rules("a/", archive_after_days=0, to="GLACIER")] == [
-        "cargoship:a/"
+    assert build_rules("a/", archive_after_days=0, to="GLACIER", abort_uploads_after_days=30) == [
+        {
+            "ID": "cargoship:a/",
+            "Filter": {"And": {"Prefix": "a/", "Tags": [ARCHIVE_TAG]}},
+            "Status": "Enabled",
+            "Transitions": [{"Days": 0, "StorageClass": "GLACIER"}],
+        },
+        abort_rule("a/", 30),
     ]
-    # The bucket's root: the tag alone (an And needs two conditions).
-    assert build_rules("", archive_after_days=1)[0]["Filter"] == {"Tag": ARCHIVE_TAG}
+    # The bucket's root: the tag alone (an And needs two conditions); uploads anywhere.
+    root = build_rules("", archive_after_days=1)
+    assert root[0]["Filter"] == {"Tag": ARCHIVE_TAG}
+    assert root[1] == abort_rule("")
 
 
 def test_rule_id_stays_within_s3s_255_characters() -> None:
@@ -84,29 +106,39 @@ def test_rule_id_stays_within_s3s_255_characters() -> None:
     assert rule_id("x/") == "cargoship:x/"
     assert len(expiry_rule_id(long_prefix)) <= 255
     assert expiry_rule_id("x/") == "cargoship-expire:x/"
+    assert len(abort_rule_id(long_prefix)) <= 255
+    assert abort_rule_id("x/") == "cargoship-uploads:x/"
 
 
 @pytest.mark.parametrize(
-    ("days", "to", "expire", "message"),
+    ("days", "to", "expire", "abort", "message"),
     [
-        (90, "STANDARD", None, "cannot transition to 'STANDARD'"),
-        (90, "glacier", None, "cannot transition to 'glacier'"),
-        (10, "STANDARD_IA", None, "at least 30 days"),
-        (29, "ONEZONE_IA", None, "at least 30 days"),
-        (-1, "GLACIER", None, "0 or more"),
-        (90, "DEEP_ARCHIVE", 90, "after the transition"),
-        (90, "DEEP_ARCHIVE", 30, "after the transition"),
+        (90, "STANDARD", None, 7, "cannot transition to 'STANDARD'"),
+        (90, "glacier", None, 7, "cannot transition to 'glacier'"),
+        (10, "STANDARD_IA", None, 7, "at least 30 days"),
+        (29, "ONEZONE_IA", None, 7, "at least 30 days"),
+        (-1, "GLACIER", None, 7, "0 or more"),
+        (90, "DEEP_ARCHIVE", 90, 7, "after the transition"),
+        (90, "DEEP_ARCHIVE", 30, 7, "after the transition"),
+        (90, "DEEP_ARCHIVE", None, 0, "abort incomplete uploads after 0 days"),
+        (90, "DEEP_ARCHIVE", None, -3, "1 or more"),
     ],
 )
 def test_rules_s3_would_refuse_are_refused(
-    days: int, to: str, expire: int | None, message: str
+    days: int, to: str, expire: int | None, abort: int, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        build_rules("p/", archive_after_days=days, to=to, expire_after_days=expire)
+        build_rules(
+            "p/",
+            archive_after_days=days,
+            to=to,
+            expire_after_days=expire,
+            abort_uploads_after_days=abort,
+        )
 
 
 def test_ia_at_thirty_days_is_allowed() -> None:
-    (rule,) = build_rules("p/", archive_after_days=30, to="STANDARD_IA")
+    rule, _ = build_rules("p/", archive_after_days=30, to="STANDARD_IA")
     assert rule["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
 
 
@@ -130,17 +162,26 @@ def test_merge_replaces_our_rules_in_place_and_keeps_the_others() -> None:
     other_prefix = build_rules("b/", archive_after_days=1)
     existing = [OTHER_RULE, *first, *other_prefix, tail]
     merged = merge_rules(existing, build_rules("a/", archive_after_days=7), "a")
-    # Our expiration rule is gone with the rerun that asked for none; b/'s rule is not ours.
-    assert [rule["ID"] for rule in merged] == ["expire-logs", "cargoship:a/", "cargoship:b/", "z"]
+    # Our expiration rule is gone with the rerun that asked for none; b/'s rules are not ours.
+    assert [rule["ID"] for rule in merged] == [
+        "expire-logs",
+        "cargoship:a/",
+        "cargoship-uploads:a/",
+        "cargoship:b/",
+        "cargoship-uploads:b/",
+        "z",
+    ]
     assert merged[1]["Transitions"] == [{"Days": 7, "StorageClass": "DEEP_ARCHIVE"}]
     assert merged[0] == OTHER_RULE
-    assert merged[2:] == [*other_prefix, tail]
+    assert merged[3:] == [*other_prefix, tail]
     again = merge_rules(merged, build_rules("a/", archive_after_days=7, expire_after_days=9), "a/")
     assert [rule["ID"] for rule in again] == [
         "expire-logs",
         "cargoship:a/",
         "cargoship-expire:a/",
+        "cargoship-uploads:a/",
         "cargoship:b/",
+        "cargoship-uploads:b/",
         "z",
     ]
 
@@ -164,8 +205,9 @@ def test_overlapping_rules_are_warned_about(caplog: pytest.LogCaptureFixture) ->
     assert "'deeper'" in caplog.text
     assert "expire-logs" not in caplog.text
     assert "'off'" not in caplog.text
-    assert "'cargoship:a/'" not in caplog.text  # our two rules overlap each other by design
+    assert "'cargoship:a/'" not in caplog.text  # our rules overlap each other by design
     assert "'cargoship-expire:a/'" not in caplog.text
+    assert "'cargoship-uploads:a/'" not in caplog.text
 
 
 # -- against moto's S3 server ------------------------------------------------------------------
@@ -192,6 +234,7 @@ async def test_plan_then_apply_merges_with_an_existing_rule(store: ObjectStore) 
             "Status": "Enabled",
             "Transitions": [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}],
         },
+        abort_rule("archives/"),
     ]
 
 
@@ -205,7 +248,12 @@ async def test_rerunning_replaces_our_rule_instead_of_adding_one(store: ObjectSt
     await apply_lifecycle(
         store,
         await plan_lifecycle(
-            store, prefix="archives/", archive_after_days=30, to="GLACIER", expire_after_days=400
+            store,
+            prefix="archives/",
+            archive_after_days=30,
+            to="GLACIER",
+            expire_after_days=400,
+            abort_uploads_after_days=14,
         ),
     )
     rules = await _rules(store)
@@ -213,7 +261,9 @@ async def test_rerunning_replaces_our_rule_instead_of_adding_one(store: ObjectSt
         "expire-logs",
         "cargoship:archives/",
         "cargoship-expire:archives/",
+        "cargoship-uploads:archives/",
     ]
+    assert rules[3] == abort_rule("archives/", 14)
     assert rules[1]["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER"}]
     assert rules[1]["Filter"] == OUR_FILTER
     assert rules[2]["Expiration"] == {"Days": 400}
@@ -280,7 +330,8 @@ async def test_ship_tags_only_the_archive_object_and_the_rule_matches_only_it(
     assert plan.untagged == ()
     await apply_lifecycle(store, plan)
     # S3's filter semantics: a key matches And when it has the prefix and every listed tag.
-    (rule,) = await _rules(store)
+    rule, uploads = await _rules(store)
+    assert uploads == abort_rule("archives/")
     conditions = rule["Filter"]["And"]  # type: ignore[index]
     for key, moves in ((keys.archive, True), (keys.index, False), (keys.inventory, False)):
         tags = await store.object_tags(key)

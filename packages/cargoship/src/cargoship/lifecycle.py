@@ -21,9 +21,22 @@ tag would delete archives and leave inventories describing them)::
     {"ID": "cargoship-expire:<prefix>", "Filter": {"Prefix": "<prefix>"},
      "Status": "Enabled", "Expiration": {"Days": 3650}}
 
+A third rule aborts multipart uploads left pending under the prefix (API
+Reference, "AbortIncompleteMultipartUpload"): a killed ``ship`` leaves the
+parts it sent, billed as storage but listed by no ListObjects, until
+``ship --resume`` continues them or the next ship of the same tree to the
+same place abandons them (:mod:`cargoship.ship._state`). A ship that is never
+run again would leave them for good; this rule removes them a week after they
+began (``abort_uploads_after_days``), so a resume must come within that time
+(after it, ``--resume`` starts the upload over). S3 refuses this action in a
+rule filtered on tags, hence a rule of its own on the prefix alone::
+
+    {"ID": "cargoship-uploads:<prefix>", "Filter": {"Prefix": "<prefix>"},
+     "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}
+
 Lifecycle rules belong to the whole bucket and PutBucketLifecycleConfiguration
 replaces all of them, so the plan reads the rules already there and merges:
-rules with our two IDs for the prefix are replaced where the first stood
+rules with our three IDs for the prefix are replaced where the first stood
 (or dropped: a rerun without an expiration removes the old one), every other
 rule is kept as it is. Re-running therefore updates our rules instead of
 adding more.
@@ -38,7 +51,8 @@ What S3 refuses is refused here first, with a message naming the value
 * the target must be a transition class (GLACIER, STANDARD_IA, ONEZONE_IA,
   INTELLIGENT_TIERING, DEEP_ARCHIVE, GLACIER_IR);
 * a transition to STANDARD_IA or ONEZONE_IA needs at least 30 days;
-* the expiration days must be greater than the transition days.
+* the expiration days must be greater than the transition days;
+* an incomplete upload is aborted at least one day after it began.
 
 Deleting an object before its class's minimum storage duration is allowed
 but billed as if it had stayed (User Guide, "Constraints and considerations
@@ -73,6 +87,8 @@ from s3opt.pricing import PriceTable
 from s3opt.protocols import ColdStorage, ObjectInfo, ObjectStore
 
 __all__ = [
+    "ABORT_ID_PREFIX",
+    "ABORT_UPLOADS_AFTER_DAYS",
     "DAY_UNITS",
     "EXPIRY_ID_PREFIX",
     "IA_MINIMUM_DAYS",
@@ -81,6 +97,7 @@ __all__ = [
     "TRANSITION_MINIMUM_SIZE",
     "TRANSITION_TARGETS",
     "LifecyclePlan",
+    "abort_rule_id",
     "apply_lifecycle",
     "build_rules",
     "expiry_rule_id",
@@ -97,6 +114,11 @@ RULE_ID_PREFIX: Final = "cargoship:"
 """Our transition rules' IDs start with this; the rest is the prefix they cover."""
 EXPIRY_ID_PREFIX: Final = "cargoship-expire:"
 """Our expiration rules' IDs start with this; the rest is the prefix they cover."""
+ABORT_ID_PREFIX: Final = "cargoship-uploads:"
+"""Our rules aborting incomplete uploads start with this; the rest is the prefix they cover."""
+ABORT_UPLOADS_AFTER_DAYS: Final = 7
+"""Days after which the abort rule removes a multipart upload left pending: the time a
+``ship --resume`` has to continue an interrupted ship's upload."""
 
 TRANSITION_TARGETS: Final = (
     "STANDARD_IA",
@@ -162,6 +184,12 @@ def expiry_rule_id(prefix: str) -> str:
     return _id(EXPIRY_ID_PREFIX, prefix)
 
 
+def abort_rule_id(prefix: str) -> str:
+    """Our rule aborting incomplete uploads under ``prefix``: ``cargoship-uploads:<prefix>``
+    (or a digest)."""
+    return _id(ABORT_ID_PREFIX, prefix)
+
+
 def _normalized_prefix(prefix: str) -> str:
     """The prefix as S3Store uses it: ``"data"`` and ``"data/"`` both mean ``"data/"``."""
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
@@ -173,10 +201,12 @@ def build_rules(
     archive_after_days: int,
     to: str = "DEEP_ARCHIVE",
     expire_after_days: int | None = None,
+    abort_uploads_after_days: int = ABORT_UPLOADS_AFTER_DAYS,
     minimum_days: int = 0,
 ) -> list[dict[str, Any]]:
-    """Our rules for ``prefix`` (the transition, then the expiration when asked for), after
-    the checks S3 would make (ValueError naming the value).
+    """Our rules for ``prefix`` (the transition, the expiration when asked for, then the
+    abort of incomplete uploads), after the checks S3 would make (ValueError naming the
+    value).
 
     ``minimum_days`` is the target class's minimum storage duration: an
     expiration sooner after the transition is logged as billed early deletion.
@@ -192,6 +222,10 @@ def build_rules(
         raise ValueError(
             f"archive after {archive_after_days} days to {to}: S3 moves objects to {to} "
             f"only after at least {IA_MINIMUM_DAYS} days"
+        )
+    if abort_uploads_after_days < 1:
+        raise ValueError(
+            f"abort incomplete uploads after {abort_uploads_after_days} days: S3 needs 1 or more"
         )
     full = _normalized_prefix(prefix)
     tag = {"Key": ARCHIVE_TAG_KEY, "Value": ARCHIVE_TAG_VALUE}
@@ -226,6 +260,14 @@ def build_rules(
                 "Expiration": {"Days": expire_after_days},
             }
         )
+    rules.append(
+        {
+            "ID": abort_rule_id(full),
+            "Filter": {"Prefix": full},
+            "Status": "Enabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort_uploads_after_days},
+        }
+    )
     return rules
 
 
@@ -250,7 +292,7 @@ def merge_rules(
     ours are logged as warnings (S3 applies both, see the module doc).
     """
     prefix = _normalized_prefix(prefix)
-    ours = {rule_id(prefix), expiry_rule_id(prefix)}
+    ours = {rule_id(prefix), expiry_rule_id(prefix), abort_rule_id(prefix)}
     merged: list[dict[str, Any]] = []
     replaced = False
     for other in existing:
@@ -323,7 +365,8 @@ class LifecyclePlan:
     and the archive objects the rule cannot move because they carry no tag."""
 
     ours: list[dict[str, Any]]
-    """The transition rule, then the expiration rule when one was asked for."""
+    """The transition rule, the expiration rule when one was asked for, then the rule aborting
+    incomplete uploads."""
     rules: list[dict[str, Any]]
     cost_before: float
     cost_after: float
@@ -345,6 +388,7 @@ async def plan_lifecycle(
     archive_after_days: int,
     to: str = "DEEP_ARCHIVE",
     expire_after_days: int | None = None,
+    abort_uploads_after_days: int = ABORT_UPLOADS_AFTER_DAYS,
 ) -> LifecyclePlan:
     """Build our rules for ``prefix`` (the store's full key prefix in the bucket), merge them
     with the bucket's rules, find the archive objects they move (by their tag) and price the
@@ -360,6 +404,7 @@ async def plan_lifecycle(
         archive_after_days=archive_after_days,
         to=to,
         expire_after_days=expire_after_days,
+        abort_uploads_after_days=abort_uploads_after_days,
         minimum_days=prices.minimum_days(to),
     )
     rules = merge_rules(await cold.lifecycle_rules(), ours, prefix)

@@ -37,6 +37,7 @@ from cargoship.layout import (
     stream_inventory,
 )
 from cargoship.lifecycle import (
+    ABORT_UPLOADS_AFTER_DAYS,
     TRANSITION_TARGETS,
     LifecyclePlan,
     apply_lifecycle,
@@ -202,12 +203,15 @@ Examples:
 \b
 Durations: 90d, 12w, 6m (30 days), 1y (365 days). The rule (ID
 cargoship:<prefix>) moves only archive objects (tagged
-cargoship-role=archive by ship), never the index, inventory page
-table or inventory beside them; with
---expire-after a second rule (cargoship-expire:<prefix>) deletes all of
-an archive's objects together. Both are merged with the bucket's other
-rules, never replacing them; running again updates them. Costs are
-monthly, for the objects under the prefix now, from s3opt's price table.
+cargoship-role=archive by ship), never the index, inventory page table
+or inventory beside them. With --expire-after a second rule
+(cargoship-expire:<prefix>) deletes all of an archive's objects
+together. A third (cargoship-uploads:<prefix>) aborts multipart uploads
+left pending under the prefix, as an interrupted ship leaves them, after
+--abort-uploads-after: resume such a ship before then. All are merged
+with the bucket's other rules, never replacing them; running again
+updates them. Costs are monthly, for the objects under the prefix now,
+from s3opt's price table.
 """
 
 
@@ -238,6 +242,15 @@ monthly, for the objects under the prefix now, from s3opt's price table.
     callback=_days,
     help="Delete the prefix's objects this long after they were written.",
 )
+@click.option(
+    "--abort-uploads-after",
+    metavar="DURATION",
+    callback=_days,
+    default=f"{ABORT_UPLOADS_AFTER_DAYS}d",
+    show_default=True,
+    help="Abort multipart uploads left pending under the prefix (an interrupted ship's) "
+    "this long after they began.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the rule and the costs; change nothing.")
 @click.option("--json", "json_mode", is_flag=True, help=_JSON_HELP)
 @s3_options
@@ -246,6 +259,7 @@ def lifecycle_command(
     archive_after: int,
     to: str,
     expire_after: int | None,
+    abort_uploads_after: int,
     dry_run: bool,
     json_mode: bool,
 ) -> None:
@@ -269,6 +283,7 @@ def lifecycle_command(
                     archive_after_days=archive_after,
                     to=to,
                     expire_after_days=expire_after,
+                    abort_uploads_after_days=abort_uploads_after,
                 )
             except ValueError as error:  # a rule S3 would refuse
                 raise CargoshipError(str(error)) from error
@@ -281,7 +296,8 @@ def lifecycle_command(
         out.document(
             {
                 "rule": plan.ours[0],
-                "expiration_rule": plan.ours[1] if len(plan.ours) > 1 else None,
+                "expiration_rule": next((r for r in plan.ours if "Expiration" in r), None),
+                "abort_rule": plan.ours[-1],
                 "rules": plan.rules,
                 "cost_before": plan.cost_before,
                 "cost_after": plan.cost_after,
