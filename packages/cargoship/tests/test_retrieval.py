@@ -223,8 +223,11 @@ async def test_a_cold_page_table_is_part_of_the_retrieval(
 
 @pytest.mark.asyncio
 async def test_missing_and_incomplete_archives(store: ObjectStore) -> None:
-    with pytest.raises(ArchiveNotFoundError, match="20260101T000000Z"):
+    with pytest.raises(ArchiveNotFoundError, match="20260101T000000Z") as caught:
         await plan_retrieval(store, "20260101T000000Z")
+    # The store is named by its URL, as the user gave it, not by its repr.
+    assert str(caught.value) == f"no archive named '20260101T000000Z' in {store}"
+    assert str(store).startswith(("s3://", "file://"))
     await store.put("20260102T000000Z.tar.zst", b"partial", storage_class="DEEP_ARCHIVE")
     with pytest.raises(IncompleteArchiveError, match="20260102T000000Z"):
         await retrieval_status(store, "20260102T000000Z")

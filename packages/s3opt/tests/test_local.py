@@ -81,6 +81,8 @@ def test_bad_prefix_is_refused(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_layout_is_plain_files_under_the_prefix(tmp_path: Path) -> None:
     store = LocalStore(tmp_path, prefix="backups/2025")
+    assert str(store) == f"{tmp_path.as_uri()}/backups/2025/"  # how messages name it
+    assert str(LocalStore(tmp_path)) == tmp_path.as_uri()
     await store.put("dir/file.txt", b"hello", metadata={"a": "1"})
     data_file = tmp_path / "backups" / "2025" / "dir" / "file.txt"
     assert data_file.read_bytes() == b"hello"

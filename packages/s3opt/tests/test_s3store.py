@@ -37,6 +37,7 @@ async def test_store_satisfies_the_object_store_protocol(s3_config: S3Config, bu
         assert store.url == S3Url(bucket, "p")
         assert store.bucket == bucket
         assert "testing" not in repr(store)
+        assert str(store) == f"s3://{bucket}/p"  # how messages name it
         # The pool (max_connections) stays above what the limiter may use.
         assert store.limiter.max_ops is not None
         assert store.limiter.max_ops < s3_config.max_connections
@@ -219,7 +220,7 @@ async def test_keys_s3_would_refuse_are_refused_before_sending(
         await store.put("k" * 1022, b"fits")
         assert (await store.head("k" * 1022)).size == 4
         for key in ["", "k" * 1023, "é" * 512]:
-            with pytest.raises(InvalidKeyError, match="refused by S3Store") as caught:
+            with pytest.raises(InvalidKeyError, match=f"refused by s3://{bucket}/p") as caught:
                 await store.put(key, b"x")
             assert isinstance(caught.value, ValueError)
         assert [info.key async for info in store.list()] == ["k" * 1022]

@@ -198,10 +198,10 @@ async def load_inventory(store: ObjectStore, name: str) -> Inventory:
     try:
         inventory = Inventory.loads(data)
     except InventoryFormatError as exc:
-        raise InventoryFormatError(f"{key} in {store!r}: {exc}") from None
+        raise InventoryFormatError(f"{key} in {store}: {exc}") from None
     if inventory.archive.name != name:
         raise InventoryFormatError(
-            f"{key} in {store!r} describes archive {inventory.archive.name}, not {name}"
+            f"{key} in {store} describes archive {inventory.archive.name}, not {name}"
         )
     return inventory
 
@@ -253,7 +253,7 @@ async def stream_inventory(
             size += len(chunk)
             if size > MAX_INVENTORY_BYTES:
                 raise InventoryFormatError(
-                    f"{key} in {store!r}: inventory larger than {MAX_INVENTORY_BYTES} bytes"
+                    f"{key} in {store}: inventory larger than {MAX_INVENTORY_BYTES} bytes"
                 )
             file.write(chunk)
     except NoSuchKeyError:
@@ -266,12 +266,10 @@ async def stream_inventory(
     try:
         archive, totals, entries = read_document(file)
     except InventoryFormatError as exc:
-        raise InventoryFormatError(f"{key} in {store!r}: {exc}") from None
+        raise InventoryFormatError(f"{key} in {store}: {exc}") from None
     if archive.name != name:
-        raise InventoryFormatError(
-            f"{key} in {store!r} describes archive {archive.name}, not {name}"
-        )
-    where = f"{key} in {store!r}"
+        raise InventoryFormatError(f"{key} in {store} describes archive {archive.name}, not {name}")
+    where = f"{key} in {store}"
     return InventoryStream(archive, totals, _named_errors(entries, where), file, where)
 
 
@@ -301,6 +299,6 @@ async def missing_archive_error(store: ObjectStore, name: str) -> CargoshipError
     other objects of it are there (an interrupted ship), else ArchiveNotFoundError."""
     if is_interrupted(name, [info.key async for info in store.list(name + ".")]):
         return IncompleteArchiveError(
-            f"archive {name} in {store!r} has no inventory: its ship did not finish"
+            f"archive {name} in {store} has no inventory: its ship did not finish"
         )
-    return ArchiveNotFoundError(f"no archive {name} in {store!r}")
+    return ArchiveNotFoundError(f"no archive {name} in {store}")

@@ -377,7 +377,7 @@ class LifecyclePlan:
 
 def _cold(store: ObjectStore) -> ColdStorage:
     if not isinstance(store, ColdStorage):
-        raise CargoshipError(f"{store!r} has no lifecycle rules: only an s3:// store has them")
+        raise CargoshipError(f"{store} has no lifecycle rules: only an s3:// store has them")
     return store
 
 

@@ -134,13 +134,13 @@ async def open_paged_inventory(
         raise await missing_archive_error(store, name)
     if data is None or len(data) > MAX_PAGES_BYTES:
         return None
-    where = f"{key} in {store!r}"
-    table = parse_pages(data, f"{pages_key} in {store!r}")
+    where = f"{key} in {store}"
+    table = parse_pages(data, f"{pages_key} in {store}")
     if table is None:
         return None
     if table.inventory_size != info.size:
         raise InventoryFormatError(
-            f"{pages_key} in {store!r} describes an inventory of {table.inventory_size} bytes; "
+            f"{pages_key} in {store} describes an inventory of {table.inventory_size} bytes; "
             f"{key} has {info.size}: the page table does not match the inventory"
         )
     chosen = table.holding(prefixes, paths)

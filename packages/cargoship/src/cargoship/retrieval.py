@@ -93,9 +93,9 @@ async def archive_objects(store: ObjectStore, name: str) -> list[ObjectInfo]:
     if inventory not in keys:
         if is_interrupted(name, keys):
             raise IncompleteArchiveError(
-                f"archive {name!r} in {store!r} has no inventory: its ship did not finish"
+                f"archive {name!r} in {store} has no inventory: its ship did not finish"
             )
-        raise ArchiveNotFoundError(f"no archive named {name!r} in {store!r}")
+        raise ArchiveNotFoundError(f"no archive named {name!r} in {store}")
     return found
 
 
@@ -160,7 +160,7 @@ async def request_retrieval(store: ObjectStore, plan: RetrievalPlan) -> list[str
     if not plan.objects:
         return []
     if not isinstance(store, ColdStorage):
-        raise CargoshipError(f"{store!r} has no archive tiers to restore from")
+        raise CargoshipError(f"{store} has no archive tiers to restore from")
     requested: list[str] = []
     for key, _size, storage_class in plan.objects:
         restore = (await store.head(key)).restore

@@ -380,7 +380,7 @@ async def _verify_quick(store: ObjectStore, record: ArchiveRecord) -> tuple[int,
     notes."""
     if not isinstance(store, ColdStorage):
         raise CargoshipError(
-            f"verify --quick needs S3 (it reads the checksums S3 keeps); {store!r} has none: "
+            f"verify --quick needs S3 (it reads the checksums S3 keeps); {store} has none: "
             "run a full verify"
         )
     problems: list[str] = []

@@ -135,6 +135,10 @@ class LocalStore:
     def __repr__(self) -> str:
         return f"LocalStore({str(self._root)!r}, prefix={self._prefix!r})"
 
+    def __str__(self) -> str:
+        """The store's URL, ``file:///root/prefix``: how messages name it."""
+        return self._root.as_uri() + ("/" + self._prefix if self._prefix else "")
+
     async def __aenter__(self) -> LocalStore:
         return self
 
@@ -144,7 +148,7 @@ class LocalStore:
     # -- keys and paths ---------------------------------------------------------------------
 
     def _check_key(self, key: str, *, what: str = "key") -> str:
-        check_key(key, where=repr(self), what=what)
+        check_key(key, where=str(self), what=what)
         problem = None
         if key.startswith("/"):
             problem = "starts with '/' (absolute)"
@@ -153,7 +157,7 @@ class LocalStore:
         elif any(part in (".", "..") for part in key.split("/")):
             problem = "has a '.' or '..' segment"
         if problem:
-            raise InvalidKeyError(f"{what} {key!r} {problem}: refused by {self!r}", key=key)
+            raise InvalidKeyError(f"{what} {key!r} {problem}: refused by {self}", key=key)
         return key
 
     def _full(self, key: str) -> str:
@@ -163,7 +167,7 @@ class LocalStore:
         return full_key[len(self._prefix) :]
 
     def _missing(self, key: str) -> NoSuchKeyError:
-        return NoSuchKeyError(f"no such key {key!r} in {self!r}", key=key, code="NoSuchKey")
+        return NoSuchKeyError(f"no such key {key!r} in {self}", key=key, code="NoSuchKey")
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -237,7 +241,7 @@ class LocalStore:
                 etag = self._sidecar_of_open(src, full_key).etag
                 if etag != if_match.strip('"'):
                     raise ObjectChangedError(
-                        f"get_range {key!r} in {self!r}: the object changed (ETag {etag!r}, "
+                        f"get_range {key!r} in {self}: the object changed (ETag {etag!r}, "
                         f"not {if_match!r})",
                         key=key,
                         code="PreconditionFailed",
@@ -433,7 +437,7 @@ class LocalStore:
         try:
             if source_if_match is not None and sidecar.etag != source_if_match.strip('"'):
                 raise ObjectChangedError(
-                    f"copy {src_key!r} -> {dst_key!r} in {self!r}: the source changed "
+                    f"copy {src_key!r} -> {dst_key!r} in {self}: the source changed "
                     f"(ETag {sidecar.etag!r}, not {source_if_match!r})",
                     key=src_key,
                     code="PreconditionFailed",

@@ -183,14 +183,18 @@ class S3Store:
         return self._context.stats
 
     def _full(self, key: str) -> str:
-        check_key(key, where=repr(self))
-        return check_key(self._prefix + key, where=repr(self))
+        check_key(key, where=str(self))
+        return check_key(self._prefix + key, where=str(self))
 
     def _relative(self, info: ObjectInfo) -> ObjectInfo:
         return replace(info, key=info.key[len(self._prefix) :])
 
     def __repr__(self) -> str:
         return f"S3Store({str(self._url)!r}, controller={self._config.controller!r})"
+
+    def __str__(self) -> str:
+        """The store's URL, ``s3://bucket/prefix``: how messages name it."""
+        return str(self._url)
 
     # -- reads -----------------------------------------------------------------------------
 
