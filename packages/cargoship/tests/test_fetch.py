@@ -1,7 +1,8 @@
-"""cargoship.fetch's worker-thread bridge: a cancelled restore or verify stops its thread.
+"""cargoship.fetch's worker-thread bridge: a cancelled restore or verify stops its thread; and
+a stream started ahead of its reader.
 
-The first two tests need no store (an async generator stands in for the object's
-chunks); the last restores from a LocalStore on disk, as ``file://`` targets do.
+The tests of the bridge and of StreamAhead need no store (an async generator stands in for
+the object's chunks); the restores are from a LocalStore on disk, as ``file://`` targets do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cargoship.fetch import FetchCancelledError, StreamBridge, run_with_stream
+from cargoship.errors import CargoshipError
+from cargoship.fetch import FetchCancelledError, StreamAhead, StreamBridge, run_with_stream
 from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
 from s3opt import LocalStore
@@ -111,3 +113,107 @@ async def test_a_cancelled_restore_stops_writing(local_store: LocalStore, tmp_pa
     assert written, "the restore was cancelled before it wrote a file"
     assert not [name for name in written if not name.startswith("f")]  # no temporary names
     assert len(written) < count // 2, f"{len(written)} of {count} files written after the cancel"
+
+
+class _Source:
+    """An object's chunks, recording how many were asked for and whether the stream was
+    closed."""
+
+    def __init__(self, count: int, *, fail_at: int | None = None) -> None:
+        self.count = count
+        self.fail_at = fail_at
+        self.pulled = 0
+        self.closed = False
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        try:
+            for number in range(self.count):
+                await asyncio.sleep(0)  # a chunk arrives later than asked for
+                if number == self.fail_at:
+                    raise ConnectionResetError("the connection dropped")
+                self.pulled += 1
+                yield bytes([number]) * 1024
+        finally:
+            self.closed = True
+
+
+async def _settle() -> None:
+    for _ in range(100):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_started_ahead_holds_up_to_its_limit_then_gives_every_chunk() -> None:
+    source = _Source(10)
+    ahead = StreamAhead(source.chunks(), limit=3 * 1024)
+    await _settle()
+    assert source.pulled == 3  # it stopped receiving at the limit, with no reader yet
+    got = [chunk async for chunk in ahead.chunks()]
+    assert got == [bytes([number]) * 1024 for number in range(10)]
+    assert source.closed
+    with pytest.raises(RuntimeError, match="only once"):
+        [chunk async for chunk in ahead.chunks()]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_shorter_than_the_limit_is_held_whole() -> None:
+    source = _Source(2)
+    ahead = StreamAhead(source.chunks(), limit=1 << 20)
+    await _settle()
+    assert (source.pulled, source.closed) == (2, True)
+    assert [chunk[0] async for chunk in ahead.chunks()] == [0, 1]
+
+
+@pytest.mark.asyncio
+async def test_an_error_met_ahead_is_raised_to_the_reader() -> None:
+    source = _Source(10, fail_at=1)
+    ahead = StreamAhead(source.chunks(), limit=1 << 20)
+    await _settle()
+    with pytest.raises(ConnectionResetError, match="dropped"):
+        [chunk async for chunk in ahead.chunks()]
+    assert source.closed
+
+
+@pytest.mark.asyncio
+async def test_closing_a_stream_nobody_read_stops_it() -> None:
+    stalled_closed = asyncio.Event()
+
+    async def one_chunk_then_nothing() -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"x"
+            await asyncio.Event().wait()
+            yield b"never"
+        finally:
+            stalled_closed.set()
+
+    ahead = StreamAhead(one_chunk_then_nothing(), limit=1 << 20)
+    await _settle()  # now waiting for a chunk that never comes
+    await asyncio.wait_for(ahead.close(), 5)
+    assert stalled_closed.is_set()
+
+
+@pytest.mark.asyncio
+async def test_a_restore_refused_by_its_checks_stops_the_stream_it_started(
+    local_store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "taken").write_bytes(b"mine")
+    (source / "data").write_bytes(os.urandom(1 << 20))
+    shipped = await ship(local_store, source, ShipOptions())
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "taken").write_bytes(b"already here")
+    closed: list[StreamAhead] = []
+    real_close = StreamAhead.close
+
+    async def recording_close(self: StreamAhead) -> None:
+        closed.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(StreamAhead, "close", recording_close)
+    with pytest.raises(CargoshipError, match="refusing to overwrite"):
+        await restore(local_store, shipped.keys.name, dest, RestoreOptions())
+    assert len(closed) == 1
+    assert (dest / "taken").read_bytes() == b"already here"
+    assert sorted(path.name for path in dest.iterdir()) == ["taken"]

@@ -5,7 +5,8 @@ of tiny files is what each entry costs. Entries kept as Python objects (an
 InventoryEntry each, dicts and sets over their paths, the index's members)
 cost about 800 bytes each; in an EntryTable on disk, one bit remains.
 
-Reads and batches have fixed caps (1 MiB chunks, 2,000 inventory items), which
+Reads and batches have fixed caps (1 MiB chunks, 2,000 inventory items, 64 MiB of the
+archive received ahead), which
 a small tree stays under: they are lowered here, below the small tree's size,
 so that what the slope measures is what grows with the entries, not a buffer
 still filling up to its cap.
@@ -22,6 +23,7 @@ import pytest
 
 import s3opt.local as s3opt_local
 from cargoship import entry_table, fetch
+from cargoship import restore as restore_module
 from cargoship.inventory import _read as inventory_read
 from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
@@ -54,6 +56,7 @@ async def test_restore_and_verify_memory_does_not_grow_with_the_entries(
     monkeypatch.setattr(entry_table, "_BATCH", 200)
     monkeypatch.setattr(s3opt_local, "CHUNK_SIZE", 64 << 10)
     monkeypatch.setattr(fetch, "_READ_BYTES", 64 << 10)
+    monkeypatch.setattr(restore_module, "_STREAM_AHEAD", 64 << 10)
     peaks: dict[str, list[int]] = {"restore": [], "include": [], "verify": []}
     for count in (SMALL, LARGE):
         source = tmp_path / f"src{count}"

@@ -11,8 +11,13 @@ Every byte and GET goes through an :class:`ArchiveFetcher`, which counts them
   through :class:`blobcodec.seekable.AsyncSeekableReader` for seekable zstd
   ("Zstandard Seekable Format" 0.1.0), plain ranges of the tar for ``none``.
 
+A stream may be started before its reader is ready (:class:`StreamAhead`): it
+receives and holds its first bytes meanwhile, so the reader finds them there and
+the store's congestion window already open.
+
 Memory stays bounded: a stream holds the store's read-ahead window plus one
-chunk; a member is read in frame-aligned slices of at most :data:`SLICE_BYTES`.
+chunk (plus what a :class:`StreamAhead` holds, at most its limit); a member is
+read in frame-aligned slices of at most :data:`SLICE_BYTES`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +46,7 @@ __all__ = [
     "DecompressedReader",
     "FetchCancelledError",
     "SequentialReadAt",
+    "StreamAhead",
     "StreamBridge",
     "check_seek_table",
     "ensure_available",
@@ -254,6 +261,57 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
         return await anext(chunks)
     except StopAsyncIteration:
         return None
+
+
+class StreamAhead:
+    """A stream of chunks started before its reader is ready: up to ``limit`` bytes are
+    received and held until :meth:`chunks` takes the stream over.
+
+    The holding stops at the limit (the stream's own read-ahead window then
+    stays full), so memory is bounded by ``limit`` plus that window. An error
+    of the stream while it is held is raised by :meth:`chunks`.
+    """
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], limit: int) -> None:
+        self._chunks = chunks
+        self._limit = limit
+        self._held: deque[bytes] = deque()
+        self._held_bytes = 0
+        self._ended = False
+        self._taken = False
+        self._filling = asyncio.ensure_future(self._fill())
+
+    async def _fill(self) -> None:
+        while not self._taken and self._held_bytes < self._limit:
+            chunk = await _next_chunk(self._chunks)
+            if chunk is None:
+                self._ended = True
+                return
+            self._held.append(chunk)
+            self._held_bytes += len(chunk)
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The whole stream in order: the chunks held, then the rest as they come. Once only."""
+        if self._taken:
+            raise RuntimeError("a stream started ahead can be taken only once")
+        self._taken = True
+        try:
+            await self._filling  # ends with the chunk it was waiting for, or the stream's error
+            while self._held:
+                self._held_bytes -= len(self._held[0])
+                yield self._held.popleft()
+            if not self._ended:
+                async for chunk in self._chunks:
+                    yield chunk
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop receiving and drop what is held (a reader that never came)."""
+        self._filling.cancel()
+        await asyncio.gather(self._filling, return_exceptions=True)
+        self._held.clear()
+        await self._chunks.aclose()
 
 
 class StreamBridge:

@@ -14,7 +14,11 @@ hold their members (an index written before pages is read whole). Where the
 archive has an inventory page table (:mod:`cargoship.inventory._pages`) and
 every glob has a literal prefix, only the inventory's head and the pages that
 can hold those items are fetched (:func:`cargoship.paged_inventory.open_paged_inventory`);
-otherwise the whole inventory is downloaded and scanned. Then:
+otherwise the whole inventory is downloaded and scanned. A whole restore starts
+the archive's stream as soon as the inventory is read and holds its first
+:data:`_STREAM_AHEAD` bytes while the checks run, so unpacking starts with them
+in hand and the store's window open (on the emulated ``far`` path: 2 s less for
+the 1.1 GiB tree). Then:
 
 * the whole archive is streamed in order, decompressed and unpacked in a
   worker thread (tar members checked against the inventory as they pass:
@@ -39,7 +43,7 @@ import logging
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
@@ -56,6 +60,7 @@ from cargoship.extract import Extractor, hostile, member_problem
 from cargoship.fetch import (
     ArchiveFetcher,
     DecompressedReader,
+    StreamAhead,
     StreamBridge,
     check_seek_table,
     ensure_available,
@@ -76,6 +81,9 @@ logger = logging.getLogger(__name__)
 _COPY_BYTES = 1 << 20  # bytes of a tar member's data written at a time
 _LISTED_PROBLEMS = 1000  # missing members an IntegrityError names
 _HELD_PATHS = 100_000  # paths a restore of some entries holds in a set (more: queries)
+_STREAM_AHEAD = 64 << 20
+"""Bytes of the archive a whole restore receives while it checks the entries and the index,
+before anything is written (1 s of a 60 MB/s link, and its congestion window opened)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +325,7 @@ async def restore(
             prefetch = _IndexPrefetch(fetcher, name + INDEX_SUFFIX, index_file)
             stack.push_async_callback(prefetch.cancel)
         return await _restore(
-            store, name, dest, options, table, started, progress, fetcher, prefetch
+            store, name, dest, options, table, started, progress, fetcher, prefetch, stack
         )
 
 
@@ -331,9 +339,14 @@ async def _restore(
     progress: RestoreProgress | None,
     fetcher: ArchiveFetcher,
     prefetch: _IndexPrefetch | None,
+    stack: contextlib.AsyncExitStack,
 ) -> RestoreReport:
     """:func:`restore`, with the ``fetcher`` of the archives and indexes, and the download of
-    the archive's index that ``prefetch`` started beside the inventory's (whole restores)."""
+    the archive's index that ``prefetch`` started beside the inventory's (whole restores).
+
+    A whole restore starts the archive's stream as soon as the inventory is read
+    (:data:`_STREAM_AHEAD`), so its first bytes arrive while the checks run; ``stack``
+    stops it if they fail."""
     globs = options.include
     chosen = _selected(globs) if globs else None
     inventories = ArchiveFetcher(store)  # counts the inventories' bytes apart
@@ -342,6 +355,11 @@ async def _restore(
         raise CargoshipError(
             f"no member of archive {record.name} matches " + ", ".join(repr(glob) for glob in globs)
         )
+    available = {record.name: await ensure_available(store, record.key)}
+    ahead = None
+    if not globs:
+        ahead = StreamAhead(fetcher.stream(record.key), _STREAM_AHEAD)
+        stack.push_async_callback(ahead.close)
     await asyncio.to_thread(check_entries, dest, table, outside_symlinks=options.outside_symlinks)
     await asyncio.to_thread(find_conflicts, dest, table, overwrite=options.overwrite)
 
@@ -352,7 +370,9 @@ async def _restore(
         sources[older] = _sources(table, older) if globs else None
         older_record, inv = await _read_inventory(inventories, older, table, sources=sources[older])
         plans[older] = _Plan(older_record, inv, older)
-    available = {n: await ensure_available(store, p.record.key) for n, p in plans.items()}
+    for archive, plan in plans.items():
+        if archive not in available:
+            available[archive] = await ensure_available(store, plan.record.key)
 
     # The members an index lists are checked, as the index is read, before anything is
     # written: every one in a whole restore, only those written with --include (whose
@@ -387,7 +407,12 @@ async def _restore(
         for archive, plan in plans.items():
             index = indexes.get(archive)
             if index is None:
-                await _stream(fetcher, plan, table, extractor)
+                chunks = (
+                    ahead.chunks()
+                    if ahead is not None and archive == record.name
+                    else fetcher.stream(plan.record.key)
+                )
+                await _stream(chunks, plan, table, extractor)
             else:
                 await _ranged(fetcher, plan, table, index, available[archive].size, extractor)
         await asyncio.to_thread(_each, extractor.symlink, table.chosen(EntryType.SYMLINK))
@@ -532,10 +557,10 @@ async def _open_ranged(
 
 
 async def _stream(
-    fetcher: ArchiveFetcher, plan: _Plan, table: EntryTable, extractor: Extractor
+    chunks: AsyncGenerator[bytes, None], plan: _Plan, table: EntryTable, extractor: Extractor
 ) -> None:
-    """Stream the whole archive, unpacking the members the chosen entries need in a worker
-    thread."""
+    """Unpack the whole archive from ``chunks`` (its stream), writing the members the chosen
+    entries need, in a worker thread."""
     codec = get_codec(plan.record.compression)
 
     def unpack(bridge: StreamBridge) -> None:
@@ -548,7 +573,7 @@ async def _stream(
                 f"archive {plan.record.key}: {error}", (f"{plan.record.key}: {error}",)
             ) from error
 
-    await run_with_stream(fetcher.stream(plan.record.key), unpack)
+    await run_with_stream(chunks, unpack)
 
 
 def _unpack(
