@@ -163,6 +163,26 @@ def test_the_table_is_every_item_in_order_with_the_count(store_dir: Path) -> Non
     assert result.stdout == EXPECTED_TABLE
 
 
+@pytest.mark.parametrize("suffix", ["", ".tar.zst", ".inventory.yaml"])
+def test_an_archive_s_url_lists_its_files_as_restore_and_verify_take_it(
+    store_dir: Path, suffix: str
+) -> None:
+    result = invoke("inventory", f"{_put(store_dir, ITEMS)}/{NAME}{suffix}")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == EXPECTED_TABLE
+
+
+def test_a_prefix_that_is_not_an_archive_name_still_lists_archives(store_dir: Path) -> None:
+    _put(store_dir, ITEMS)
+    (store_dir / "2025").mkdir()
+    result = invoke("inventory", (store_dir / "2025").as_uri())  # no archive under it
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "no complete archives under" in result.stderr
+    # A trailing slash says "prefix": an archive's name there is not taken as the archive.
+    result = invoke("inventory", f"{store_dir.as_uri()}/{NAME}/")
+    assert "no complete archives under" in result.stderr
+
+
 def test_the_json_document_is_the_inventory_as_json(store_dir: Path) -> None:
     result = invoke("inventory", _put(store_dir, ITEMS), NAME, "--json")
     assert result.exit_code == 0, result.stderr

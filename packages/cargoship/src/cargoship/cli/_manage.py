@@ -24,6 +24,7 @@ from cargoship.cli._output import (
     ratio,
     shown,
 )
+from cargoship.cli._targets import archive_in_url
 from cargoship.entry_table import without_repeats
 from cargoship.errors import CargoshipError
 from cargoship.estimate import estimate
@@ -58,6 +59,7 @@ _INVENTORY_EXAMPLES = """\b
 Examples:
   cargoship inventory s3://bucket/projects                    # the archives
   cargoship inventory s3://bucket/projects 20261121T101500Z   # one archive's files
+  cargoship inventory s3://bucket/projects/20261121T101500Z   # the same
   cargoship inventory s3://bucket/projects --search '*.csv'   # across archives
   cargoship inventory s3://bucket/projects 20261121T101500Z --json > inventory.json
 
@@ -85,9 +87,13 @@ Inventories stay in STANDARD, so this never needs a retrieval.
 def inventory_command(url: str, archive: str | None, pattern: str | None, json_mode: bool) -> None:
     """List archives, one archive's files, or search paths across archives.
 
-    URL is s3://bucket/prefix; with ARCHIVE, that archive's files are listed.
+    URL is s3://bucket/prefix; with ARCHIVE, that archive's files are listed. An
+    archive's URL, s3://bucket/prefix/ARCHIVE as restore and verify take it, names
+    the archive too.
     """
     out = Output(json_mode=json_mode, quiet=verbosity() < 0)
+    if archive is None and (archive_url := archive_in_url(url)) is not None:
+        url, archive = archive_url
     name = archive_name(archive) if archive is not None else None
     config = s3_config()
     if pattern is not None:

@@ -7,11 +7,13 @@ too, e.g. ``.../20261121T101500Z.tar.zst`` or ``.../20261121T101500Z.inventory.p
 
 from __future__ import annotations
 
+from cargoship.errors import ArchiveNotFoundError
+from cargoship.layout import archive_name
 from s3opt import parse_url
 from s3opt.errors import InvalidS3UrlError
 from s3opt.url import LocalUrl, S3Url
 
-__all__ = ["object_url", "split_archive_url"]
+__all__ = ["archive_in_url", "object_url", "split_archive_url"]
 
 
 def split_archive_url(url: str) -> tuple[str, str]:
@@ -28,6 +30,18 @@ def split_archive_url(url: str) -> tuple[str, str]:
         )
     prefix, _, segment = key.rpartition("/")
     return str(S3Url(target.bucket, prefix)), segment
+
+
+def archive_in_url(url: str) -> tuple[str, str] | None:
+    """``("s3://b/p", NAME)`` when ``url`` is an archive URL (its last segment an archive's
+    name or key, and no ``/`` after it); None for a store's URL (``s3://b/p``, ``s3://b/p/``)."""
+    if url.endswith("/"):
+        return None
+    try:
+        store_url, segment = split_archive_url(url)
+        return store_url, archive_name(segment)
+    except (InvalidS3UrlError, ArchiveNotFoundError):
+        return None
 
 
 def object_url(store_url: str, key: str) -> str:
