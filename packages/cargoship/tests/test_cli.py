@@ -389,6 +389,8 @@ def test_lifecycle_keeps_the_bucket_s_other_rules(
         None,
     )
     assert planned["abort_rule"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert planned["pending_uploads"] == []
+    s3.create_multipart_upload(Bucket=bucket, Key="archives/20260101T000000Z.tar.zst")
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert [r["ID"] for r in rules] == ["logs-expire"]
 
@@ -401,6 +403,9 @@ def test_lifecycle_keeps_the_bucket_s_other_rules(
     assert result.exit_code == 0, result.stderr
     assert "StorageClass: DEEP_ARCHIVE" in result.stdout
     assert "DaysAfterInitiation: 14" in result.stdout
+    assert "pending uploads" in result.stdout
+    assert "1 under the prefix, the oldest begun " in result.stdout  # moto's date is fixed
+    assert "; aborted 14 days after they began" in result.stdout
     assert "monthly cost now" in result.stdout
     by_id = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert set(by_id) == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -236,6 +237,24 @@ async def test_plan_then_apply_merges_with_an_existing_rule(store: ObjectStore) 
         },
         abort_rule("archives/"),
     ]
+
+
+@pytest.mark.asyncio
+async def test_the_plan_lists_the_uploads_left_pending_under_the_prefix(
+    store: ObjectStore, boto3_client: Any, bucket: str
+) -> None:
+    assert isinstance(store, S3Store)
+    assert (await plan_lifecycle(store, prefix="archives", archive_after_days=90)).pending == ()
+    s3 = boto3_client  # a plain client: uploads an interrupted ship would have left
+    s3.create_multipart_upload(Bucket=bucket, Key="archives/20260101T000000Z.tar.zst")
+    s3.create_multipart_upload(Bucket=bucket, Key="archives/20260101T000000Z.inventory.yaml")
+    s3.create_multipart_upload(Bucket=bucket, Key="elsewhere/x.bin")
+    plan = await plan_lifecycle(store, prefix="archives", archive_after_days=90)
+    assert sorted(upload.key for upload in plan.pending) == [
+        "20260101T000000Z.inventory.yaml",
+        "20260101T000000Z.tar.zst",
+    ]
+    assert all(upload.initiated is not None for upload in plan.pending)
 
 
 @pytest.mark.asyncio

@@ -78,13 +78,16 @@ import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cargoship.concurrency import each_bounded
 from cargoship.errors import CargoshipError
 from cargoship.layout import ARCHIVE_TAG_KEY, ARCHIVE_TAG_VALUE, is_archive_key
 from s3opt.pricing import PriceTable
 from s3opt.protocols import ColdStorage, ObjectInfo, ObjectStore
+
+if TYPE_CHECKING:
+    from s3opt.s3store import PendingUpload
 
 __all__ = [
     "ABORT_ID_PREFIX",
@@ -373,6 +376,9 @@ class LifecyclePlan:
     untagged: tuple[str, ...]
     """Store-relative keys of archive objects without :data:`~cargoship.layout.ARCHIVE_TAGS`
     (shipped before ship tagged them): the rule leaves them in their class."""
+    pending: tuple[PendingUpload, ...]
+    """Multipart uploads under the prefix now, oldest first: what the abort rule removes once
+    they are ``abort_uploads_after_days`` old."""
 
 
 def _cold(store: ObjectStore) -> ColdStorage:
@@ -432,13 +438,22 @@ async def plan_lifecycle(
             ARCHIVE_TAG_KEY,
             ARCHIVE_TAG_VALUE,
         )
+    # s3opt.s3store loads aiobotocore: imported here, where the store is one (as _cold says).
+    from s3opt.s3store import S3Store
+
+    pending = await store.pending_uploads() if isinstance(store, S3Store) else []
     return LifecyclePlan(
         ours=ours,
         rules=rules,
         cost_before=project_cost(objects, prices),
         cost_after=project_cost(objects, prices, to=to, moving=tagged),
         untagged=tuple(untagged),
+        pending=tuple(sorted(pending, key=_initiated)),
     )
+
+
+def _initiated(upload: PendingUpload) -> float:
+    return upload.initiated.timestamp() if upload.initiated is not None else 0.0
 
 
 async def apply_lifecycle(store: ObjectStore, plan: LifecyclePlan) -> None:

@@ -308,6 +308,13 @@ def lifecycle_command(
                 "cost_before": plan.cost_before,
                 "cost_after": plan.cost_after,
                 "untagged": list(plan.untagged),
+                "pending_uploads": [
+                    {
+                        "key": upload.key,
+                        "initiated": upload.initiated and format_time(upload.initiated),
+                    }
+                    for upload in plan.pending
+                ],
                 "applied": not dry_run,
             }
         )
@@ -324,6 +331,16 @@ def lifecycle_command(
                 "not moved",
                 f"{len(plan.untagged)} untagged archive(s), first {plan.untagged[0]}: "
                 f"tag them {ARCHIVE_TAG_KEY}={ARCHIVE_TAG_VALUE} (docs/cargoship.md)",
+            )
+        )
+    if plan.pending:
+        oldest = plan.pending[0].initiated
+        rows.append(
+            (
+                "pending uploads",
+                f"{len(plan.pending)} under the prefix"
+                + (f", the oldest begun {format_time(oldest)}" if oldest is not None else "")
+                + f"; aborted {abort_uploads_after} days after they began",
             )
         )
     out.summary(
