@@ -405,7 +405,7 @@ def test_lifecycle_keeps_the_bucket_s_other_rules(
     assert "DaysAfterInitiation: 14" in result.stdout
     assert "pending uploads" in result.stdout
     assert "1 under the prefix, the oldest begun " in result.stdout  # moto's date is fixed
-    assert "; aborted 14 days after they began" in result.stdout
+    assert "; the rule aborts them 14 days after they began" in result.stdout
     assert "monthly cost now" in result.stdout
     by_id = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert set(by_id) == {

@@ -340,7 +340,7 @@ def lifecycle_command(
                 "pending uploads",
                 f"{len(plan.pending)} under the prefix"
                 + (f", the oldest begun {format_time(oldest)}" if oldest is not None else "")
-                + f"; aborted {abort_uploads_after} days after they began",
+                + f"; the rule aborts them {abort_uploads_after} days after they began",
             )
         )
     out.summary(
