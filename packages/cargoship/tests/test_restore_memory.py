@@ -24,6 +24,7 @@ import pytest
 import s3opt.local as s3opt_local
 from cargoship import entry_table, fetch
 from cargoship import restore as restore_module
+from cargoship import verify as verify_module
 from cargoship.inventory import _read as inventory_read
 from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
@@ -56,7 +57,8 @@ async def test_restore_and_verify_memory_does_not_grow_with_the_entries(
     monkeypatch.setattr(entry_table, "_BATCH", 200)
     monkeypatch.setattr(s3opt_local, "CHUNK_SIZE", 64 << 10)
     monkeypatch.setattr(fetch, "_READ_BYTES", 64 << 10)
-    monkeypatch.setattr(restore_module, "_STREAM_AHEAD", 64 << 10)
+    monkeypatch.setattr(restore_module, "STREAM_AHEAD_BYTES", 64 << 10)
+    monkeypatch.setattr(verify_module, "STREAM_AHEAD_BYTES", 64 << 10)
     peaks: dict[str, list[int]] = {"restore": [], "include": [], "verify": []}
     for count in (SMALL, LARGE):
         source = tmp_path / f"src{count}"

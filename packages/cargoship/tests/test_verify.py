@@ -15,6 +15,7 @@ from unittest import mock
 import pytest
 
 from cargoship.errors import CargoshipError, IntegrityError
+from cargoship.fetch import StreamAhead
 from cargoship.inventory import _write
 from cargoship.inventory._pages import PageRecorder
 from cargoship.layout import load_inventory
@@ -22,6 +23,7 @@ from cargoship.restore import RestoreOptions, restore
 from cargoship.ship import ShipOptions, ship
 from cargoship.verify import verify
 from s3opt import LocalStore, ObjectStore, S3Config, open_store
+from s3opt.errors import NoSuchKeyError
 
 MiB = 1 << 20
 
@@ -351,3 +353,34 @@ async def test_progress_is_told_the_archive_size_then_every_byte_read(
     quick = progress_recorder()
     await verify(store, shipped.keys.name, quick=True, progress=quick)
     assert (quick.started, quick.advanced) == ([], 0)
+
+
+@pytest.mark.asyncio
+async def test_a_large_archive_is_streamed_once_beside_its_index(
+    local_store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "noise").write_bytes(os.urandom(1 << 20))  # an archive past the 64 KiB tail read
+    (source / "note").write_text("hello\n")
+    shipped = await ship(local_store, source, ShipOptions())
+    archive = await local_store.head(shipped.keys.archive)
+    index = await local_store.head(shipped.keys.index)
+
+    report = await verify(local_store, shipped.keys.name)
+    # The seek table's tail read, the stream (started before the index was read) once, and
+    # the index (downloaded beside the inventory) once.
+    assert report.bytes_fetched == (64 << 10) + archive.size + index.size
+
+    closed: list[StreamAhead] = []
+    real_close = StreamAhead.close
+
+    async def recording_close(self: StreamAhead) -> None:
+        closed.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(StreamAhead, "close", recording_close)
+    await local_store.delete([shipped.keys.index])
+    with pytest.raises(NoSuchKeyError, match=r"\.index"):
+        await verify(local_store, shipped.keys.name)
+    assert len(closed) == 1  # the stream it had started was stopped

@@ -16,7 +16,7 @@ every glob has a literal prefix, only the inventory's head and the pages that
 can hold those items are fetched (:func:`cargoship.paged_inventory.open_paged_inventory`);
 otherwise the whole inventory is downloaded and scanned. A whole restore starts
 the archive's stream as soon as the inventory is read and holds its first
-:data:`_STREAM_AHEAD` bytes while the checks run, so unpacking starts with them
+:data:`STREAM_AHEAD_BYTES` bytes while the checks run, so unpacking starts with them
 in hand and the store's window open (on the emulated ``far`` path: 2 s less for
 the 1.1 GiB tree). Then:
 
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
@@ -58,8 +58,10 @@ from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError
 from cargoship.extract import Extractor, hostile, member_problem
 from cargoship.fetch import (
+    STREAM_AHEAD_BYTES,
     ArchiveFetcher,
     DecompressedReader,
+    IndexPrefetch,
     StreamAhead,
     StreamBridge,
     check_seek_table,
@@ -81,9 +83,6 @@ logger = logging.getLogger(__name__)
 _COPY_BYTES = 1 << 20  # bytes of a tar member's data written at a time
 _LISTED_PROBLEMS = 1000  # missing members an IntegrityError names
 _HELD_PATHS = 100_000  # paths a restore of some entries holds in a set (more: queries)
-_STREAM_AHEAD = 64 << 20
-"""Bytes of the archive a whole restore receives while it checks the entries and the index,
-before anything is written (1 s of a 60 MB/s link, and its congestion window opened)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,10 +319,8 @@ async def restore(
         table = stack.enter_context(EntryTable())
         prefetch = None
         if not options.include:  # a whole restore reads the whole index: fetch it meanwhile
-            temp = tempfile.TemporaryFile(prefix="cargoship-index-")  # noqa: SIM115 - the stack closes it
-            index_file = stack.enter_context(temp)
-            prefetch = _IndexPrefetch(fetcher, name + INDEX_SUFFIX, index_file)
-            stack.push_async_callback(prefetch.cancel)
+            prefetch = IndexPrefetch(fetcher, name + INDEX_SUFFIX)
+            stack.push_async_callback(prefetch.close)
         return await _restore(
             store, name, dest, options, table, started, progress, fetcher, prefetch, stack
         )
@@ -338,14 +335,14 @@ async def _restore(
     started: float,
     progress: RestoreProgress | None,
     fetcher: ArchiveFetcher,
-    prefetch: _IndexPrefetch | None,
+    prefetch: IndexPrefetch | None,
     stack: contextlib.AsyncExitStack,
 ) -> RestoreReport:
     """:func:`restore`, with the ``fetcher`` of the archives and indexes, and the download of
     the archive's index that ``prefetch`` started beside the inventory's (whole restores).
 
     A whole restore starts the archive's stream as soon as the inventory is read
-    (:data:`_STREAM_AHEAD`), so its first bytes arrive while the checks run; ``stack``
+    (:data:`STREAM_AHEAD_BYTES`), so its first bytes arrive while the checks run; ``stack``
     stops it if they fail."""
     globs = options.include
     chosen = _selected(globs) if globs else None
@@ -358,7 +355,7 @@ async def _restore(
     available = {record.name: await ensure_available(store, record.key)}
     ahead = None
     if not globs:
-        ahead = StreamAhead(fetcher.stream(record.key), _STREAM_AHEAD)
+        ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
         stack.push_async_callback(ahead.close)
     await asyncio.to_thread(check_entries, dest, table, outside_symlinks=options.outside_symlinks)
     await asyncio.to_thread(find_conflicts, dest, table, overwrite=options.overwrite)
@@ -430,28 +427,6 @@ async def _restore(
         inventory_bytes=inventories.bytes_fetched,
         inventory_requests=inventories.requests,
     )
-
-
-class _IndexPrefetch:
-    """The download of an archive's whole member index into ``file``, started at once: the
-    name gives the index's key before the inventory confirms it."""
-
-    def __init__(self, fetcher: ArchiveFetcher, key: str, file: BinaryIO) -> None:
-        self.key = key
-        self._fetcher = fetcher
-        self._file = file
-        self._task = asyncio.ensure_future(fetcher.download(key, file))
-
-    async def load(self, keep: Callable[[Member], bool]) -> ArchiveIndex:
-        """The index, parsed once the download ends (``keep`` as ``load_index`` takes it)."""
-        await self._task
-        return await self._fetcher.parse_index(self.key, self._file, keep)
-
-    async def cancel(self) -> None:
-        """Stop the download if it still runs; its failure (no index: an lz4 or gzip
-        archive) matters only to :meth:`load`."""
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 def _each(make: Callable[[InventoryEntry], None], entries: Iterable[InventoryEntry]) -> None:

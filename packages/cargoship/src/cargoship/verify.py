@@ -1,6 +1,9 @@
 """Check an archive in the store against its member index and inventory.
 
-A full verify reads the whole archive once, in order. For seekable zstd it
+A full verify reads the whole archive once, in order. The index's download
+starts beside the inventory's, and the archive's stream as soon as the
+inventory is read (:class:`cargoship.fetch.StreamAhead`), so both arrive while
+the inventory and index are parsed. For seekable zstd it
 first checks the seek table against the index (frame count, sizes, and the
 table's SHA-256), then decodes every frame on its own, checking its size and
 XXH64 checksum against the seek table ("Zstandard Seekable Format" 0.1.0,
@@ -30,6 +33,7 @@ passes with a note: ``restore --include`` reads its inventory whole.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tarfile
@@ -47,9 +51,12 @@ from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError, InventoryFormatError
 from cargoship.extract import member_problem
 from cargoship.fetch import (
+    STREAM_AHEAD_BYTES,
     ArchiveFetcher,
     DecompressedReader,
+    IndexPrefetch,
     SequentialReadAt,
+    StreamAhead,
     StreamBridge,
     check_seek_table,
     ensure_available,
@@ -63,7 +70,13 @@ from cargoship.inventory import (
     check_pages,
     parse_pages,
 )
-from cargoship.layout import INVENTORY_SUFFIX, PAGES_SUFFIX, stream_inventory
+from cargoship.layout import (
+    INDEX_SUFFIX,
+    INVENTORY_SUFFIX,
+    PAGES_SUFFIX,
+    archive_name,
+    stream_inventory,
+)
 from cargoship.pax_members import TarMember, TarMemberReader
 from s3opt import ColdStorage, ObjectStore
 from s3opt.errors import NoSuchKeyError
@@ -127,17 +140,24 @@ async def verify(
     of the archive's bytes as a full verify reads them (a quick one reads none)."""
     started = time.monotonic()
     with EntryTable() as table, tempfile.TemporaryFile(prefix="cargoship-verify-") as file:
-        stream = await stream_inventory(store, name, file)
         if quick:
+            stream = await stream_inventory(store, name, file)
             for _ in stream.entries:  # validated, as a full verify does, but not kept
                 pass
             parts, notes = await _verify_quick(store, stream.archive)
             return VerifyReport(0, 0, 0, time.monotonic() - started, True, parts, notes)
-        table.add(stream.entries, where=stream.archive.name)
-        size = file.seek(0, os.SEEK_END)
-        problems, notes = await _check_page_table(store, stream.archive, file, size)
-        file.close()
-        return await _verify_whole(store, stream.archive, table, started, problems, notes, progress)
+        async with contextlib.AsyncExitStack() as stack:
+            # A full verify reads the whole index: its download runs beside the inventory's.
+            prefetch = IndexPrefetch(ArchiveFetcher(store), archive_name(name) + INDEX_SUFFIX)
+            stack.push_async_callback(prefetch.close)
+            stream = await stream_inventory(store, name, file)
+            table.add(stream.entries, where=stream.archive.name)
+            size = file.seek(0, os.SEEK_END)
+            problems, notes = await _check_page_table(store, stream.archive, file, size)
+            file.close()
+            return await _verify_whole(
+                store, stream.archive, table, started, problems, notes, progress, prefetch, stack
+            )
 
 
 def _no_table_note(record: ArchiveRecord) -> tuple[str, ...]:
@@ -180,12 +200,34 @@ async def _verify_whole(
     problems: list[str],
     notes: tuple[str, ...],
     progress: VerifyProgress | None,
+    prefetch: IndexPrefetch,
+    stack: contextlib.AsyncExitStack,
 ) -> VerifyReport:
-    """Read the archive and its index; ``problems`` found before are raised with theirs."""
+    """Read the archive and its index (whose download ``prefetch`` started); ``problems``
+    found before are raised with theirs. The archive's stream starts first and receives
+    :data:`~cargoship.fetch.STREAM_AHEAD_BYTES` while the index is read (``stack`` stops
+    it on an error)."""
     info = await ensure_available(store, record.key)
-    fetcher = ArchiveFetcher(store)
+    fetcher = ArchiveFetcher(store)  # the archive's bytes (the progress bar's), not the index's
+    if progress is not None:
+        progress.start(table.chosen_file_totals()[0], info.size)
+        fetcher.on_read = progress.advance
     if info.size != record.size:
         problems.append(f"{record.key}: {info.size} bytes in the store, {record.size} recorded")
+    reader = None
+    seek_error = None
+    remembered: dict[tuple[int, int], bytes] = {}
+    if record.compression == "zstd":
+        try:
+            reader = await fetcher.open_seekable(record.key, info.size, remember=remembered)
+        except IntegrityError as error:
+            seek_error = error
+    # The stream starts now, received while the index is read; not when the seek table's
+    # read (a small archive's, from its first byte) holds every byte already.
+    ahead = None
+    if seek_error is None and all(offset > 0 for offset, _ in remembered):
+        ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
+        stack.push_async_callback(ahead.close)
     index = None
     if record.index_key is not None:
 
@@ -194,21 +236,19 @@ async def _verify_whole(
             return False
 
         try:
-            index = await fetcher.load_index(record.index_key, keep)
+            if record.index_key == prefetch.key:
+                index = await prefetch.load(keep)
+            else:
+                index = await prefetch.fetcher.load_index(record.index_key, keep)
         except IntegrityError as error:
             problems.extend(error.problems)
         table.flush_members()
+    if seek_error is not None:
+        raise _integrity(record.name, [*problems, *seek_error.problems]) from seek_error
+    chunks = ahead.chunks() if ahead is not None else fetcher.stream(record.key)
     checker = _TarChecker(index, table)
-    if progress is not None:  # from here on the fetcher reads only the archive
-        progress.start(table.chosen_file_totals()[0], info.size)
-        fetcher.on_read = progress.advance
     frames = 0
-    if record.compression == "zstd":
-        remembered: dict[tuple[int, int], bytes] = {}
-        try:
-            reader = await fetcher.open_seekable(record.key, info.size, remember=remembered)
-        except IntegrityError as error:
-            raise _integrity(record.name, [*problems, *error.problems]) from error
+    if reader is not None:
         if index is not None:
             problems.extend(check_seek_table(index, reader.table, reader.compressed_size))
         frames = len(reader.frames)
@@ -217,7 +257,7 @@ async def _verify_whole(
             seekable = SeekableReader(SequentialReadAt(bridge, remembered), info.size)
             return _FrameChecker(seekable).run(checker)
 
-        problems.extend(await run_with_stream(fetcher.stream(record.key), check_frames))
+        problems.extend(await run_with_stream(chunks, check_frames))
     else:
         codec = get_codec(record.compression)
 
@@ -230,7 +270,7 @@ async def _verify_whole(
                 return [f"{record.key}: {error}"]
             return []
 
-        problems.extend(await run_with_stream(fetcher.stream(record.key), check_stream))
+        problems.extend(await run_with_stream(chunks, check_stream))
     problems.extend(checker.problems)
     if problems:
         raise _integrity(record.name, problems)
@@ -238,7 +278,7 @@ async def _verify_whole(
     return VerifyReport(
         frames=frames,
         files=checker.files,
-        bytes_fetched=fetcher.bytes_fetched,
+        bytes_fetched=fetcher.bytes_fetched + prefetch.fetcher.bytes_fetched,
         seconds=time.monotonic() - started,
         quick=False,
         parts=0,
