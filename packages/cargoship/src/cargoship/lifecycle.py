@@ -1,6 +1,7 @@
-"""The bucket lifecycle rule that moves a prefix's archives to a colder storage class.
+"""The bucket lifecycle rules that move a prefix's archives to a colder storage class and
+clean up what interrupted ships left.
 
-``cargoship lifecycle s3://bucket/prefix --archive-after 90d`` writes one rule
+``cargoship lifecycle s3://bucket/prefix --archive-after 90d`` writes a transition rule
 (S3 User Guide, "Managing the lifecycle of objects"; S3 API Reference,
 PutBucketLifecycleConfiguration, "LifecycleRule" and "LifecycleRuleAndOperator")::
 
