@@ -336,6 +336,12 @@ async def test_an_archive_in_glacier_needs_a_retrieval_first(
 
     assert caught.value.exit_code == 4
     assert not (tmp_path / "restored").exists()
+    # With --include the archive's HEAD travels beside the index reads; still nothing is
+    # written before it says the archive cannot be read.
+    include = RestoreOptions(include=("other/*",))
+    with pytest.raises(RetrievalRequiredError, match="GLACIER"):
+        await restore(store, shipped.keys.name, tmp_path / "restored", include)
+    assert not (tmp_path / "restored").exists()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,10 @@ Order of work: load the inventory; refuse an archive still in GLACIER or
 DEEP_ARCHIVE (:class:`RetrievalRequiredError`); check every entry to restore
 (hostile members, existing files) and, where the archive has a member index,
 the members it lists, all before anything is written: every member for a whole
-restore; with ``include``, only the members written. A member that is never
+restore; with ``include``, only the members written. (With ``include`` the
+archive's HEAD, which finds it cold, and its seek-table read go beside the
+checks and the index reads, one round trip each the fewer; their outcome is
+awaited before anything is written.) A member that is never
 written cannot escape DEST or replace a file, so a hostile one elsewhere does
 not stop the restore of the chosen entries (a whole restore refuses it).
 With ``include`` and an index, only what the chosen entries need is read: their
@@ -48,7 +51,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
@@ -74,7 +77,7 @@ from cargoship.layout import INDEX_SUFFIX, stream_inventory
 from cargoship.paged_inventory import open_paged_inventory
 from cargoship.pax_members import TarMemberReader
 from cargoship.precheck import check_entries, find_conflicts
-from s3opt import ObjectStore
+from s3opt import ObjectInfo, ObjectStore
 
 __all__ = ["RestoreOptions", "RestoreProgress", "RestoreReport", "restore"]
 
@@ -352,9 +355,15 @@ async def _restore(
         raise CargoshipError(
             f"no member of archive {record.name} matches " + ", ".join(repr(glob) for glob in globs)
         )
-    available = {record.name: await ensure_available(store, record.key)}
-    ahead = None
-    if not globs:
+    available: dict[str, ObjectInfo] = {}
+    opened: dict[str, AsyncSeekableReader | None] = {}
+    ahead = opening = None
+    if globs:  # the archive's HEAD and seek table travel beside the checks and index reads
+        files = table.chosen_file_totals()[0]
+        opening = asyncio.ensure_future(_open_archive(store, fetcher, record, files > 0))
+        stack.push_async_callback(_settle, opening)
+    else:
+        available[record.name] = await ensure_available(store, record.key)
         ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
         stack.push_async_callback(ahead.close)
     await asyncio.to_thread(check_entries, dest, table, outside_symlinks=options.outside_symlinks)
@@ -368,7 +377,7 @@ async def _restore(
         older_record, inv = await _read_inventory(inventories, older, table, sources=sources[older])
         plans[older] = _Plan(older_record, inv, older)
     for archive, plan in plans.items():
-        if archive not in available:
+        if archive not in available and archive != record.name:
             available[archive] = await ensure_available(store, plan.record.key)
 
     # The members an index lists are checked, as the index is read, before anything is
@@ -391,6 +400,8 @@ async def _restore(
             if archive != whole:
                 indexes[archive] = loaded  # the archive's identity; its members are in table
 
+    if opening is not None:  # before anything is written: the archive is there and readable
+        available[record.name], opened[record.name] = await opening
     extractor = Extractor(
         dest,
         overwrite=options.overwrite,
@@ -411,7 +422,9 @@ async def _restore(
                 )
                 await _stream(chunks, plan, table, extractor)
             else:
-                await _ranged(fetcher, plan, table, index, available[archive].size, extractor)
+                size = available[archive].size
+                reader = opened.get(archive)
+                await _ranged(fetcher, plan, table, index, size, extractor, reader)
         await asyncio.to_thread(_each, extractor.symlink, table.chosen(EntryType.SYMLINK))
         await asyncio.to_thread(extractor.finish, table.chosen_directories())
     finally:
@@ -489,13 +502,15 @@ async def _ranged(
     index: ArchiveIndex,
     size: int,
     extractor: Extractor,
+    opened: AsyncSeekableReader | None = None,
 ) -> None:
-    """Fetch only the members the chosen entries need, by ranged reads of their frames."""
+    """Fetch only the members the chosen entries need, by ranged reads of their frames
+    (``opened``: the archive's reader, when its seek table was read already)."""
     key = plan.record.key
     reader: AsyncSeekableReader | None = None
     for number, outputs in enumerate(table.all_outputs(plan.archive)):
         if not number:
-            reader = await _open_ranged(fetcher, plan.record, index, size)
+            reader = await _open_ranged(fetcher, plan.record, index, size, opened)
         member = table.member(plan.inv, outputs.source)
         if member is None:
             raise IntegrityError(
@@ -516,19 +531,41 @@ async def _ranged(
 
 
 async def _open_ranged(
-    fetcher: ArchiveFetcher, record: ArchiveRecord, index: ArchiveIndex, size: int
+    fetcher: ArchiveFetcher,
+    record: ArchiveRecord,
+    index: ArchiveIndex,
+    size: int,
+    opened: AsyncSeekableReader | None,
 ) -> AsyncSeekableReader | None:
-    """A reader of the seekable archive ``record`` checked against ``index``, or None for
-    an uncompressed one (read by plain ranges)."""
+    """A reader of the seekable archive ``record`` (``opened``, or opened now) checked against
+    ``index``, or None for an uncompressed one (read by plain ranges)."""
     if record.compression == "none":
         return None
     if record.compression != "zstd":
         raise CargoshipError(f"archive {record.key}: a {record.compression} archive has no index")
-    reader = await fetcher.open_seekable(record.key, size)
+    reader = opened or await fetcher.open_seekable(record.key, size)
     problems = check_seek_table(index, reader.table, reader.compressed_size)
     if problems:
         raise IntegrityError(f"archive {record.key}: {problems[0]}", problems)
     return reader
+
+
+async def _open_archive(
+    store: ObjectStore, fetcher: ArchiveFetcher, record: ArchiveRecord, read_table: bool
+) -> tuple[ObjectInfo, AsyncSeekableReader | None]:
+    """The archive's HEAD (RetrievalRequiredError while it is in a cold class), then, with
+    ``read_table`` and for seekable zstd, a reader of it (its seek table read)."""
+    info = await ensure_available(store, record.key)
+    if not read_table or record.compression != "zstd":
+        return info, None
+    return info, await fetcher.open_seekable(record.key, info.size)
+
+
+async def _settle(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` if it still runs and wait for it; its outcome was awaited where it
+    mattered (an error then raised there)."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _stream(
