@@ -362,10 +362,10 @@ async def _restore(
         files = table.chosen_file_totals()[0]
         opening = asyncio.ensure_future(_open_archive(store, fetcher, record, files > 0))
         stack.push_async_callback(_settle, opening)
-    else:
-        available[record.name] = await ensure_available(store, record.key)
+    else:  # the stream's own HEAD goes beside this one: a cold archive's stops at its GET
         ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
         stack.push_async_callback(ahead.close)
+        available[record.name] = await ensure_available(store, record.key)
     await asyncio.to_thread(check_entries, dest, table, outside_symlinks=options.outside_symlinks)
     await asyncio.to_thread(find_conflicts, dest, table, overwrite=options.overwrite)
 
