@@ -46,7 +46,7 @@ from blobcodec.checksum import Sha256
 from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
-from blobcodec.seekable import SeekableReader
+from blobcodec.seekable import TAIL_READ_BYTES, SeekableReader
 from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError, InventoryFormatError
 from cargoship.extract import member_problem
@@ -207,11 +207,18 @@ async def _verify_whole(
     found before are raised with theirs. The archive's stream starts first and receives
     :data:`~cargoship.fetch.STREAM_AHEAD_BYTES` while the index is read (``stack`` stops
     it on an error)."""
-    info = await ensure_available(store, record.key)
     fetcher = ArchiveFetcher(store)  # the archive's bytes (the progress bar's), not the index's
     if progress is not None:
-        progress.start(table.chosen_file_totals()[0], info.size)
+        progress.start(table.chosen_file_totals()[0], record.size)
         fetcher.on_read = progress.advance
+    # The stream starts first, its own HEAD beside the availability HEAD below (a cold
+    # archive's stops at its GET), and is received while the index is read; not for an
+    # archive the seek table's first read holds whole, which then reads nothing more.
+    ahead = None
+    if record.compression != "zstd" or record.size > TAIL_READ_BYTES:
+        ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
+        stack.push_async_callback(ahead.close)
+    info = await ensure_available(store, record.key)
     if info.size != record.size:
         problems.append(f"{record.key}: {info.size} bytes in the store, {record.size} recorded")
     reader = None
@@ -222,12 +229,6 @@ async def _verify_whole(
             reader = await fetcher.open_seekable(record.key, info.size, remember=remembered)
         except IntegrityError as error:
             seek_error = error
-    # The stream starts now, received while the index is read; not when the seek table's
-    # read (a small archive's, from its first byte) holds every byte already.
-    ahead = None
-    if seek_error is None and all(offset > 0 for offset, _ in remembered):
-        ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
-        stack.push_async_callback(ahead.close)
     index = None
     if record.index_key is not None:
 

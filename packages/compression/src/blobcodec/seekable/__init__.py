@@ -6,6 +6,7 @@ frames followed by a seek table in a skippable frame, so stock ``zstd -d`` and
 ``tar --zstd`` read the archive as one ordinary stream.
 """
 
+from blobcodec.seekable._reader import TAIL_READ_BYTES as TAIL_READ_BYTES
 from blobcodec.seekable._reader import AsyncReadAt as AsyncReadAt
 from blobcodec.seekable._reader import AsyncSeekableReader as AsyncSeekableReader
 from blobcodec.seekable._reader import ReadAt as ReadAt
@@ -18,6 +19,7 @@ from blobcodec.seekable._writer import WritableBinary as WritableBinary
 
 __all__ = [
     "DEFAULT_FRAME_SIZE",
+    "TAIL_READ_BYTES",
     "AsyncReadAt",
     "AsyncSeekableReader",
     "Frame",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Generator
+from typing import Final
 
 import zstandard
 
@@ -39,13 +40,14 @@ from blobcodec.seekable._table import (
 )
 from blobcodec.zstd_codec import zstd_error
 
-__all__ = ["AsyncReadAt", "AsyncSeekableReader", "ReadAt", "SeekableReader"]
+__all__ = ["TAIL_READ_BYTES", "AsyncReadAt", "AsyncSeekableReader", "ReadAt", "SeekableReader"]
 
 ReadAt = Callable[[int, int], bytes]
 AsyncReadAt = Callable[[int, int], Awaitable[bytes]]
 
-# The first tail read: holds a checksummed table of about 5,400 frames (10 GiB at 2 MiB frames).
-_TAIL_GUESS = 64 * 1024
+TAIL_READ_BYTES: Final = 64 * 1024
+"""Bytes of the first read of an archive's tail, by which a reader opens it: a checksummed
+seek table of about 5,400 frames (10 GiB at 2 MiB frames), and all of a smaller archive."""
 _SKIPPABLE_MAGICS = range(0x184D2A50, 0x184D2A60)  # zstd format, "Skippable Frames"
 
 _Request = tuple[int, int]
@@ -60,7 +62,7 @@ def _open_steps(size: int | None) -> Generator[_Request, bytes, _Opened]:
     """
     if size is not None and size < 0:
         raise ValueError(f"size must be >= 0, got {size}")
-    guess = _TAIL_GUESS if size is None else min(size, _TAIL_GUESS)
+    guess = TAIL_READ_BYTES if size is None else min(size, TAIL_READ_BYTES)
     tail = yield (-guess if size is None else size - guess), guess
     file_size = size
     if size is None and len(tail) < guess:
