@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from cargoship.fetch import StreamAhead
 from cargoship.inventory import ArchiveRecord, EntryType, Inventory, InventoryEntry, Totals
 from s3opt import LocalStore, ObjectStore, S3Config, open_store
 from s3opt.testing.fixtures import boto3_client, bucket, moto_server, s3_config
@@ -33,6 +34,7 @@ __all__ = [
     "archive_record",
     "boto3_client",
     "bucket",
+    "closed_streams",
     "inventory_of",
     "local_store",
     "make_entry",
@@ -49,6 +51,21 @@ SAMPLE_MTIME_NS = 1_700_000_000_123_456_789
 
 BIG_FILE_SIZE = 3 << 20
 """Size of ``sample_tree``'s compressible file ``data/big.txt`` (3 MiB)."""
+
+
+@pytest.fixture
+def closed_streams(monkeypatch: pytest.MonkeyPatch) -> list[StreamAhead]:
+    """Every :class:`~cargoship.fetch.StreamAhead` closed during the test, in order (its
+    ``close`` still runs)."""
+    closed: list[StreamAhead] = []
+    real_close = StreamAhead.close
+
+    async def recording_close(self: StreamAhead) -> None:
+        closed.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(StreamAhead, "close", recording_close)
+    return closed
 
 
 class ProgressRecord:

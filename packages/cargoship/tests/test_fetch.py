@@ -194,7 +194,7 @@ async def test_closing_a_stream_nobody_read_stops_it() -> None:
 
 @pytest.mark.asyncio
 async def test_a_restore_refused_by_its_checks_stops_the_stream_it_started(
-    local_store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_store: LocalStore, tmp_path: Path, closed_streams: list[StreamAhead]
 ) -> None:
     source = tmp_path / "source"
     source.mkdir()
@@ -204,16 +204,8 @@ async def test_a_restore_refused_by_its_checks_stops_the_stream_it_started(
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "taken").write_bytes(b"already here")
-    closed: list[StreamAhead] = []
-    real_close = StreamAhead.close
-
-    async def recording_close(self: StreamAhead) -> None:
-        closed.append(self)
-        await real_close(self)
-
-    monkeypatch.setattr(StreamAhead, "close", recording_close)
     with pytest.raises(CargoshipError, match="refusing to overwrite"):
         await restore(local_store, shipped.keys.name, dest, RestoreOptions())
-    assert len(closed) == 1
+    assert len(closed_streams) == 1
     assert (dest / "taken").read_bytes() == b"already here"
     assert sorted(path.name for path in dest.iterdir()) == ["taken"]

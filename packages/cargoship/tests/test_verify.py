@@ -357,7 +357,7 @@ async def test_progress_is_told_the_archive_size_then_every_byte_read(
 
 @pytest.mark.asyncio
 async def test_a_large_archive_is_streamed_once_beside_its_index(
-    local_store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_store: LocalStore, tmp_path: Path, closed_streams: list[StreamAhead]
 ) -> None:
     source = tmp_path / "source"
     source.mkdir()
@@ -372,15 +372,8 @@ async def test_a_large_archive_is_streamed_once_beside_its_index(
     # the index (downloaded beside the inventory) once.
     assert report.bytes_fetched == (64 << 10) + archive.size + index.size
 
-    closed: list[StreamAhead] = []
-    real_close = StreamAhead.close
-
-    async def recording_close(self: StreamAhead) -> None:
-        closed.append(self)
-        await real_close(self)
-
-    monkeypatch.setattr(StreamAhead, "close", recording_close)
+    closed_streams.clear()  # those of the verify above
     await local_store.delete([shipped.keys.index])
     with pytest.raises(NoSuchKeyError, match=r"\.index"):
         await verify(local_store, shipped.keys.name)
-    assert len(closed) == 1  # the stream it had started was stopped
+    assert len(closed_streams) == 1  # the stream it had started was stopped
