@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["both", "each_bounded"]
+__all__ = ["both", "each_bounded", "settle"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -36,9 +36,7 @@ async def each_bounded(
     try:
         return list(await asyncio.gather(*tasks))
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await settle(*tasks)
 
 
 async def both(first: Awaitable[_T], second: Awaitable[_R]) -> tuple[_T, _R]:
@@ -51,6 +49,12 @@ async def both(first: Awaitable[_T], second: Awaitable[_R]) -> tuple[_T, _R]:
         first_result, second_result = await asyncio.gather(one, two)
         return first_result, second_result
     finally:
-        for task in (one, two):
-            task.cancel()
-        await asyncio.gather(one, two, return_exceptions=True)
+        await settle(one, two)
+
+
+async def settle(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel those of ``tasks`` still running and wait until all have ended; their outcomes
+    are dropped (an error that mattered was raised where a task was awaited)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -36,6 +36,7 @@ from blobcodec.errors import CorruptDataError, TruncatedDataError
 from blobcodec.index import ArchiveIndex, Member, read_members_async
 from blobcodec.protocols import StreamDecompressor
 from blobcodec.seekable import AsyncSeekableReader, SeekTable
+from cargoship.concurrency import settle
 from cargoship.errors import CargoshipError, IntegrityError, RetrievalRequiredError
 from s3opt import ObjectInfo, ObjectStore
 
@@ -203,8 +204,7 @@ class IndexPrefetch:
     async def close(self) -> None:
         """Stop the download if it still runs; its failure (no index: an lz4 or gzip
         archive) matters only to :meth:`load`."""
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await settle(self._task)
         self._file.close()
 
 
@@ -340,8 +340,7 @@ class StreamAhead:
 
     async def close(self) -> None:
         """Stop receiving and drop what is held (a reader that never came)."""
-        self._filling.cancel()
-        await asyncio.gather(self._filling, return_exceptions=True)
+        await settle(self._filling)
         self._held.clear()
         await self._chunks.aclose()
 

@@ -51,12 +51,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from blobcodec.errors import CorruptDataError
 from blobcodec.index import ArchiveIndex, Member
 from blobcodec.registry import get_codec
 from blobcodec.seekable import AsyncSeekableReader
+from cargoship.concurrency import settle
 from cargoship.entry_table import EntryTable, SeenSet
 from cargoship.errors import CargoshipError, IntegrityError
 from cargoship.extract import Extractor, hostile, member_problem
@@ -361,7 +362,7 @@ async def _restore(
     if globs:  # the archive's HEAD and seek table travel beside the checks and index reads
         files = table.chosen_file_totals()[0]
         opening = asyncio.ensure_future(_open_archive(store, fetcher, record, files > 0))
-        stack.push_async_callback(_settle, opening)
+        stack.push_async_callback(settle, opening)
     else:  # the stream's own HEAD goes beside this one: a cold archive's stops at its GET
         ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
         stack.push_async_callback(ahead.close)
@@ -559,13 +560,6 @@ async def _open_archive(
     if not read_table or record.compression != "zstd":
         return info, None
     return info, await fetcher.open_seekable(record.key, info.size)
-
-
-async def _settle(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` if it still runs and wait for it; its outcome was awaited where it
-    mattered (an error then raised there)."""
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _stream(
