@@ -80,6 +80,11 @@ class ShipState:
     path: Path
 
     @property
+    def keys(self) -> ArchiveKeys:
+        """The keys of the archive this ship writes."""
+        return ArchiveKeys(self.name, self.compression)
+
+    @property
     def upload_state(self) -> Path:
         """s3opt's resume file for the archive's multipart upload."""
         return self.path.with_name(self.path.stem + ".upload.json")
@@ -175,7 +180,6 @@ async def previous_state(
         await _abort_inventory_uploads(s3, existing)
         return state_file, existing
     if existing is not None:
-        await _abort_inventory_uploads(s3, existing)
         await _abandon(s3, existing)
     return state_file, None
 
@@ -183,7 +187,7 @@ async def previous_state(
 async def _abort_inventory_uploads(store: S3Store, state: ShipState) -> None:
     """Abort the multipart uploads of the interrupted ship's inventory: its parts travel
     beside the archive's last ones, so a ship killed then leaves one pending (and billed)."""
-    key = ArchiveKeys(state.name, state.compression).inventory
+    key = state.keys.inventory
     try:
         for upload in await store.pending_uploads(key):
             if upload.key == key:
@@ -193,9 +197,9 @@ async def _abort_inventory_uploads(store: S3Store, state: ShipState) -> None:
 
 
 async def _abandon(store: S3Store, state: ShipState) -> None:
-    """Give up an interrupted ship: abort its multipart upload, delete what it stored of an
-    archive that never got its inventory (index, page table, the archive object itself if
-    its upload had completed), and forget its state."""
+    """Give up an interrupted ship: abort its multipart uploads (archive and inventory),
+    delete what it stored of an archive that never got its inventory (index, page table,
+    the archive object itself if its upload had completed), and forget its state."""
     _logger.warning(
         "abandoning the interrupted ship of %s to %s (archive %s); starting a new one",
         state.source,
@@ -205,8 +209,9 @@ async def _abandon(store: S3Store, state: ShipState) -> None:
     # s3opt.transfer loads botocore: imported here, by ships to S3 only.
     from s3opt.transfer.resume import ResumeState
 
-    keys = ArchiveKeys(state.name, state.compression)
+    keys = state.keys
     key = keys.archive
+    await _abort_inventory_uploads(store, state)
     if state.upload_state.exists():
         try:
             upload = ResumeState.load(
