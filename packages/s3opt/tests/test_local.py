@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -301,3 +302,32 @@ def test_invalid_key_error_is_a_value_error() -> None:
     assert issubclass(InvalidKeyError, ValueError)
     assert issubclass(InvalidMetadataError, ValueError)
     assert issubclass(InvalidKeyError, S3OptError)
+
+
+@pytest.mark.asyncio
+async def test_a_read_cancelled_while_its_file_opens_closes_that_file(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stream started ahead and dropped (cargoship's restore refused by its checks) is
+    # cancelled while its thread opens the file: the thread finishes, and what it opened
+    # must be closed, not left to the garbage collector.
+    await store.put("k", b"data")
+    opening, opened = asyncio.Event(), []
+    loop = asyncio.get_running_loop()
+    real_open = LocalStore._open
+
+    def slow_open(self: LocalStore, key: str) -> tuple[object, str]:
+        loop.call_soon_threadsafe(opening.set)
+        time.sleep(0.2)  # the open still under way when the cancel comes
+        result = real_open(self, key)
+        opened.append(result[0])
+        return result
+
+    monkeypatch.setattr(LocalStore, "_open", slow_open)
+    reading = asyncio.ensure_future(anext(aiter(store.get("k"))))
+    await opening.wait()
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    (file,) = opened
+    assert file.closed

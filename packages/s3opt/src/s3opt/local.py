@@ -88,19 +88,34 @@ _PendingWrite = PendingWrite
 """The write in progress (named here so tests can patch it)."""
 
 
-async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
+async def _in_thread(
+    fn: Callable[..., _T], *args: Any, release: Callable[[_T], object] | None = None
+) -> _T:
     """Run blocking file work in a thread; if cancelled, let the thread finish first.
 
     Waiting keeps a cancelled transfer from closing or unlinking a file while
-    its thread still writes to it.
+    its thread still writes to it. What the thread returned then goes to
+    ``release`` (a file it opened is closed, a temporary file removed), as
+    nobody else will have it.
     """
     future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
         with contextlib.suppress(BaseException):
-            await future
+            result = await future
+            if release is not None:
+                release(result)
         raise
+
+
+def _close_first(opened: tuple[Any, ...]) -> None:
+    """Close the file an ``_open`` left first in its result."""
+    opened[0].close()
+
+
+def _close(file: Any) -> None:
+    file.close()
 
 
 class LocalStore:
@@ -267,7 +282,7 @@ class LocalStore:
 
     async def get(self, key: str) -> AsyncIterator[bytes]:
         """The whole object in chunks of up to 1 MiB, read from one open file (one version)."""
-        src, _ = await _in_thread(self._open, key)
+        src, _ = await _in_thread(self._open, key, release=_close_first)
         try:
             while chunk := await _in_thread(src.read, CHUNK_SIZE):
                 yield chunk
@@ -305,7 +320,14 @@ class LocalStore:
         checked = self._check_metadata(key, metadata)
         kept_class = "STANDARD" if storage_class is None else check_storage_class(storage_class)
         kept_tags = {} if tags is None else check_tags(tags, key=key)
-        pending = await _in_thread(_PendingWrite, self._root, self._lock, full_key, self._fsync)
+        pending = await _in_thread(
+            _PendingWrite,
+            self._root,
+            self._lock,
+            full_key,
+            self._fsync,
+            release=_PendingWrite.abort,
+        )
         try:
             async for chunk in chunks:
                 await _in_thread(pending.write, chunk)
@@ -382,7 +404,7 @@ class LocalStore:
         tags: Mapping[str, str] | None,
         on_sealed: SealHook | None,
     ) -> ObjectInfo:
-        src = await _in_thread(_open_binary, path)
+        src = await _in_thread(_open_binary, path, release=_close)
         try:
             before = os.fstat(src.fileno())
 
@@ -433,7 +455,7 @@ class LocalStore:
         (``x-amz-copy-source-if-match``).
         """
         self._full(dst_key)
-        src, sidecar = await _in_thread(self._open_with_sidecar, src_key)
+        src, sidecar = await _in_thread(self._open_with_sidecar, src_key, release=_close_first)
         try:
             if source_if_match is not None and sidecar.etag != source_if_match.strip('"'):
                 raise ObjectChangedError(
