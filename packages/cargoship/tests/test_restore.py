@@ -718,6 +718,7 @@ class _InventoryAfterIndexStore:
         self._timeout = timeout
         self.index_asked = asyncio.Event()
         self.waited_for_index: list[bool] = []
+        self.index_ranges: list[tuple[int, int]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -734,6 +735,8 @@ class _InventoryAfterIndexStore:
 
     async def get_range(self, key: str, offset: int, size: int, **kwargs: Any) -> bytes:
         await self._before(key)
+        if key.endswith(".index"):
+            self.index_ranges.append((offset, size))
         return await self._inner.get_range(key, offset, size, **kwargs)
 
     async def get(self, key: str) -> AsyncIterator[bytes]:
@@ -757,6 +760,23 @@ async def test_a_whole_restore_fetches_the_index_while_it_reads_the_inventory(
 
 
 @pytest.mark.asyncio
+async def test_include_reads_the_index_s_directory_while_it_reads_the_inventory(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    slowed = _InventoryAfterIndexStore(store, timeout=5)
+    dest = tmp_path / "restored"
+    include = RestoreOptions(include=("data/big.txt",))
+    report = await restore(slowed, shipped.keys.name, dest, include)
+    assert slowed.waited_for_index
+    assert all(slowed.waited_for_index)
+    assert (dest / "data" / "big.txt").read_bytes() == (sample_tree / "data/big.txt").read_bytes()
+    # The early read is the one the index's pages were found with: it is not made twice.
+    assert slowed.index_ranges.count((0, 16 << 10)) == 1
+    assert report.verified == 1
+
+
+@pytest.mark.asyncio
 async def test_a_whole_restore_of_an_archive_without_index_drops_the_index_it_tried(
     store: ObjectStore, sample_tree: Path, tmp_path: Path
 ) -> None:
@@ -766,3 +786,58 @@ async def test_a_whole_restore_of_an_archive_without_index_drops_the_index_it_tr
     report = await restore(store, shipped.keys.name, tmp_path / "out", RestoreOptions())
     assert _tree(tmp_path / "out") == _tree(sample_tree)
     assert report.bytes_fetched == (await store.head(shipped.keys.archive)).size
+
+
+class _HeadAfterTableStore:
+    """A store whose HEAD of an archive waits (at most ``timeout`` seconds) until a range of
+    it has been asked for: a restore that read the seek table only after the HEAD waits the
+    whole time."""
+
+    def __init__(self, inner: ObjectStore, timeout: float) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self.range_asked = asyncio.Event()
+        self.waited_for_range: list[bool] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def head(self, key: str) -> Any:
+        if key.endswith(".tar.zst"):
+            try:
+                await asyncio.wait_for(self.range_asked.wait(), self._timeout)
+                self.waited_for_range.append(True)
+            except TimeoutError:
+                self.waited_for_range.append(False)
+        return await self._inner.head(key)
+
+    async def get_range(self, key: str, offset: int, size: int, **kwargs: Any) -> bytes:
+        if key.endswith(".tar.zst"):
+            self.range_asked.set()
+        return await self._inner.get_range(key, offset, size, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_include_reads_the_seek_table_beside_the_archive_s_head(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    slowed = _HeadAfterTableStore(store, timeout=5)
+    dest = tmp_path / "restored"
+    await restore(slowed, shipped.keys.name, dest, RestoreOptions(include=("data/big.txt",)))
+    assert slowed.waited_for_range == [True]
+    assert (dest / "data" / "big.txt").read_bytes() == (sample_tree / "data/big.txt").read_bytes()
+
+
+@pytest.mark.asyncio
+async def test_include_refuses_an_archive_of_another_size_than_recorded(
+    store: ObjectStore, sample_tree: Path, tmp_path: Path
+) -> None:
+    shipped = await ship(store, sample_tree, ShipOptions())
+    body = await store.get_range(shipped.keys.archive, 0, 1 << 30)
+    await store.put(shipped.keys.archive, body + bytes(100))  # replaced: 100 bytes longer
+    dest = tmp_path / "restored"
+    include = RestoreOptions(include=("data/big.txt",))
+    with pytest.raises(IntegrityError, match=rf"{len(body) + 100} bytes in the store, {len(body)}"):
+        await restore(store, shipped.keys.name, dest, include)
+    assert not dest.exists()

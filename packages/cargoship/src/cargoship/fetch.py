@@ -26,14 +26,14 @@ import asyncio
 import tempfile
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO, TypeVar
 
 from blobcodec.checksum import sha256_tag
 from blobcodec.errors import CorruptDataError, TruncatedDataError
-from blobcodec.index import ArchiveIndex, Member, read_members_async
+from blobcodec.index import FIRST_READ_BYTES, ArchiveIndex, Member, read_members_async
 from blobcodec.protocols import StreamDecompressor
 from blobcodec.seekable import AsyncSeekableReader, SeekTable
 from cargoship.concurrency import settle
@@ -47,6 +47,7 @@ __all__ = [
     "ArchiveFetcher",
     "DecompressedReader",
     "FetchCancelledError",
+    "IndexHeadPrefetch",
     "IndexPrefetch",
     "SequentialReadAt",
     "StreamAhead",
@@ -131,16 +132,20 @@ class ArchiveFetcher:
         keep: Callable[[Member], bool] | None = None,
         *,
         paths: Collection[str] | None = None,
+        first: Awaitable[bytes] | None = None,
     ) -> ArchiveIndex:
         """The member index stored at ``key`` (``keep`` as :meth:`ArchiveIndex.load` takes it).
         With ``paths``, only the pages of a paged index that can hold them are read
-        (:func:`blobcodec.index.read_members_async`); otherwise, and for an index written
+        (:func:`blobcodec.index.read_members_async`), its first read answered by ``first``
+        when given (:class:`IndexHeadPrefetch`); otherwise, and for an index written
         before pages, the whole index is downloaded to an anonymous temporary file and parsed
         from it in a worker thread: neither the index nor its members need be in memory whole.
         IntegrityError when it does not parse."""
         try:
             if paths is not None:
-                read_at = partial(self.read_range, key)
+                read_at: Callable[[int, int], Awaitable[bytes]] = partial(self.read_range, key)
+                if first is not None:
+                    read_at = _first_read_from(first, read_at)
                 loaded = await read_members_async(read_at, paths, keep=keep)
                 if loaded is not None:
                     return loaded
@@ -184,6 +189,43 @@ class ArchiveFetcher:
             raise IntegrityError(f"archive {key}: {error}", (f"seek table: {error}",)) from error
 
 
+def _first_read_from(
+    first: Awaitable[bytes], read_at: Callable[[int, int], Awaitable[bytes]]
+) -> Callable[[int, int], Awaitable[bytes]]:
+    """``read_at``, but the first read of a paged index (its first :data:`FIRST_READ_BYTES`)
+    answered by ``first``."""
+    pending = [first]
+
+    async def read(offset: int, size: int) -> bytes:
+        if pending and offset == 0 and size == FIRST_READ_BYTES:
+            return await pending.pop()
+        return await read_at(offset, size)
+
+    return read
+
+
+class IndexHeadPrefetch:
+    """The first read of an archive's paged member index (its directory), started at once for
+    a ``restore --include``: the archive's name gives the index's key, so that read goes
+    beside the inventory's instead of after it, one round trip the fewer. :meth:`close`
+    (always) stops it; its failure (no index) matters only to :meth:`load`."""
+
+    def __init__(self, fetcher: ArchiveFetcher, key: str) -> None:
+        self.key = key
+        self.fetcher = fetcher
+        self._first = asyncio.ensure_future(fetcher.read_range(key, 0, FIRST_READ_BYTES))
+
+    async def load(
+        self, keep: Callable[[Member], bool] | None, *, paths: Collection[str] | None
+    ) -> ArchiveIndex:
+        """The index's members that can be at ``paths``, as :meth:`ArchiveFetcher.load_index`
+        reads them, from the read already made."""
+        return await self.fetcher.load_index(self.key, keep, paths=paths, first=self._first)
+
+    async def close(self) -> None:
+        await settle(self._first)
+
+
 class IndexPrefetch:
     """The download of an archive's whole member index into a temporary file, started at
     once: the archive's name gives the index's key before its inventory confirms it, so the
@@ -196,8 +238,11 @@ class IndexPrefetch:
         self._file = tempfile.TemporaryFile(prefix="cargoship-index-")  # noqa: SIM115 - close()
         self._task = asyncio.ensure_future(fetcher.download(key, self._file))
 
-    async def load(self, keep: Callable[[Member], bool] | None = None) -> ArchiveIndex:
-        """The index, parsed once the download ends (``keep`` as ``load_index`` takes it)."""
+    async def load(
+        self, keep: Callable[[Member], bool] | None = None, *, paths: Collection[str] | None = None
+    ) -> ArchiveIndex:
+        """The index, parsed once the download ends (``keep`` as ``load_index`` takes it;
+        ``paths`` changes nothing, the whole index being at hand)."""
         await self._task
         return await self.fetcher.parse_index(self.key, self._file, keep)
 

@@ -5,15 +5,16 @@ DEEP_ARCHIVE (:class:`RetrievalRequiredError`); check every entry to restore
 (hostile members, existing files) and, where the archive has a member index,
 the members it lists, all before anything is written: every member for a whole
 restore; with ``include``, only the members written. (With ``include`` the
-archive's HEAD, which finds it cold, and its seek-table read go beside the
-checks and the index reads, one round trip each the fewer; their outcome is
-awaited before anything is written.) A member that is never
+archive's HEAD, which finds it cold, and its seek-table read, at the size the
+inventory records, go together beside the checks and the index reads; their
+outcome is awaited before anything is written.) A member that is never
 written cannot escape DEST or replace a file, so a hostile one elsewhere does
 not stop the restore of the chosen entries (a whole restore refuses it).
 With ``include`` and an index, only what the chosen entries need is read: their
 inventory items, those of the directories on their paths and of their hard
 links' targets (other items skipped unparsed), and the index pages that can
-hold their members (an index written before pages is read whole). Where the
+hold their members (an index written before pages is read whole), the index's
+directory read at once, beside the inventory. Where the
 archive has an inventory page table (:mod:`cargoship.inventory._pages`) and
 every glob has a literal prefix, only the inventory's head and the pages that
 can hold those items are fetched (:func:`cargoship.paged_inventory.open_paged_inventory`);
@@ -65,6 +66,7 @@ from cargoship.fetch import (
     STREAM_AHEAD_BYTES,
     ArchiveFetcher,
     DecompressedReader,
+    IndexHeadPrefetch,
     IndexPrefetch,
     StreamAhead,
     StreamBridge,
@@ -321,10 +323,13 @@ async def restore(
     fetcher = ArchiveFetcher(store)
     async with contextlib.AsyncExitStack() as stack:
         table = stack.enter_context(EntryTable())
-        prefetch = None
-        if not options.include:  # a whole restore reads the whole index: fetch it meanwhile
-            prefetch = IndexPrefetch(fetcher, name + INDEX_SUFFIX)
-            stack.push_async_callback(prefetch.close)
+        # While the inventory is read: a whole restore fetches the whole index, an --include
+        # the index's directory (both need the inventory only to say which members).
+        key = name + INDEX_SUFFIX
+        prefetch = (
+            IndexHeadPrefetch(fetcher, key) if options.include else IndexPrefetch(fetcher, key)
+        )
+        stack.push_async_callback(prefetch.close)
         return await _restore(
             store, name, dest, options, table, started, progress, fetcher, prefetch, stack
         )
@@ -339,11 +344,11 @@ async def _restore(
     started: float,
     progress: RestoreProgress | None,
     fetcher: ArchiveFetcher,
-    prefetch: IndexPrefetch | None,
+    prefetch: IndexPrefetch | IndexHeadPrefetch,
     stack: contextlib.AsyncExitStack,
 ) -> RestoreReport:
-    """:func:`restore`, with the ``fetcher`` of the archives and indexes, and the download of
-    the archive's index that ``prefetch`` started beside the inventory's (whole restores).
+    """:func:`restore`, with the ``fetcher`` of the archives and indexes, and the read of
+    the archive's index that ``prefetch`` started beside the inventory's.
 
     A whole restore starts the archive's stream as soon as the inventory is read
     (:data:`STREAM_AHEAD_BYTES`), so its first bytes arrive while the checks run; ``stack``
@@ -391,8 +396,8 @@ async def _restore(
         if plan.record.index_key is not None:
             only, paths = sources[archive] or (None, None)
             check = _IndexCheck(table, plan, ranged=archive != whole, only=only)
-            if prefetch is not None and plan.record.index_key == prefetch.key:
-                loaded = await prefetch.load(check.keep)
+            if plan.record.index_key == prefetch.key:
+                loaded = await prefetch.load(check.keep, paths=paths)
             else:
                 loaded = await fetcher.load_index(plan.record.index_key, check.keep, paths=paths)
             table.flush_members()
@@ -554,12 +559,25 @@ async def _open_ranged(
 async def _open_archive(
     store: ObjectStore, fetcher: ArchiveFetcher, record: ArchiveRecord, read_table: bool
 ) -> tuple[ObjectInfo, AsyncSeekableReader | None]:
-    """The archive's HEAD (RetrievalRequiredError while it is in a cold class), then, with
-    ``read_table`` and for seekable zstd, a reader of it (its seek table read)."""
-    info = await ensure_available(store, record.key)
+    """The archive's HEAD (RetrievalRequiredError while it is in a cold class) and, with
+    ``read_table`` and for seekable zstd, a reader of it.
+
+    The seek table is read at the size the inventory records, beside the HEAD: one round
+    trip instead of two. The HEAD's verdict comes first (a cold archive's read fails too,
+    and that failure is dropped), and it must find the recorded size (IntegrityError).
+    """
     if not read_table or record.compression != "zstd":
-        return info, None
-    return info, await fetcher.open_seekable(record.key, info.size)
+        return await ensure_available(store, record.key), None
+    head = asyncio.ensure_future(ensure_available(store, record.key))
+    opening = asyncio.ensure_future(fetcher.open_seekable(record.key, record.size))
+    try:
+        info = await head
+        if info.size != record.size:
+            problem = f"{record.key}: {info.size} bytes in the store, {record.size} recorded"
+            raise IntegrityError(f"archive {problem}", (problem,))
+        return info, await opening
+    finally:
+        await settle(head, opening)
 
 
 async def _stream(

@@ -15,11 +15,13 @@ from blobcodec.index._model import INDEX_FORMAT_VERSION as INDEX_FORMAT_VERSION
 from blobcodec.index._model import ArchiveIndex as ArchiveIndex
 from blobcodec.index._model import Member as Member
 from blobcodec.index._model import MemberType as MemberType
+from blobcodec.index._pages import FIRST_READ_BYTES as FIRST_READ_BYTES
 from blobcodec.index._pages import read_members_async as read_members_async
 from blobcodec.index._read import read_member as read_member
 from blobcodec.index._read import read_member_async as read_member_async
 
 __all__ = [
+    "FIRST_READ_BYTES",
     "INDEX_FORMAT_VERSION",
     "ArchiveIndex",
     "IndexSpool",
