@@ -8,6 +8,7 @@ that price and 8 KiB at STANDARD's; a GB is 2^30 bytes.
 from __future__ import annotations
 
 import io
+import math
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -19,8 +20,16 @@ from blobcodec.errors import UnknownCodecError
 from cargoship.errors import UnreadableFilesError
 from cargoship.estimate import estimate
 from cargoship.pack import TarPacker, plan_duplicates
-from cargoship.sample import sample_blocks
+from cargoship.sample import (
+    TAR_SAMPLE_BLOCK,
+    TarLayout,
+    measure_ratio,
+    read_sample,
+    sample_blocks,
+)
 from cargoship.scan import scan
+from cargoship.ship import ShipOptions, ship
+from s3opt import LocalStore
 
 GB = 2**30
 KIB = 1024
@@ -74,9 +83,11 @@ def test_random_data_does_not_compress(tmp_path: Path) -> None:
     result = estimate(tmp_path)
     assert result.files == 3
     assert result.bytes_in == 300 * KIB
-    assert result.sampled_bytes == 300 * KIB
+    # The tar stream: a 512-byte header per file (whole blocks of data), two end blocks.
+    assert result.tar_bytes == 300 * KIB + 3 * 512 + 2 * 512
+    assert result.sampled_bytes == result.tar_bytes  # small enough to be read whole
     assert result.dedup_bytes == 0
-    assert 0.98 < result.ratio <= 1.0
+    assert 0.98 < result.ratio < 1.02
     assert 300 * KIB <= result.projected_bytes < 300 * KIB * 1.02
 
 
@@ -93,14 +104,17 @@ def test_text_ratio_matches_the_zstd_tool(tmp_path: Path) -> None:
 
 
 def test_sampling_stays_within_its_budget_and_is_deterministic(tmp_path: Path) -> None:
-    _write(tmp_path / "a.log", _text(700 * KIB))
-    _write(tmp_path / "b.bin", os.urandom(900 * KIB))
-    first = estimate(tmp_path, sample_bytes=512 * KIB)
-    assert first.sampled_bytes <= 512 * KIB
-    assert first.bytes_in == 1600 * KIB
-    assert estimate(tmp_path, sample_bytes=512 * KIB) == first
+    _write(tmp_path / "a.log", _text(3 << 20))
+    _write(tmp_path / "b.bin", os.urandom(3 << 20))
+    # Two blocks of the tar stream's frame size, at its start and its middle.
+    first = estimate(tmp_path, sample_bytes=4 << 20)
+    assert first.sampled_bytes == 4 << 20
+    assert first.bytes_in == 6 << 20
+    assert estimate(tmp_path, sample_bytes=4 << 20) == first
     # Half text, half random: the ratio lies between theirs.
     assert 1.1 < first.ratio < 5
+    # A budget below one block is one block of that size.
+    assert estimate(tmp_path, sample_bytes=512 * KIB).sampled_bytes == 512 * KIB
 
 
 def test_duplicates_are_counted_exactly_as_ship_stores_them(tmp_path: Path) -> None:
@@ -125,14 +139,17 @@ def test_duplicates_are_counted_exactly_as_ship_stores_them(tmp_path: Path) -> N
     packer.close()
     assert packer.dedup_bytes == result.dedup_bytes
     files = [entry for entry in entries if entry.type.value == "file"]
-    assert plan_duplicates(files).copies(files) == {"b/copy.bin", "c-hardlink.bin"}
+    assert plan_duplicates(files).copies(files) == {
+        "b/copy.bin": "a/original.bin",
+        "c-hardlink.bin": "a/original.bin",
+    }
 
 
 def test_projected_cost_is_size_times_the_published_price(tmp_path: Path) -> None:
     _write(tmp_path / "data.bin", os.urandom(256 * KIB))
     result = estimate(tmp_path, compression="none")
     assert result.ratio == 1.0
-    assert result.projected_bytes == 256 * KIB
+    assert result.projected_bytes == result.tar_bytes == 256 * KIB + 512 + 2 * 512
     size = result.projected_bytes
     assert result.monthly_cost["STANDARD"] == pytest.approx(size / GB * 0.023)
     assert result.monthly_cost["DEEP_ARCHIVE"] == pytest.approx(
@@ -155,4 +172,91 @@ def test_bad_arguments(tmp_path: Path) -> None:
 
 def test_an_empty_tree(tmp_path: Path) -> None:
     result = estimate(tmp_path)
-    assert (result.files, result.bytes_in, result.projected_bytes, result.ratio) == (0, 0, 0, 1.0)
+    assert (result.files, result.bytes_in, result.tar_bytes) == (0, 0, 2 * 512)
+    assert 0 < result.projected_bytes < 64  # two zero blocks, compressed
+    assert estimate(tmp_path, compression="none").projected_bytes == 2 * 512
+
+
+def _varied_tree(root: Path) -> None:
+    """Members of every kind and header shape the packer writes."""
+    _write(root / "plain.txt", _text(3000))
+    _write(root / "blocks.bin", os.urandom(1024))  # data ending on a block boundary
+    _write(root / ("long-" * 30 + ".txt"), b"a name past 100 bytes: a pax path record")
+    _write(root / "ünïcode" / "naïve.txt", b"a name that is not ASCII: a pax path record")
+    _write(root / "fraction.txt", b"sub-second mtime", mtime_ns=MTIME_NS + 123_456_789)
+    _write(root / "empty", b"")
+    copy = _text(5000)
+    _write(root / "a" / "first.txt", copy)
+    _write(root / "b" / "copy.txt", copy)  # a copy: a hard-link member
+    os.link(root / "plain.txt", root / "z-link.txt")  # the same inode: a hard-link member
+    (root / "a" / "up").symlink_to("../plain.txt")
+    (root / "a" / ("s" * 120)).symlink_to("t" * 120)  # pax path and linkpath
+
+
+def test_the_tar_layout_is_the_packer_s_stream_byte_for_byte(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    _varied_tree(source)
+    entries = list(scan(source, on_unreadable=lambda path, exc: None))
+    written = io.BytesIO()
+    packer = TarPacker(written, compression="none", archived_at=datetime.now(UTC))
+    packer.plan(entries)
+    for entry in entries:
+        packer.add(entry)
+    packer.close()
+
+    links = plan_duplicates(entries).copies(entries)
+    assert set(links) == {"b/copy.txt", "z-link.txt"}
+    layout = TarLayout(entries, links)
+    assert layout.size == packer.tar_size == len(written.getvalue())
+    assert b"".join(layout.sample(1 << 30)) == written.getvalue()  # read whole
+    result = estimate(source, compression="none")
+    assert result.tar_bytes == result.projected_bytes == packer.tar_size
+
+
+def test_a_sample_of_the_tar_stream_is_its_bytes_at_evenly_spaced_places(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    for number in range(9000):  # ~5.8 MB of tar: blocks start inside headers, data, padding
+        _write(source / f"d{number // 50}" / f"f{number}.txt", _text(100 + number % 900))
+    entries = list(scan(source, on_unreadable=lambda path, exc: None))
+    written = io.BytesIO()
+    packer = TarPacker(written, compression="none", archived_at=datetime.now(UTC))
+    packer.plan(entries)
+    for entry in entries:
+        packer.add(entry)
+    packer.close()
+    stream = written.getvalue()
+
+    layout = TarLayout(entries, plan_duplicates(entries).copies(entries))  # sizes repeat
+    assert layout.size == len(stream)
+    block = TAR_SAMPLE_BLOCK
+    assert len(stream) > 2 * block
+    expected = stream[:block] + stream[len(stream) // 2 : len(stream) // 2 + block]
+    assert b"".join(layout.sample(2 * block)) == expected
+
+
+@pytest.mark.asyncio
+async def test_a_tree_of_tiny_files_is_projected_with_its_headers(
+    tmp_path: Path, local_store: LocalStore
+) -> None:
+    # 3,000 files of ~150 bytes: each member is a 512-byte header and a padded block, so
+    # the headers weigh more than the data. A projection from the data alone (what estimate
+    # gave before) lands near half of what ship stores.
+    source = tmp_path / "source"
+    words = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"golf"]
+    for number in range(3000):
+        line = b" ".join(words[(number * 7 + k * 3) % 7] for k in range(5 + number % 30))
+        _write(source / f"d{number // 100:02d}" / f"note-{number:04d}.txt", line)
+    result = estimate(source)
+    shipped = await ship(local_store, source, ShipOptions())
+    assert shipped.archive is not None
+    stored = shipped.archive.size
+    assert 0.9 * stored <= result.projected_bytes <= 1.1 * stored, (result, stored)
+    data_only = math.ceil(
+        result.bytes_in
+        / measure_ratio(
+            read_sample(list(scan(source, on_unreadable=lambda path, exc: None)), 1 << 30),
+            "zstd",
+            None,
+        )[1]
+    )
+    assert data_only < 0.7 * stored

@@ -156,26 +156,28 @@ class DuplicatePlan:
     hashes: Mapping[str, str]
     """Content hash of each file that may equal another of the same size and link metadata."""
 
-    def copies(self, entries: Sequence[SourceEntry]) -> set[str]:
-        """Names of the files in ``entries`` (in that order) the packer stores as hard links."""
-        inodes: set[tuple[int, int]] = set()
-        contents: set[tuple[str, LinkKey]] = set()
-        found: set[str] = set()
+    def copies(self, entries: Sequence[SourceEntry]) -> dict[str, str]:
+        """The files of ``entries`` (in that order) the packer stores as hard links, each
+        with the name of the stored file it links to."""
+        inodes: dict[tuple[int, int], str] = {}
+        """The stored file each inode's later paths link to."""
+        contents: dict[tuple[str, LinkKey], str] = {}
+        found: dict[str, str] = {}
         for entry in entries:
             if entry.type is not EntryType.FILE:
                 continue
-            if entry.inode in inodes:
-                found.add(entry.name)
+            target = inodes.get(entry.inode)
+            if target is not None:
+                found[entry.name] = target
                 continue
-            inodes.add(entry.inode)
             checksum = self.hashes.get(entry.name)
-            if checksum is None:
-                continue
-            key = (checksum, link_key(entry))
-            if key in contents:
-                found.add(entry.name)
-            else:
-                contents.add(key)
+            key = None if checksum is None else (checksum, link_key(entry))
+            target = None if key is None else contents.get(key)
+            if target is not None:
+                found[entry.name] = target
+            elif key is not None:
+                contents[key] = entry.name
+            inodes[entry.inode] = target or entry.name
         return found
 
 

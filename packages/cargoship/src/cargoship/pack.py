@@ -57,7 +57,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Final, NamedTuple
@@ -78,7 +77,7 @@ from cargoship.errors import SourceChangedError, UnreadableFilesError
 from cargoship.inventory import EntryType, InventoryEntry
 from cargoship.layout import ARCHIVE_SUFFIXES
 from cargoship.scan import SourceEntry
-from cargoship.tar_headers import BLOCK_SIZE, NS_PER_SECOND, member_header
+from cargoship.tar_headers import BLOCK_SIZE, NS_PER_SECOND, entry_header
 
 __all__ = [
     "BLOCK_SIZE",
@@ -97,7 +96,6 @@ READ_SIZE: Final = 1 << 20
 GATHER_SIZE: Final = 256 << 10
 """Bytes of headers and small members gathered before they are handed to the sink."""
 
-_REGULAR, _HARDLINK, _SYMLINK, _DIRECTORY = b"0", b"1", b"2", b"5"
 _ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
 _NO_FRAMES: Final = range(0)
 _FILE_ENTRY, _DIRECTORY_ENTRY, _SYMLINK_ENTRY, _HARDLINK_ENTRY = (
@@ -106,8 +104,6 @@ _FILE_ENTRY, _DIRECTORY_ENTRY, _SYMLINK_ENTRY, _HARDLINK_ENTRY = (
     EntryType.SYMLINK,
     EntryType.HARDLINK,
 )
-_FS_ENCODING: Final = sys.getfilesystemencoding()
-_FS_ERRORS: Final = sys.getfilesystemencodeerrors()
 
 
 class SmallFile(NamedTuple):
@@ -218,13 +214,12 @@ class TarPacker:
         self._check_open()
         kind = entry.type
         if kind is _DIRECTORY_ENTRY:
-            offset = self._header(entry, _DIRECTORY, name_suffix=b"/")
+            offset = self._header(entry_header(entry))
             self._index_member(entry, "directory", offset)
             return self._inventory_entry(entry, _DIRECTORY_ENTRY)
         if kind is _SYMLINK_ENTRY:
-            link = entry.link or ""
-            offset = self._header(entry, _SYMLINK, link=os.fsencode(link))
-            self._index_member(entry, "symlink", offset, link=link)
+            offset = self._header(entry_header(entry))
+            self._index_member(entry, "symlink", offset, link=entry.link or "")
             return self._inventory_entry(entry, _SYMLINK_ENTRY, link=entry.link)
         inode, size = entry.inode, entry.size
         stored = self._by_inode.get(inode)
@@ -246,7 +241,7 @@ class TarPacker:
                 copy = self._by_content.get((checksum, later))
                 if copy is not None:
                     return self._add_link(entry, copy)
-            offset = self._header(entry, _REGULAR, size=size, data=data)
+            offset = self._header(entry_header(entry), data)
             self.bytes_in += size
         else:
             if later is not None:
@@ -312,7 +307,7 @@ class TarPacker:
     # -- members ---------------------------------------------------------------------------
 
     def _add_link(self, entry: SourceEntry, stored: _Stored) -> InventoryEntry:
-        offset = self._header(entry, _HARDLINK, link=os.fsencode(stored.name))
+        offset = self._header(entry_header(entry, stored.name))
         self._index_member(entry, "hardlink", offset, link=stored.name)
         self.bytes_in += entry.size
         self.dedup_bytes += entry.size
@@ -332,7 +327,7 @@ class TarPacker:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode) or _changed(entry, before):
                 raise UnreadableFilesError((entry.name,), "changed since it was scanned")
-            offset = self._header(entry, _REGULAR, size=entry.size)
+            offset = self._header(entry_header(entry))
             self._flush()
             digest = Sha256()
             remaining = entry.size
@@ -362,28 +357,10 @@ class TarPacker:
         self.bytes_in += entry.size
         return digest.tag(), offset
 
-    def _header(
-        self,
-        entry: SourceEntry,
-        typeflag: bytes,
-        *,
-        size: int = 0,
-        link: bytes = b"",
-        name_suffix: bytes = b"",
-        data: bytes = b"",
-    ) -> int:
-        """Add the member's header, and ``data`` (a small file's, all of it) with its padding;
-        the offset of its data (where the header ends)."""
-        header = member_header(
-            entry.name.encode(_FS_ENCODING, _FS_ERRORS) + name_suffix,  # os.fsencode
-            typeflag,
-            entry.mode,
-            entry.uid,
-            entry.gid,
-            entry.mtime_ns,
-            size,
-            link,
-        )
+    def _header(self, header: bytes, data: bytes = b"") -> int:
+        """Add a member's ``header`` (:func:`~cargoship.tar_headers.entry_header`), and
+        ``data`` (a small file's, all of it) with its padding; the offset of its data (where
+        the header ends)."""
         pending = self._pending
         pending.append(header)
         offset = self.tar_size + len(header)

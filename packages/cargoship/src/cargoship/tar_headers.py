@@ -24,7 +24,8 @@ field encodings (checksum, pax records and times, magic, typeflags) are
 from __future__ import annotations
 
 import functools
-from typing import Final
+import sys
+from typing import TYPE_CHECKING, Final
 
 from blobcodec.tarformat import (
     BLOCK_SIZE,
@@ -38,8 +39,12 @@ from blobcodec.tarformat import (
     format_pax_record,
     format_pax_time,
 )
+from cargoship.inventory import EntryType
 
-__all__ = ["BLOCK_SIZE", "NS_PER_SECOND", "member_header"]
+if TYPE_CHECKING:
+    from cargoship.scan import SourceEntry
+
+__all__ = ["BLOCK_SIZE", "NS_PER_SECOND", "entry_header", "member_header"]
 
 NS_PER_SECOND: Final = 1_000_000_000
 
@@ -59,6 +64,8 @@ def _tail(typeflag: bytes, link: bytes) -> bytes:
     return typeflag + link[:_NAME_FIELD].ljust(_NAME_FIELD, b"\x00") + _AFTER_LINK
 
 
+_FS_ENCODING: Final = sys.getfilesystemencoding()
+_FS_ERRORS: Final = sys.getfilesystemencodeerrors()
 _NO_HEAD: Final = bytes(156)
 _TAILS: Final = {
     flag: (tail, checksum(_NO_HEAD + tail))
@@ -144,6 +151,26 @@ def member_header(
         name, mode, numbers[0], numbers[1], numbers[2], seconds if whole else 0, typeflag, link
     )
     return _with_pax(b"".join(records), ustar)
+
+
+def entry_header(entry: SourceEntry, hardlink_to: str | None = None) -> bytes:
+    """The header blocks ``ship`` writes for ``entry``: a file's (its data follows), a
+    directory's (its name ending in ``/``), a symlink's, or, with ``hardlink_to``, a hard
+    link's to the member of that name."""
+    name = entry.name.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode
+    size = 0
+    link = b""
+    if hardlink_to is not None:
+        typeflag, link = LNKTYPE, hardlink_to.encode(_FS_ENCODING, _FS_ERRORS)
+    elif entry.type is EntryType.FILE:
+        typeflag, size = REGTYPE, entry.size
+    elif entry.type is EntryType.DIRECTORY:
+        typeflag, name = DIRTYPE, name + b"/"
+    else:
+        typeflag, link = SYMTYPE, (entry.link or "").encode(_FS_ENCODING, _FS_ERRORS)
+    return member_header(
+        name, typeflag, entry.mode, entry.uid, entry.gid, entry.mtime_ns, size, link
+    )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -359,8 +359,9 @@ Examples:
   cargoship estimate data/ --compression lz4 --json
 
 \b
-Compressibility is measured on a sample of the files, duplicates are found
-by content; nothing is uploaded and no S3 access is needed.
+The tar stream ship would write is laid out from the scan (its size is
+exact) and its compressibility measured on a sample of it; duplicates are
+found by content. Nothing is uploaded and no S3 access is needed.
 """
 
 
@@ -394,6 +395,7 @@ def estimate_command(source: Path, compression: str, level: int | None, json_mod
             ("sampled", human_bytes(result.sampled_bytes)),
             ("ratio", f"{result.ratio:.2f}x"),
             ("duplicates", human_bytes(result.dedup_bytes)),
+            ("tar stream", human_bytes(result.tar_bytes)),
             ("projected stored", human_bytes(result.projected_bytes)),
         ],
     )

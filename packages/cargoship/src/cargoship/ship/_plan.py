@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from cargoship.source_table import SourceTable
 from s3opt import ObjectStore
 from s3opt.protocols import check_storage_class
 
-__all__ = ["ShipPlan", "make_plan", "source_dir"]
+__all__ = ["ShipPlan", "ToPack", "make_plan", "source_dir"]
 
 _logger = logging.getLogger(__name__)
 
@@ -42,26 +42,26 @@ class ShipPlan:
     storage_class: str
 
     @property
-    def to_pack(self) -> _ToPack:
+    def to_pack(self) -> ToPack:
         """The entries to write into the archive: all but the unchanged files."""
-        return _ToPack(self.entries, self.carried)
+        return ToPack(self.entries, self.carried)
 
 
 @dataclass(frozen=True, slots=True)
-class _ToPack:
-    """The entries of a table but the carried ones, read afresh each time (never a list
-    of them: the table is what keeps memory per file small)."""
+class ToPack:
+    """The entries of a table but those named in ``left_out`` (the carried ones), read
+    afresh each time (never a list of them: the table is what keeps memory per file small)."""
 
     entries: SourceTable
-    carried: dict[str, InventoryEntry]
+    left_out: Container[str]
 
     def __iter__(self) -> Iterator[SourceEntry]:
-        carried = self.carried
-        return (entry for entry in self.entries if entry.name not in carried)
+        left_out = self.left_out
+        return (entry for entry in self.entries if entry.name not in left_out)
 
     def file_facts(self) -> Iterator[FileFacts]:
         """What :func:`cargoship.duplicates.copy_groups` reads, from the table's columns."""
-        return self.entries.file_facts(self.carried)
+        return self.entries.file_facts(self.left_out)
 
 
 def source_dir(source: Path) -> Path:
@@ -105,7 +105,7 @@ async def make_plan(
     if resumed is not None:
         compression, level = resumed.compression, resumed.level
     elif options.compression == "auto":
-        pending = _ToPack(entries, carried)
+        pending = ToPack(entries, carried)
         compression, level = await asyncio.to_thread(choose_codec, pending)
     else:
         compression, level = options.compression, options.level

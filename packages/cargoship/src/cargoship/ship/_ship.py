@@ -45,9 +45,9 @@ from cargoship.errors import IntegrityError, SourceChangedError, UnreadableFiles
 from cargoship.inventory import ArchiveRecord, EntrySpool, EntryType, InventoryEntry, Totals
 from cargoship.layout import ARCHIVE_TAGS, ArchiveKeys, name_at
 from cargoship.pack import TarPacker
-from cargoship.sample import measure_ratio
+from cargoship.sample import SAMPLE_BYTES, TarLayout, measure_ratio
 from cargoship.ship._model import ShipOptions, ShipProgress, ShipReport
-from cargoship.ship._plan import ShipPlan, make_plan, source_dir
+from cargoship.ship._plan import ShipPlan, ToPack, make_plan, source_dir
 from cargoship.ship._read_ahead import ReadAhead
 from cargoship.ship._state import ShipState, previous_state, s3_store
 from cargoship.ship._stream import ArchiveStream, open_codec
@@ -220,21 +220,22 @@ def _pack_entries(
 
 def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipReport:
     """The numbers a ship would give: the tree is read and hashed (duplicates found as a
-    ship finds them) but not compressed; the stored size is the bytes of the files stored
-    (the duplicates left out) divided by the ratio measured on :mod:`cargoship.sample`'s
-    sample: ``estimate``'s projection (:mod:`cargoship.estimate`), tar headers left out."""
+    ship finds them) but not compressed; the stored size is the tar stream's size over the
+    ratio of :mod:`cargoship.sample`'s sample of it: ``estimate``'s projection
+    (:mod:`cargoship.estimate`)."""
     now = datetime.now(UTC)
     packer = TarPacker(_Discard(), compression=plan.compression, archived_at=now)
-    linked: set[str] = set()
+    links: dict[str, str] = {}
 
     def keep(entry: InventoryEntry) -> None:
-        if entry.type is EntryType.HARDLINK:
-            linked.add(entry.path)
+        if entry.type is EntryType.HARDLINK and entry.link is not None:
+            links[entry.path] = entry.link
 
     files, skipped = _pack_entries(packer, plan, skip_unreadable, keep)
-    stored_files = [entry for entry in plan.to_pack if entry.name not in linked]
-    _, ratio = measure_ratio(stored_files, plan.compression, plan.level)
-    stored = math.ceil((packer.bytes_in - packer.dedup_bytes) / ratio)
+    members = ToPack(plan.entries, {*plan.carried, *skipped})  # the members packed
+    layout = TarLayout(members, links)
+    _, ratio = measure_ratio(layout.sample(SAMPLE_BYTES), plan.compression, plan.level)
+    stored = math.ceil(packer.tar_size / ratio)
     return ShipReport(
         keys=ArchiveKeys.new(plan.compression, now),
         archive=None,
