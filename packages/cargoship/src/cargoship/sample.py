@@ -1,10 +1,11 @@
 """The samples every compressibility figure comes from: ``estimate`` and ``ship --dry-run``
 (of the tar stream, :class:`TarLayout`) and ``ship --compression auto`` (of the contents).
 
-A sample is ``sample_bytes`` taken as blocks of :data:`SAMPLE_BLOCK` contiguous
-bytes at evenly spaced positions of a concatenation, in scan order (the order
-``ship`` writes the tar stream in); a block that reaches the end of one piece
-goes on into the next. A concatenation of no more than ``sample_bytes`` is read whole.
+A sample is ``sample_bytes`` taken as blocks of contiguous bytes (:data:`SAMPLE_BLOCK`
+of the contents, :data:`TAR_SAMPLE_BLOCK` of the tar stream) at evenly spaced
+positions of a concatenation, in scan order (the order ``ship`` writes the tar
+stream in); a block that reaches the end of one piece goes on into the next. A
+concatenation of no more than ``sample_bytes`` is read whole.
 
 What ``ship`` compresses is the tar stream: each member's header blocks, then a
 stored file's data padded to a whole block. Its size follows from the scan alone

@@ -18,7 +18,9 @@ the checksum (name and five numbers, one ``%`` format), the checksum, and the
 356 bytes after it, which for a member without a link name depend on the
 typeflag alone and are made once (their share of the checksum too). The
 field encodings (checksum, pax records and times, magic, typeflags) are
-:mod:`blobcodec.tarformat`'s.
+:mod:`blobcodec.tarformat`'s. Which header a scanned entry gets is
+:func:`entry_header`'s: the packer writes it, and ``estimate`` lays out the
+stream with it (:class:`cargoship.sample.TarLayout`).
 """
 
 from __future__ import annotations
