@@ -27,7 +27,7 @@ from cargoship.sample import (
     read_sample,
     sample_blocks,
 )
-from cargoship.scan import scan
+from cargoship.scan import SourceEntry, scan
 from cargoship.ship import ShipOptions, ship
 from s3opt import LocalStore
 
@@ -41,6 +41,18 @@ def _write(path: Path, data: bytes, *, mtime_ns: int = MTIME_NS) -> Path:
     path.write_bytes(data)
     os.utime(path, ns=(mtime_ns, mtime_ns))
     return path
+
+
+def _packed(source: Path) -> tuple[list[SourceEntry], TarPacker, bytes]:
+    """The scan of ``source``, and the packer that wrote it uncompressed, with its stream."""
+    entries = list(scan(source, on_unreadable=lambda path, exc: None))
+    written = io.BytesIO()
+    packer = TarPacker(written, compression="none", archived_at=datetime.now(UTC))
+    packer.plan(entries)
+    for entry in entries:
+        packer.add(entry)
+    packer.close()
+    return entries, packer, written.getvalue()
 
 
 def _text(size: int) -> bytes:
@@ -131,12 +143,7 @@ def test_duplicates_are_counted_exactly_as_ship_stores_them(tmp_path: Path) -> N
     assert result.dedup_bytes == 200 * KIB
     assert result.bytes_in == 500 * KIB
 
-    entries = list(scan(tmp_path, on_unreadable=lambda path, exc: None))
-    packer = TarPacker(io.BytesIO(), compression="none", archived_at=datetime.now(UTC))
-    packer.plan(entries)
-    for entry in entries:
-        packer.add(entry)
-    packer.close()
+    entries, packer, _ = _packed(tmp_path)
     assert packer.dedup_bytes == result.dedup_bytes
     files = [entry for entry in entries if entry.type.value == "file"]
     assert plan_duplicates(files).copies(files) == {
@@ -196,19 +203,13 @@ def _varied_tree(root: Path) -> None:
 def test_the_tar_layout_is_the_packer_s_stream_byte_for_byte(tmp_path: Path) -> None:
     source = tmp_path / "source"
     _varied_tree(source)
-    entries = list(scan(source, on_unreadable=lambda path, exc: None))
-    written = io.BytesIO()
-    packer = TarPacker(written, compression="none", archived_at=datetime.now(UTC))
-    packer.plan(entries)
-    for entry in entries:
-        packer.add(entry)
-    packer.close()
+    entries, packer, stream = _packed(source)
 
     links = plan_duplicates(entries).copies(entries)
     assert set(links) == {"b/copy.txt", "z-link.txt"}
     layout = TarLayout(entries, links)
-    assert layout.size == packer.tar_size == len(written.getvalue())
-    assert b"".join(layout.sample(1 << 30)) == written.getvalue()  # read whole
+    assert layout.size == packer.tar_size == len(stream)
+    assert b"".join(layout.sample(1 << 30)) == stream  # read whole
     result = estimate(source, compression="none")
     assert result.tar_bytes == result.projected_bytes == packer.tar_size
 
@@ -217,14 +218,7 @@ def test_a_sample_of_the_tar_stream_is_its_bytes_at_evenly_spaced_places(tmp_pat
     source = tmp_path / "source"
     for number in range(9000):  # ~5.8 MB of tar: blocks start inside headers, data, padding
         _write(source / f"d{number // 50}" / f"f{number}.txt", _text(100 + number % 900))
-    entries = list(scan(source, on_unreadable=lambda path, exc: None))
-    written = io.BytesIO()
-    packer = TarPacker(written, compression="none", archived_at=datetime.now(UTC))
-    packer.plan(entries)
-    for entry in entries:
-        packer.add(entry)
-    packer.close()
-    stream = written.getvalue()
+    entries, _, stream = _packed(source)
 
     layout = TarLayout(entries, plan_duplicates(entries).copies(entries))  # sizes repeat
     assert layout.size == len(stream)
