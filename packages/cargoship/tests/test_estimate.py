@@ -21,7 +21,7 @@ from cargoship.errors import UnreadableFilesError
 from cargoship.estimate import estimate
 from cargoship.pack import TarPacker, plan_duplicates
 from cargoship.sample import (
-    TAR_SAMPLE_BLOCK,
+    TAR_SAMPLE_FRAME,
     TarLayout,
     measure_ratio,
     read_sample,
@@ -118,15 +118,15 @@ def test_text_ratio_matches_the_zstd_tool(tmp_path: Path) -> None:
 def test_sampling_stays_within_its_budget_and_is_deterministic(tmp_path: Path) -> None:
     _write(tmp_path / "a.log", _text(3 << 20))
     _write(tmp_path / "b.bin", os.urandom(3 << 20))
-    # Two blocks of the tar stream's frame size, at its start and its middle.
+    # Two of the tar stream's four frames of 2 MiB: the first (text) and the third (random).
     first = estimate(tmp_path, sample_bytes=4 << 20)
     assert first.sampled_bytes == 4 << 20
     assert first.bytes_in == 6 << 20
     assert estimate(tmp_path, sample_bytes=4 << 20) == first
     # Half text, half random: the ratio lies between theirs.
     assert 1.1 < first.ratio < 5
-    # A budget below one block is one block of that size.
-    assert estimate(tmp_path, sample_bytes=512 * KIB).sampled_bytes == 512 * KIB
+    # A budget below one frame takes one frame.
+    assert estimate(tmp_path, sample_bytes=512 * KIB).sampled_bytes == TAR_SAMPLE_FRAME
 
 
 def test_duplicates_are_counted_exactly_as_ship_stores_them(tmp_path: Path) -> None:
@@ -209,12 +209,14 @@ def test_the_tar_layout_is_the_packer_s_stream_byte_for_byte(tmp_path: Path) -> 
     assert set(links) == {"b/copy.txt", "z-link.txt"}
     layout = TarLayout(entries, links)
     assert layout.size == packer.tar_size == len(stream)
-    assert b"".join(layout.sample(1 << 30)) == stream  # read whole
+    frames = [b"".join(frame) for frame in layout.frames(1 << 30)]  # read whole
+    assert b"".join(frames) == stream
+    assert {len(frame) for frame in frames[:-1]} <= {TAR_SAMPLE_FRAME}
     result = estimate(source, compression="none")
     assert result.tar_bytes == result.projected_bytes == packer.tar_size
 
 
-def test_a_sample_of_the_tar_stream_is_its_bytes_at_evenly_spaced_places(tmp_path: Path) -> None:
+def test_a_sample_of_the_tar_stream_is_its_frames_at_evenly_spaced_places(tmp_path: Path) -> None:
     source = tmp_path / "source"
     for number in range(9000):  # ~5.8 MB of tar: blocks start inside headers, data, padding
         _write(source / f"d{number // 50}" / f"f{number}.txt", _text(100 + number % 900))
@@ -222,10 +224,12 @@ def test_a_sample_of_the_tar_stream_is_its_bytes_at_evenly_spaced_places(tmp_pat
 
     layout = TarLayout(entries, plan_duplicates(entries).copies(entries))  # sizes repeat
     assert layout.size == len(stream)
-    block = TAR_SAMPLE_BLOCK
-    assert len(stream) > 2 * block
-    expected = stream[:block] + stream[len(stream) // 2 : len(stream) // 2 + block]
-    assert b"".join(layout.sample(2 * block)) == expected
+    frame = TAR_SAMPLE_FRAME
+    count = -(-len(stream) // frame)
+    assert count >= 3
+    middle = count // 2 * frame  # two frames sampled: numbers 0 and count // 2
+    sampled = [b"".join(pieces) for pieces in layout.frames(2 * frame)]
+    assert sampled == [stream[:frame], stream[middle : middle + frame]]
 
 
 @pytest.mark.asyncio
@@ -248,7 +252,7 @@ async def test_a_tree_of_tiny_files_is_projected_with_its_headers(
     data_only = math.ceil(
         result.bytes_in
         / measure_ratio(
-            read_sample(list(scan(source, on_unreadable=lambda path, exc: None)), 1 << 30),
+            [list(read_sample(list(scan(source, on_unreadable=lambda path, exc: None)), 1 << 30))],
             "zstd",
             None,
         )[1]

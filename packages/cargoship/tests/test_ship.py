@@ -529,14 +529,18 @@ async def test_dry_run_projects_with_the_ratio_estimate_measures(
 ) -> None:
     dry = await ship(local_store, sample_tree, ShipOptions(dry_run=True, state_dir=state_dir))
     figures = estimate(sample_tree)  # checked against the zstd tool in test_estimate
-    # One sampler and one model: the stored files' bytes over the sample's ratio.
+    # One sampler and one model: the tar stream over its sample's ratio.
     assert dry.dedup_bytes == figures.dedup_bytes == 64 << 10
     assert dry.bytes_stored == figures.projected_bytes
-    # Near what a ship stores. The archive holds the tar headers too, which the projection
-    # leaves out (a few KiB here); the duplicate is counted once, not subtracted twice.
+    # What a ship stores. The tree is smaller than the sample, so the whole stream is
+    # measured; the archive differs by its frames, each compressed on its own, and its seek
+    # table. The duplicate is counted once, not subtracted twice.
     real = await ship(local_store, sample_tree, ShipOptions(state_dir=state_dir))
     assert real.archive is not None
-    assert 0.8 * real.bytes_stored <= dry.bytes_stored <= 1.2 * real.bytes_stored
+    assert 0.95 * real.bytes_stored <= dry.bytes_stored <= 1.05 * real.bytes_stored, (
+        dry.bytes_stored,
+        real.bytes_stored,
+    )
 
 
 @pytest.mark.asyncio

@@ -7,12 +7,12 @@ members), and lays out the tar stream ``ship`` would write
 (:class:`cargoship.sample.TarLayout`: its size is exact, from the scan alone):
 
 * the sample is up to ``sample_bytes`` of that stream, headers and padding with
-  the data, taken by :mod:`cargoship.sample` (blocks evenly spaced across it, in
-  scan order: the sampler ``ship --dry-run`` uses too), so every part of a large
-  tree is represented and the same tree always gives the same sample (and the
-  same figures);
-* the sample is compressed as one stream with the chosen codec and level;
-  ``ratio`` = sampled bytes / compressed bytes (1.0 for ``none``).
+  the data, taken by :mod:`cargoship.sample` (whole frames of the archive, evenly
+  spaced across it: the sampler ``ship --dry-run`` uses too), so every part of a
+  large tree is represented and the same tree always gives the same sample (and
+  the same figures);
+* each frame is compressed on its own with the chosen codec and level, as the
+  archive's are; ``ratio`` = sampled bytes / compressed bytes (1.0 for ``none``).
 
 ``projected_bytes`` = the stream's bytes / ratio: the archive object. The
 member index and the inventory are left out (about 40 and 400 bytes per file,
@@ -83,7 +83,7 @@ def estimate(
     entries = SourceTable(source, scan(source, on_unreadable=unreadable))
     links = plan_duplicates(entries).copies(entries)
     layout = TarLayout(entries, links)
-    sampled, ratio = measure_ratio(layout.sample(sample_bytes), compression, level)
+    sampled, ratio = measure_ratio(layout.frames(sample_bytes), compression, level)
     projected = math.ceil(layout.size / ratio)
     files = bytes_in = dedup_bytes = 0
     for entry in entries:

@@ -1,24 +1,25 @@
 """The samples every compressibility figure comes from: ``estimate`` and ``ship --dry-run``
 (of the tar stream, :class:`TarLayout`) and ``ship --compression auto`` (of the contents).
 
-A sample is ``sample_bytes`` taken as blocks of contiguous bytes (:data:`SAMPLE_BLOCK`
-of the contents, :data:`TAR_SAMPLE_BLOCK` of the tar stream) at evenly spaced
-positions of a concatenation, in scan order (the order ``ship`` writes the tar
-stream in); a block that reaches the end of one piece goes on into the next. A
-concatenation of no more than ``sample_bytes`` is read whole.
-
 What ``ship`` compresses is the tar stream: each member's header blocks, then a
 stored file's data padded to a whole block. Its size follows from the scan alone
 (:class:`TarLayout`), exactly, and the projection of what ``ship`` stores is that
 size over the ratio of a sample of the stream itself, headers and padding with
 the data. A projection from the contents alone leaves the headers out: 512 bytes or
 more per member, which a tree of tiny files stores more of than of data (10,000
-files of 160 bytes: 509 KB projected, 878 KB stored). The stream is sampled in
-blocks of :data:`TAR_SAMPLE_BLOCK`, the seekable archive's frame size: each frame
-is compressed on its own, and a block that size finds the repeats a frame finds.
-Smaller blocks lose some (the 1.1 GiB benchmark tree: 8% too much projected with
-256 KiB blocks, 1% with 2 MiB; 20,000 small files: 2% and 2%; 10,000 tiny files,
-read whole: exact).
+files of 160 bytes: 509 KB projected, 878 KB stored). The sample is made of the
+stream's frames (:data:`TAR_SAMPLE_FRAME` bytes each, the seekable archive's
+frame size), each compressed on its own as the archive's are: all of them when
+the stream is at most ``sample_bytes``, else that many bytes of frames at evenly
+spaced frame numbers. Smaller blocks compressed as one stream were further off
+(the 1.1 GiB benchmark tree: 8% too much projected with 256 KiB blocks; a tree
+of 3 MiB, two frames, 12% too little read whole as one stream).
+
+The contents' sample (``--compression auto``) is ``sample_bytes`` taken as
+blocks of :data:`SAMPLE_BLOCK` contiguous bytes at evenly spaced positions of
+the files' concatenated contents, in scan order; a block that reaches the end
+of one file goes on into the next. Contents of no more than ``sample_bytes``
+are read whole.
 
 Why this method (it replaced a second sampler that took the first 256 KiB of
 evenly spaced *files*): what an archive stores is a sum over bytes, so the
@@ -48,9 +49,10 @@ __all__ = [
     "CHOICE_SAMPLE_BYTES",
     "SAMPLE_BLOCK",
     "SAMPLE_BYTES",
-    "TAR_SAMPLE_BLOCK",
+    "TAR_SAMPLE_FRAME",
     "TarLayout",
     "choose_codec",
+    "frame_pieces",
     "measure_ratio",
     "read_sample",
     "sample_blocks",
@@ -60,8 +62,8 @@ _logger = logging.getLogger(__name__)
 
 SAMPLE_BLOCK: Final = 256 * 1024
 """Contiguous bytes of the contents read at each sampled position (``--compression auto``)."""
-TAR_SAMPLE_BLOCK: Final = DEFAULT_FRAME_SIZE
-"""Contiguous bytes of the tar stream read at each sampled position: a frame's worth."""
+TAR_SAMPLE_FRAME: Final = DEFAULT_FRAME_SIZE
+"""Bytes of the tar stream per sampled frame: the seekable archive's frame size."""
 SAMPLE_BYTES: Final = 64 << 20
 """Bytes sampled for a ratio (``estimate``, ``ship --dry-run``); streamed, never held at once."""
 CHOICE_SAMPLE_BYTES: Final = 8 << 20
@@ -86,23 +88,55 @@ def sample_blocks(
                 yield index, offset, min(block, size - offset)
         return
     count = max(1, sample_bytes // block)
+    positions = (number * total // count for number in range(count))
+    for pieces in _blocks_at(sizes, total, positions, block):
+        yield from pieces
+
+
+def frame_pieces(
+    sizes: Sequence[int], sample_bytes: int, frame: int = TAR_SAMPLE_FRAME
+) -> Iterator[list[tuple[int, int, int]]]:
+    """The ``(piece index, offset, length)`` pieces of each sampled frame of the
+    concatenation of pieces of ``sizes`` (frame ``n`` holds its bytes ``n * frame`` up to
+    the next), a list per frame, in order.
+
+    Every frame when the concatenation holds at most ``sample_bytes``; otherwise
+    ``sample_bytes // frame`` of them (at least one) at evenly spaced frame numbers.
+    """
+    total = sum(sizes)
+    frames = -(-total // frame)
+    if total <= sample_bytes:
+        numbers: Iterable[int] = range(frames)
+    else:
+        count = max(1, sample_bytes // frame)
+        numbers = (number * frames // count for number in range(count))
+    return _blocks_at(sizes, total, (number * frame for number in numbers), frame)
+
+
+def _blocks_at(
+    sizes: Sequence[int], total: int, positions: Iterable[int], block: int
+) -> Iterator[list[tuple[int, int, int]]]:
+    """The ``(piece index, offset, length)`` pieces of the ``block`` bytes from each of
+    ``positions`` (increasing) of the concatenation of pieces of ``sizes`` (``total``
+    bytes; a block is cut at its end), a list per block."""
     index = 0
-    start = 0  # position of file ``index``'s first byte in the concatenation
-    for number in range(count):
-        position = number * total // count
+    start = 0  # position of piece ``index``'s first byte in the concatenation
+    for position in positions:
         end = min(position + block, total)
         while start + sizes[index] <= position:
             start += sizes[index]
             index += 1
+        pieces = []
         piece_index, piece_start = index, start
         while position < end:
             size = sizes[piece_index]
             length = min(end, piece_start + size) - position
             if length > 0:
-                yield piece_index, position - piece_start, length
+                pieces.append((piece_index, position - piece_start, length))
                 position += length
             piece_start += size
             piece_index += 1
+        yield pieces
 
 
 def _read(entry: SourceEntry, offset: int, length: int) -> bytes | None:
@@ -171,21 +205,22 @@ class TarLayout:
         size = self._data_size(entry)
         return len(entry_header(entry, self._links.get(entry.name))) + size + -size % BLOCK_SIZE
 
-    def sample(self, sample_bytes: int) -> Iterator[bytes]:
-        """The stream's sampled pieces (see the module docstring), in blocks of
-        :data:`TAR_SAMPLE_BLOCK` or of ``sample_bytes`` when that is less. A file that
-        cannot be read now is logged and its data passed over."""
+    def frames(self, sample_bytes: int) -> Iterator[list[bytes]]:
+        """The stream's sampled frames (:func:`frame_pieces`), each as the pieces of its
+        bytes. A file that cannot be read now is logged and its data passed over."""
         members = enumerate(self._entries)
         index, entry = -1, None
-        block = min(TAR_SAMPLE_BLOCK, sample_bytes)
-        for wanted, offset, length in sample_blocks(self._lengths, sample_bytes, block):
-            if wanted == self._members:
-                yield bytes(length)  # the end blocks
-                continue
-            while index < wanted:
-                index, entry = next(members)
-            assert entry is not None
-            yield from self._member_bytes(entry, offset, length)
+        for pieces in frame_pieces(self._lengths, sample_bytes):
+            frame: list[bytes] = []
+            for wanted, offset, length in pieces:
+                if wanted == self._members:
+                    frame.append(bytes(length))  # the end blocks
+                    continue
+                while index < wanted:
+                    index, entry = next(members)
+                assert entry is not None
+                frame.extend(self._member_bytes(entry, offset, length))
+            yield frame
 
     def _member_bytes(self, entry: SourceEntry, offset: int, length: int) -> Iterator[bytes]:
         """Bytes ``offset`` to ``offset + length`` of the member of ``entry``."""
@@ -202,23 +237,23 @@ class TarLayout:
 
 
 def measure_ratio(
-    pieces: Iterable[bytes], compression: str, level: int | None
+    frames: Iterable[list[bytes]], compression: str, level: int | None
 ) -> tuple[int, float]:
-    """Bytes in ``pieces`` (a sample) and their uncompressed / compressed size with that
-    codec and level, compressed as one stream; ``(0, 1.0)`` for ``none`` or no bytes.
+    """Bytes in ``frames`` (a sample, each frame as its pieces) and their uncompressed /
+    compressed size with that codec and level, each frame compressed on its own;
+    ``(0, 1.0)`` for ``none`` or no bytes.
 
-    Unknown codecs and levels raise as :func:`blobcodec.get_codec` does, before ``pieces``
+    Unknown codecs and levels raise as :func:`blobcodec.get_codec` does, before ``frames``
     is read.
     """
     codec = get_codec(compression, level)  # refuses a bad codec or level before any reading
     if compression == "none":
         return 0, 1.0
-    compressor = codec.compressor()
     sampled = compressed = 0
-    for data in pieces:
+    for pieces in frames:
+        data = b"".join(pieces)
         sampled += len(data)
-        compressed += len(compressor.compress(data))
-    compressed += len(compressor.flush())
+        compressed += len(codec.compress(data))
     if sampled == 0:
         return 0, 1.0
     return sampled, sampled / compressed

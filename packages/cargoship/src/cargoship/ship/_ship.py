@@ -234,7 +234,7 @@ def _dry_run(plan: ShipPlan, skip_unreadable: bool, started: float) -> ShipRepor
     files, skipped = _pack_entries(packer, plan, skip_unreadable, keep)
     members = ToPack(plan.entries, {*plan.carried, *skipped})  # the members packed
     layout = TarLayout(members, links)
-    _, ratio = measure_ratio(layout.sample(SAMPLE_BYTES), plan.compression, plan.level)
+    _, ratio = measure_ratio(layout.frames(SAMPLE_BYTES), plan.compression, plan.level)
     stored = math.ceil(packer.tar_size / ratio)
     return ShipReport(
         keys=ArchiveKeys.new(plan.compression, now),
