@@ -162,3 +162,33 @@ def test_many_conflicts_are_counted_and_the_first_listed(
         find_conflicts(tmp_path, table, overwrite=False)
     assert caught.value.paths == tuple(f"d/{number:05d}" for number in range(LISTED_CONFLICTS))
     assert f"{count} in all" in str(caught.value)
+
+
+def test_an_empty_or_absent_dest_is_not_looked_into_per_entry(
+    make_entry: Callable[..., InventoryEntry],
+    tmp_path: Path,
+    table: EntryTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entries = [make_entry("d", EntryType.DIRECTORY)]
+    entries += [make_entry(f"d/{number}", EntryType.FILE) for number in range(50)]
+    _fill(table, entries)
+    looked: list[str] = []
+    real_lstat = os.lstat
+
+    def lstat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        looked.append(path)
+        return real_lstat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    (tmp_path / "empty").mkdir()
+    find_conflicts(tmp_path / "empty", table, overwrite=False)
+    find_conflicts(tmp_path / "absent", table, overwrite=False)
+    assert looked == []
+    # One name in DEST and the entries are looked at again: the existing one conflicts.
+    (tmp_path / "empty" / "d").mkdir()
+    (tmp_path / "empty" / "d" / "7").write_bytes(b"")
+    with pytest.raises(DestinationExistsError) as caught:
+        find_conflicts(tmp_path / "empty", table, overwrite=False)
+    assert caught.value.paths == ("d/7",)
+    assert looked

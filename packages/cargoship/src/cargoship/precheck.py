@@ -146,7 +146,13 @@ def _existing_symlink(dest: Path, parts: tuple[str, ...]) -> str | None:
 def find_conflicts(dest: Path, table: EntryTable, *, overwrite: bool) -> None:
     """HostileMemberError for a chosen path that goes through a symlink already under
     ``dest``; without ``overwrite``, DestinationExistsError listing the chosen entries whose
-    names exist there (an existing directory is no conflict for a directory entry)."""
+    names exist there (an existing directory is no conflict for a directory entry).
+
+    An empty or absent ``dest`` (a restore into a new directory) has nothing to conflict
+    with: no entry is looked at. A name created there meanwhile is still never replaced
+    (:mod:`cargoship.extract` links without ``overwrite``)."""
+    if _empty(dest):
+        return
     conflicts: list[str] = []
     found_conflicts = 0
     through: dict[str, str] = {}
@@ -185,3 +191,14 @@ def find_conflicts(dest: Path, table: EntryTable, *, overwrite: bool) -> None:
     if conflicts and not overwrite:
         more = "" if found_conflicts == len(conflicts) else f"{found_conflicts} in all; "
         raise DestinationExistsError(conflicts, f"{more}pass --overwrite to replace them")
+
+
+def _empty(directory: Path) -> bool:
+    """Whether ``directory`` is absent or holds nothing (False when it cannot be listed)."""
+    try:
+        with os.scandir(directory) as names:
+            return next(names, None) is None
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
