@@ -192,3 +192,23 @@ def test_an_empty_or_absent_dest_is_not_looked_into_per_entry(
         find_conflicts(tmp_path / "empty", table, overwrite=False)
     assert caught.value.paths == ("d/7",)
     assert looked
+
+
+def test_hard_links_must_name_a_file_of_the_archive(
+    make_entry: Callable[..., InventoryEntry], tmp_path: Path, table: EntryTable
+) -> None:
+    entries = [
+        make_entry("a.txt", EntryType.FILE, b"bytes"),
+        make_entry("s", EntryType.SYMLINK, link="a.txt"),
+        make_entry("good", EntryType.HARDLINK, b"bytes", "a.txt"),
+        make_entry("to-missing", EntryType.HARDLINK, b"bytes", "nowhere.txt"),
+        make_entry("to-symlink", EntryType.HARDLINK, b"bytes", "s"),
+    ]
+    with pytest.raises(HostileMemberError) as caught:
+        check_entries(tmp_path, _fill(table, entries))
+    assert caught.value.members == ("to-missing", "to-symlink")
+    assert "'to-missing' (hard link to 'nowhere.txt', which is not a file" in str(caught.value)
+    assert "'to-symlink' (hard link to 's', which is not a file" in str(caught.value)
+    # Only the chosen ones are checked.
+    with EntryTable() as other:
+        check_entries(tmp_path, _fill(other, entries, chosen=["a.txt", "good"]))

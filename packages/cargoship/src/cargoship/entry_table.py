@@ -411,6 +411,28 @@ class EntryTable:
         )
         return map(_entry, self._rows_of(sql, (_KIND_CODES[kind],)))
 
+    def chosen_shapes(self) -> Iterator[tuple[str, EntryType, str | None]]:
+        """``(path, kind, link)`` of the chosen entries in inventory order: what the checks
+        of their paths read, without building each entry."""
+        sql = (
+            "SELECT id, path, kind, link FROM entry WHERE id BETWEEN ? AND ? AND chosen ORDER BY id"
+        )
+        for _, path, kind, link in self._rows_of(sql, self._ranges[0]):
+            yield _text(path), _KINDS[kind], None if link is None else _text(link)
+
+    def hardlinks_without_file(self) -> Iterator[tuple[str, str | None]]:
+        """``(path, link)`` of each chosen hard link of inventory 0 whose link names no
+        regular file of that inventory, in inventory order: one query, not one per link."""
+        sql = (
+            "SELECT h.id, h.path, h.link FROM entry AS h "
+            "LEFT JOIN entry AS t ON t.inv = 0 AND t.path = h.link "
+            "WHERE h.inv = 0 AND h.kind = ? AND h.chosen = 1 AND (t.kind IS NULL OR t.kind != ?) "
+            "ORDER BY h.id"
+        )
+        codes = (_KIND_CODES[EntryType.HARDLINK], _KIND_CODES[EntryType.FILE])
+        for _, path, link in self._rows_of(sql, codes):
+            yield _text(path), None if link is None else _text(link)
+
     def chosen_directories(self) -> Iterator[InventoryEntry]:
         """The chosen directories, deepest first."""
         sql = (

@@ -30,7 +30,7 @@ from typing import Final
 from cargoship.entry_table import EntryTable
 from cargoship.errors import DestinationExistsError, HostileMemberError
 from cargoship.extract import hostile, member_parts, normal_path
-from cargoship.inventory import EntryType, InventoryEntry
+from cargoship.inventory import EntryType
 
 __all__ = [
     "LISTED_CONFLICTS",
@@ -61,42 +61,32 @@ def check_entries(dest: Path, table: EntryTable, *, outside_symlinks: bool = Fal
     """
     problems: dict[str, str] = {}
     outside = 0
-    for entry in table.chosen():
+    for path, kind, link in table.chosen_shapes():
         try:
-            key = normal_path(entry.path)
-            if key != entry.path:
+            key = normal_path(path)
+            if key != path:
                 raise ValueError("not a plain relative path")
-            if not key and entry.type is not EntryType.DIRECTORY:
+            if not key and kind is not EntryType.DIRECTORY:
                 raise ValueError("names DEST itself")
-            if entry.type is EntryType.HARDLINK:
-                _check_hardlink(entry, table)
-            elif entry.type is EntryType.SYMLINK:
-                if entry.link is None:
+            if kind is EntryType.SYMLINK:
+                if link is None:
                     raise ValueError("symlink without a target")
                 if not outside_symlinks and _symlink_escapes(
-                    dest, member_parts(key)[:-1], entry.link, table
+                    dest, member_parts(key)[:-1], link, table
                 ):
                     outside += 1
-                    raise ValueError(f"symlink to {entry.link!r} resolves outside the destination")
+                    raise ValueError(f"symlink to {link!r} resolves outside the destination")
         except ValueError as error:
-            problems[entry.path] = str(error)
+            problems[path] = str(error)
+    for path, link in table.hardlinks_without_file():
+        why = f"hard link to {link!r}, which is not a file in the archive"
+        problems.setdefault(path, "hard link without a target" if link is None else why)
     for symlink in table.symlink_paths():
         for path in table.chosen_under(symlink):
             problems.setdefault(path, "its path goes through a symlink in the archive")
     if problems:
         hint = OUTSIDE_SYMLINKS_HINT if outside else ""
         raise hostile(problems, hint=hint)
-
-
-def _check_hardlink(entry: InventoryEntry, table: EntryTable) -> None:
-    if entry.link is None:
-        raise ValueError("hard link without a target")
-    try:
-        target = table.get(0, normal_path(entry.link))
-    except ValueError as error:
-        raise ValueError(f"hard link to {entry.link!r}: {error}") from None
-    if target is None or target.type is not EntryType.FILE:
-        raise ValueError(f"hard link to {entry.link!r}, which is not a file in the archive")
 
 
 def _symlink_escapes(dest: Path, link_dir: tuple[str, ...], target: str, table: EntryTable) -> bool:
