@@ -422,6 +422,57 @@ def _name(record: dict[str, object], key: str, line: int) -> str:
 
 
 def _member(record: dict[str, object], line: int) -> Member:
+    """The member line ``line``'s record describes; IndexFormatError naming what is wrong.
+
+    The usual record (plain names, every field of its JSON type and in range) is taken at
+    once, with the checks of :func:`_checked_member` made inline; any other record (base64
+    names, or a problem to name) goes through that function."""
+    path, kind_name = record.get("path"), record.get("type")
+    size, mode, offset = record.get("size"), record.get("mode"), record.get("offset")
+    uid, gid, mtime = record.get("uid"), record.get("gid"), record.get("mtime")
+    frames, sha256 = record.get("frames"), record.get("sha256")
+    link = record.get("link", None if "link_b64" in record else "")
+    if (
+        type(path) is str
+        and type(kind_name) is str
+        and (kind := _MEMBER_TYPES.get(kind_name)) is not None
+        and type(link) is str
+        and type(size) is int
+        and size >= 0
+        and type(mode) is int
+        and mode >= 0
+        and type(offset) is int
+        and offset >= 0
+        and type(uid) is int
+        and uid >= 0
+        and type(gid) is int
+        and gid >= 0
+        and (type(mtime) is float or type(mtime) is int)
+        and type(frames) is list
+        and len(frames) == 2
+        and type(first := frames[0]) is int
+        and first >= 0
+        and type(count := frames[1]) is int
+        and count >= 0
+        and (sha256 is None or (type(sha256) is str and _is_sha256_tag(sha256)))
+    ):
+        return Member(
+            path, kind, size, mode, float(mtime), uid, gid, link, offset,
+            range(first, first + count), sha256,
+        )  # fmt: skip
+    return _checked_member(record, line)
+
+
+def _is_sha256_tag(text: str) -> bool:
+    try:
+        parse_sha256_tag(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _checked_member(record: dict[str, object], line: int) -> Member:
+    """:func:`_member`, each field checked in turn, so that a problem is named."""
     kind = _MEMBER_TYPES.get(_get(record, "type", str, line))
     if kind is None:
         raise IndexFormatError(f"archive member index line {line}: unknown type {record['type']!r}")
