@@ -56,6 +56,7 @@ __all__ = [
     "ensure_available",
     "member_chunks",
     "run_with_stream",
+    "size_problem",
 ]
 
 SLICE_BYTES = 8 << 20
@@ -216,11 +217,12 @@ class IndexHeadPrefetch:
         self._first = asyncio.ensure_future(fetcher.read_range(key, 0, FIRST_READ_BYTES))
 
     async def load(
-        self, keep: Callable[[Member], bool] | None, *, paths: Collection[str] | None
+        self, key: str, keep: Callable[[Member], bool] | None, *, paths: Collection[str] | None
     ) -> ArchiveIndex:
-        """The index's members that can be at ``paths``, as :meth:`ArchiveFetcher.load_index`
-        reads them, from the read already made."""
-        return await self.fetcher.load_index(self.key, keep, paths=paths, first=self._first)
+        """The index at ``key`` as :meth:`ArchiveFetcher.load_index` reads it, from the read
+        already made when it is this prefetch's."""
+        first = self._first if key == self.key else None
+        return await self.fetcher.load_index(key, keep, paths=paths, first=first)
 
     async def close(self) -> None:
         await settle(self._first)
@@ -239,10 +241,16 @@ class IndexPrefetch:
         self._task = asyncio.ensure_future(fetcher.download(key, self._file))
 
     async def load(
-        self, keep: Callable[[Member], bool] | None = None, *, paths: Collection[str] | None = None
+        self,
+        key: str,
+        keep: Callable[[Member], bool] | None = None,
+        *,
+        paths: Collection[str] | None = None,
     ) -> ArchiveIndex:
-        """The index, parsed once the download ends (``keep`` as ``load_index`` takes it;
-        ``paths`` changes nothing, the whole index being at hand)."""
+        """The index at ``key`` (``keep`` and ``paths`` as ``load_index`` takes them): when it
+        is this prefetch's, parsed whole once the download ends; else read now."""
+        if key != self.key:
+            return await self.fetcher.load_index(key, keep, paths=paths)
         await self._task
         return await self.fetcher.parse_index(self.key, self._file, keep)
 
@@ -251,6 +259,14 @@ class IndexPrefetch:
         archive) matters only to :meth:`load`."""
         await settle(self._task)
         self._file.close()
+
+
+def size_problem(key: str, stored: int, recorded: int) -> str | None:
+    """What is wrong when the archive ``key`` in the store is not the size its inventory
+    records; None when it is."""
+    if stored == recorded:
+        return None
+    return f"{key}: {stored} bytes in the store, {recorded} recorded"
 
 
 async def ensure_available(store: ObjectStore, key: str) -> ObjectInfo:

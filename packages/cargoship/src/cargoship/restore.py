@@ -74,6 +74,7 @@ from cargoship.fetch import (
     ensure_available,
     member_chunks,
     run_with_stream,
+    size_problem,
 )
 from cargoship.inventory import ArchiveRecord, EntryType, InventoryEntry, glob_prefix
 from cargoship.layout import INDEX_SUFFIX, stream_inventory
@@ -396,10 +397,7 @@ async def _restore(
         if plan.record.index_key is not None:
             only, paths = sources[archive] or (None, None)
             check = _IndexCheck(table, plan, ranged=archive != whole, only=only)
-            if plan.record.index_key == prefetch.key:
-                loaded = await prefetch.load(check.keep, paths=paths)
-            else:
-                loaded = await fetcher.load_index(plan.record.index_key, check.keep, paths=paths)
+            loaded = await prefetch.load(plan.record.index_key, check.keep, paths=paths)
             table.flush_members()
             if check.problems:
                 raise hostile(check.problems)
@@ -572,8 +570,7 @@ async def _open_archive(
     opening = asyncio.ensure_future(fetcher.open_seekable(record.key, record.size))
     try:
         info = await head
-        if info.size != record.size:
-            problem = f"{record.key}: {info.size} bytes in the store, {record.size} recorded"
+        if problem := size_problem(record.key, info.size, record.size):
             raise IntegrityError(f"archive {problem}", (problem,))
         return info, await opening
     finally:

@@ -61,6 +61,7 @@ from cargoship.fetch import (
     check_seek_table,
     ensure_available,
     run_with_stream,
+    size_problem,
 )
 from cargoship.inventory import (
     MAX_PAGES_BYTES,
@@ -219,8 +220,8 @@ async def _verify_whole(
         ahead = StreamAhead(fetcher.stream(record.key), STREAM_AHEAD_BYTES)
         stack.push_async_callback(ahead.close)
     info = await ensure_available(store, record.key)
-    if info.size != record.size:
-        problems.append(f"{record.key}: {info.size} bytes in the store, {record.size} recorded")
+    if problem := size_problem(record.key, info.size, record.size):
+        problems.append(problem)
     reader = None
     seek_error = None
     remembered: dict[tuple[int, int], bytes] = {}
@@ -237,10 +238,7 @@ async def _verify_whole(
             return False
 
         try:
-            if record.index_key == prefetch.key:
-                index = await prefetch.load(keep)
-            else:
-                index = await prefetch.fetcher.load_index(record.index_key, keep)
+            index = await prefetch.load(record.index_key, keep)
         except IntegrityError as error:
             problems.extend(error.problems)
         table.flush_members()
